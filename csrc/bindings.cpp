@@ -1,0 +1,221 @@
+// The one pybind11 module of airda, `airda._C`. Host arrays arrive through the buffer protocol
+// and are checked here as well as in the Python wrappers, so that no call from Python can
+// crash the process; device data arrives as raw pointers from the wrappers in airda.ops.
+#include <pybind11/pybind11.h>
+#include <pybind11/numpy.h>
+#include <pybind11/stl.h>
+
+#include <omp.h>
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+#include "airda/bits.h"
+#include "airda/sign_codes.h"
+#ifdef AIRDA_WITH_CUDA
+#include "cuda/sign_codes.h"
+#endif
+
+namespace py = pybind11;
+
+namespace {
+
+airda::FloatKind parse_kind(const std::string& kind) {
+  if (kind == "float32") return airda::FloatKind::kFloat32;
+  if (kind == "float64") return airda::FloatKind::kFloat64;
+  if (kind == "float16") return airda::FloatKind::kFloat16;
+  if (kind == "bfloat16") return airda::FloatKind::kBFloat16;
+  throw py::value_error("unknown float kind '" + kind +
+                        "' (expected float32, float64, float16 or bfloat16)");
+}
+
+py::ssize_t kind_itemsize(airda::FloatKind kind) {
+  switch (kind) {
+    case airda::FloatKind::kFloat32:
+      return 4;
+    case airda::FloatKind::kFloat64:
+      return 8;
+    default:
+      return 2;
+  }
+}
+
+void require_matrix(const py::array& a, const char* name) {
+  if (a.ndim() != 2) {
+    throw py::value_error(std::string(name) + " must be 2-D, got " + std::to_string(a.ndim()) +
+                          "-D");
+  }
+  if (!(a.flags() & py::array::c_style)) {
+    throw py::value_error(std::string(name) + " must be C-contiguous");
+  }
+}
+
+void require_dtype(const py::array& a, const char* name, char kind, py::ssize_t itemsize) {
+  if (a.dtype().kind() != kind || a.itemsize() != itemsize) {
+    throw py::type_error(std::string(name) + " has dtype " +
+                         py::str(static_cast<py::object>(a.dtype())).cast<std::string>() +
+                         ", expected kind '" + kind + "' of " + std::to_string(itemsize) +
+                         " bytes");
+  }
+}
+
+void require_shape(const py::array& a, const char* name, py::ssize_t rows, py::ssize_t cols) {
+  if (a.shape(0) != rows || a.shape(1) != cols) {
+    throw py::value_error(std::string(name) + " must have shape (" + std::to_string(rows) +
+                          ", " + std::to_string(cols) + "), got (" +
+                          std::to_string(a.shape(0)) + ", " + std::to_string(a.shape(1)) + ")");
+  }
+}
+
+void require_writeable(const py::array& a, const char* name) {
+  if (!a.writeable()) throw py::value_error(std::string(name) + " must be writeable");
+}
+
+void cpu_pack_sign_bits(const py::array& x, const std::string& kind_name, py::array& out) {
+  const airda::FloatKind kind = parse_kind(kind_name);
+  require_matrix(x, "x");
+  if (x.itemsize() != kind_itemsize(kind)) {
+    throw py::type_error("x has " + std::to_string(x.itemsize()) + "-byte items, but " +
+                         kind_name + " needs " + std::to_string(kind_itemsize(kind)));
+  }
+  const int64_t n = x.shape(0), units = x.shape(1);
+  if (n < 1 || units < 1) throw py::value_error("x is empty");
+  require_matrix(out, "out");
+  require_dtype(out, "out", 'u', 8);
+  require_shape(out, "out", n, airda::words_for(units));
+  require_writeable(out, "out");
+  const void* src = x.data();
+  auto* dst = static_cast<uint64_t*>(out.mutable_data());
+  py::gil_scoped_release release;
+  airda::cpu::pack_sign_bits(src, kind, n, units, dst);
+}
+
+void cpu_hamming_gram(const py::array& codes, int64_t units, py::array& out) {
+  require_matrix(codes, "codes");
+  require_dtype(codes, "codes", 'u', 8);
+  const int64_t n = codes.shape(0);
+  if (n < 1) throw py::value_error("codes is empty");
+  if (units < 1) throw py::value_error("units must be >= 1");
+  if (codes.shape(1) != airda::words_for(units)) {
+    throw py::value_error("codes has " + std::to_string(codes.shape(1)) +
+                          " words per row, but units=" + std::to_string(units) + " needs " +
+                          std::to_string(airda::words_for(units)));
+  }
+  require_matrix(out, "out");
+  require_dtype(out, "out", 'i', 8);
+  require_shape(out, "out", n, n);
+  require_writeable(out, "out");
+  const auto* src = static_cast<const uint64_t*>(codes.data());
+  auto* dst = static_cast<int64_t*>(out.mutable_data());
+  py::gil_scoped_release release;
+  airda::cpu::hamming_gram(src, n, units, dst);
+}
+
+#ifdef AIRDA_WITH_CUDA
+constexpr bool kCudaBuilt = true;
+#else
+constexpr bool kCudaBuilt = false;
+[[noreturn]] void no_cuda() {
+  throw std::runtime_error(
+      "airda._C was built without CUDA (no CUDA compiler at build time, or AIRDA_CUDA=OFF)");
+}
+#endif
+
+int cuda_device_count() {
+#ifdef AIRDA_WITH_CUDA
+  return airda::cuda::device_count();
+#else
+  no_cuda();
+#endif
+}
+
+py::dict build_info() {
+  py::dict info;
+  info["compiler"] = std::string(
+#if defined(__clang__)
+      "clang " __clang_version__
+#elif defined(__GNUC__)
+      "gcc " __VERSION__
+#else
+      "unknown"
+#endif
+  );
+  info["openmp"] = airda::cpu::openmp_version();
+  info["cuda_built"] = kCudaBuilt;
+#ifdef AIRDA_WITH_CUDA
+  info["cuda_architectures"] = std::string(AIRDA_CUDA_ARCHITECTURES);
+  info["cuda_runtime_version"] = airda::cuda::runtime_version();
+#else
+  info["cuda_architectures"] = std::string();
+  info["cuda_runtime_version"] = 0;
+#endif
+  return info;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_C, m) {
+  m.doc() = "airda compiled kernels (C++/OpenMP, optional CUDA). Use airda.ops, not this module.";
+
+  m.def("pack_sign_bits", &cpu_pack_sign_bits, py::arg("x"), py::arg("kind"), py::arg("out"),
+        "Pack (x > 0) of a C-contiguous n x units float matrix into out (n x ceil(units/64) "
+        "uint64). 16-bit kinds take their raw bits as uint16.");
+  m.def("hamming_gram", &cpu_hamming_gram, py::arg("codes"), py::arg("units"), py::arg("out"),
+        "out[i, j] = units - popcount(codes[i] ^ codes[j]) into an n x n int64 matrix.");
+  m.def("omp_max_threads", &airda::cpu::max_threads);
+  m.def(
+      "set_num_threads", [](int n) {
+        if (n < 1) throw py::value_error("number of threads must be >= 1");
+        omp_set_num_threads(n);
+      },
+      py::arg("n"), "Set the OpenMP thread count of the CPU kernels.");
+  m.def("build_info", &build_info);
+  m.def("cuda_built", [] { return kCudaBuilt; });
+  m.def("cuda_device_count", &cuda_device_count,
+        "Number of CUDA devices; raises RuntimeError with the CUDA error when none is usable.");
+
+#ifdef AIRDA_WITH_CUDA
+  m.def("cuda_driver_version", &airda::cuda::driver_version);
+  m.def("cuda_device_name", &airda::cuda::device_name, py::arg("device"));
+  m.def(
+      "cuda_pack_sign_bits",
+      [](std::uintptr_t x, const std::string& kind, int64_t n, int64_t units, std::uintptr_t out,
+         int device, std::uintptr_t stream) {
+        const airda::FloatKind k = parse_kind(kind);
+        if (n < 1 || units < 1) throw py::value_error("x is empty");
+        if (x == 0 || out == 0) throw py::value_error("null device pointer");
+        py::gil_scoped_release release;
+        airda::cuda::pack_sign_bits(reinterpret_cast<const void*>(x), k, n, units,
+                                    reinterpret_cast<uint64_t*>(out), device, stream);
+      },
+      py::arg("x"), py::arg("kind"), py::arg("n"), py::arg("units"), py::arg("out"),
+      py::arg("device"), py::arg("stream"));
+  m.def(
+      "cuda_hamming_gram",
+      [](std::uintptr_t codes, int64_t n, int64_t units, std::uintptr_t out, int device,
+         std::uintptr_t stream) {
+        if (n < 1 || units < 1) throw py::value_error("codes is empty");
+        if (codes == 0 || out == 0) throw py::value_error("null device pointer");
+        py::gil_scoped_release release;
+        airda::cuda::hamming_gram(reinterpret_cast<const uint64_t*>(codes), n, units,
+                                  reinterpret_cast<int64_t*>(out), device, stream);
+      },
+      py::arg("codes"), py::arg("n"), py::arg("units"), py::arg("out"), py::arg("device"),
+      py::arg("stream"));
+#else
+  m.def("cuda_driver_version", [] { return 0; });
+  m.def("cuda_device_name", [](int) -> std::string { no_cuda(); }, py::arg("device"));
+  m.def(
+      "cuda_pack_sign_bits",
+      [](std::uintptr_t, const std::string&, int64_t, int64_t, std::uintptr_t, int,
+         std::uintptr_t) { no_cuda(); },
+      py::arg("x"), py::arg("kind"), py::arg("n"), py::arg("units"), py::arg("out"),
+      py::arg("device"), py::arg("stream"));
+  m.def(
+      "cuda_hamming_gram",
+      [](std::uintptr_t, int64_t, int64_t, std::uintptr_t, int, std::uintptr_t) { no_cuda(); },
+      py::arg("codes"), py::arg("n"), py::arg("units"), py::arg("out"), py::arg("device"),
+      py::arg("stream"));
+#endif
+}

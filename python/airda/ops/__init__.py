@@ -1,0 +1,44 @@
+"""Compiled operations with reference implementations and per-call backend choice.
+
+Each op has a NumPy reference and backends ``cpu`` (C++/OpenMP in ``airda._C``), ``cuda``
+(``airda._C`` built with nvcc) and ``triton`` (``airda.kernels``). The backend follows the data:
+host arrays run on ``cpu``, CUDA tensors on ``cuda`` then ``triton``. Force one with
+``backend=`` or ``AIRDA_BACKEND``; :func:`available` says which can run here.
+
+Example:
+    >>> import numpy as np
+    >>> from airda import ops
+    >>> x = np.random.default_rng(0).standard_normal((4, 100)).astype(np.float32)
+    >>> k = ops.hamming_gram(ops.pack_sign_bits(x), 100)
+    >>> k.shape, int(k[0, 0])
+    ((4, 4), 100)
+"""
+
+from airda.ops._registry import (
+    BACKENDS,
+    BackendStatus,
+    BackendUnavailableError,
+    available,
+    backend_status,
+)
+from airda.ops.hamming_gram import hamming_gram, hamming_gram_reference
+from airda.ops.pack_sign_bits import (
+    pack_sign_bits,
+    pack_sign_bits_reference,
+    unpack_sign_bits,
+    words_for,
+)
+
+__all__ = [
+    "BACKENDS",
+    "BackendStatus",
+    "BackendUnavailableError",
+    "available",
+    "backend_status",
+    "hamming_gram",
+    "hamming_gram_reference",
+    "pack_sign_bits",
+    "pack_sign_bits_reference",
+    "unpack_sign_bits",
+    "words_for",
+]
