@@ -2,26 +2,31 @@
 
 from __future__ import annotations
 
-import os
-
 import torch
 import triton
 import triton.language as tl
 
-
-def _interpreting() -> bool:
-    return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+# TRITON_INTERPRET=1 must be set before this module is imported for the kernels to interpret.
+from airda.ops._registry import triton_interpreting as interpreting
 
 
 @triton.jit
-def pack_sign_bits_kernel(x_ptr, out_ptr, units, words, word_blocks, BLOCK_W: tl.constexpr):
+def pack_sign_bits_kernel(
+    x_ptr, out_ptr, units, words, word_blocks, BLOCK_W: tl.constexpr, HALF_INF_BITS: tl.constexpr
+):
     pid = tl.program_id(0)
     row = (pid // word_blocks).to(tl.int64)
     w = (pid % word_blocks) * BLOCK_W + tl.arange(0, BLOCK_W)
     bit = tl.arange(0, 64)
     col = w[:, None].to(tl.int64) * 64 + bit[None, :]
     x = tl.load(x_ptr + row * units + col, mask=col < units, other=0)
-    bits = (x > 0).to(tl.uint64) << bit[None, :].to(tl.uint64)
+    if HALF_INF_BITS:
+        # 16-bit floats arrive as int16 bit patterns (the CPU interpreter cannot compare
+        # bfloat16): positive means sign clear, non-zero, and not above infinity (NaN).
+        positive = (x > 0) & (x <= HALF_INF_BITS)
+    else:
+        positive = x > 0
+    bits = positive.to(tl.uint64) << bit[None, :].to(tl.uint64)
     # The summands are distinct powers of two, so their sum is their bitwise OR.
     word = tl.sum(bits, axis=1)
     tl.store(out_ptr + row * words + w, word, mask=w < words)
@@ -81,6 +86,10 @@ def hamming_partial_kernel(
     tl.atomic_add(h_ptr + rows[:, None] * n + cols[None, :], acc, mask=out_mask)
 
 
+# Bit pattern of +infinity for the 16-bit float types.
+_HALF_INF_BITS = {torch.float16: 0x7C00, torch.bfloat16: 0x7F80}
+
+
 def _check_tensor(t: torch.Tensor, name: str) -> None:
     if t.dim() != 2 or not t.is_contiguous() or t.numel() == 0:
         raise ValueError(f"{name} must be a non-empty, contiguous 2-D tensor")
@@ -92,9 +101,14 @@ def pack_sign_bits_triton(x: torch.Tensor) -> torch.Tensor:
     n, units = x.shape
     words = triton.cdiv(units, 64)
     out = torch.empty((n, words), dtype=torch.uint64, device=x.device)
-    block_w = 16 if not _interpreting() else 64
+    half_inf_bits = _HALF_INF_BITS.get(x.dtype, 0)
+    if half_inf_bits:
+        x = x.view(torch.int16)
+    block_w = 16 if not interpreting() else 64
     word_blocks = triton.cdiv(words, block_w)
-    pack_sign_bits_kernel[(n * word_blocks,)](x, out, units, words, word_blocks, BLOCK_W=block_w)
+    pack_sign_bits_kernel[(n * word_blocks,)](
+        x, out, units, words, word_blocks, BLOCK_W=block_w, HALF_INF_BITS=half_inf_bits
+    )
     return out
 
 
@@ -104,7 +118,7 @@ def hamming_gram_triton(codes: torch.Tensor, units: int) -> torch.Tensor:
     n, words = codes.shape
     if words != triton.cdiv(units, 64):
         raise ValueError(f"codes has {words} words per row, units={units} needs {triton.cdiv(units, 64)}")
-    if _interpreting():
+    if interpreting():
         # The interpreter runs a program at a time: few, large blocks are fastest.
         block_n, block_k, splits = 64, 16, 1
     else:

@@ -30,13 +30,15 @@ class BackendUnavailableError(RuntimeError):
 
 @dataclass(frozen=True)
 class BackendStatus:
-    """Whether a backend can run on this machine, and if not, why."""
+    """Whether a backend can run on this machine; `reason` says why not, or how it runs."""
 
     usable: bool
     reason: str = ""
 
     def __str__(self) -> str:
-        return "usable" if self.usable else f"unavailable: {self.reason}"
+        if self.usable:
+            return f"usable ({self.reason})" if self.reason else "usable"
+        return f"unavailable: {self.reason}"
 
 
 def triton_interpreting() -> bool:
@@ -87,7 +89,7 @@ def backend_status(name: str) -> BackendStatus:
         except ImportError as exc:
             return BackendStatus(False, f"triton is not installed ({exc}); pip install triton")
         if triton_interpreting():
-            return BackendStatus(True, "")
+            return BackendStatus(True, "CPU interpreter, TRITON_INTERPRET=1")
         reason = _torch_cuda_reason()
         if reason is not None:
             return BackendStatus(

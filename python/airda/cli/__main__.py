@@ -1,0 +1,5 @@
+import sys
+
+from airda.cli import main
+
+sys.exit(main())
