@@ -12,24 +12,35 @@ from airda.ops._registry import triton_interpreting as interpreting
 
 @triton.jit
 def pack_sign_bits_kernel(
-    x_ptr, out_ptr, units, words, word_blocks, BLOCK_W: tl.constexpr, HALF_INF_BITS: tl.constexpr
+    x_ptr,
+    out_ptr,
+    n,
+    units,
+    words,
+    word_blocks,
+    BLOCK_R: tl.constexpr,
+    BLOCK_W: tl.constexpr,
+    HALF_INF_BITS: tl.constexpr,
 ):
+    # A program packs BLOCK_R rows x BLOCK_W words, i.e. a [BLOCK_R, BLOCK_W, 64] tile of x.
     pid = tl.program_id(0)
-    row = (pid // word_blocks).to(tl.int64)
+    rows = ((pid // word_blocks) * BLOCK_R + tl.arange(0, BLOCK_R)).to(tl.int64)
     w = (pid % word_blocks) * BLOCK_W + tl.arange(0, BLOCK_W)
     bit = tl.arange(0, 64)
-    col = w[:, None].to(tl.int64) * 64 + bit[None, :]
-    x = tl.load(x_ptr + row * units + col, mask=col < units, other=0)
+    col = w[None, :, None].to(tl.int64) * 64 + bit[None, None, :]
+    in_row = rows[:, None, None] < n
+    x = tl.load(x_ptr + rows[:, None, None] * units + col, mask=in_row & (col < units), other=0)
     if HALF_INF_BITS:
         # 16-bit floats arrive as int16 bit patterns (the CPU interpreter cannot compare
         # bfloat16): positive means sign clear, non-zero, and not above infinity (NaN).
         positive = (x > 0) & (x <= HALF_INF_BITS)
     else:
         positive = x > 0
-    bits = positive.to(tl.uint64) << bit[None, :].to(tl.uint64)
+    bits = positive.to(tl.uint64) << bit[None, None, :].to(tl.uint64)
     # The summands are distinct powers of two, so their sum is their bitwise OR.
-    word = tl.sum(bits, axis=1)
-    tl.store(out_ptr + row * words + w, word, mask=w < words)
+    word = tl.sum(bits, axis=2)
+    out_mask = (rows[:, None] < n) & (w[None, :] < words)
+    tl.store(out_ptr + rows[:, None] * words + w[None, :], word, mask=out_mask)
 
 
 @triton.jit
@@ -104,10 +115,13 @@ def pack_sign_bits_triton(x: torch.Tensor) -> torch.Tensor:
     half_inf_bits = _HALF_INF_BITS.get(x.dtype, 0)
     if half_inf_bits:
         x = x.view(torch.int16)
-    block_w = 16 if not interpreting() else 64
+    # The interpreter runs one program at a time: few, large tiles are fastest there.
+    block_r, block_w = (16, 32) if interpreting() else (1, 16)
     word_blocks = triton.cdiv(words, block_w)
-    pack_sign_bits_kernel[(n * word_blocks,)](
-        x, out, units, words, word_blocks, BLOCK_W=block_w, HALF_INF_BITS=half_inf_bits
+    grid = (triton.cdiv(n, block_r) * word_blocks,)
+    pack_sign_bits_kernel[grid](
+        x, out, n, units, words, word_blocks,
+        BLOCK_R=block_r, BLOCK_W=block_w, HALF_INF_BITS=half_inf_bits,
     )
     return out
 

@@ -123,6 +123,10 @@ class Op:
 
     def select(self, info: ArrayInfo, backend: str | None) -> Callable[..., Any]:
         """The implementation a call with data `info` runs, honouring a forced backend."""
+        if info.device not in _AUTO_ORDER:
+            raise ValueError(
+                f"{self.name}: cannot take {info.where}; ops take host data or CUDA tensors"
+            )
         forced = backend if backend is not None else (os.environ.get("AIRDA_BACKEND") or None)
         if forced is not None:
             if forced not in BACKENDS:
@@ -143,7 +147,7 @@ class Op:
                     f"{self.name}: backend {forced!r} cannot take {info.where}: {problem}"
                 )
             return self.impls[forced]
-        for name in _AUTO_ORDER.get(info.device, ("reference",)):
+        for name in _AUTO_ORDER[info.device]:
             if name in self.impls and backend_status(name).usable:
                 return self.impls[name]
         return self.impls["reference"]
