@@ -120,8 +120,15 @@ def pack_sign_bits_triton(x: torch.Tensor) -> torch.Tensor:
     word_blocks = triton.cdiv(words, block_w)
     grid = (triton.cdiv(n, block_r) * word_blocks,)
     pack_sign_bits_kernel[grid](
-        x, out, n, units, words, word_blocks,
-        BLOCK_R=block_r, BLOCK_W=block_w, HALF_INF_BITS=half_inf_bits,
+        x,
+        out,
+        n,
+        units,
+        words,
+        word_blocks,
+        BLOCK_R=block_r,
+        BLOCK_W=block_w,
+        HALF_INF_BITS=half_inf_bits,
     )
     return out
 
@@ -131,7 +138,9 @@ def hamming_gram_triton(codes: torch.Tensor, units: int) -> torch.Tensor:
     _check_tensor(codes, "codes")
     n, words = codes.shape
     if words != triton.cdiv(units, 64):
-        raise ValueError(f"codes has {words} words per row, units={units} needs {triton.cdiv(units, 64)}")
+        raise ValueError(
+            f"codes has {words} words per row, units={units} needs {triton.cdiv(units, 64)}"
+        )
     if interpreting():
         # The interpreter runs a program at a time: few, large blocks are fastest.
         block_n, block_k, splits = 64, 16, 1

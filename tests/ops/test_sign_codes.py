@@ -57,7 +57,9 @@ def test_gram_reference_matches_popcount_definition():
     expected = np.empty((5, 5), dtype=np.int64)
     for i in range(5):
         for j in range(5):
-            ham = sum(bin(int(a) ^ int(b)).count("1") for a, b in zip(codes[i], codes[j]))
+            ham = sum(
+                bin(int(a) ^ int(b)).count("1") for a, b in zip(codes[i], codes[j], strict=True)
+            )
             expected[i, j] = units - ham
     np.testing.assert_array_equal(hamming_gram_reference(codes, units), expected)
 
@@ -151,7 +153,7 @@ def test_airda_backend_environment_variable_forces_a_backend(monkeypatch):
 
 
 def test_unknown_backend_argument_is_a_value_error():
-    with pytest.raises(ValueError, match="unknown backend 'fast'.*cpu, cuda, triton, reference"):
+    with pytest.raises(ValueError, match=r"unknown backend 'fast'.*cpu, cuda, triton, reference"):
         pack_sign_bits(np.ones((2, 2), np.float32), backend="fast")
 
 

@@ -65,8 +65,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "demo":
             from airda.cli.demo import run_demo
 
-            return run_demo(batch=args.batch, seed=args.seed, backend=args.backend,
-                            device=args.device)
+            return run_demo(
+                batch=args.batch, seed=args.seed, backend=args.backend, device=args.device
+            )
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

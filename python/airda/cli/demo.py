@@ -15,8 +15,11 @@ def _models(torch: Any) -> dict[str, Any]:
         layers: list[Any] = []
         c_in = 3
         for i, c_out in enumerate(widths):
-            layers += [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out),
-                       nn.ReLU(inplace=True)]
+            layers += [
+                nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+                nn.BatchNorm2d(c_out),
+                nn.ReLU(inplace=True),
+            ]
             if (i + 1) % pool_every == 0:
                 layers.append(nn.MaxPool2d(2))
             c_in = c_out
@@ -24,8 +27,9 @@ def _models(torch: Any) -> dict[str, Any]:
         return nn.Sequential(*layers)
 
     return {
-        "mlp-256": nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 256), nn.ReLU(),
-                                 nn.Linear(256, 10)),
+        "mlp-256": nn.Sequential(
+            nn.Flatten(), nn.Linear(3 * 32 * 32, 256), nn.ReLU(), nn.Linear(256, 10)
+        ),
         "cnn-2x16": conv_stack([16, 16], pool_every=2),
         "cnn-4x32": conv_stack([32, 32, 32, 32], pool_every=2),
         "cnn-6x64": conv_stack([64, 64, 64, 64, 64, 64], pool_every=2),
@@ -33,8 +37,9 @@ def _models(torch: Any) -> dict[str, Any]:
     }
 
 
-def run_demo(batch: int = 64, seed: int = 0, backend: str | None = None,
-             device: str | None = None) -> int:
+def run_demo(
+    batch: int = 64, seed: int = 0, backend: str | None = None, device: str | None = None
+) -> int:
     if batch < 2:
         raise ValueError(f"--batch must be at least 2, got {batch}")
     use_triton_interpreter_without_gpu()
@@ -45,9 +50,11 @@ def run_demo(batch: int = 64, seed: int = 0, backend: str | None = None,
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     torch.manual_seed(seed)
     x = torch.randn(batch, 3, 32, 32, device=dev)
-    print(f"NASWOT scores of untrained models on a random {batch}x3x32x32 batch ({dev}, "
-          f"backend {backend or 'auto'}, seed {seed}); higher predicts better accuracy after "
-          "training")
+    print(
+        f"NASWOT scores of untrained models on a random {batch}x3x32x32 batch ({dev}, "
+        f"backend {backend or 'auto'}, seed {seed}); higher predicts better accuracy after "
+        "training"
+    )
     print(f"{'model':<10} {'params':>9} {'ReLU units':>11} {'score':>10} {'ms':>8}")
     results = []
     for name, model in _models(torch).items():
@@ -73,8 +80,9 @@ def _relu_units(torch: Any, model: Any, sample: Any) -> int:
         nonlocal units
         units += out[0].numel()
 
-    hooks = [m.register_forward_hook(count) for m in model.modules()
-             if isinstance(m, torch.nn.ReLU)]
+    hooks = [
+        m.register_forward_hook(count) for m in model.modules() if isinstance(m, torch.nn.ReLU)
+    ]
     try:
         with torch.no_grad():
             was_training = model.training

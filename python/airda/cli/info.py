@@ -76,7 +76,8 @@ def collect() -> dict[str, Any]:
 def _format(report: dict[str, Any]) -> str:
     lines = [f"airda {report['airda']}  (python {report['python']}, {report['platform']})"]
     lines.append(
-        "packages: " + ", ".join(f"{k} {v or 'not installed'}" for k, v in report["packages"].items())
+        "packages: "
+        + ", ".join(f"{k} {v or 'not installed'}" for k, v in report["packages"].items())
     )
     compiled = report["compiled"]
     if "error" in compiled:

@@ -1,0 +1,26 @@
+"""The examples in the public docstrings run and print what they claim."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = [
+    "airda",
+    "airda.ops",
+    "airda.ops._registry",
+    "airda.ops.pack_sign_bits",
+    "airda.ops.hamming_gram",
+    "airda.nas",
+    "airda.nas.naswot",
+]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name):
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS, verbose=False)
+    assert result.failed == 0
+    assert result.attempted > 0 or name == "airda.ops._registry"
