@@ -1,0 +1,272 @@
+"""One-shot GPU check: every CUDA and Triton backend against its reference, then timings.
+
+Run on a GPU machine after installing the package (this script builds nothing):
+
+    pip install --no-build-isolation --no-deps . && python bench/gpu_check.py
+
+Prints PASS/FAIL per check and the timing ratios against the reference and against torch
+doing the same computation; exits 1 if any check fails. Meant to finish in under 3 minutes on
+one H100.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import statistics
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from airda import ops
+from airda.nas import naswot_score
+
+FAILURES: list[str] = []
+
+
+def report(ok: bool, what: str, detail: str = "") -> None:
+    print(f"  {'PASS' if ok else 'FAIL'}  {what}{('  ' + detail) if detail else ''}", flush=True)
+    if not ok:
+        FAILURES.append(what)
+
+
+def checked(what: str, fn: Callable[[], tuple[bool, str]]) -> None:
+    try:
+        ok, detail = fn()
+    except Exception as exc:  # a crash in one check must not hide the others
+        ok, detail = False, f"{type(exc).__name__}: {exc}"
+        traceback.print_exc()
+    report(ok, what, detail)
+
+
+def gpu_time(fn: Callable[[], Any], reps: int = 20, warmup: int = 3) -> float:
+    """Median milliseconds of fn() by CUDA events."""
+    for _ in range(warmup):
+        fn()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(reps):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end))
+    return statistics.median(times)
+
+
+def cpu_time(fn: Callable[[], Any], reps: int = 3) -> float:
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times)
+
+
+def activations(n: int, units: int, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed + n * 7919 + units)
+    x = torch.randn(n, units, generator=g)
+    flat = x.view(-1)
+    specials = torch.tensor([0.0, -0.0, float("nan"), float("inf"), -float("inf"), 1e-40])
+    idx = torch.randint(0, flat.numel(), (min(flat.numel(), 12),), generator=g)
+    flat[idx] = specials.repeat(2)[: idx.numel()]
+    return x
+
+
+def torch_pack(x: torch.Tensor) -> torch.Tensor:
+    """The same packing in plain torch ops: int64 weights 2^b, summed (bit 63 wraps)."""
+    n, units = x.shape
+    words = -(-units // 64)
+    bits = torch.zeros(n, words * 64, dtype=torch.int64, device=x.device)
+    bits[:, :units] = x > 0
+    shifts = torch.arange(64, device=x.device, dtype=torch.int64)
+    return (bits.view(n, words, 64) << shifts).sum(-1)
+
+
+def torch_paper_gram(c: torch.Tensor) -> torch.Tensor:
+    return c @ c.T + (1 - c) @ (1 - c).T
+
+
+def cnn_1m_units() -> nn.Module:
+    torch.manual_seed(0)
+    layers: list[nn.Module] = []
+    c_in = 3
+    for _ in range(8):
+        layers += [nn.Conv2d(c_in, 32, 3, padding=1, bias=False), nn.BatchNorm2d(32), nn.ReLU()]
+        c_in = 32
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10)]
+    return nn.Sequential(*layers).train()
+
+
+def paper_naswot(model: nn.Module, x: torch.Tensor) -> float:
+    k = torch.zeros(x.shape[0], x.shape[0], device=x.device)
+
+    def hook(_m, args, _out):
+        nonlocal k
+        c = (args[0].reshape(args[0].shape[0], -1) > 0).float()
+        k = k + c @ c.T + (1 - c) @ (1 - c).T
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.ReLU)]
+    with torch.no_grad():
+        model(x)
+    for h in handles:
+        h.remove()
+    return float(torch.linalg.slogdet(k.double())[1])
+
+
+def main() -> int:
+    t_start = time.perf_counter()
+    if not torch.cuda.is_available():
+        print("no CUDA device visible to torch: nothing to check")
+        return 1
+    from airda._native import native
+
+    print(f"device: {torch.cuda.get_device_name()}  torch {torch.__version__}", end="")
+    try:
+        import triton
+
+        print(f"  triton {triton.__version__}")
+    except ImportError:
+        print("  triton not installed")
+    print(f"airda._C build: {native().build_info()}")
+    for b in ops.BACKENDS:
+        print(f"  backend {b:<9} {ops.backend_status(b)}")
+    gpu_backends = [b for b in ("cuda", "triton") if ops.backend_status(b).usable]
+    for b in ("cuda", "triton"):
+        if b not in gpu_backends:
+            report(False, f"backend {b} usable", str(ops.backend_status(b)))
+
+    print("\ncorrectness against the references")
+    shapes = [(n, u) for n in (1, 2, 3, 65, 257) for u in (1, 63, 64, 65, 10_001)]
+    dtypes = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
+    for backend in gpu_backends:
+
+        def check_pack(backend: str = backend) -> tuple[bool, str]:
+            bad = []
+            for n, units in shapes:
+                x = activations(n, units)
+                for dtype in dtypes:
+                    xd = x.to(dtype)
+                    want = ops.pack_sign_bits_reference(xd.float().numpy())
+                    got = ops.pack_sign_bits(xd.cuda(), backend=backend)
+                    if not np.array_equal(got.view(torch.int64).cpu().numpy(), want.view(np.int64)):
+                        bad.append(f"{n}x{units} {dtype}")
+            return not bad, f"{len(shapes) * len(dtypes)} cases" + (
+                f"; wrong: {bad[:5]}" if bad else ""
+            )
+
+        def check_gram(backend: str = backend) -> tuple[bool, str]:
+            bad = []
+            cases = [*shapes, (1000, 100_000), (130, 1_000_000)]
+            for n, units in cases:
+                codes = ops.pack_sign_bits_reference(activations(n, units).numpy())
+                want = ops.hamming_gram(codes, units, backend="cpu")
+                got = ops.hamming_gram(torch.from_numpy(codes).cuda(), units, backend=backend)
+                if not np.array_equal(got.cpu().numpy(), want):
+                    bad.append(f"{n}x{units}")
+            return not bad, f"{len(cases)} cases" + (f"; wrong: {bad[:5]}" if bad else "")
+
+        def check_stream(backend: str = backend) -> tuple[bool, str]:
+            codes = ops.pack_sign_bits_reference(activations(300, 5000).numpy())
+            want = ops.hamming_gram(codes, 5000, backend="cpu")
+            side = torch.cuda.Stream()
+            with torch.cuda.stream(side):
+                got = ops.hamming_gram(torch.from_numpy(codes).cuda(), 5000, backend=backend)
+            side.synchronize()
+            return bool(np.array_equal(got.cpu().numpy(), want)), "on a side stream"
+
+        def check_naswot(backend: str = backend) -> tuple[bool, str]:
+            model, x = cnn_1m_units().cuda(), torch.randn(16, 3, 24, 24, device="cuda")
+            # The reference packs the same GPU activations on the host: K is exact integers on
+            # both sides, so the scores must agree to rounding.
+            want = naswot_score(model, x, backend="reference")
+            got = naswot_score(model, x, backend=backend)
+            cpu = naswot_score(model.cpu(), x.cpu())
+            ok = math.isfinite(got) and abs(got - want) <= 1e-9 * abs(want)
+            return ok, f"{got:.6f} vs reference {want:.6f} (CPU forward pass: {cpu:.6f})"
+
+        checked(f"{backend}: pack_sign_bits, awkward shapes x 4 dtypes", check_pack)
+        checked(f"{backend}: hamming_gram, awkward shapes + large", check_gram)
+        checked(f"{backend}: hamming_gram on a non-default stream", check_stream)
+        checked(f"{backend}: naswot_score of a CNN on the GPU", check_naswot)
+
+    print("\ntimings (median ms; ratios measured in this run)")
+    x = torch.randn(64, 1_000_000, device="cuda")
+    t_torch_pack = gpu_time(lambda: torch_pack(x))
+    t_torch_gt = gpu_time(lambda: x > 0)
+    t_ref = cpu_time(lambda: ops.pack_sign_bits_reference(x.cpu().numpy()), reps=2)
+    print(
+        f"pack_sign_bits 64 x 1e6 float32: reference (numpy, host) {t_ref:.2f}, "
+        f"torch packing {t_torch_pack:.3f}, torch x>0 (bool) {t_torch_gt:.3f}"
+    )
+    for backend in gpu_backends:
+        t = gpu_time(lambda backend=backend: ops.pack_sign_bits(x, backend=backend))
+        gbs = x.numel() * 4 / t / 1e6
+        print(
+            f"  {backend:<7} {t:8.3f} ms  {gbs:7.0f} GB/s  {t_ref / t:8.0f}x reference  "
+            f"{t_torch_pack / t:6.1f}x torch packing  {t_torch_gt / t:5.2f}x torch x>0"
+        )
+
+    for n in (128, 1024):
+        for units in (10_000, 100_000, 1_000_000):
+            xg = torch.randn(n, units, device="cuda")
+            codes = torch_pack(xg).view(torch.uint64)
+            c = (xg > 0).float()
+            del xg
+            t_torch = gpu_time(lambda c=c: torch_paper_gram(c), reps=10)
+            t_ref = float("nan")
+            if n == 128:  # the float64 host reference is minutes at N=1024
+                codes_h = codes.cpu().numpy()
+                t_ref = cpu_time(
+                    lambda h=codes_h, u=units: ops.hamming_gram_reference(h, u), reps=1
+                )
+            print(
+                f"hamming_gram N={n} L={units:.0e}: reference (numpy, host) {t_ref:.1f}, "
+                f"torch float32 matmul (paper) {t_torch:.3f}"
+            )
+            for backend in gpu_backends:
+                t = gpu_time(lambda b=backend, c=codes, u=units: ops.hamming_gram(c, u, backend=b))
+                tops = n * n * units / t / 1e9  # unit-pairs compared per second, in 1e12
+                print(
+                    f"  {backend:<7} {t:8.3f} ms  {tops:6.2f} T unit-pairs/s  "
+                    f"{t_ref / t:8.0f}x reference  {t_torch / t:6.1f}x torch matmul"
+                )
+            del c, codes
+            torch.cuda.empty_cache()
+
+    model, xb = cnn_1m_units().cuda(), torch.randn(64, 3, 64, 64, device="cuda")
+
+    def fwd() -> Any:
+        with torch.no_grad():
+            return model(xb)
+
+    t_fwd = gpu_time(fwd, reps=10)
+    t_paper = gpu_time(lambda: paper_naswot(model, xb), reps=5)
+    print(
+        f"naswot CNN 1M ReLU units/sample, batch 64: forward {t_fwd:.2f} ms, "
+        f"paper's hooks {t_paper:.2f} ms ({t_paper / t_fwd:.2f}x forward)"
+    )
+    for backend in gpu_backends:
+        t = gpu_time(lambda backend=backend: naswot_score(model, xb, backend=backend), reps=10)
+        print(
+            f"  {backend:<7} {t:8.2f} ms  {t / t_fwd:5.2f}x forward  {t_paper / t:5.1f}x faster "
+            "than the paper's hooks"
+        )
+
+    print(
+        f"\n{len(FAILURES)} failure(s) in {time.perf_counter() - t_start:.0f} s"
+        + (": " + "; ".join(FAILURES) if FAILURES else "")
+    )
+    return 1 if FAILURES else 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())
