@@ -5,34 +5,61 @@ and the evaluation that tells a real improvement from noise. ``import airda`` is
 compiled module, torch and triton load when an op or engine first needs them.
 
 Example:
-    >>> import numpy as np
-    >>> import airda.ops
-    >>> codes = airda.ops.pack_sign_bits(np.array([[1.0, -2.0, 3.0]], dtype=np.float32))
-    >>> int(codes[0, 0])
-    5
+    >>> import airda
+    >>> from airda.space import Float
+    >>> study = airda.create_study(space={"x": Float(-2, 2)}, strategy="halton", seed=0)
+    >>> study.optimize(lambda trial: trial["x"] ** 2, n_trials=16)
+    >>> abs(study.best_params["x"]) < 0.3
+    True
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from airda._version import __version__
 
 if TYPE_CHECKING:
-    from airda import nas, ops
+    from airda import nas, ops, space
+    from airda.study import Study, create_study, load_study
+    from airda.trial import FrozenTrial, Trial, TrialPruned, TrialState
 
-__all__ = ["__version__", "nas", "ops"]
+__all__ = [
+    "FrozenTrial",
+    "Study",
+    "Trial",
+    "TrialPruned",
+    "TrialState",
+    "__version__",
+    "create_study",
+    "load_study",
+    "nas",
+    "ops",
+    "space",
+]
 
-_LAZY_SUBMODULES = frozenset({"nas", "ops", "cli", "kernels", "testing"})
+_LAZY_SUBMODULES = frozenset({"nas", "ops", "cli", "kernels", "testing", "space", "storage",
+                              "strategies", "schedulers", "executor", "study", "trial"})
+_LAZY_NAMES = {
+    "create_study": "airda.study",
+    "load_study": "airda.study",
+    "Study": "airda.study",
+    "Trial": "airda.trial",
+    "FrozenTrial": "airda.trial",
+    "TrialState": "airda.trial",
+    "TrialPruned": "airda.trial",
+}
 
 
-def __getattr__(name: str):
-    # Submodules load on first attribute access, keeping `import airda` free of heavy imports.
+def __getattr__(name: str) -> Any:
+    # Submodules and entry points load on first use, keeping `import airda` light.
     if name in _LAZY_SUBMODULES:
         return importlib.import_module(f"airda.{name}")
+    if name in _LAZY_NAMES:
+        return getattr(importlib.import_module(_LAZY_NAMES[name]), name)
     raise AttributeError(f"module 'airda' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | _LAZY_SUBMODULES)
+    return sorted(set(globals()) | _LAZY_SUBMODULES | set(_LAZY_NAMES))

@@ -1,0 +1,468 @@
+"""Studies: a space, an objective and a strategy, with every trial recorded in a storage.
+
+``optimize`` is only a loop over :meth:`Study.ask`, the objective and :meth:`Study.tell`; any
+driver (a user's own loop, worker processes, the CLI) uses the same three steps.
+
+Example:
+    >>> import airda
+    >>> from airda.space import Float, Int
+    >>> study = airda.create_study(space={"x": Float(-5, 5), "n": Int(1, 3)}, seed=0)
+    >>> study.optimize(lambda t: (t["x"] - 1) ** 2 + t["n"], n_trials=30)
+    >>> len(study.trials), study.best_params["n"]
+    (30, 1)
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import os
+import sys
+import threading
+import time
+import traceback as tb_module
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from airda.space import Param, Space, SpaceError, candidate_key
+from airda.storage import Storage, StudyRecord, get_storage
+from airda.storage.base import DuplicatedStudyError, current_worker
+from airda.strategies import Strategy, StrategyExhausted, get_strategy
+from airda.trial import (
+    FrozenTrial,
+    Trial,
+    TrialPruned,
+    TrialState,
+    check_values,
+    frozen_to_mapping,
+)
+
+__all__ = ["Study", "create_study", "load_study"]
+
+log = logging.getLogger("airda")
+
+Objective = Callable[[Trial], Any]
+
+
+def _directions(direction: str | None, directions: Sequence[str] | None) -> tuple[str, ...]:
+    if direction is not None and directions is not None:
+        raise ValueError("give direction or directions, not both")
+    dirs = tuple(directions) if directions is not None else (direction or "minimize",)
+    if not dirs:
+        raise ValueError("directions is empty")
+    for d in dirs:
+        if d not in ("minimize", "maximize"):
+            raise ValueError(f"direction must be 'minimize' or 'maximize', got {d!r}")
+    return dirs
+
+
+def _as_space(space: Space | Mapping[str, Any] | None) -> Space:
+    if space is None:
+        return Space({})
+    if isinstance(space, Space):
+        return space
+    if isinstance(space, Mapping):
+        return Space(space)
+    raise TypeError(f"space must be a Space or a dict, got {type(space).__name__}")
+
+
+class Study:
+    """A search: create with :func:`create_study` or :func:`load_study`, not directly."""
+
+    def __init__(self, storage: Storage, record: StudyRecord, strategy: Strategy,
+                 scheduler: Any = None, *, cache: bool = True, stream: int = 0,
+                 n_streams: int = 1):
+        self._storage = storage
+        self._record = record
+        self.name = record.name
+        self.directions = record.directions
+        self.space = Space.from_dict(record.space) if record.space else Space({})
+        self._dynamic = not record.space
+        self.strategy = strategy
+        self.scheduler = scheduler
+        self.cache = cache
+        self.worker = current_worker()
+        self._lock = threading.RLock()
+        self._stream = stream
+        self._n_streams = n_streams
+        self._reset_cache()
+
+    # ---- history -------------------------------------------------------------------------
+    def _reset_cache(self) -> None:
+        self.strategy.setup(self.space, self.directions, self._stream, self._n_streams)
+        self._trials: dict[int, FrozenTrial] = {}
+        self._told: set[int] = set()
+        self._seq = 0
+        self._complete_by_key: dict[str, FrozenTrial] = {}
+
+    def _sync(self) -> None:
+        """Catch up with the storage: new trials are noted, newly finished ones told."""
+        with self._lock:
+            changed, self._seq = self._storage.get_trials(self._record.study_id, self._seq)
+            finished = []
+            for t in changed:
+                if t.number not in self._trials:
+                    self.strategy.note(t)
+                self._trials[t.number] = t
+                if t.state.finished and t.number not in self._told:
+                    finished.append(t)
+            # By number: a resumed study replays its history in the order a serial run told it.
+            finished.sort(key=lambda t: t.number)
+            for t in finished:
+                self._told.add(t.number)
+                if t.state is TrialState.COMPLETE:
+                    self._complete_by_key.setdefault(candidate_key(t.params), t)
+                self.strategy.tell(t)
+
+    @property
+    def study_id(self) -> int:
+        return self._record.study_id
+
+    @property
+    def storage(self) -> Storage:
+        return self._storage
+
+    @property
+    def trials(self) -> list[FrozenTrial]:
+        """Every trial, by number."""
+        self._sync()
+        return [self._trials[n] for n in sorted(self._trials)]
+
+    def get_trials(self, states: Iterable[TrialState] | None = None) -> list[FrozenTrial]:
+        wanted = set(states) if states is not None else None
+        return [t for t in self.trials if wanted is None or t.state in wanted]
+
+    @property
+    def user_attrs(self) -> dict[str, Any]:
+        return dict(self._storage.get_study(self.name).user_attrs)
+
+    def set_user_attr(self, key: str, value: Any) -> None:
+        self._storage.set_study_user_attr(self.study_id, key, value)
+
+    # ---- results -------------------------------------------------------------------------
+    def _signed(self, t: FrozenTrial) -> tuple[float, ...]:
+        assert t.values is not None
+        return tuple(v if d == "minimize" else -v for v, d in zip(t.values, self.directions,
+                                                                   strict=True))
+
+    @property
+    def best_trial(self) -> FrozenTrial:
+        """The best complete trial (single objective); ValueError if none completed."""
+        if len(self.directions) != 1:
+            raise ValueError("the study has several objectives: use pareto_front()")
+        done = self.get_trials([TrialState.COMPLETE])
+        if not done:
+            raise ValueError(f"study {self.name!r} has no complete trial yet")
+        return min(done, key=lambda t: (self._signed(t)[0], t.number))
+
+    @property
+    def best_value(self) -> float:
+        value = self.best_trial.value
+        assert value is not None
+        return value
+
+    @property
+    def best_params(self) -> dict[str, Any]:
+        return dict(self.best_trial.params)
+
+    def pareto_front(self) -> list[FrozenTrial]:
+        """The complete trials no other complete trial dominates, by number."""
+        done = self.get_trials([TrialState.COMPLETE])
+        if not done:
+            return []
+        from airda.ops.pareto import non_dominated_rank
+
+        ranks = non_dominated_rank(np.array([self._signed(t) for t in done], dtype=np.float64))
+        return [t for t, r in zip(done, ranks, strict=True) if r == 0]
+
+    # ---- ask / tell ----------------------------------------------------------------------
+    def ask(self, fixed: Mapping[str, Any] | None = None) -> Trial:
+        """Start a trial: an enqueued candidate if one waits, else the strategy's next one.
+
+        Raises StrategyExhausted when a finite strategy has nothing left.
+        """
+        self._sync()
+        frozen = None
+        if fixed is None and any(t.state is TrialState.WAITING for t in self._trials.values()):
+            frozen = self._storage.create_trial(self.study_id, None, worker=self.worker,
+                                                claim_waiting=True)
+        if frozen is None:
+            if fixed is not None:
+                params = self.space.validate(fixed) if len(self.space) else dict(fixed)
+                attrs: dict[str, Any] = {"fixed": True}
+            else:
+                with self._lock:
+                    index = self.strategy.n_asked
+                    params = self.strategy.ask(1)[0] if len(self.space) else {}
+                attrs = {"ask_index": index, "stream": self._stream}
+            frozen = self._storage.create_trial(self.study_id, params, worker=self.worker,
+                                                system_attrs=attrs)
+            assert frozen is not None
+        with self._lock:
+            if frozen.number not in self._trials:
+                self.strategy.note(frozen)
+            self._trials[frozen.number] = frozen
+        return Trial(self, frozen)
+
+    def tell(self, trial: Trial | int, values: Any = None, *, state: TrialState | None = None,
+             error: str | None = None, traceback: str | None = None) -> FrozenTrial:
+        """Finish a trial with its values (complete), or as pruned / failed.
+
+        Values that are not finite numbers fail the trial instead, with the reason recorded.
+        """
+        live = trial if isinstance(trial, Trial) else None
+        trial_id = live.trial_id if live is not None else self._trial_by_number(trial).trial_id
+        params = self._final_params(live) if live is not None else None
+        checked = None
+        if state is None:
+            state = TrialState.COMPLETE
+        if state is TrialState.COMPLETE:
+            try:
+                checked = check_values(values, len(self.directions))
+            except ValueError as exc:
+                state, error = TrialState.FAIL, f"ValueError: {exc}"
+        elif state is TrialState.PRUNED and live is not None and live.intermediate:
+            last = live.intermediate[max(live.intermediate)]
+            checked = (last,) if len(self.directions) == 1 else None
+        elif state not in (TrialState.PRUNED, TrialState.FAIL):
+            raise ValueError(f"a trial ends complete, pruned or failed, not {state.value}")
+        frozen = self._storage.finish_trial(trial_id, state, values=checked, params=params,
+                                            error=error, traceback=traceback)
+        with self._lock:
+            self._trials[frozen.number] = frozen
+        return frozen
+
+    def _trial_by_number(self, number: int) -> FrozenTrial:
+        self._sync()
+        if number not in self._trials:
+            raise ValueError(f"study {self.name!r} has no trial {number}")
+        return self._trials[number]
+
+    def _final_params(self, live: Trial) -> dict[str, Any] | None:
+        # Define-by-run: keep what the objective suggested (a branch not taken stays out).
+        params = {k: v for k, v in live.params.items() if k in live.accessed} if self._dynamic \
+            else live.params
+        return None if params == live._frozen.params else dict(params)
+
+    def enqueue(self, params: Mapping[str, Any]) -> FrozenTrial:
+        """Queue a known candidate: the next ask takes it before asking the strategy."""
+        checked = self.space.validate(params) if len(self.space) else dict(params)
+        frozen = self._storage.create_trial(self.study_id, checked, state=TrialState.WAITING,
+                                            system_attrs={"enqueued": True})
+        assert frozen is not None
+        return frozen
+
+    # ---- define-by-run -------------------------------------------------------------------
+    def _suggest_new(self, trial: Trial, name: str, param: Param) -> Any:
+        if name in self.space:
+            known = self.space[name]
+            if known.to_dict() != param.to_dict():
+                raise SpaceError(f"parameter {name!r} was suggested as {param.to_dict()}, "
+                                 f"earlier as {known.to_dict()}")
+        else:
+            if not self._dynamic:
+                raise SpaceError(f"parameter {name!r} is not in the study's space {self.space.names}")
+            with self._lock:
+                self.space = Space(dict(self.space.params) | {name: param})
+                self._storage.set_study_space(self.study_id, self.space.to_dict())
+        rng = np.random.default_rng([self.strategy.seed, trial.number, len(trial.params)])
+        return param.from_unit(float(rng.random()))
+
+    # ---- pruning -------------------------------------------------------------------------
+    def _should_prune(self, trial: Trial) -> bool:
+        if self.scheduler is None or not trial.intermediate:
+            return False
+        self._sync()
+        return bool(self.scheduler.should_prune(self, trial))
+
+    # ---- the loop ------------------------------------------------------------------------
+    def optimize(self, objective: Objective, n_trials: int | None = None, *,
+                 timeout: float | None = None, n_workers: int = 1, executor: Any = None,
+                 catch: tuple[type[BaseException], ...] = (Exception,),
+                 callbacks: Sequence[Callable[[Study, FrozenTrial], None]] = (),
+                 show_progress: bool | None = None) -> None:
+        """Run trials until `n_trials` more have run, `timeout` seconds have passed, or the
+        strategy is exhausted.
+
+        An exception of a type in `catch` fails its trial (recorded with its traceback) and
+        the study goes on; others propagate after the trial is recorded as failed. Ctrl-C
+        records the running trial as failed and raises KeyboardInterrupt; every finished
+        trial is already stored.
+        """
+        if n_trials is not None and (isinstance(n_trials, bool) or n_trials < 0):
+            raise ValueError(f"n_trials must be a non-negative int, got {n_trials!r}")
+        if n_trials is None and timeout is None:
+            raise ValueError("give n_trials or timeout (or both), or the study never ends")
+        if not callable(objective):
+            raise TypeError(f"objective must be callable, got {type(objective).__name__}")
+        from airda.executor import get_executor
+
+        runner = get_executor(executor, n_workers)
+        if show_progress is None:
+            show_progress = sys.stderr.isatty()
+        runner.run(self, objective, n_trials=n_trials, timeout=timeout, catch=tuple(catch),
+                   callbacks=tuple(callbacks), show_progress=show_progress)
+
+    def _run_one(self, objective: Objective, catch: tuple[type[BaseException], ...]
+                 ) -> FrozenTrial:
+        trial = self.ask()
+        key = candidate_key(trial.params)
+        cached = self._complete_by_key.get(key) if self.cache and not self._dynamic else None
+        if cached is not None and cached.number != trial.number:
+            # The strategy proposed a candidate already evaluated: reuse its result.
+            frozen = self._storage.finish_trial(
+                trial.trial_id, TrialState.COMPLETE, values=cached.values,
+                system_attrs={"cached_from": cached.number})
+            with self._lock:
+                self._trials[frozen.number] = frozen
+            return frozen
+        try:
+            result = objective(trial)
+        except TrialPruned:
+            return self.tell(trial, state=TrialState.PRUNED)
+        except KeyboardInterrupt:
+            self.tell(trial, state=TrialState.FAIL, error="KeyboardInterrupt: interrupted",
+                      traceback=tb_module.format_exc())
+            raise
+        except catch as exc:
+            frozen = self.tell(trial, state=TrialState.FAIL,
+                               error=f"{type(exc).__name__}: {exc}",
+                               traceback=tb_module.format_exc())
+            log.warning("trial %d failed: %s", frozen.number, frozen.error)
+            return frozen
+        except BaseException as exc:
+            self.tell(trial, state=TrialState.FAIL, error=f"{type(exc).__name__}: {exc}",
+                      traceback=tb_module.format_exc())
+            raise
+        frozen = self.tell(trial, result)
+        if frozen.state is TrialState.FAIL:
+            log.warning("trial %d failed: %s", frozen.number, frozen.error)
+        return frozen
+
+    # ---- maintenance ---------------------------------------------------------------------
+    def fail_stale_trials(self, *, grace: float = 60.0, requeue: bool = False) -> list[int]:
+        """Mark running trials whose worker died as failed; return their numbers."""
+        failed = self._storage.fail_stale_trials(self.study_id, grace=grace, requeue=requeue)
+        if failed:
+            log.warning("study %r: trials %s of dead workers marked failed", self.name, failed)
+        return failed
+
+    # ---- export --------------------------------------------------------------------------
+    def _rows(self) -> list[dict[str, Any]]:
+        rows = []
+        for t in self.trials:
+            row: dict[str, Any] = {"number": t.number, "state": t.state.value}
+            if len(self.directions) == 1:
+                row["value"] = t.values[0] if t.values else None
+            else:
+                for i in range(len(self.directions)):
+                    row[f"values_{i}"] = t.values[i] if t.values else None
+            for k, v in t.params.items():
+                row[f"params_{k}"] = v
+            for k, v in t.user_attrs.items():
+                row[f"user_attrs_{k}"] = v
+            row["datetime_start"] = t.datetime_start
+            row["datetime_complete"] = t.datetime_complete
+            row["duration"] = t.duration
+            row["worker"] = t.worker
+            row["error"] = t.error
+            rows.append(row)
+        return rows
+
+    def to_dataframe(self) -> Any:
+        """One row per trial (pandas DataFrame): number, state, value(s), params_*, times."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError("to_dataframe needs pandas: pip install pandas") from None
+        return pd.DataFrame(self._rows())
+
+    def export(self, path: str | os.PathLike[str]) -> Path:
+        """Write every trial to `path`: .csv (one row per trial) or .json (full records)."""
+        path = Path(path)
+        if path.suffix == ".json":
+            doc = {
+                "study": self.name,
+                "directions": list(self.directions),
+                "space": self.space.to_dict(),
+                "strategy": self.strategy.config(),
+                "trials": [frozen_to_mapping(t) for t in self.trials],
+            }
+            path.write_text(json.dumps(doc, indent=1))
+        elif path.suffix == ".csv":
+            rows = self._rows()
+            fields: list[str] = []
+            for r in rows:
+                fields += [k for k in r if k not in fields]
+            with open(path, "w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=fields)
+                writer.writeheader()
+                writer.writerows(rows)
+        else:
+            raise ValueError(f"export writes .csv or .json files, got {path.name!r}")
+        return path
+
+    def __repr__(self) -> str:
+        return f"Study(name={self.name!r}, storage={self._storage.url!r})"
+
+
+def create_study(name: str | None = None, *, storage: Storage | str | os.PathLike[str] | None = None,
+                 space: Space | Mapping[str, Any] | None = None, direction: str | None = None,
+                 directions: Sequence[str] | None = None,
+                 strategy: Strategy | str | None = None, seed: int | None = None,
+                 scheduler: Any = None, load_if_exists: bool = False,
+                 user_attrs: Mapping[str, Any] | None = None, cache: bool = True) -> Study:
+    """Create a study (or load it, with `load_if_exists`).
+
+    Args:
+        name: unique within the storage; a random one when omitted.
+        storage: None (in memory), a file path or ``sqlite:///path`` URL, or a Storage.
+        space: a :class:`~airda.space.Space` or its dict form; None for define-by-run
+            (``trial.suggest_*`` in the objective).
+        direction / directions: ``"minimize"`` (default) or ``"maximize"``, one per objective.
+        strategy: a name (``"random"``, ``"grid"``, ``"halton"``, ``"rea"``, ``"local"``) or an
+            instance; default random.
+        seed: the strategy's seed, for reproducible studies.
+        scheduler: decides early stops (see :mod:`airda.schedulers`).
+        cache: reuse the result of a candidate evaluated before instead of running it again.
+    """
+    store = get_storage(storage)
+    dirs = _directions(direction, directions)
+    space_obj = _as_space(space)
+    strat = get_strategy(strategy, seed=seed) if not isinstance(strategy, Strategy) else strategy
+    if len(dirs) > 1 and not strat.supports_multi_objective:
+        raise ValueError(f"strategy {strat.name!r} supports one objective; got {len(dirs)}")
+    if name is None:
+        name = f"study-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    try:
+        record = store.create_study(name, dirs, space_obj.to_dict() if len(space_obj) else None,
+                                    strat.config(), dict(user_attrs or {}))
+    except DuplicatedStudyError:
+        if not load_if_exists:
+            raise
+        return load_study(name, storage=store, strategy=strategy, seed=seed,
+                          scheduler=scheduler, cache=cache)
+    return Study(store, record, strat, scheduler, cache=cache)
+
+
+def load_study(name: str, *, storage: Storage | str | os.PathLike[str],
+               strategy: Strategy | str | None = None, seed: int | None = None,
+               scheduler: Any = None, cache: bool = True) -> Study:
+    """Load a study by name; the strategy is rebuilt from the stored config (or the one given)
+    and replays the history, so the search continues where it stopped."""
+    store = get_storage(storage)
+    record = store.get_study(name)
+    if strategy is None:
+        strat = get_strategy(record.strategy or "random", seed=seed)
+    else:
+        strat = get_strategy(strategy, seed=seed)
+    study = Study(store, record, strat, scheduler, cache=cache)
+    study._sync()
+    return study
+

@@ -1,0 +1,152 @@
+"""Conformance tests every storage backend must pass. Backends are listed in
+:data:`STORAGE_FACTORIES` (name -> factory taking a temporary folder)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from airda.storage import (
+    DuplicatedStudyError,
+    InMemoryStorage,
+    Storage,
+    StorageError,
+    StudyNotFoundError,
+)
+from airda.trial import TrialState
+
+__all__ = [
+    "STORAGE_FACTORIES",
+    "test_claim_waiting_trials_in_order",
+    "test_dead_workers_trials_are_failed",
+    "test_finish_only_running_trials",
+    "test_incremental_sync",
+    "test_intermediate_values_and_attrs",
+    "test_study_lifecycle",
+    "test_trial_numbers_are_consecutive",
+]
+
+
+def _sqlite(tmp: Path) -> Storage:
+    from airda.storage.sqlite import SQLiteStorage
+
+    return SQLiteStorage(tmp / "conformance.db")
+
+
+STORAGE_FACTORIES: dict[str, Callable[[Path], Storage]] = {
+    "memory": lambda _tmp: InMemoryStorage(),
+    "sqlite": _sqlite,
+}
+
+
+@pytest.fixture(params=sorted(STORAGE_FACTORIES))
+def storage(request, tmp_path) -> Storage:
+    return STORAGE_FACTORIES[request.param](tmp_path)
+
+
+def test_study_lifecycle(storage: Storage) -> None:
+    rec = storage.create_study("s", ["minimize", "maximize"], {"x": {"type": "int", "low": 0,
+                               "high": 3}}, {"name": "random"}, {"owner": "me"})
+    assert rec.name == "s"
+    assert rec.directions == ("minimize", "maximize")
+    with pytest.raises(DuplicatedStudyError):
+        storage.create_study("s", ["minimize"], None, None, {})
+    assert storage.get_study("s") == rec
+    storage.set_study_user_attr(rec.study_id, "note", [1, 2])
+    assert storage.get_study("s").user_attrs == {"owner": "me", "note": [1, 2]}
+    storage.set_study_space(rec.study_id, {"y": {"type": "fixed", "value": 1}})
+    assert storage.get_study("s").space == {"y": {"type": "fixed", "value": 1}}
+    summaries = storage.list_studies()
+    assert [s.record.name for s in summaries] == ["s"]
+    storage.delete_study("s")
+    with pytest.raises(StudyNotFoundError):
+        storage.get_study("s")
+    with pytest.raises(StudyNotFoundError):
+        storage.delete_study("s")
+
+
+def test_trial_numbers_are_consecutive(storage: Storage) -> None:
+    sid = storage.create_study("s", ["minimize"], None, None, {}).study_id
+    trials = [storage.create_trial(sid, {"i": i}, worker="w") for i in range(5)]
+    assert [t.number for t in trials] == [0, 1, 2, 3, 4]
+    assert len({t.trial_id for t in trials}) == 5
+    assert all(t.state is TrialState.RUNNING for t in trials)
+    other = storage.create_study("t", ["minimize"], None, None, {}).study_id
+    assert storage.create_trial(other, {}).number == 0
+
+
+def test_finish_only_running_trials(storage: Storage) -> None:
+    sid = storage.create_study("s", ["minimize"], None, None, {}).study_id
+    t = storage.create_trial(sid, {"x": 1.5})
+    done = storage.finish_trial(t.trial_id, TrialState.COMPLETE, values=[0.25],
+                                system_attrs={"k": 1})
+    assert done.state is TrialState.COMPLETE
+    assert done.values == (0.25,)
+    assert done.system_attrs["k"] == 1
+    assert done.datetime_complete is not None
+    with pytest.raises(StorageError, match="not running"):
+        storage.finish_trial(t.trial_id, TrialState.FAIL)
+    with pytest.raises(StorageError):
+        storage.finish_trial(10_000, TrialState.FAIL)
+
+
+def test_intermediate_values_and_attrs(storage: Storage) -> None:
+    sid = storage.create_study("s", ["minimize"], None, None, {}).study_id
+    t = storage.create_trial(sid, {})
+    storage.set_intermediate(t.trial_id, 0, 1.0)
+    storage.set_intermediate(t.trial_id, 3, 0.5)
+    storage.set_intermediate(t.trial_id, 3, 0.25)
+    storage.set_trial_user_attr(t.trial_id, "note", {"a": 1})
+    (got,), _ = storage.get_trials(sid)
+    assert got.intermediate == {0: 1.0, 3: 0.25}
+    assert got.user_attrs == {"note": {"a": 1}}
+
+
+def test_claim_waiting_trials_in_order(storage: Storage) -> None:
+    sid = storage.create_study("s", ["minimize"], None, None, {}).study_id
+    storage.create_trial(sid, {"x": 1}, state=TrialState.WAITING)
+    storage.create_trial(sid, {"x": 2}, state=TrialState.WAITING)
+    a = storage.create_trial(sid, None, worker="w1", claim_waiting=True)
+    b = storage.create_trial(sid, None, worker="w2", claim_waiting=True)
+    assert (a.params, a.state, a.worker) == ({"x": 1}, TrialState.RUNNING, "w1")
+    assert b.params == {"x": 2}
+    assert storage.create_trial(sid, None, claim_waiting=True) is None
+    c = storage.create_trial(sid, {"x": 3}, claim_waiting=True)
+    assert c.number == 2
+
+
+def test_incremental_sync(storage: Storage) -> None:
+    sid = storage.create_study("s", ["minimize"], None, None, {}).study_id
+    t0 = storage.create_trial(sid, {"i": 0})
+    storage.create_trial(sid, {"i": 1})
+    everything, seq = storage.get_trials(sid)
+    assert [t.number for t in everything] == [0, 1]
+    nothing, seq2 = storage.get_trials(sid, seq)
+    assert nothing == []
+    assert seq2 == seq
+    storage.finish_trial(t0.trial_id, TrialState.COMPLETE, values=[1.0])
+    storage.create_trial(sid, {"i": 2})
+    changed, seq3 = storage.get_trials(sid, seq)
+    assert [t.number for t in changed] == [0, 2]
+    assert changed[0].state is TrialState.COMPLETE
+    assert seq3 > seq
+    with pytest.raises(StudyNotFoundError):
+        storage.get_trials(sid + 1000)
+
+
+def test_dead_workers_trials_are_failed(storage: Storage) -> None:
+    sid = storage.create_study("s", ["minimize"], None, None, {}).study_id
+    alive = storage.create_trial(sid, {"i": 0}, worker="alive")
+    dead = storage.create_trial(sid, {"i": 1}, worker="dead")
+    failed = storage.fail_stale_trials(
+        sid, requeue=True, is_dead=lambda worker, beat, grace, now: worker == "dead")
+    assert failed == [dead.number]
+    trials, _ = storage.get_trials(sid)
+    by_number = {t.number: t for t in trials}
+    assert by_number[alive.number].state is TrialState.RUNNING
+    assert by_number[dead.number].state is TrialState.FAIL
+    assert "WorkerDied" in by_number[dead.number].error
+    requeued = [t for t in trials if t.state is TrialState.WAITING]
+    assert [t.params for t in requeued] == [{"i": 1}]

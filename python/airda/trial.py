@@ -1,0 +1,212 @@
+"""Trials: immutable records (:class:`FrozenTrial`) and the live handle an objective gets
+(:class:`Trial`), which reports intermediate values and asks whether to stop early."""
+
+from __future__ import annotations
+
+import enum
+import math
+import numbers
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airda.study import Study
+
+__all__ = ["FrozenTrial", "TrialPruned", "Trial", "TrialState"]
+
+
+class TrialState(str, enum.Enum):
+    WAITING = "waiting"  # enqueued, not started
+    RUNNING = "running"
+    COMPLETE = "complete"
+    PRUNED = "pruned"
+    FAIL = "fail"
+
+    @property
+    def finished(self) -> bool:
+        return self in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+
+class TrialPruned(Exception):  # noqa: N818 - the name users know from Optuna
+    """Raise from an objective to stop the trial early (after ``trial.should_prune()``)."""
+
+
+@dataclass(frozen=True)
+class FrozenTrial:
+    """An immutable record of one trial, as stored."""
+
+    number: int
+    state: TrialState
+    params: dict[str, Any]
+    values: tuple[float, ...] | None = None
+    intermediate: dict[int, float] = field(default_factory=dict)
+    user_attrs: dict[str, Any] = field(default_factory=dict)
+    system_attrs: dict[str, Any] = field(default_factory=dict)
+    datetime_start: float | None = None  # seconds since the epoch
+    datetime_complete: float | None = None
+    worker: str = ""
+    error: str | None = None
+    traceback: str | None = None
+    trial_id: int = -1
+
+    @property
+    def value(self) -> float | None:
+        """The single objective value (None unless complete); raises for multi-objective."""
+        if self.values is None:
+            return None
+        if len(self.values) != 1:
+            raise ValueError(f"trial {self.number} has {len(self.values)} values; use .values")
+        return self.values[0]
+
+    @property
+    def duration(self) -> float | None:
+        if self.datetime_start is None or self.datetime_complete is None:
+            return None
+        return self.datetime_complete - self.datetime_start
+
+    @property
+    def last_step(self) -> int | None:
+        return max(self.intermediate) if self.intermediate else None
+
+
+def check_values(raw: Any, n_objectives: int) -> tuple[float, ...]:
+    """Objective output -> a tuple of finite floats; ValueError saying what is wrong."""
+    if isinstance(raw, numbers.Real) and not isinstance(raw, bool):
+        vals: Sequence[Any] = (raw,)
+    elif isinstance(raw, (list, tuple)):
+        vals = raw
+    elif hasattr(raw, "item") and getattr(raw, "size", getattr(raw, "numel", lambda: 0)) in (1,):
+        vals = (raw.item(),)
+    else:
+        try:
+            vals = (float(raw),)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"the objective returned {type(raw).__name__} {raw!r}; expected a number "
+                f"or a sequence of {n_objectives} numbers"
+            ) from None
+    if len(vals) != n_objectives:
+        raise ValueError(f"the objective returned {len(vals)} values; the study has {n_objectives}")
+    out = []
+    for v in vals:
+        try:
+            f = float(v)
+        except (TypeError, ValueError):
+            raise ValueError(f"the objective returned a non-number {v!r}") from None
+        if not math.isfinite(f):
+            raise ValueError(f"the objective returned {f}: not a finite number")
+        out.append(f)
+    return tuple(out)
+
+
+class Trial:
+    """The live trial an objective receives: its parameters, reporting and pruning.
+
+    Parameters asked by the strategy are in :attr:`params`; ``suggest_*`` returns them, or,
+    for a parameter the space does not have yet (define-by-run), samples it and adds it to the
+    study's space.
+    """
+
+    def __init__(self, study: Study, frozen: FrozenTrial):
+        self.study = study
+        self._frozen = frozen
+        self.number = frozen.number
+        self.params: dict[str, Any] = dict(frozen.params)
+        self.user_attrs: dict[str, Any] = dict(frozen.user_attrs)
+        self.intermediate: dict[int, float] = dict(frozen.intermediate)
+        self.accessed: set[str] = set()
+
+    @property
+    def trial_id(self) -> int:
+        return self._frozen.trial_id
+
+    def __getitem__(self, name: str) -> Any:
+        return self.params[name]
+
+    # ---- define-by-run -------------------------------------------------------------------
+
+    def _suggest(self, name: str, param: Any) -> Any:
+        self.accessed.add(name)
+        if name in self.params:
+            return self.params[name]
+        value = self.study._suggest_new(self, name, param)
+        self.params[name] = value
+        return value
+
+    def suggest_float(self, name: str, low: float, high: float, *, log: bool = False,
+                      step: float | None = None) -> float:
+        from airda.space import Float
+
+        return self._suggest(name, Float(low, high, log=log, step=step))
+
+    def suggest_int(self, name: str, low: int, high: int, *, step: int = 1,
+                    log: bool = False) -> int:
+        from airda.space import Int
+
+        return self._suggest(name, Int(low, high, step=step, log=log))
+
+    def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any:
+        from airda.space import Categorical
+
+        return self._suggest(name, Categorical(tuple(choices)))
+
+    # ---- reporting and pruning -----------------------------------------------------------
+
+    def report(self, step: int, value: float) -> None:
+        """Record an intermediate value (e.g. validation loss after epoch `step`)."""
+        if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
+            raise ValueError(f"step must be a non-negative int, got {step!r}")
+        v = float(value)
+        if math.isnan(v):
+            raise ValueError(f"trial {self.number}: reported value at step {step} is NaN")
+        self.intermediate[int(step)] = v
+        self.study._storage.set_intermediate(self.trial_id, int(step), v)
+
+    def should_prune(self) -> bool:
+        """Whether the study's scheduler would stop this trial at its last reported step."""
+        return self.study._should_prune(self)
+
+    def set_user_attr(self, key: str, value: Any) -> None:
+        self.user_attrs[key] = value
+        self.study._storage.set_trial_user_attr(self.trial_id, key, value)
+
+    def __repr__(self) -> str:
+        return f"Trial(number={self.number}, params={self.params})"
+
+
+def frozen_from_mapping(d: Mapping[str, Any]) -> FrozenTrial:
+    """Rebuild a FrozenTrial from its JSON-friendly form (see :func:`frozen_to_mapping`)."""
+    return FrozenTrial(
+        number=int(d["number"]),
+        state=TrialState(d["state"]),
+        params=dict(d.get("params") or {}),
+        values=tuple(d["values"]) if d.get("values") is not None else None,
+        intermediate={int(k): float(v) for k, v in (d.get("intermediate") or {}).items()},
+        user_attrs=dict(d.get("user_attrs") or {}),
+        system_attrs=dict(d.get("system_attrs") or {}),
+        datetime_start=d.get("datetime_start"),
+        datetime_complete=d.get("datetime_complete"),
+        worker=d.get("worker", ""),
+        error=d.get("error"),
+        traceback=d.get("traceback"),
+        trial_id=int(d.get("trial_id", -1)),
+    )
+
+
+def frozen_to_mapping(t: FrozenTrial) -> dict[str, Any]:
+    return {
+        "number": t.number,
+        "state": t.state.value,
+        "params": t.params,
+        "values": list(t.values) if t.values is not None else None,
+        "intermediate": {str(k): v for k, v in sorted(t.intermediate.items())},
+        "user_attrs": t.user_attrs,
+        "system_attrs": t.system_attrs,
+        "datetime_start": t.datetime_start,
+        "datetime_complete": t.datetime_complete,
+        "duration": t.duration,
+        "worker": t.worker,
+        "error": t.error,
+        "traceback": t.traceback,
+    }
