@@ -1,0 +1,20 @@
+"""Module-level objectives: worker processes import them by name."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+
+def quadratic(trial):
+    return (trial["x"] - 1.0) ** 2
+
+
+def kill_self_on_trial_3(trial):
+    """Dies by SIGKILL, mid-trial, the first time it reaches trial 3 (a marker file says so)."""
+    marker = Path(os.environ["AIRDA_TEST_MARKER"])
+    if trial.number == 3 and not marker.exists():
+        marker.write_text(str(os.getpid()))
+        os.kill(os.getpid(), signal.SIGKILL)
+    return (trial["x"] - 1.0) ** 2
