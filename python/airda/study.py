@@ -100,6 +100,7 @@ class Study:
         self._told: set[int] = set()
         self._seq = 0
         self._complete_by_key: dict[str, FrozenTrial] = {}
+        self._waiting: set[int] = set()  # numbers of enqueued trials not yet started
 
     def _sync(self) -> None:
         """Catch up with the storage: new trials are noted, newly finished ones told."""
@@ -110,13 +111,17 @@ class Study:
                 if t.number not in self._trials:
                     self.strategy.note(t)
                 self._trials[t.number] = t
+                if t.state is TrialState.WAITING:
+                    self._waiting.add(t.number)
+                else:
+                    self._waiting.discard(t.number)
                 if t.state.finished and t.number not in self._told:
                     finished.append(t)
             # By number: a resumed study replays its history in the order a serial run told it.
             finished.sort(key=lambda t: t.number)
             for t in finished:
                 self._told.add(t.number)
-                if t.state is TrialState.COMPLETE:
+                if t.state is TrialState.COMPLETE and self.cache and not self._dynamic:
                     self._complete_by_key.setdefault(candidate_key(t.params), t)
                 self.strategy.tell(t)
 
@@ -189,7 +194,7 @@ class Study:
         """
         self._sync()
         frozen = None
-        if fixed is None and any(t.state is TrialState.WAITING for t in self._trials.values()):
+        if fixed is None and self._waiting:
             frozen = self._storage.create_trial(self.study_id, None, worker=self.worker,
                                                 claim_waiting=True)
         if frozen is None:
@@ -208,6 +213,7 @@ class Study:
             if frozen.number not in self._trials:
                 self.strategy.note(frozen)
             self._trials[frozen.number] = frozen
+            self._waiting.discard(frozen.number)
         return Trial(self, frozen)
 
     def tell(self, trial: Trial | int, values: Any = None, *, state: TrialState | None = None,
@@ -312,8 +318,9 @@ class Study:
     def _run_one(self, objective: Objective, catch: tuple[type[BaseException], ...]
                  ) -> FrozenTrial:
         trial = self.ask()
-        key = candidate_key(trial.params)
-        cached = self._complete_by_key.get(key) if self.cache and not self._dynamic else None
+        cached = None
+        if self.cache and not self._dynamic:
+            cached = self._complete_by_key.get(candidate_key(trial.params))
         if cached is not None and cached.number != trial.number:
             # The strategy proposed a candidate already evaluated: reuse its result.
             frozen = self._storage.finish_trial(

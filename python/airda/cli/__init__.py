@@ -1,8 +1,10 @@
 """The ``airda`` command line.
 
 Example:
-    $ airda info          # versions, compiled backends and why any is unusable
-    $ airda demo          # score a few torch models with NASWOT
+    $ airda info                          # versions, backends and why any is unusable
+    $ airda demo                          # score a few torch models with NASWOT
+    $ airda run examples/quickstart.toml  # run the study a file describes
+    $ airda studies list                  # the studies of ./airda-studies.db
 """
 
 from __future__ import annotations
@@ -47,6 +49,45 @@ def _parser() -> argparse.ArgumentParser:
         help="force a backend for the sign-code ops (default: automatic)",
     )
     demo.add_argument("--device", default=None, help="torch device (default: cuda if available)")
+
+    run = sub.add_parser(
+        "run",
+        help="run a study described in a TOML file",
+        description="Run (or continue) the study a TOML file describes: [study] name, storage, "
+        "direction, strategy, seed; [strategy.options]; [objective] function = "
+        "'module:function'; [budget] n_trials, timeout, workers; [space] parameters. "
+        "See examples/quickstart.toml.",
+    )
+    run.add_argument("config", help="the TOML file")
+    run.add_argument("--storage", help="override [study] storage (file path or URL)")
+    run.add_argument("--name", help="override [study] name")
+    run.add_argument("--n-trials", type=int, help="override [budget] n_trials")
+    run.add_argument("--timeout", type=float, help="override [budget] timeout (seconds)")
+    run.add_argument("--workers", type=int, help="override [budget] workers")
+
+    studies = sub.add_parser(
+        "studies", help="list, show, export or delete stored studies",
+        description="Look after the studies of a storage (default: ./airda-studies.db).",
+    )
+    ssub = studies.add_subparsers(dest="action", metavar="ACTION", required=True)
+    storage_help = "storage file or URL (default: airda-studies.db)"
+    s_list = ssub.add_parser("list", help="one line per study", description="One line per study.")
+    s_list.add_argument("--storage", help=storage_help)
+    s_show = ssub.add_parser("show", help="a study's best trials and failures",
+                             description="A study's settings, best trials and recent failures.")
+    s_show.add_argument("name")
+    s_show.add_argument("--storage", help=storage_help)
+    s_show.add_argument("--top", type=int, default=10, help="how many best trials (default 10)")
+    s_export = ssub.add_parser("export", help="write a study's trials to CSV or JSON",
+                               description="Write every trial to a .csv or .json file.")
+    s_export.add_argument("name")
+    s_export.add_argument("-o", "--output", required=True, help="output file (.csv or .json)")
+    s_export.add_argument("--storage", help=storage_help)
+    s_delete = ssub.add_parser("delete", help="delete a study and its trials",
+                               description="Delete a study and all its trials.")
+    s_delete.add_argument("name")
+    s_delete.add_argument("--storage", help=storage_help)
+    s_delete.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
     return parser
 
 
@@ -68,10 +109,28 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_demo(
                 batch=args.batch, seed=args.seed, backend=args.backend, device=args.device
             )
+        if args.command == "run":
+            from pathlib import Path
+
+            from airda.cli.run import run_config
+
+            return run_config(Path(args.config), storage=args.storage, n_trials=args.n_trials,
+                              workers=args.workers, timeout=args.timeout, name=args.name)
+        if args.command == "studies":
+            from airda.cli import studies
+
+            if args.action == "list":
+                return studies.run_list(args.storage)
+            if args.action == "show":
+                return studies.run_show(args.name, args.storage, args.top)
+            if args.action == "export":
+                return studies.run_export(args.name, args.storage, args.output)
+            if args.action == "delete":
+                return studies.run_delete(args.name, args.storage, args.yes)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print("interrupted: finished trials are saved", file=sys.stderr)
         return 130
-    except (ValueError, TypeError, RuntimeError) as exc:
+    except (ValueError, TypeError, RuntimeError, KeyError, OSError) as exc:
         print(f"airda {args.command}: error: {exc}", file=sys.stderr)
         return 1
     parser.error(f"unknown command {args.command!r}")

@@ -20,6 +20,27 @@ from airda.trial import FrozenTrial, TrialState
 
 __all__ = ["Strategy", "StrategyExhausted"]
 
+_MASK64 = (1 << 64) - 1
+
+
+def _splitmix64(x: int) -> int:
+    x = (x + 0x9E3779B97F4A7C15) & _MASK64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return x ^ (x >> 31)
+
+
+def pcg_state(seed: int, stream: int, index: int) -> dict[str, Any]:
+    """A PCG64 state that depends only on (seed, stream, index), mixed by splitmix64: one
+    generator can jump to any ask in a microsecond (a SeedSequence costs ~40)."""
+    a = _splitmix64(seed & _MASK64)
+    b = _splitmix64(a ^ _splitmix64(stream & _MASK64))
+    c = _splitmix64(b ^ (index & _MASK64))
+    d = _splitmix64(c)
+    e = _splitmix64(d)
+    return {"bit_generator": "PCG64", "state": {"state": (c << 64) | d, "inc": (e << 1) | 1},
+            "has_uint32": 0, "uinteger": 0}
+
 
 class StrategyExhausted(Exception):  # noqa: N818 - a signal, not an error
     """Raised by ``ask`` when a finite strategy (a grid) has nothing left to propose."""
@@ -36,6 +57,9 @@ class Strategy(abc.ABC):
 
     name: ClassVar[str] = ""
     supports_multi_objective: ClassVar[bool] = True
+    # Whether `seen` (keys of every candidate in the history) is kept: strategies that must not
+    # propose a candidate twice (grid, local search) set it.
+    tracks_seen: ClassVar[bool] = False
 
     def __init__(self, *, seed: int | None = None):
         if seed is None:
@@ -49,6 +73,8 @@ class Strategy(abc.ABC):
         self.directions: tuple[str, ...] = ("minimize",)
         self.n_asked = 0
         self.seen: set[str] = set()
+        self._bitgen = np.random.PCG64(0)
+        self._generator = np.random.Generator(self._bitgen)
 
     # ---- the study's side ----------------------------------------------------------------
     def setup(self, space: Space, directions: Sequence[str], stream: int = 0,
@@ -68,8 +94,8 @@ class Strategy(abc.ABC):
 
     def note(self, trial: FrozenTrial) -> None:
         """The study learnt of a trial (any state); counts the asks it stands for."""
-        key = candidate_key(trial.params)
-        self.seen.add(key)
+        if self.tracks_seen:
+            self.seen.add(candidate_key(trial.params))
         attrs = trial.system_attrs
         if "ask_index" in attrs and attrs.get("stream", 0) == self.stream:
             self.n_asked = max(self.n_asked, int(attrs["ask_index"]) + 1)
@@ -90,8 +116,10 @@ class Strategy(abc.ABC):
         return out
 
     def rng(self, index: int) -> np.random.Generator:
-        """The random generator of ask number `index` of this stream."""
-        return np.random.default_rng([self.seed, self.stream, index])
+        """The random generator of ask number `index` of this stream (valid until the next
+        call: one generator is re-positioned each time)."""
+        self._bitgen.state = pcg_state(self.seed, self.stream, index)
+        return self._generator
 
     def config(self) -> dict[str, Any]:
         """Name and options, enough to build the strategy again (stored with the study)."""

@@ -25,6 +25,7 @@ class LocalSearch(Strategy):
     """
 
     name = "local"
+    tracks_seen = True
     supports_multi_objective = False
 
     def __init__(self, *, step: float = 0.1, seed: int | None = None):

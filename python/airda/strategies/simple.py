@@ -36,6 +36,7 @@ class GridSearch(Strategy):
     points; in order, or shuffled when `shuffle`. Raises StrategyExhausted when done."""
 
     name = "grid"
+    tracks_seen = True
 
     def __init__(self, *, resolution: int = 5, shuffle: bool = False, seed: int | None = None):
         super().__init__(seed=seed)

@@ -1,0 +1,123 @@
+"""``airda studies list|show|export|delete``: look after the studies of a storage."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+DEFAULT_STORAGE = "airda-studies.db"
+
+
+def open_storage(url: str | None, *, must_exist: bool = True) -> Any:
+    from airda.storage import get_storage
+
+    url = url or DEFAULT_STORAGE
+    if must_exist and "://" not in url and not Path(url).exists():
+        raise ValueError(f"no storage file {url!r} (give one with --storage)")
+    return get_storage(url)
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    if isinstance(v, (list, tuple)):
+        return "(" + ", ".join(_fmt(x) for x in v) + ")"
+    return str(v)
+
+
+def table(headers: list[str], rows: list[list[Any]]) -> str:
+    cells = [[_fmt(c) for c in r] for r in rows]
+    widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    return "\n".join(lines)
+
+
+def run_list(storage: str | None) -> int:
+    store = open_storage(storage)
+    summaries = store.list_studies()
+    if not summaries:
+        print(f"no studies in {store.url}")
+        return 0
+    rows = []
+    for s in summaries:
+        st = s.states
+        rows.append([s.record.name, "/".join(d[:3] for d in s.record.directions), s.n_trials,
+                     st.get("complete", 0), st.get("pruned", 0), st.get("fail", 0),
+                     st.get("running", 0), s.best_values,
+                     time.strftime("%Y-%m-%d %H:%M", time.localtime(s.record.created))])
+    print(table(["study", "dir", "trials", "complete", "pruned", "failed", "running", "best",
+                 "created"], rows))
+    return 0
+
+
+def print_best(study: Any) -> int:
+    from airda.trial import TrialState
+
+    trials = study.trials
+    counts = {s.value: sum(t.state is s for t in trials) for s in TrialState}
+    print(f"{len(trials)} trials: " + ", ".join(f"{n} {k}" for k, n in counts.items() if n))
+    if len(study.directions) == 1:
+        try:
+            best = study.best_trial
+        except ValueError:
+            print("no complete trial")
+            return 1
+        print(f"best: trial {best.number}, value {best.value:.6g}")
+        for k, v in best.params.items():
+            print(f"  {k} = {v!r}")
+        return 0
+    front = study.pareto_front()
+    print(f"Pareto front: {len(front)} trials")
+    print(table(["trial", "values", "params"], [[t.number, t.values, t.params] for t in front]))
+    return 0 if front else 1
+
+
+def run_show(name: str, storage: str | None, top: int) -> int:
+    import airda
+
+    study = airda.load_study(name, storage=open_storage(storage))
+    print(f"study {study.name!r} in {study.storage.url}")
+    print(f"directions: {', '.join(study.directions)}; strategy: {study.strategy.config()}")
+    print(f"space: {', '.join(study.space.names) or '(define-by-run, empty)'}")
+    code = print_best(study)
+    trials = study.trials
+    if len(study.directions) == 1 and top > 0:
+        done = [t for t in trials if t.values]
+        sign = 1 if study.directions[0] == "minimize" else -1
+        done.sort(key=lambda t: sign * t.values[0])
+        print(f"\ntop {min(top, len(done))}:")
+        print(table(["trial", "value", "duration s", "params"],
+                    [[t.number, t.value, t.duration, t.params] for t in done[:top]]))
+    failed = [t for t in trials if t.error]
+    if failed:
+        print(f"\nfailed trials ({len(failed)}), last errors:")
+        for t in failed[-5:]:
+            print(f"  trial {t.number}: {t.error}")
+    return code
+
+
+def run_export(name: str, storage: str | None, output: str) -> int:
+    import airda
+
+    study = airda.load_study(name, storage=open_storage(storage))
+    path = study.export(output)
+    print(f"wrote {len(study.trials)} trials to {path}")
+    return 0
+
+
+def run_delete(name: str, storage: str | None, yes: bool) -> int:
+    store = open_storage(storage)
+    store.get_study(name)  # not found -> error before asking
+    if not yes:
+        answer = input(f"delete study {name!r} and all its trials from {store.url}? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("not deleted")
+            return 1
+    store.delete_study(name)
+    print(f"deleted study {name!r}")
+    return 0

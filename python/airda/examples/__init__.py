@@ -1,0 +1,1 @@
+"""Objectives for examples and the README's quick start (importable as ``module:function``)."""

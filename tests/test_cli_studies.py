@@ -1,0 +1,108 @@
+"""`airda run` and `airda studies ...`."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import pytest
+
+import airda
+from airda.cli import main
+from airda.space import Float
+
+CONFIG = textwrap.dedent("""
+    [study]
+    name = "cfg"
+    direction = "minimize"
+    strategy = "halton"
+    seed = 0
+
+    [objective]
+    function = "tests.objectives:quadratic"
+
+    [budget]
+    n_trials = 12
+
+    [space]
+    x = { type = "float", low = -3.0, high = 3.0 }
+""")
+
+
+@pytest.fixture
+def config(tmp_path):
+    path = tmp_path / "study.toml"
+    path.write_text(CONFIG)
+    return path
+
+
+def test_run_then_continue_then_manage(tmp_path, config, capsys):
+    db = str(tmp_path / "s.db")
+    assert main(["run", str(config), "--storage", db]) == 0
+    out = capsys.readouterr().out
+    assert "12 trials: 12 complete" in out
+    assert "best: trial" in out
+    assert main(["run", str(config), "--storage", db, "--n-trials", "3"]) == 0
+    assert "15 trials" in capsys.readouterr().out
+
+    assert main(["studies", "list", "--storage", db]) == 0
+    listing = capsys.readouterr().out
+    assert "cfg" in listing
+    assert "15" in listing
+
+    assert main(["studies", "show", "cfg", "--storage", db, "--top", "2"]) == 0
+    assert "top 2" in capsys.readouterr().out
+
+    out_json = tmp_path / "cfg.json"
+    assert main(["studies", "export", "cfg", "--storage", db, "-o", str(out_json)]) == 0
+    assert len(json.loads(out_json.read_text())["trials"]) == 15
+
+    assert main(["studies", "delete", "cfg", "--storage", db, "--yes"]) == 0
+    assert main(["studies", "show", "cfg", "--storage", db]) == 1
+    assert "no study named 'cfg'" in capsys.readouterr().err
+
+
+def test_run_with_workers(tmp_path, config, capsys):
+    db = str(tmp_path / "w.db")
+    assert main(["run", str(config), "--storage", db, "--workers", "2", "--n-trials", "10"]) == 0
+    assert len(airda.load_study("cfg", storage=db).trials) == 10
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[study]\nname = 1\n[objective]\n", "function = 'module:function' is required"),
+        ("[objective]\nfunction = 'nowhere.module:f'\n", "cannot import 'nowhere.module'"),
+        ("[objective]\nfunction = 'json:nothing'\n", "has no attribute 'nothing'"),
+        ("[objective]\nfunction = 'no-colon'\n", "must look like"),
+        ("[objectiv]\nfunction = 'a:b'\n", "unknown section"),
+        ("this is = not toml [", "not valid TOML"),
+    ],
+)
+def test_bad_configs_exit_1_with_a_message(tmp_path, text, message, capsys):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    assert main(["run", str(path), "--storage", str(tmp_path / "x.db")]) == 1
+    assert message in capsys.readouterr().err
+
+
+def test_missing_storage_file_is_an_error_not_a_new_file(tmp_path, capsys):
+    db = tmp_path / "absent.db"
+    assert main(["studies", "list", "--storage", str(db)]) == 1
+    assert "no storage file" in capsys.readouterr().err
+    assert not db.exists()
+
+
+def test_delete_asks_for_confirmation(tmp_path, monkeypatch, capsys):
+    db = tmp_path / "d.db"
+    airda.create_study("keep", storage=db, space={"x": Float(0, 1)})
+    monkeypatch.setattr("builtins.input", lambda _prompt: "n")
+    assert main(["studies", "delete", "keep", "--storage", str(db)]) == 1
+    assert airda.load_study("keep", storage=db).name == "keep"
+
+
+def test_studies_help(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["studies", "--help"])
+    assert exc.value.code == 0
+    assert "export" in capsys.readouterr().out
