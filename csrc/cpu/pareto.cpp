@@ -2,13 +2,17 @@
 //
 // Non-dominated sorting. The rows are sorted lexicographically once (OpenMP: chunks sorted in
 // parallel, then merged) and equal rows are merged, so that a row can only be dominated by rows
-// before it in that order. Then:
-//   m == 1  the rank is the position among the distinct values;
-//   m == 2  one sweep in that order, placing each row on the first front whose lowest second
-//           objective is above its own (binary search; O(n log n));
-//   m >= 3  the divide and conquer of Jensen (2003) in the form of Buzdalov and Shalyto (2014),
-//           which is exact with ties: O(n log^(m-1) n). The lexicographic position stands in for
-//           the first objective, the sweeps on two objectives use a prefix-maximum Fenwick tree.
+// before it in that order. Then one pass in that order places each point on the first front
+// that does not dominate it (fronts are nested: a point dominated by front k is dominated by
+// every front before it, so a binary search over the fronts finds it), with each front kept as
+// what the later points need to be compared with:
+//   m == 1  nothing: the rank is the position among the distinct values;
+//   m == 2  the front's lowest second objective (O(n log n));
+//   m == 3  the front's staircase in the plane of objectives 1 and 2, in a std::map
+//           (O(n log(fronts) log n)).
+// m >= 4 uses the divide and conquer of Jensen (2003) in the form of Buzdalov and Shalyto
+// (2014), exact with ties: O(n log^(m-1) n). The lexicographic position stands in for the first
+// objective, and its sweeps on two objectives use a prefix-maximum Fenwick tree.
 //
 // Hypervolume: a sweep over the points sorted by their last objective, keeping the staircase of
 // the points seen so far in the plane of the others (Beume et al. 2009 for 3-D), O(n log n).
@@ -286,6 +290,39 @@ void rank_two_objectives(const double* second, Index u, Index* rank) {
   }
 }
 
+// m == 3 on distinct, lexicographically sorted points: every earlier point has a smaller or
+// equal first objective, so only objectives 1 and 2 decide, and each front is kept as its
+// staircase in that plane (objective 1 increasing, objective 2 decreasing): a front dominates a
+// point iff its last step at or left of the point is not above it. Being dominated by front k
+// implies being dominated by every front before k, so a binary search finds the rank.
+// O(n log(fronts) log(front size)).
+void rank_three_objectives(const double* second, const double* third, Index u, Index* rank) {
+  std::vector<std::map<double, double>> fronts;
+  const auto dominates = [](const std::map<double, double>& front, double y, double z) {
+    auto it = front.upper_bound(y);
+    return it != front.begin() && std::prev(it)->second <= z;
+  };
+  for (Index i = 0; i < u; ++i) {
+    const double y = second[i], z = third[i];
+    size_t lo = 0, hi = fronts.size();  // the rank lies in [lo, hi]
+    while (lo < hi) {
+      const size_t mid = lo + (hi - lo) / 2;
+      if (dominates(fronts[mid], y, z)) {
+        lo = mid + 1;
+      } else {
+        hi = mid;
+      }
+    }
+    if (lo == fronts.size()) fronts.emplace_back();
+    auto& front = fronts[lo];
+    // Steps at or right of y that are not below z are now redundant: (y, z) dominates them.
+    auto it = front.lower_bound(y);
+    while (it != front.end() && it->second >= z) it = front.erase(it);
+    front.emplace_hint(it, y, z);
+    rank[i] = static_cast<Index>(lo);
+  }
+}
+
 // ---- Hypervolume ------------------------------------------------------------------------
 
 // b - a when positive, else 0; never inf - inf.
@@ -400,6 +437,9 @@ void non_dominated_rank(const double* values, int64_t n, int64_t m, int64_t* ran
     }
     if (m == 2) {
       rank_two_objectives(cols.data() + u, u, rank.data());
+    } else if (m == 3) {
+      rank_three_objectives(cols.data() + u, cols.data() + 2 * static_cast<int64_t>(u), u,
+                            rank.data());
     } else {
       // Objective 1 as 1-based dense ranks (equal values, equal ranks) for the Fenwick tree.
       std::vector<Index> by_second(static_cast<size_t>(u));
