@@ -100,6 +100,8 @@ def hypervolume_reference(values: np.ndarray, reference_point: np.ndarray) -> fl
     inside = values[np.all(values < reference, axis=1)]
     if values.shape[1] == 2:
         return _area_2d(inside, reference)
+    if len(inside) == 0:
+        return 0.0
     levels = np.unique(inside[:, 2])
     tops = np.append(levels[1:], reference[2])
     volume = 0.0
@@ -141,9 +143,7 @@ _HYPERVOLUME_OP = register_op(
 # ---- input checks -----------------------------------------------------------------------
 
 
-def _objectives(
-    op: Op, values: Any, backend: str | None
-) -> tuple[Any, np.ndarray, ArrayInfo]:
+def _objectives(op: Op, values: Any, backend: str | None) -> tuple[Any, np.ndarray, ArrayInfo]:
     """Check `values`, pick the backend, and return it with a float64 host copy of the data."""
     info = _check_objectives(values)
     impl = op.select(info, backend)
