@@ -57,7 +57,7 @@ def machine() -> str:
 @pytest.fixture
 def timed(benchmark):
     """Time `fn(*args)` as entry `name` of `group`; the group's `baseline=True` entry is the
-    denominator of every ratio printed for it."""
+    denominator of every ratio printed for it. `warmup=0` spares a slow entry an untimed run."""
 
     def run(
         group: str,
@@ -66,10 +66,13 @@ def timed(benchmark):
         *args: Any,
         rounds: int = 5,
         baseline: bool = False,
+        warmup: int = 1,
     ) -> Any:
         benchmark.group = group
         benchmark.extra_info["entry"] = name
-        result = benchmark.pedantic(fn, args=args, rounds=rounds, iterations=1, warmup_rounds=1)
+        result = benchmark.pedantic(
+            fn, args=args, rounds=rounds, iterations=1, warmup_rounds=warmup
+        )
         record = _RESULTS[group]
         if baseline:
             record["baseline"] = name

@@ -10,8 +10,10 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include "airda/bits.h"
+#include "airda/pareto.h"
 #include "airda/sign_codes.h"
 #ifdef AIRDA_WITH_CUDA
 #include "cuda/sign_codes.h"
@@ -112,6 +114,57 @@ void cpu_hamming_gram(const py::array& codes, int64_t units, py::array& out) {
   airda::cpu::hamming_gram(src, n, units, dst);
 }
 
+// ---- Pareto op: non-dominated rank and hypervolume ------------------------------------------
+
+// values: C-contiguous (n, m) float64 with m >= 1 and no NaN; returns (n, m).
+std::pair<int64_t, int64_t> require_objectives(const py::array& values) {
+  require_matrix(values, "values");
+  require_dtype(values, "values", 'f', 8);
+  const int64_t n = values.shape(0), m = values.shape(1);
+  if (m < 1) throw py::value_error("values has no objectives (m = 0); it needs m >= 1 columns");
+  const int64_t at = airda::cpu::find_nan(static_cast<const double*>(values.data()), n * m);
+  if (at >= 0) {
+    throw py::value_error("values contains NaN (first at row " + std::to_string(at / m) +
+                          ", column " + std::to_string(at % m) + ")");
+  }
+  return {n, m};
+}
+
+void cpu_non_dominated_rank(const py::array& values, py::array& out) {
+  const auto [n, m] = require_objectives(values);
+  if (out.ndim() != 1 || out.shape(0) != n) {
+    throw py::value_error("out must have shape (" + std::to_string(n) + ",)");
+  }
+  if (!(out.flags() & py::array::c_style)) throw py::value_error("out must be C-contiguous");
+  require_dtype(out, "out", 'i', 8);
+  require_writeable(out, "out");
+  const auto* src = static_cast<const double*>(values.data());
+  auto* dst = static_cast<int64_t*>(out.mutable_data());
+  py::gil_scoped_release release;
+  airda::cpu::non_dominated_rank(src, n, m, dst);
+}
+
+double cpu_hypervolume(const py::array& values, const py::array& ref) {
+  const auto [n, m] = require_objectives(values);
+  if (m != 2 && m != 3) {
+    throw py::value_error("hypervolume supports only 2 and 3 objectives for now, got m = " +
+                          std::to_string(m));
+  }
+  if (ref.ndim() != 1 || ref.shape(0) != m) {
+    throw py::value_error("ref must have shape (" + std::to_string(m) +
+                          ",), one value per objective");
+  }
+  if (!(ref.flags() & py::array::c_style)) throw py::value_error("ref must be C-contiguous");
+  require_dtype(ref, "ref", 'f', 8);
+  const auto* point = static_cast<const double*>(ref.data());
+  if (airda::cpu::find_nan(point, m) >= 0) throw py::value_error("ref contains NaN");
+  const auto* src = static_cast<const double*>(values.data());
+  py::gil_scoped_release release;
+  return airda::cpu::hypervolume(src, n, m, point);
+}
+
+// ---- end of the Pareto op ----------------------------------------------------------------------
+
 #ifdef AIRDA_WITH_CUDA
 constexpr bool kCudaBuilt = true;
 #else
@@ -163,6 +216,14 @@ PYBIND11_MODULE(_C, m) {
         "uint64). 16-bit kinds take their raw bits as uint16.");
   m.def("hamming_gram", &cpu_hamming_gram, py::arg("codes"), py::arg("units"), py::arg("out"),
         "out[i, j] = units - popcount(codes[i] ^ codes[j]) into an n x n int64 matrix.");
+  // ---- Pareto op
+  m.def("non_dominated_rank", &cpu_non_dominated_rank, py::arg("values"), py::arg("out"),
+        "Non-dominated front of each row of a C-contiguous (n, m) float64 matrix (minimised, no "
+        "NaN) into out (n,) int64; 0 = not dominated.");
+  m.def("hypervolume", &cpu_hypervolume, py::arg("values"), py::arg("ref"),
+        "Hypervolume dominated by the rows of an (n, m) float64 matrix, m in {2, 3}, bounded by "
+        "ref (m,) float64.");
+  // ---- end of the Pareto op
   m.def("omp_max_threads", &airda::cpu::max_threads);
   m.def(
       "set_num_threads", [](int n) {

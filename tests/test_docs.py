@@ -13,6 +13,7 @@ MODULES = [
     "airda.ops._registry",
     "airda.ops.pack_sign_bits",
     "airda.ops.hamming_gram",
+    "airda.ops.pareto",
     "airda.nas",
     "airda.nas.naswot",
 ]

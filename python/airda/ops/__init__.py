@@ -1,8 +1,9 @@
 """Compiled operations with reference implementations and per-call backend choice.
 
 Each op has a NumPy reference and backends ``cpu`` (C++/OpenMP in ``airda._C``), ``cuda``
-(``airda._C`` built with nvcc) and ``triton`` (``airda.kernels``). The backend follows the data:
-host arrays run on ``cpu``, CUDA tensors on ``cuda`` then ``triton``. Force one with
+(``airda._C`` built with nvcc) and ``triton`` (``airda.kernels``); the Pareto ops
+(:func:`non_dominated_rank`, :func:`hypervolume`) have ``cpu`` only. The backend follows the
+data: host arrays run on ``cpu``, CUDA tensors on ``cuda`` then ``triton``. Force one with
 ``backend=`` or ``AIRDA_BACKEND``; :func:`available` says which can run here.
 
 Example:
@@ -28,6 +29,12 @@ from airda.ops.pack_sign_bits import (
     unpack_sign_bits,
     words_for,
 )
+from airda.ops.pareto import (
+    hypervolume,
+    hypervolume_reference,
+    non_dominated_rank,
+    non_dominated_rank_reference,
+)
 
 __all__ = [
     "BACKENDS",
@@ -37,6 +44,10 @@ __all__ = [
     "backend_status",
     "hamming_gram",
     "hamming_gram_reference",
+    "hypervolume",
+    "hypervolume_reference",
+    "non_dominated_rank",
+    "non_dominated_rank_reference",
     "pack_sign_bits",
     "pack_sign_bits_reference",
     "unpack_sign_bits",
