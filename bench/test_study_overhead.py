@@ -22,8 +22,14 @@ def airda_objective(trial):
 
 def airda_run(n: int, storage) -> None:
     space = {"x": Float(-1.0, 1.0), "y": Int(0, 10), "c": Categorical(["a", "b", "c"])}
-    study = airda.create_study(f"bench-{next(_names)}", storage=storage, space=space,
-                               strategy="random", seed=0, cache=False)
+    study = airda.create_study(
+        f"bench-{next(_names)}",
+        storage=storage,
+        space=space,
+        strategy="random",
+        seed=0,
+        cache=False,
+    )
     study.optimize(airda_objective, n_trials=n, show_progress=False)
     assert len(study.trials) == n
 
@@ -38,8 +44,11 @@ def optuna_objective(trial):
 def optuna_run(n: int, storage) -> None:
     import optuna
 
-    study = optuna.create_study(study_name=f"bench-{next(_names)}", storage=storage,
-                                sampler=optuna.samplers.RandomSampler(seed=0))
+    study = optuna.create_study(
+        study_name=f"bench-{next(_names)}",
+        storage=storage,
+        sampler=optuna.samplers.RandomSampler(seed=0),
+    )
     study.optimize(optuna_objective, n_trials=n)
     assert len(study.trials) == n
 
@@ -57,23 +66,44 @@ def rounds(n: int) -> int:
 
 @pytest.mark.parametrize("n", SIZES)
 def test_airda_in_memory(timed, n):
-    timed(f"study loop {n} trials, in memory", "airda in-memory", airda_run, n, None,
-          rounds=rounds(n))
+    timed(
+        f"study loop {n} trials, in memory", "airda in-memory", airda_run, n, None, rounds=rounds(n)
+    )
 
 
 @pytest.mark.parametrize("n", SIZES)
 def test_optuna_in_memory(timed, optuna, n):
-    timed(f"study loop {n} trials, in memory", "optuna in-memory", optuna_run, n, None,
-          rounds=rounds(n), baseline=True)
+    timed(
+        f"study loop {n} trials, in memory",
+        "optuna in-memory",
+        optuna_run,
+        n,
+        None,
+        rounds=rounds(n),
+        baseline=True,
+    )
 
 
 @pytest.mark.parametrize("n", SIZES)
 def test_airda_sqlite(timed, tmp_path, n):
-    timed(f"study loop {n} trials, SQLite", "airda SQLite", airda_run, n,
-          str(tmp_path / "airda.db"), rounds=rounds(n))
+    timed(
+        f"study loop {n} trials, SQLite",
+        "airda SQLite",
+        airda_run,
+        n,
+        str(tmp_path / "airda.db"),
+        rounds=rounds(n),
+    )
 
 
 @pytest.mark.parametrize("n", SIZES)
 def test_optuna_sqlite(timed, optuna, tmp_path, n):
-    timed(f"study loop {n} trials, SQLite", "optuna SQLite (RDB)", optuna_run, n,
-          f"sqlite:///{tmp_path / 'optuna.db'}", rounds=rounds(n), baseline=True)
+    timed(
+        f"study loop {n} trials, SQLite",
+        "optuna SQLite (RDB)",
+        optuna_run,
+        n,
+        f"sqlite:///{tmp_path / 'optuna.db'}",
+        rounds=rounds(n),
+        baseline=True,
+    )

@@ -21,8 +21,7 @@ SPACE = {"x": Float(-3.0, 3.0)}
 
 
 def _independent_worker(path: str, seed: int) -> None:
-    study = airda.create_study("shared", storage=path, space=SPACE, seed=seed,
-                               load_if_exists=True)
+    study = airda.create_study("shared", storage=path, space=SPACE, seed=seed, load_if_exists=True)
     study.optimize(objectives.quadratic, n_trials=50)
 
 
@@ -60,8 +59,9 @@ def test_killed_worker_is_recovered_on_resume(tmp_path, monkeypatch):
     monkeypatch.setenv("AIRDA_TEST_MARKER", str(marker))
     study = airda.create_study("crash", storage=path, space=SPACE, seed=0)
     with pytest.raises(RuntimeError, match="died"):
-        study.optimize(objectives.kill_self_on_trial_3, n_trials=10, n_workers=1,
-                       executor="process")
+        study.optimize(
+            objectives.kill_self_on_trial_3, n_trials=10, n_workers=1, executor="process"
+        )
     assert marker.exists()
     resumed = airda.load_study("crash", storage=path)
     trials = resumed.trials

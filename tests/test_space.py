@@ -11,18 +11,22 @@ from airda.space import Categorical, Fixed, Float, Int, Space, SpaceError, candi
 
 
 def space() -> Space:
-    return Space({
-        "lr": Float(1e-4, 1e-1, log=True),
-        "drop": Float(0.0, 0.5, step=0.1),
-        "layers": Int(1, 9, step=2),
-        "units": Int(1, 1024, log=True),
-        "opt": Categorical(["sgd", "adam", "rmsprop"]),
-        "momentum": Float(0.0, 0.99, when={"opt": ["sgd", "rmsprop"]}),
-        "nesterov": Categorical([True, False], when={"opt": "sgd"}),
-        "adam": Space({"beta1": Float(0.8, 0.99), "eps": Float(1e-9, 1e-6, log=True)},
-                      when={"opt": "adam"}),
-        "seed": Fixed(0),
-    })
+    return Space(
+        {
+            "lr": Float(1e-4, 1e-1, log=True),
+            "drop": Float(0.0, 0.5, step=0.1),
+            "layers": Int(1, 9, step=2),
+            "units": Int(1, 1024, log=True),
+            "opt": Categorical(["sgd", "adam", "rmsprop"]),
+            "momentum": Float(0.0, 0.99, when={"opt": ["sgd", "rmsprop"]}),
+            "nesterov": Categorical([True, False], when={"opt": "sgd"}),
+            "adam": Space(
+                {"beta1": Float(0.8, 0.99), "eps": Float(1e-9, 1e-6, log=True)},
+                when={"opt": "adam"},
+            ),
+            "seed": Fixed(0),
+        }
+    )
 
 
 def test_sampling_respects_bounds_types_and_conditions():
@@ -176,11 +180,13 @@ def test_neighbours():
 
 
 def test_size_and_enumeration_with_conditions():
-    s = Space({
-        "op": Categorical(["conv", "pool", "skip"]),
-        "k": Categorical([3, 5, 7], when={"op": "conv"}),
-        "stride": Int(1, 2, when={"op": ["conv", "pool"]}),
-    })
+    s = Space(
+        {
+            "op": Categorical(["conv", "pool", "skip"]),
+            "k": Categorical([3, 5, 7], when={"op": "conv"}),
+            "stride": Int(1, 2, when={"op": ["conv", "pool"]}),
+        }
+    )
     all_c = list(s.enumerate())
     # conv: 3 kernels x 2 strides; pool: 2 strides; skip: 1
     assert len(all_c) == 9 == s.size()

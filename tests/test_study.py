@@ -30,8 +30,11 @@ def test_manual_ask_tell():
     study.tell(t2.number, state=TrialState.PRUNED)
     t3 = study.ask()
     study.tell(t3, state=TrialState.FAIL, error="gave up")
-    assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.PRUNED,
-                                               TrialState.FAIL]
+    assert [t.state for t in study.trials] == [
+        TrialState.COMPLETE,
+        TrialState.PRUNED,
+        TrialState.FAIL,
+    ]
     assert study.trials[2].error == "gave up"
 
 
@@ -115,8 +118,9 @@ def test_duplicates_are_not_evaluated_twice():
 
 
 def test_grid_exhaustion_ends_optimize():
-    study = airda.create_study(space={"a": Int(0, 2), "b": Categorical(["x", "y"])},
-                               strategy="grid")
+    study = airda.create_study(
+        space={"a": Int(0, 2), "b": Categorical(["x", "y"])}, strategy="grid"
+    )
     study.optimize(lambda t: t["a"], n_trials=100)
     assert len(study.trials) == 6
     with pytest.raises(StrategyExhausted):
@@ -181,8 +185,7 @@ def test_create_load_and_errors(tmp_path):
     airda.create_study("a", storage=path, space=SPACE)
     with pytest.raises(DuplicatedStudyError):
         airda.create_study("a", storage=path, space=SPACE)
-    again = airda.create_study("a", storage=f"sqlite:///{path}", space=SPACE,
-                               load_if_exists=True)
+    again = airda.create_study("a", storage=f"sqlite:///{path}", space=SPACE, load_if_exists=True)
     assert again.space.names == ["x", "k"]
     with pytest.raises(StudyNotFoundError, match="no study named 'b'"):
         airda.load_study("b", storage=path)
@@ -233,8 +236,9 @@ def test_to_dataframe():
 
 
 def test_multi_objective_pareto_front():
-    study = airda.create_study(space={"x": Float(0, 1)}, directions=["minimize", "minimize"],
-                               seed=8)
+    study = airda.create_study(
+        space={"x": Float(0, 1)}, directions=["minimize", "minimize"], seed=8
+    )
     study.optimize(lambda t: (t["x"], (1 - t["x"]) ** 2), n_trials=20)
     front = study.pareto_front()
     assert len(front) == 20  # every point is a trade-off

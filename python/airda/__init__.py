@@ -39,8 +39,22 @@ __all__ = [
     "space",
 ]
 
-_LAZY_SUBMODULES = frozenset({"nas", "ops", "cli", "kernels", "testing", "space", "storage",
-                              "strategies", "schedulers", "executor", "study", "trial"})
+_LAZY_SUBMODULES = frozenset(
+    {
+        "nas",
+        "ops",
+        "cli",
+        "kernels",
+        "testing",
+        "space",
+        "storage",
+        "strategies",
+        "schedulers",
+        "executor",
+        "study",
+        "trial",
+    }
+)
 _LAZY_NAMES = {
     "create_study": "airda.study",
     "load_study": "airda.study",

@@ -135,7 +135,7 @@ class Float(Param):
 
     def _n_steps(self) -> int:
         assert self.step is not None
-        return int(math.floor((self.high - self.low) / self.step + 1e-9)) + 1
+        return math.floor((self.high - self.low) / self.step + 1e-9) + 1
 
     def to_unit(self, value: Any) -> float:
         if self.high == self.low:
@@ -144,7 +144,9 @@ class Float(Param):
             n = self._n_steps()
             return (round((value - self.low) / self.step) + 0.5) / n
         if self.log:
-            return (math.log(value) - math.log(self.low)) / (math.log(self.high) - math.log(self.low))
+            return (math.log(value) - math.log(self.low)) / (
+                math.log(self.high) - math.log(self.low)
+            )
         return (value - self.low) / (self.high - self.low)
 
     def from_unit(self, u: float) -> float:
@@ -166,7 +168,9 @@ class Float(Param):
         if self.step is not None:
             k = (v - self.low) / self.step
             if abs(k - round(k)) > 1e-6:
-                raise SpaceError(f"parameter {name!r}: {v} is not on the grid {self.low} + k*{self.step}")
+                raise SpaceError(
+                    f"parameter {name!r}: {v} is not on the grid {self.low} + k*{self.step}"
+                )
         return v
 
     def cardinality(self) -> float:
@@ -225,7 +229,7 @@ class Int(Param):
         u = min(max(float(u), 0.0), 1.0)
         if self.log:
             lo, hi = math.log(self.low - 0.5), math.log(self.high + 0.5)
-            v = int(round(math.exp(lo + u * (hi - lo))))
+            v = round(math.exp(lo + u * (hi - lo)))
             return min(max(v, self.low), self.high)
         n = self._n()
         return self.low + min(int(u * n), n - 1) * self.step
@@ -239,7 +243,9 @@ class Int(Param):
         if not self.low <= v <= self.high:
             raise SpaceError(f"parameter {name!r}: {v} is outside [{self.low}, {self.high}]")
         if (v - self.low) % self.step:
-            raise SpaceError(f"parameter {name!r}: {v} is not on the grid {self.low} + k*{self.step}")
+            raise SpaceError(
+                f"parameter {name!r}: {v} is not on the grid {self.low} + k*{self.step}"
+            )
         return v
 
     def cardinality(self) -> float:
@@ -325,7 +331,9 @@ class Fixed(Param):
     def __post_init__(self) -> None:
         super().__post_init__()
         if not _jsonable(self.value):
-            raise SpaceError(f"Fixed values must be None, bool, int, float or str, got {self.value!r}")
+            raise SpaceError(
+                f"Fixed values must be None, bool, int, float or str, got {self.value!r}"
+            )
 
     def to_unit(self, value: Any) -> float:
         return 0.5
@@ -380,14 +388,21 @@ def _coerce(name: str, spec: Any) -> Param | Space:
 class Space:
     """A search space: named parameters, conditions, nesting; see the module docstring."""
 
-    def __init__(self, params: Mapping[str, Any], *, when: Mapping[str, Any] | None = None,
-                 _flat: bool = False):
+    def __init__(
+        self,
+        params: Mapping[str, Any],
+        *,
+        when: Mapping[str, Any] | None = None,
+        _flat: bool = False,
+    ):
         self.when = _normalise_when(when)
         flat: dict[str, Param] = {}
         for name, spec in params.items():
             # Stored spaces are flat: their nested names already carry dots.
             if not isinstance(name, str) or not name or ("." in name and not _flat):
-                raise SpaceError(f"parameter names must be non-empty strings without '.', got {name!r}")
+                raise SpaceError(
+                    f"parameter names must be non-empty strings without '.', got {name!r}"
+                )
             item = _coerce(name, spec)
             if isinstance(item, Space):
                 for sub_name, sub in item.params.items():
@@ -406,7 +421,9 @@ class Space:
             for name, p in list(pending.items()):
                 missing = [q for q in p.when if q not in flat]
                 if missing:
-                    raise SpaceError(f"parameter {name!r} depends on unknown parameter(s) {missing}")
+                    raise SpaceError(
+                        f"parameter {name!r} depends on unknown parameter(s) {missing}"
+                    )
                 if all(q in self.params for q in p.when):
                     self.params[name] = p
                     del pending[name]
@@ -484,8 +501,14 @@ class Space:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], *, when: Mapping[str, Any] | None = None) -> Space:
-        return cls({n: _param_from_dict(v) if isinstance(v, Mapping) and "type" in v else v
-                    for n, v in d.items()}, when=when, _flat=True)
+        return cls(
+            {
+                n: _param_from_dict(v) if isinstance(v, Mapping) and "type" in v else v
+                for n, v in d.items()
+            },
+            when=when,
+            _flat=True,
+        )
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=False)
@@ -521,13 +544,17 @@ class Space:
 
     # ---- local moves ---------------------------------------------------------------------
 
-    def mutate(self, candidate: Mapping[str, Any], rng: np.random.Generator,
-               n: int = 1) -> dict[str, Any]:
+    def mutate(
+        self, candidate: Mapping[str, Any], rng: np.random.Generator, n: int = 1
+    ) -> dict[str, Any]:
         """Change `n` active, non-constant parameters to a different value; parameters that
         become active are sampled. Returns the candidate unchanged if nothing can change."""
         x = self.encode(candidate)
-        movable = [i for i, name in enumerate(self.names)
-                   if name in candidate and self.params[name].cardinality() > 1]
+        movable = [
+            i
+            for i, name in enumerate(self.names)
+            if name in candidate and self.params[name].cardinality() > 1
+        ]
         if not movable:
             return dict(candidate)
         fresh = rng.random(self.dim)
@@ -563,8 +590,11 @@ class Space:
             if isinstance(p, Categorical) or (p.cardinality() <= 16 and not isinstance(p, Fixed)):
                 targets = [p.to_unit(v) for v in p.values() if v != current]
             elif isinstance(p, Int):
-                targets = [p.to_unit(v) for v in (current - p.step, current + p.step)
-                           if p.low <= v <= p.high]
+                targets = [
+                    p.to_unit(v)
+                    for v in (current - p.step, current + p.step)
+                    if p.low <= v <= p.high
+                ]
             elif isinstance(p, Float):
                 targets = [min(max(base[i] + d, 0.0), 1.0) for d in (-step, step)]
             else:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import math
 import os
 import sys
 import threading
@@ -33,7 +32,7 @@ import numpy as np
 from airda.space import Param, Space, SpaceError, candidate_key
 from airda.storage import Storage, StudyRecord, get_storage
 from airda.storage.base import DuplicatedStudyError, current_worker
-from airda.strategies import Strategy, StrategyExhausted, get_strategy
+from airda.strategies import Strategy, get_strategy
 from airda.trial import (
     FrozenTrial,
     Trial,
@@ -75,9 +74,17 @@ def _as_space(space: Space | Mapping[str, Any] | None) -> Space:
 class Study:
     """A search: create with :func:`create_study` or :func:`load_study`, not directly."""
 
-    def __init__(self, storage: Storage, record: StudyRecord, strategy: Strategy,
-                 scheduler: Any = None, *, cache: bool = True, stream: int = 0,
-                 n_streams: int = 1):
+    def __init__(
+        self,
+        storage: Storage,
+        record: StudyRecord,
+        strategy: Strategy,
+        scheduler: Any = None,
+        *,
+        cache: bool = True,
+        stream: int = 0,
+        n_streams: int = 1,
+    ):
         self._storage = storage
         self._record = record
         self.name = record.name
@@ -153,8 +160,9 @@ class Study:
     # ---- results -------------------------------------------------------------------------
     def _signed(self, t: FrozenTrial) -> tuple[float, ...]:
         assert t.values is not None
-        return tuple(v if d == "minimize" else -v for v, d in zip(t.values, self.directions,
-                                                                   strict=True))
+        return tuple(
+            v if d == "minimize" else -v for v, d in zip(t.values, self.directions, strict=True)
+        )
 
     @property
     def best_trial(self) -> FrozenTrial:
@@ -195,8 +203,9 @@ class Study:
         self._sync()
         frozen = None
         if fixed is None and self._waiting:
-            frozen = self._storage.create_trial(self.study_id, None, worker=self.worker,
-                                                claim_waiting=True)
+            frozen = self._storage.create_trial(
+                self.study_id, None, worker=self.worker, claim_waiting=True
+            )
         if frozen is None:
             if fixed is not None:
                 params = self.space.validate(fixed) if len(self.space) else dict(fixed)
@@ -206,8 +215,9 @@ class Study:
                     index = self.strategy.n_asked
                     params = self.strategy.ask(1)[0] if len(self.space) else {}
                 attrs = {"ask_index": index, "stream": self._stream}
-            frozen = self._storage.create_trial(self.study_id, params, worker=self.worker,
-                                                system_attrs=attrs)
+            frozen = self._storage.create_trial(
+                self.study_id, params, worker=self.worker, system_attrs=attrs
+            )
             assert frozen is not None
         with self._lock:
             if frozen.number not in self._trials:
@@ -216,8 +226,15 @@ class Study:
             self._waiting.discard(frozen.number)
         return Trial(self, frozen)
 
-    def tell(self, trial: Trial | int, values: Any = None, *, state: TrialState | None = None,
-             error: str | None = None, traceback: str | None = None) -> FrozenTrial:
+    def tell(
+        self,
+        trial: Trial | int,
+        values: Any = None,
+        *,
+        state: TrialState | None = None,
+        error: str | None = None,
+        traceback: str | None = None,
+    ) -> FrozenTrial:
         """Finish a trial with its values (complete), or as pruned / failed.
 
         Values that are not finite numbers fail the trial instead, with the reason recorded.
@@ -238,8 +255,9 @@ class Study:
             checked = (last,) if len(self.directions) == 1 else None
         elif state not in (TrialState.PRUNED, TrialState.FAIL):
             raise ValueError(f"a trial ends complete, pruned or failed, not {state.value}")
-        frozen = self._storage.finish_trial(trial_id, state, values=checked, params=params,
-                                            error=error, traceback=traceback)
+        frozen = self._storage.finish_trial(
+            trial_id, state, values=checked, params=params, error=error, traceback=traceback
+        )
         with self._lock:
             self._trials[frozen.number] = frozen
         return frozen
@@ -252,15 +270,19 @@ class Study:
 
     def _final_params(self, live: Trial) -> dict[str, Any] | None:
         # Define-by-run: keep what the objective suggested (a branch not taken stays out).
-        params = {k: v for k, v in live.params.items() if k in live.accessed} if self._dynamic \
+        params = (
+            {k: v for k, v in live.params.items() if k in live.accessed}
+            if self._dynamic
             else live.params
+        )
         return None if params == live._frozen.params else dict(params)
 
     def enqueue(self, params: Mapping[str, Any]) -> FrozenTrial:
         """Queue a known candidate: the next ask takes it before asking the strategy."""
         checked = self.space.validate(params) if len(self.space) else dict(params)
-        frozen = self._storage.create_trial(self.study_id, checked, state=TrialState.WAITING,
-                                            system_attrs={"enqueued": True})
+        frozen = self._storage.create_trial(
+            self.study_id, checked, state=TrialState.WAITING, system_attrs={"enqueued": True}
+        )
         assert frozen is not None
         return frozen
 
@@ -269,11 +291,15 @@ class Study:
         if name in self.space:
             known = self.space[name]
             if known.to_dict() != param.to_dict():
-                raise SpaceError(f"parameter {name!r} was suggested as {param.to_dict()}, "
-                                 f"earlier as {known.to_dict()}")
+                raise SpaceError(
+                    f"parameter {name!r} was suggested as {param.to_dict()}, "
+                    f"earlier as {known.to_dict()}"
+                )
         else:
             if not self._dynamic:
-                raise SpaceError(f"parameter {name!r} is not in the study's space {self.space.names}")
+                raise SpaceError(
+                    f"parameter {name!r} is not in the study's space {self.space.names}"
+                )
             with self._lock:
                 self.space = Space(dict(self.space.params) | {name: param})
                 self._storage.set_study_space(self.study_id, self.space.to_dict())
@@ -288,11 +314,18 @@ class Study:
         return bool(self.scheduler.should_prune(self, trial))
 
     # ---- the loop ------------------------------------------------------------------------
-    def optimize(self, objective: Objective, n_trials: int | None = None, *,
-                 timeout: float | None = None, n_workers: int = 1, executor: Any = None,
-                 catch: tuple[type[BaseException], ...] = (Exception,),
-                 callbacks: Sequence[Callable[[Study, FrozenTrial], None]] = (),
-                 show_progress: bool | None = None) -> None:
+    def optimize(
+        self,
+        objective: Objective,
+        n_trials: int | None = None,
+        *,
+        timeout: float | None = None,
+        n_workers: int = 1,
+        executor: Any = None,
+        catch: tuple[type[BaseException], ...] = (Exception,),
+        callbacks: Sequence[Callable[[Study, FrozenTrial], None]] = (),
+        show_progress: bool | None = None,
+    ) -> None:
         """Run trials until `n_trials` more have run, `timeout` seconds have passed, or the
         strategy is exhausted.
 
@@ -312,11 +345,17 @@ class Study:
         runner = get_executor(executor, n_workers)
         if show_progress is None:
             show_progress = sys.stderr.isatty()
-        runner.run(self, objective, n_trials=n_trials, timeout=timeout, catch=tuple(catch),
-                   callbacks=tuple(callbacks), show_progress=show_progress)
+        runner.run(
+            self,
+            objective,
+            n_trials=n_trials,
+            timeout=timeout,
+            catch=tuple(catch),
+            callbacks=tuple(callbacks),
+            show_progress=show_progress,
+        )
 
-    def _run_one(self, objective: Objective, catch: tuple[type[BaseException], ...]
-                 ) -> FrozenTrial:
+    def _run_one(self, objective: Objective, catch: tuple[type[BaseException], ...]) -> FrozenTrial:
         trial = self.ask()
         cached = None
         if self.cache and not self._dynamic:
@@ -324,8 +363,11 @@ class Study:
         if cached is not None and cached.number != trial.number:
             # The strategy proposed a candidate already evaluated: reuse its result.
             frozen = self._storage.finish_trial(
-                trial.trial_id, TrialState.COMPLETE, values=cached.values,
-                system_attrs={"cached_from": cached.number})
+                trial.trial_id,
+                TrialState.COMPLETE,
+                values=cached.values,
+                system_attrs={"cached_from": cached.number},
+            )
             with self._lock:
                 self._trials[frozen.number] = frozen
             return frozen
@@ -334,18 +376,29 @@ class Study:
         except TrialPruned:
             return self.tell(trial, state=TrialState.PRUNED)
         except KeyboardInterrupt:
-            self.tell(trial, state=TrialState.FAIL, error="KeyboardInterrupt: interrupted",
-                      traceback=tb_module.format_exc())
+            self.tell(
+                trial,
+                state=TrialState.FAIL,
+                error="KeyboardInterrupt: interrupted",
+                traceback=tb_module.format_exc(),
+            )
             raise
         except catch as exc:
-            frozen = self.tell(trial, state=TrialState.FAIL,
-                               error=f"{type(exc).__name__}: {exc}",
-                               traceback=tb_module.format_exc())
+            frozen = self.tell(
+                trial,
+                state=TrialState.FAIL,
+                error=f"{type(exc).__name__}: {exc}",
+                traceback=tb_module.format_exc(),
+            )
             log.warning("trial %d failed: %s", frozen.number, frozen.error)
             return frozen
         except BaseException as exc:
-            self.tell(trial, state=TrialState.FAIL, error=f"{type(exc).__name__}: {exc}",
-                      traceback=tb_module.format_exc())
+            self.tell(
+                trial,
+                state=TrialState.FAIL,
+                error=f"{type(exc).__name__}: {exc}",
+                traceback=tb_module.format_exc(),
+            )
             raise
         frozen = self.tell(trial, result)
         if frozen.state is TrialState.FAIL:
@@ -419,12 +472,20 @@ class Study:
         return f"Study(name={self.name!r}, storage={self._storage.url!r})"
 
 
-def create_study(name: str | None = None, *, storage: Storage | str | os.PathLike[str] | None = None,
-                 space: Space | Mapping[str, Any] | None = None, direction: str | None = None,
-                 directions: Sequence[str] | None = None,
-                 strategy: Strategy | str | None = None, seed: int | None = None,
-                 scheduler: Any = None, load_if_exists: bool = False,
-                 user_attrs: Mapping[str, Any] | None = None, cache: bool = True) -> Study:
+def create_study(
+    name: str | None = None,
+    *,
+    storage: Storage | str | os.PathLike[str] | None = None,
+    space: Space | Mapping[str, Any] | None = None,
+    direction: str | None = None,
+    directions: Sequence[str] | None = None,
+    strategy: Strategy | str | None = None,
+    seed: int | None = None,
+    scheduler: Any = None,
+    load_if_exists: bool = False,
+    user_attrs: Mapping[str, Any] | None = None,
+    cache: bool = True,
+) -> Study:
     """Create a study (or load it, with `load_if_exists`).
 
     Args:
@@ -448,19 +509,31 @@ def create_study(name: str | None = None, *, storage: Storage | str | os.PathLik
     if name is None:
         name = f"study-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     try:
-        record = store.create_study(name, dirs, space_obj.to_dict() if len(space_obj) else None,
-                                    strat.config(), dict(user_attrs or {}))
+        record = store.create_study(
+            name,
+            dirs,
+            space_obj.to_dict() if len(space_obj) else None,
+            strat.config(),
+            dict(user_attrs or {}),
+        )
     except DuplicatedStudyError:
         if not load_if_exists:
             raise
-        return load_study(name, storage=store, strategy=strategy, seed=seed,
-                          scheduler=scheduler, cache=cache)
+        return load_study(
+            name, storage=store, strategy=strategy, seed=seed, scheduler=scheduler, cache=cache
+        )
     return Study(store, record, strat, scheduler, cache=cache)
 
 
-def load_study(name: str, *, storage: Storage | str | os.PathLike[str],
-               strategy: Strategy | str | None = None, seed: int | None = None,
-               scheduler: Any = None, cache: bool = True) -> Study:
+def load_study(
+    name: str,
+    *,
+    storage: Storage | str | os.PathLike[str],
+    strategy: Strategy | str | None = None,
+    seed: int | None = None,
+    scheduler: Any = None,
+    cache: bool = True,
+) -> Study:
     """Load a study by name; the strategy is rebuilt from the stored config (or the one given)
     and replays the history, so the search continues where it stopped."""
     store = get_storage(storage)
@@ -472,4 +545,3 @@ def load_study(name: str, *, storage: Storage | str | os.PathLike[str],
     study = Study(store, record, strat, scheduler, cache=cache)
     study._sync()
     return study
-

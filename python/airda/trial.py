@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from airda.study import Study
 
-__all__ = ["FrozenTrial", "TrialPruned", "Trial", "TrialState"]
+__all__ = ["FrozenTrial", "Trial", "TrialPruned", "TrialState"]
 
 
 class TrialState(str, enum.Enum):
@@ -28,7 +28,7 @@ class TrialState(str, enum.Enum):
         return self in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
 
-class TrialPruned(Exception):  # noqa: N818 - the name users know from Optuna
+class TrialPruned(Exception):
     """Raise from an objective to stop the trial early (after ``trial.should_prune()``)."""
 
 
@@ -134,14 +134,16 @@ class Trial:
         self.params[name] = value
         return value
 
-    def suggest_float(self, name: str, low: float, high: float, *, log: bool = False,
-                      step: float | None = None) -> float:
+    def suggest_float(
+        self, name: str, low: float, high: float, *, log: bool = False, step: float | None = None
+    ) -> float:
         from airda.space import Float
 
         return self._suggest(name, Float(low, high, log=log, step=step))
 
-    def suggest_int(self, name: str, low: int, high: int, *, step: int = 1,
-                    log: bool = False) -> int:
+    def suggest_int(
+        self, name: str, low: int, high: int, *, step: int = 1, log: bool = False
+    ) -> int:
         from airda.space import Int
 
         return self._suggest(name, Int(low, high, step=step, log=log))

@@ -66,25 +66,35 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=int, help="override [budget] workers")
 
     studies = sub.add_parser(
-        "studies", help="list, show, export or delete stored studies",
+        "studies",
+        help="list, show, export or delete stored studies",
         description="Look after the studies of a storage (default: ./airda-studies.db).",
     )
     ssub = studies.add_subparsers(dest="action", metavar="ACTION", required=True)
     storage_help = "storage file or URL (default: airda-studies.db)"
     s_list = ssub.add_parser("list", help="one line per study", description="One line per study.")
     s_list.add_argument("--storage", help=storage_help)
-    s_show = ssub.add_parser("show", help="a study's best trials and failures",
-                             description="A study's settings, best trials and recent failures.")
+    s_show = ssub.add_parser(
+        "show",
+        help="a study's best trials and failures",
+        description="A study's settings, best trials and recent failures.",
+    )
     s_show.add_argument("name")
     s_show.add_argument("--storage", help=storage_help)
     s_show.add_argument("--top", type=int, default=10, help="how many best trials (default 10)")
-    s_export = ssub.add_parser("export", help="write a study's trials to CSV or JSON",
-                               description="Write every trial to a .csv or .json file.")
+    s_export = ssub.add_parser(
+        "export",
+        help="write a study's trials to CSV or JSON",
+        description="Write every trial to a .csv or .json file.",
+    )
     s_export.add_argument("name")
     s_export.add_argument("-o", "--output", required=True, help="output file (.csv or .json)")
     s_export.add_argument("--storage", help=storage_help)
-    s_delete = ssub.add_parser("delete", help="delete a study and its trials",
-                               description="Delete a study and all its trials.")
+    s_delete = ssub.add_parser(
+        "delete",
+        help="delete a study and its trials",
+        description="Delete a study and all its trials.",
+    )
     s_delete.add_argument("name")
     s_delete.add_argument("--storage", help=storage_help)
     s_delete.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
@@ -114,8 +124,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             from airda.cli.run import run_config
 
-            return run_config(Path(args.config), storage=args.storage, n_trials=args.n_trials,
-                              workers=args.workers, timeout=args.timeout, name=args.name)
+            return run_config(
+                Path(args.config),
+                storage=args.storage,
+                n_trials=args.n_trials,
+                workers=args.workers,
+                timeout=args.timeout,
+                name=args.name,
+            )
         if args.command == "studies":
             from airda.cli import studies
 

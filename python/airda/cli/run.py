@@ -19,7 +19,9 @@ def load_function(ref: str) -> Any:
     """``package.module:function`` -> the function."""
     module_name, sep, attr = ref.partition(":")
     if not sep or not module_name or not attr:
-        raise ValueError(f"objective.function must look like 'package.module:function', got {ref!r}")
+        raise ValueError(
+            f"objective.function must look like 'package.module:function', got {ref!r}"
+        )
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
@@ -44,14 +46,23 @@ def read_config(path: Path) -> dict[str, Any]:
         raise ValueError(f"{path} is not valid TOML: {exc}") from None
     unknown = set(config) - _SECTIONS
     if unknown:
-        raise ValueError(f"{path}: unknown section(s) {sorted(unknown)}; expected {sorted(_SECTIONS)}")
+        raise ValueError(
+            f"{path}: unknown section(s) {sorted(unknown)}; expected {sorted(_SECTIONS)}"
+        )
     if "objective" not in config or "function" not in config["objective"]:
         raise ValueError(f"{path}: [objective] function = 'module:function' is required")
     return config
 
 
-def run_config(path: Path, *, storage: str | None, n_trials: int | None, workers: int | None,
-               timeout: float | None, name: str | None) -> int:
+def run_config(
+    path: Path,
+    *,
+    storage: str | None,
+    n_trials: int | None,
+    workers: int | None,
+    timeout: float | None,
+    name: str | None,
+) -> int:
     import airda
     from airda.space import Space
 
@@ -61,23 +72,32 @@ def run_config(path: Path, *, storage: str | None, n_trials: int | None, workers
     strategy_cfg = config.get("strategy", {})
     objective = load_function(config["objective"]["function"])
     space = Space.from_dict(config["space"]) if config.get("space") else None
-    strategy = airda.strategies.get_strategy(study_cfg.get("strategy", "random"),
-                                             seed=study_cfg.get("seed"),
-                                             **dict(strategy_cfg.get("options", {})))
+    strategy = airda.strategies.get_strategy(
+        study_cfg.get("strategy", "random"),
+        seed=study_cfg.get("seed"),
+        **dict(strategy_cfg.get("options", {})),
+    )
     direction = study_cfg.get("direction")
     directions = study_cfg.get("directions")
     study = airda.create_study(
-        name or study_cfg.get("name"), storage=storage or study_cfg.get("storage", "airda-studies.db"),
-        space=space, strategy=strategy, direction=direction, directions=directions,
+        name or study_cfg.get("name"),
+        storage=storage or study_cfg.get("storage", "airda-studies.db"),
+        space=space,
+        strategy=strategy,
+        direction=direction,
+        directions=directions,
         load_if_exists=True,
     )
     trials = n_trials if n_trials is not None else budget.get("n_trials")
     limit = timeout if timeout is not None else budget.get("timeout")
     n_workers = workers if workers is not None else int(budget.get("workers", 1))
     before = len(study.trials)
-    print(f"study {study.name!r} in {study.storage.url}: {before} trials so far; running "
-          f"{trials if trials is not None else 'unlimited'} more with {strategy.name}"
-          f"{f' on {n_workers} workers' if n_workers > 1 else ''}", flush=True)
+    print(
+        f"study {study.name!r} in {study.storage.url}: {before} trials so far; running "
+        f"{trials if trials is not None else 'unlimited'} more with {strategy.name}"
+        f"{f' on {n_workers} workers' if n_workers > 1 else ''}",
+        flush=True,
+    )
     study.optimize(objective, n_trials=trials, timeout=limit, n_workers=n_workers)
     from airda.cli.studies import print_best
 

@@ -46,12 +46,35 @@ def run_list(storage: str | None) -> int:
     rows = []
     for s in summaries:
         st = s.states
-        rows.append([s.record.name, "/".join(d[:3] for d in s.record.directions), s.n_trials,
-                     st.get("complete", 0), st.get("pruned", 0), st.get("fail", 0),
-                     st.get("running", 0), s.best_values,
-                     time.strftime("%Y-%m-%d %H:%M", time.localtime(s.record.created))])
-    print(table(["study", "dir", "trials", "complete", "pruned", "failed", "running", "best",
-                 "created"], rows))
+        rows.append(
+            [
+                s.record.name,
+                "/".join(d[:3] for d in s.record.directions),
+                s.n_trials,
+                st.get("complete", 0),
+                st.get("pruned", 0),
+                st.get("fail", 0),
+                st.get("running", 0),
+                s.best_values,
+                time.strftime("%Y-%m-%d %H:%M", time.localtime(s.record.created)),
+            ]
+        )
+    print(
+        table(
+            [
+                "study",
+                "dir",
+                "trials",
+                "complete",
+                "pruned",
+                "failed",
+                "running",
+                "best",
+                "created",
+            ],
+            rows,
+        )
+    )
     return 0
 
 
@@ -91,8 +114,12 @@ def run_show(name: str, storage: str | None, top: int) -> int:
         sign = 1 if study.directions[0] == "minimize" else -1
         done.sort(key=lambda t: sign * t.values[0])
         print(f"\ntop {min(top, len(done))}:")
-        print(table(["trial", "value", "duration s", "params"],
-                    [[t.number, t.value, t.duration, t.params] for t in done[:top]]))
+        print(
+            table(
+                ["trial", "value", "duration s", "params"],
+                [[t.number, t.value, t.duration, t.params] for t in done[:top]],
+            )
+        )
     failed = [t for t in trials if t.error]
     if failed:
         print(f"\nfailed trials ({len(failed)}), last errors:")

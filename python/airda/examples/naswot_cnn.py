@@ -27,10 +27,18 @@ def build(params: dict[str, Any]) -> Any:
     layers: list[nn.Module] = []
     c_in, side = 3, 32
     for i in range(params["depth"]):
-        c_out = params["width"] * (2 if params.get("widen", False) and i >= params["depth"] // 2
-                                   else 1)
-        layers.append(nn.Conv2d(c_in, c_out, params["kernel"], padding=params["kernel"] // 2,
-                                bias=not params["batchnorm"]))
+        c_out = params["width"] * (
+            2 if params.get("widen", False) and i >= params["depth"] // 2 else 1
+        )
+        layers.append(
+            nn.Conv2d(
+                c_in,
+                c_out,
+                params["kernel"],
+                padding=params["kernel"] // 2,
+                bias=not params["batchnorm"],
+            )
+        )
         if params["batchnorm"]:
             layers.append(nn.BatchNorm2d(c_out))
         layers.append(nn.ReLU(inplace=True))

@@ -4,8 +4,8 @@ implements the same :class:`Executor` interface."""
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
-import os
 import pickle
 import sys
 import threading
@@ -111,16 +111,24 @@ class _Heartbeat:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
-            ids = [t.trial_id for t in list(self.study._trials.values())
-                   if t.state.value == "running" and t.worker == self.study.worker]
-            try:
+            ids = [
+                t.trial_id
+                for t in list(self.study._trials.values())
+                if t.state.value == "running" and t.worker == self.study.worker
+            ]
+            # A missed beat is harmless; the next one retries.
+            with contextlib.suppress(Exception):
                 self.study.storage.heartbeat(ids)
-            except Exception:  # a missed beat is harmless; the next one retries
-                pass
 
 
-def _loop(study: Study, objective: Callable, budget: _Budget, catch: tuple,
-          callbacks: Sequence[Callable], progress: _Progress | None) -> None:
+def _loop(
+    study: Study,
+    objective: Callable,
+    budget: _Budget,
+    catch: tuple,
+    callbacks: Sequence[Callable],
+    progress: _Progress | None,
+) -> None:
     while budget.take():
         try:
             frozen = study._run_one(objective, catch)
@@ -135,8 +143,17 @@ def _loop(study: Study, objective: Callable, budget: _Budget, catch: tuple,
 class Executor:
     """Runs ``study``'s loop until the budget is spent."""
 
-    def run(self, study: Study, objective: Callable, *, n_trials: int | None,
-            timeout: float | None, catch: tuple, callbacks: tuple, show_progress: bool) -> None:
+    def run(
+        self,
+        study: Study,
+        objective: Callable,
+        *,
+        n_trials: int | None,
+        timeout: float | None,
+        catch: tuple,
+        callbacks: tuple,
+        show_progress: bool,
+    ) -> None:
         raise NotImplementedError
 
 
@@ -172,8 +189,9 @@ class ThreadExecutor(Executor):
             except BaseException as exc:
                 errors.append(exc)
 
-        threads = [threading.Thread(target=work, name=f"airda-worker-{i}")
-                   for i in range(self.n_workers)]
+        threads = [
+            threading.Thread(target=work, name=f"airda-worker-{i}") for i in range(self.n_workers)
+        ]
         with _Heartbeat(study):
             for t in threads:
                 t.start()
@@ -184,15 +202,33 @@ class ThreadExecutor(Executor):
             raise errors[0]
 
 
-def _worker_main(storage: Any, name: str, strategy_config: dict, objective: Callable,
-                 counter: Any, n_trials: int | None, deadline_in: float | None, catch: tuple,
-                 stream: int, n_streams: int, scheduler: Any, cache: bool) -> None:
-    from airda.study import Study
+def _worker_main(
+    storage: Any,
+    name: str,
+    strategy_config: dict,
+    objective: Callable,
+    counter: Any,
+    n_trials: int | None,
+    deadline_in: float | None,
+    catch: tuple,
+    stream: int,
+    n_streams: int,
+    scheduler: Any,
+    cache: bool,
+) -> None:
     from airda.strategies import get_strategy
+    from airda.study import Study
 
     record = storage.get_study(name)
-    study = Study(storage, record, get_strategy(strategy_config), scheduler, cache=cache,
-                  stream=stream, n_streams=n_streams)
+    study = Study(
+        storage,
+        record,
+        get_strategy(strategy_config),
+        scheduler,
+        cache=cache,
+        stream=stream,
+        n_streams=n_streams,
+    )
     budget = _Budget(n_trials, deadline_in, counter)
     with _Heartbeat(study):
         _loop(study, objective, budget, catch, (), None)
@@ -229,8 +265,20 @@ class ProcessExecutor(Executor):
         procs = [
             ctx.Process(
                 target=_worker_main,
-                args=(study.storage, study.name, config, objective, counter, n_trials, timeout,
-                      catch, i, self.n_workers, study.scheduler, study.cache),
+                args=(
+                    study.storage,
+                    study.name,
+                    config,
+                    objective,
+                    counter,
+                    n_trials,
+                    timeout,
+                    catch,
+                    i,
+                    self.n_workers,
+                    study.scheduler,
+                    study.cache,
+                ),
                 name=f"airda-worker-{i}",
             )
             for i in range(self.n_workers)
@@ -264,8 +312,10 @@ class ProcessExecutor(Executor):
         bad = [p.exitcode for p in procs if p.exitcode not in (0, None)]
         study._sync()
         if bad:
-            raise RuntimeError(f"{len(bad)} worker process(es) died (exit codes {bad}); "
-                               "their running trials were marked failed")
+            raise RuntimeError(
+                f"{len(bad)} worker process(es) died (exit codes {bad}); "
+                "their running trials were marked failed"
+            )
 
 
 def get_executor(executor: Executor | str | None, n_workers: int = 1) -> Executor:
@@ -285,7 +335,3 @@ def get_executor(executor: Executor | str | None, n_workers: int = 1) -> Executo
     if executor == "process":
         return ProcessExecutor(n_workers)
     raise ValueError(f"unknown executor {executor!r}; use 'serial', 'thread' or 'process'")
-
-
-def cpu_count() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

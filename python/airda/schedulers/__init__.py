@@ -64,9 +64,13 @@ class MedianStopping(Scheduler):
         done = [t for t in study._trials.values() if t.state is TrialState.COMPLETE]
         if len(done) < self.n_startup_trials:
             return False
-        others = [t.intermediate[step] for t in study._trials.values()
-                  if t.number != trial.number and step in t.intermediate
-                  and t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+        others = [
+            t.intermediate[step]
+            for t in study._trials.values()
+            if t.number != trial.number
+            and step in t.intermediate
+            and t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+        ]
         if not others:
             return False
         median = statistics.median(others)

@@ -61,7 +61,9 @@ def get_storage(storage: Storage | str | os.PathLike[str] | None) -> Storage:
         scheme, _, rest = text.partition("://")
         if scheme == "sqlite":
             if not rest.startswith("/") or rest == "/":
-                raise ValueError(f"sqlite URLs look like sqlite:///relative.db or sqlite:////abs.db, got {text!r}")
+                raise ValueError(
+                    f"sqlite URLs look like sqlite:///relative.db or sqlite:////abs.db, got {text!r}"
+                )
             from airda.storage.sqlite import SQLiteStorage
 
             return SQLiteStorage(rest[1:] or rest)

@@ -93,8 +93,14 @@ class Storage(abc.ABC):
 
     # ---- studies -------------------------------------------------------------------------
     @abc.abstractmethod
-    def create_study(self, name: str, directions: Sequence[str], space: dict[str, Any] | None,
-                     strategy: dict[str, Any] | None, user_attrs: dict[str, Any]) -> StudyRecord:
+    def create_study(
+        self,
+        name: str,
+        directions: Sequence[str],
+        space: dict[str, Any] | None,
+        strategy: dict[str, Any] | None,
+        user_attrs: dict[str, Any],
+    ) -> StudyRecord:
         """Create a study; raise DuplicatedStudyError if the name is taken."""
 
     @abc.abstractmethod
@@ -115,19 +121,32 @@ class Storage(abc.ABC):
 
     # ---- trials --------------------------------------------------------------------------
     @abc.abstractmethod
-    def create_trial(self, study_id: int, params: dict[str, Any] | None, *,
-                     state: TrialState = TrialState.RUNNING, worker: str = "",
-                     system_attrs: dict[str, Any] | None = None,
-                     claim_waiting: bool = False) -> FrozenTrial | None:
+    def create_trial(
+        self,
+        study_id: int,
+        params: dict[str, Any] | None,
+        *,
+        state: TrialState = TrialState.RUNNING,
+        worker: str = "",
+        system_attrs: dict[str, Any] | None = None,
+        claim_waiting: bool = False,
+    ) -> FrozenTrial | None:
         """Atomically: claim the oldest WAITING trial (if `claim_waiting`) and mark it RUNNING
         for `worker`; otherwise insert a trial with the next number and the given params
         (with `claim_waiting` and params None: return None when nothing waits)."""
 
     @abc.abstractmethod
-    def finish_trial(self, trial_id: int, state: TrialState, *,
-                     values: Sequence[float] | None = None, params: dict[str, Any] | None = None,
-                     error: str | None = None, traceback: str | None = None,
-                     system_attrs: dict[str, Any] | None = None) -> FrozenTrial:
+    def finish_trial(
+        self,
+        trial_id: int,
+        state: TrialState,
+        *,
+        values: Sequence[float] | None = None,
+        params: dict[str, Any] | None = None,
+        error: str | None = None,
+        traceback: str | None = None,
+        system_attrs: dict[str, Any] | None = None,
+    ) -> FrozenTrial:
         """Record the end of a RUNNING trial; raise StorageError if it is not running."""
 
     @abc.abstractmethod
@@ -148,9 +167,14 @@ class Storage(abc.ABC):
         """(trial_id, worker, last heartbeat) of every RUNNING trial."""
 
     # ---- shared behaviour ----------------------------------------------------------------
-    def fail_stale_trials(self, study_id: int, *, grace: float = 60.0, requeue: bool = False,
-                          is_dead: Callable[[str, float | None, float, float], bool] = worker_is_dead
-                          ) -> list[int]:
+    def fail_stale_trials(
+        self,
+        study_id: int,
+        *,
+        grace: float = 60.0,
+        requeue: bool = False,
+        is_dead: Callable[[str, float | None, float, float], bool] = worker_is_dead,
+    ) -> list[int]:
         """Mark RUNNING trials whose worker died as FAIL (optionally enqueue their params
         again); return their numbers."""
         now = time.time()
@@ -161,15 +185,20 @@ class Storage(abc.ABC):
             last = "never" if beat is None else f"{now - beat:.1f} s ago"
             try:
                 t = self.finish_trial(
-                    trial_id, TrialState.FAIL,
+                    trial_id,
+                    TrialState.FAIL,
                     error=f"WorkerDied: worker {worker} stopped (last heartbeat {last})",
                 )
             except StorageError:
                 continue  # finished meanwhile
             failed.append(t.number)
             if requeue:
-                self.create_trial(study_id, t.params, state=TrialState.WAITING,
-                                  system_attrs={"requeued_from": t.number})
+                self.create_trial(
+                    study_id,
+                    t.params,
+                    state=TrialState.WAITING,
+                    system_attrs={"requeued_from": t.number},
+                )
         return failed
 
     def close(self) -> None:  # noqa: B027 - optional for backends without resources

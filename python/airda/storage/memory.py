@@ -46,8 +46,15 @@ class InMemoryStorage(Storage):
         with self._lock:
             if name in self._studies:
                 raise DuplicatedStudyError(f"a study named {name!r} exists already")
-            rec = StudyRecord(self._next_study, name, tuple(directions), space, strategy,
-                              dict(user_attrs), time.time())
+            rec = StudyRecord(
+                self._next_study,
+                name,
+                tuple(directions),
+                space,
+                strategy,
+                dict(user_attrs),
+                time.time(),
+            )
             self._next_study += 1
             self._studies[name] = rec
             self._by_id[rec.study_id] = rec
@@ -68,8 +75,9 @@ class InMemoryStorage(Storage):
             for rec in self._studies.values():
                 trials = self._trials[rec.study_id]
                 states = Counter(t.state.value for t in trials)
-                out.append(StudySummary(rec, len(trials), dict(states),
-                                        best_of(trials, rec.directions)))
+                out.append(
+                    StudySummary(rec, len(trials), dict(states), best_of(trials, rec.directions))
+                )
             return out
 
     def delete_study(self, name):
@@ -114,8 +122,16 @@ class InMemoryStorage(Storage):
             raise StorageError(f"no trial with id {trial_id}") from None
         return study_id, self._trials[study_id][number]
 
-    def create_trial(self, study_id, params, *, state=TrialState.RUNNING, worker="",
-                     system_attrs=None, claim_waiting=False):
+    def create_trial(
+        self,
+        study_id,
+        params,
+        *,
+        state=TrialState.RUNNING,
+        worker="",
+        system_attrs=None,
+        claim_waiting=False,
+    ):
         now = time.time()
         with self._lock:
             if study_id not in self._trials:
@@ -123,15 +139,18 @@ class InMemoryStorage(Storage):
             if claim_waiting:
                 for t in self._trials[study_id]:
                     if t.state is TrialState.WAITING:
-                        claimed = dataclasses.replace(t, state=TrialState.RUNNING, worker=worker,
-                                                      datetime_start=now)
+                        claimed = dataclasses.replace(
+                            t, state=TrialState.RUNNING, worker=worker, datetime_start=now
+                        )
                         self._heartbeats[t.trial_id] = now
                         return self._put(study_id, claimed)
                 if params is None:
                     return None
             number = len(self._trials[study_id])
             trial = FrozenTrial(
-                number=number, state=state, params=dict(params or {}),
+                number=number,
+                state=state,
+                params=dict(params or {}),
                 system_attrs=dict(system_attrs or {}),
                 datetime_start=now if state is TrialState.RUNNING else None,
                 worker=worker if state is TrialState.RUNNING else "",
@@ -143,17 +162,31 @@ class InMemoryStorage(Storage):
                 self._heartbeats[trial.trial_id] = now
             return self._put(study_id, trial)
 
-    def finish_trial(self, trial_id, state, *, values=None, params=None, error=None,
-                     traceback=None, system_attrs=None):
+    def finish_trial(
+        self,
+        trial_id,
+        state,
+        *,
+        values=None,
+        params=None,
+        error=None,
+        traceback=None,
+        system_attrs=None,
+    ):
         with self._lock:
             study_id, t = self._get(trial_id)
             if t.state is not TrialState.RUNNING:
                 raise StorageError(f"trial {t.number} is {t.state.value}, not running")
             attrs = dict(t.system_attrs) | dict(system_attrs or {})
             done = dataclasses.replace(
-                t, state=state, values=tuple(values) if values is not None else None,
-                params=dict(params) if params is not None else t.params, error=error,
-                traceback=traceback, system_attrs=attrs, datetime_complete=time.time(),
+                t,
+                state=state,
+                values=tuple(values) if values is not None else None,
+                params=dict(params) if params is not None else t.params,
+                error=error,
+                traceback=traceback,
+                system_attrs=attrs,
+                datetime_complete=time.time(),
             )
             self._heartbeats.pop(trial_id, None)
             return self._put(study_id, done)
@@ -188,5 +221,8 @@ class InMemoryStorage(Storage):
 
     def running_trials(self, study_id):
         with self._lock:
-            return [(t.trial_id, t.worker, self._heartbeats.get(t.trial_id))
-                    for t in self._trials.get(study_id, []) if t.state is TrialState.RUNNING]
+            return [
+                (t.trial_id, t.worker, self._heartbeats.get(t.trial_id))
+                for t in self._trials.get(study_id, [])
+                if t.state is TrialState.RUNNING
+            ]

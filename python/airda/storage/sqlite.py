@@ -90,8 +90,21 @@ def _dumps(obj: Any) -> str:
 
 
 def _row_to_trial(row: Sequence[Any]) -> FrozenTrial:
-    (trial_id, number, state, params, values, inter, user, system, start, end, worker, error,
-     tb) = row
+    (
+        trial_id,
+        number,
+        state,
+        params,
+        values,
+        inter,
+        user,
+        system,
+        start,
+        end,
+        worker,
+        error,
+        tb,
+    ) = row
     return FrozenTrial(
         number=number,
         state=TrialState(state),
@@ -114,11 +127,15 @@ def _check_existing_file(path: Path) -> None:
     with open(path, "rb") as f:
         head = f.read(len(_SQLITE_MAGIC))
     if head != _SQLITE_MAGIC:
-        raise StorageError(f"{path} is not an SQLite database (wrong header); it was left untouched")
+        raise StorageError(
+            f"{path} is not an SQLite database (wrong header); it was left untouched"
+        )
     try:
         con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
-            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            tables = {
+                r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            }
             if not tables:
                 return  # an empty database: ours to initialise
             if "meta" not in tables:
@@ -130,7 +147,9 @@ def _check_existing_file(path: Path) -> None:
         finally:
             con.close()
     except sqlite3.DatabaseError as exc:
-        raise StorageError(f"{path} is not a readable SQLite database ({exc}); it was left untouched") from None
+        raise StorageError(
+            f"{path} is not a readable SQLite database ({exc}); it was left untouched"
+        ) from None
     if meta.get("schema") != SCHEMA_NAME:
         raise StorageError(f"{path} is not an airda study database; it was left untouched")
     version = int(meta.get("version", "0"))
@@ -176,8 +195,9 @@ class SQLiteStorage(Storage):
         # One connection per thread and process: sqlite3 connections must not cross either.
         con = getattr(self._local, "con", None)
         if con is None or self._local.pid != os.getpid():
-            con = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None,
-                                  check_same_thread=True)
+            con = sqlite3.connect(
+                self.path, timeout=self.timeout, isolation_level=None, check_same_thread=True
+            )
             con.execute("PRAGMA journal_mode=WAL")
             con.execute("PRAGMA synchronous=NORMAL")
             con.execute("PRAGMA foreign_keys=ON")
@@ -227,12 +247,16 @@ class SQLiteStorage(Storage):
 
     def _init_schema(self) -> None:
         def body(con: sqlite3.Connection) -> None:
-            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            tables = {
+                r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            }
             if not tables:
                 for stmt in filter(str.strip, _SCHEMA.split(";")):
                     con.execute(stmt)
-                con.execute("INSERT INTO meta VALUES ('schema', ?), ('version', ?)",
-                            (SCHEMA_NAME, str(SCHEMA_VERSION)))
+                con.execute(
+                    "INSERT INTO meta VALUES ('schema', ?), ('version', ?)",
+                    (SCHEMA_NAME, str(SCHEMA_VERSION)),
+                )
                 return
             version = int(con.execute("SELECT value FROM meta WHERE key='version'").fetchone()[0])
             while version < SCHEMA_VERSION:
@@ -245,10 +269,15 @@ class SQLiteStorage(Storage):
     # ---- studies -------------------------------------------------------------------------
     def _record(self, row: Sequence[Any]) -> StudyRecord:
         sid, name, directions, space, strategy, user_attrs, created = row
-        return StudyRecord(sid, name, tuple(json.loads(directions)),
-                           json.loads(space) if space else None,
-                           json.loads(strategy) if strategy else None,
-                           json.loads(user_attrs), created)
+        return StudyRecord(
+            sid,
+            name,
+            tuple(json.loads(directions)),
+            json.loads(space) if space else None,
+            json.loads(strategy) if strategy else None,
+            json.loads(user_attrs),
+            created,
+        )
 
     def create_study(self, name, directions, space, strategy, user_attrs):
         def body(con: sqlite3.Connection) -> StudyRecord:
@@ -256,8 +285,14 @@ class SQLiteStorage(Storage):
                 cur = con.execute(
                     "INSERT INTO studies (name, directions, space, strategy, user_attrs, created) "
                     "VALUES (?, ?, ?, ?, ?, ?)",
-                    (name, _dumps(list(directions)), _dumps(space) if space else None,
-                     _dumps(strategy) if strategy else None, _dumps(user_attrs), time.time()),
+                    (
+                        name,
+                        _dumps(list(directions)),
+                        _dumps(space) if space else None,
+                        _dumps(strategy) if strategy else None,
+                        _dumps(user_attrs),
+                        time.time(),
+                    ),
                 )
             except sqlite3.IntegrityError:
                 raise DuplicatedStudyError(f"a study named {name!r} exists already") from None
@@ -282,16 +317,20 @@ class SQLiteStorage(Storage):
         out = []
         for row in self._read("SELECT * FROM studies ORDER BY study_id"):
             rec = self._record(row)
-            states = dict(self._read(
-                "SELECT state, COUNT(*) FROM trials WHERE study_id=? GROUP BY state",
-                (rec.study_id,)))
+            states = dict(
+                self._read(
+                    "SELECT state, COUNT(*) FROM trials WHERE study_id=? GROUP BY state",
+                    (rec.study_id,),
+                )
+            )
             best = None
             if len(rec.directions) == 1:
                 order = "ASC" if rec.directions[0] == "minimize" else "DESC"
                 r = self._read(
                     "SELECT trial_values FROM trials WHERE study_id=? AND state='complete' "
                     f"ORDER BY json_extract(trial_values, '$[0]') {order} LIMIT 1",
-                    (rec.study_id,))
+                    (rec.study_id,),
+                )
                 best = tuple(json.loads(r[0][0])) if r else None
             out.append(StudySummary(rec, sum(states.values()), states, best))
         return out
@@ -305,29 +344,45 @@ class SQLiteStorage(Storage):
         self._write_txn(body)
 
     def set_study_space(self, study_id, space):
-        self._write_txn(lambda con: con.execute(
-            "UPDATE studies SET space=? WHERE study_id=?", (_dumps(space), study_id)))
+        self._write_txn(
+            lambda con: con.execute(
+                "UPDATE studies SET space=? WHERE study_id=?", (_dumps(space), study_id)
+            )
+        )
 
     def set_study_user_attr(self, study_id, key, value):
-        self._write_txn(lambda con: con.execute(
-            "UPDATE studies SET user_attrs=json_set(user_attrs, ?, json(?)) WHERE study_id=?",
-            (f'$."{key}"', _dumps(value), study_id)))
+        self._write_txn(
+            lambda con: con.execute(
+                "UPDATE studies SET user_attrs=json_set(user_attrs, ?, json(?)) WHERE study_id=?",
+                (f'$."{key}"', _dumps(value), study_id),
+            )
+        )
 
     # ---- trials --------------------------------------------------------------------------
     @staticmethod
     def _next_seq(con: sqlite3.Connection, study_id: int) -> int:
-        return con.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM trials WHERE study_id=?",
-                           (study_id,)).fetchone()[0]
+        return con.execute(
+            "SELECT COALESCE(MAX(seq), 0) + 1 FROM trials WHERE study_id=?", (study_id,)
+        ).fetchone()[0]
 
     def _trial(self, con: sqlite3.Connection, trial_id: int) -> FrozenTrial:
-        row = con.execute(f"SELECT {_TRIAL_COLUMNS} FROM trials WHERE trial_id=?",
-                          (trial_id,)).fetchone()
+        row = con.execute(
+            f"SELECT {_TRIAL_COLUMNS} FROM trials WHERE trial_id=?", (trial_id,)
+        ).fetchone()
         if row is None:
             raise StorageError(f"no trial with id {trial_id}")
         return _row_to_trial(row)
 
-    def create_trial(self, study_id, params, *, state=TrialState.RUNNING, worker="",
-                     system_attrs=None, claim_waiting=False):
+    def create_trial(
+        self,
+        study_id,
+        params,
+        *,
+        state=TrialState.RUNNING,
+        worker="",
+        system_attrs=None,
+        claim_waiting=False,
+    ):
         params_json = _dumps(params or {})
         attrs_json = _dumps(system_attrs or {})
 
@@ -337,41 +392,73 @@ class SQLiteStorage(Storage):
             if claim_waiting:
                 row = con.execute(
                     "SELECT trial_id FROM trials WHERE study_id=? AND state='waiting' "
-                    "ORDER BY number LIMIT 1", (study_id,)).fetchone()
+                    "ORDER BY number LIMIT 1",
+                    (study_id,),
+                ).fetchone()
                 if row is not None:
                     con.execute(
                         "UPDATE trials SET state='running', worker=?, datetime_start=?, "
-                        "heartbeat=?, seq=? WHERE trial_id=?", (worker, now, now, seq, row[0]))
+                        "heartbeat=?, seq=? WHERE trial_id=?",
+                        (worker, now, now, seq, row[0]),
+                    )
                     return self._trial(con, row[0])
                 if params is None:
                     return None
-            if con.execute("SELECT 1 FROM studies WHERE study_id=?", (study_id,)).fetchone() is None:
+            if (
+                con.execute("SELECT 1 FROM studies WHERE study_id=?", (study_id,)).fetchone()
+                is None
+            ):
                 raise StudyNotFoundError(f"no study with id {study_id} in {self.url}")
-            number = con.execute("SELECT COALESCE(MAX(number), -1) + 1 FROM trials WHERE study_id=?",
-                                 (study_id,)).fetchone()[0]
+            number = con.execute(
+                "SELECT COALESCE(MAX(number), -1) + 1 FROM trials WHERE study_id=?", (study_id,)
+            ).fetchone()[0]
             running = state is TrialState.RUNNING
             cur = con.execute(
                 "INSERT INTO trials (study_id, number, state, params, system_attrs, "
                 "datetime_start, heartbeat, worker, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (study_id, number, state.value, params_json, attrs_json,
-                 now if running else None, now if running else None,
-                 worker if running else "", seq))
-            return FrozenTrial(number=number, state=state, params=json.loads(params_json),
-                               system_attrs=json.loads(attrs_json),
-                               datetime_start=now if running else None,
-                               worker=worker if running else "", trial_id=cur.lastrowid)
+                (
+                    study_id,
+                    number,
+                    state.value,
+                    params_json,
+                    attrs_json,
+                    now if running else None,
+                    now if running else None,
+                    worker if running else "",
+                    seq,
+                ),
+            )
+            return FrozenTrial(
+                number=number,
+                state=state,
+                params=json.loads(params_json),
+                system_attrs=json.loads(attrs_json),
+                datetime_start=now if running else None,
+                worker=worker if running else "",
+                trial_id=cur.lastrowid,
+            )
 
         return self._write_txn(body)
 
-    def finish_trial(self, trial_id, state, *, values=None, params=None, error=None,
-                     traceback=None, system_attrs=None):
+    def finish_trial(
+        self,
+        trial_id,
+        state,
+        *,
+        values=None,
+        params=None,
+        error=None,
+        traceback=None,
+        system_attrs=None,
+    ):
         values_json = _dumps(list(values)) if values is not None else None
         params_json = _dumps(params) if params is not None else None
         attrs_json = _dumps(system_attrs) if system_attrs else None
 
         def body(con: sqlite3.Connection) -> FrozenTrial:
-            row = con.execute("SELECT study_id, state, number FROM trials WHERE trial_id=?",
-                              (trial_id,)).fetchone()
+            row = con.execute(
+                "SELECT study_id, state, number FROM trials WHERE trial_id=?", (trial_id,)
+            ).fetchone()
             if row is None:
                 raise StorageError(f"no trial with id {trial_id}")
             study_id, current, number = row
@@ -382,21 +469,35 @@ class SQLiteStorage(Storage):
                 "system_attrs=CASE WHEN ? IS NULL THEN system_attrs "
                 "ELSE json_patch(system_attrs, ?) END, error=?, traceback=?, "
                 "datetime_complete=?, seq=? WHERE trial_id=?",
-                (state.value, values_json, params_json, attrs_json, attrs_json, error, traceback,
-                 time.time(), self._next_seq(con, study_id), trial_id))
+                (
+                    state.value,
+                    values_json,
+                    params_json,
+                    attrs_json,
+                    attrs_json,
+                    error,
+                    traceback,
+                    time.time(),
+                    self._next_seq(con, study_id),
+                    trial_id,
+                ),
+            )
             return self._trial(con, trial_id)
 
         return self._write_txn(body)
 
     def _update_json(self, trial_id: int, column: str, key: str, value_json: str) -> None:
         def body(con: sqlite3.Connection) -> None:
-            row = con.execute("SELECT study_id FROM trials WHERE trial_id=?", (trial_id,)).fetchone()
+            row = con.execute(
+                "SELECT study_id FROM trials WHERE trial_id=?", (trial_id,)
+            ).fetchone()
             if row is None:
                 raise StorageError(f"no trial with id {trial_id}")
             con.execute(
                 f"UPDATE trials SET {column}=json_set({column}, ?, json(?)), seq=? "
-                "WHERE trial_id=?", (f'$."{key}"', value_json, self._next_seq(con, row[0]),
-                                     trial_id))
+                "WHERE trial_id=?",
+                (f'$."{key}"', value_json, self._next_seq(con, row[0]), trial_id),
+            )
 
         self._write_txn(body)
 
@@ -411,9 +512,12 @@ class SQLiteStorage(Storage):
             return
         now = time.time()
         marks = ",".join("?" * len(trial_ids))
-        self._write_txn(lambda con: con.execute(
-            f"UPDATE trials SET heartbeat=? WHERE state='running' AND trial_id IN ({marks})",
-            (now, *trial_ids)))
+        self._write_txn(
+            lambda con: con.execute(
+                f"UPDATE trials SET heartbeat=? WHERE state='running' AND trial_id IN ({marks})",
+                (now, *trial_ids),
+            )
+        )
 
     def get_trials(self, study_id, since_seq=0):
         def run() -> tuple[list[FrozenTrial], int]:
@@ -421,13 +525,18 @@ class SQLiteStorage(Storage):
             # One read transaction: the rows and the sequence number come from one snapshot.
             con.execute("BEGIN")
             try:
-                if con.execute("SELECT 1 FROM studies WHERE study_id=?", (study_id,)).fetchone() is None:
+                if (
+                    con.execute("SELECT 1 FROM studies WHERE study_id=?", (study_id,)).fetchone()
+                    is None
+                ):
                     raise StudyNotFoundError(f"no study with id {study_id} in {self.url}")
                 rows = con.execute(
                     f"SELECT {_TRIAL_COLUMNS} FROM trials WHERE study_id=? AND seq>? ORDER BY number",
-                    (study_id, since_seq)).fetchall()
-                seq = con.execute("SELECT COALESCE(MAX(seq), 0) FROM trials WHERE study_id=?",
-                                  (study_id,)).fetchone()[0]
+                    (study_id, since_seq),
+                ).fetchall()
+                seq = con.execute(
+                    "SELECT COALESCE(MAX(seq), 0) FROM trials WHERE study_id=?", (study_id,)
+                ).fetchone()[0]
             finally:
                 con.execute("COMMIT")
             return [_row_to_trial(r) for r in rows], seq
@@ -435,6 +544,10 @@ class SQLiteStorage(Storage):
         return self._retry(run)
 
     def running_trials(self, study_id):
-        return [tuple(r) for r in self._read(
-            "SELECT trial_id, worker, heartbeat FROM trials WHERE study_id=? AND state='running'",
-            (study_id,))]
+        return [
+            tuple(r)
+            for r in self._read(
+                "SELECT trial_id, worker, heartbeat FROM trials WHERE study_id=? AND state='running'",
+                (study_id,),
+            )
+        ]

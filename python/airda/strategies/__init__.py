@@ -39,12 +39,18 @@ STRATEGIES: dict[str, type[Strategy]] = {
     "rea": RegularizedEvolution,
     "local": LocalSearch,
 }
-_ALIASES = {"qmc": "halton", "quasirandom": "halton", "evolution": "rea",
-            "regularized_evolution": "rea", "local_search": "local"}
+_ALIASES = {
+    "qmc": "halton",
+    "quasirandom": "halton",
+    "evolution": "rea",
+    "regularized_evolution": "rea",
+    "local_search": "local",
+}
 
 
-def get_strategy(strategy: Strategy | str | dict[str, Any] | None, *, seed: int | None = None,
-                 **options: Any) -> Strategy:
+def get_strategy(
+    strategy: Strategy | str | dict[str, Any] | None, *, seed: int | None = None, **options: Any
+) -> Strategy:
     """A strategy from an instance, a registered name (with options), or a stored config.
 
     Example:
@@ -59,8 +65,12 @@ def get_strategy(strategy: Strategy | str | dict[str, Any] | None, *, seed: int 
         strategy = "random"
     if isinstance(strategy, dict):
         config = strategy
-        return get_strategy(config["name"], seed=config.get("seed", seed),
-                            **(config.get("options") or {}), **options)
+        return get_strategy(
+            config["name"],
+            seed=config.get("seed", seed),
+            **(config.get("options") or {}),
+            **options,
+        )
     if not isinstance(strategy, str):
         raise TypeError(f"strategy must be a name or a Strategy, got {type(strategy).__name__}")
     key = _ALIASES.get(strategy.lower(), strategy.lower())

@@ -38,11 +38,15 @@ def pcg_state(seed: int, stream: int, index: int) -> dict[str, Any]:
     c = _splitmix64(b ^ (index & _MASK64))
     d = _splitmix64(c)
     e = _splitmix64(d)
-    return {"bit_generator": "PCG64", "state": {"state": (c << 64) | d, "inc": (e << 1) | 1},
-            "has_uint32": 0, "uinteger": 0}
+    return {
+        "bit_generator": "PCG64",
+        "state": {"state": (c << 64) | d, "inc": (e << 1) | 1},
+        "has_uint32": 0,
+        "uinteger": 0,
+    }
 
 
-class StrategyExhausted(Exception):  # noqa: N818 - a signal, not an error
+class StrategyExhausted(Exception):
     """Raised by ``ask`` when a finite strategy (a grid) has nothing left to propose."""
 
 
@@ -77,13 +81,15 @@ class Strategy(abc.ABC):
         self._generator = np.random.Generator(self._bitgen)
 
     # ---- the study's side ----------------------------------------------------------------
-    def setup(self, space: Space, directions: Sequence[str], stream: int = 0,
-              n_streams: int = 1) -> None:
+    def setup(
+        self, space: Space, directions: Sequence[str], stream: int = 0, n_streams: int = 1
+    ) -> None:
         """Bind to a space and objective directions; forget all history. Parallel workers each
         set up their own copy with a distinct `stream` out of `n_streams`."""
         if len(directions) > 1 and not self.supports_multi_objective:
-            raise ValueError(f"strategy {self.name!r} supports one objective; the study has "
-                             f"{len(directions)}")
+            raise ValueError(
+                f"strategy {self.name!r} supports one objective; the study has {len(directions)}"
+            )
         self.space = space
         self.directions = tuple(directions)
         self.stream = stream

@@ -35,8 +35,14 @@ class RegularizedEvolution(Strategy):
 
     name = "rea"
 
-    def __init__(self, *, population: int = 50, sample_size: int = 10, mutations: int = 1,
-                 seed: int | None = None):
+    def __init__(
+        self,
+        *,
+        population: int = 50,
+        sample_size: int = 10,
+        mutations: int = 1,
+        seed: int | None = None,
+    ):
         super().__init__(seed=seed)
         if population < 2:
             raise ValueError(f"population must be >= 2, got {population}")
@@ -49,8 +55,11 @@ class RegularizedEvolution(Strategy):
         self.mutations = mutations
 
     def options(self) -> dict[str, Any]:
-        return {"population": self.population, "sample_size": self.sample_size,
-                "mutations": self.mutations}
+        return {
+            "population": self.population,
+            "sample_size": self.sample_size,
+            "mutations": self.mutations,
+        }
 
     def _reset(self) -> None:
         self._members: deque[FrozenTrial] = deque(maxlen=self.population)

@@ -50,7 +50,9 @@ class LocalSearch(Strategy):
         assert self.space is not None
         found = self.space.neighbours(trial.params, self.step)
         # The order of a centre's neighbours depends on the centre alone.
-        order = np.random.default_rng([self.seed, self.stream, 1, trial.number]).permutation(len(found))
+        order = np.random.default_rng([self.seed, self.stream, 1, trial.number]).permutation(
+            len(found)
+        )
         self._neighbours = [found[i] for i in order]
         self._neighbour_keys = {candidate_key(c) for c in found}
 

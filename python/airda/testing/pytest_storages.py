@@ -47,8 +47,13 @@ def storage(request, tmp_path) -> Storage:
 
 
 def test_study_lifecycle(storage: Storage) -> None:
-    rec = storage.create_study("s", ["minimize", "maximize"], {"x": {"type": "int", "low": 0,
-                               "high": 3}}, {"name": "random"}, {"owner": "me"})
+    rec = storage.create_study(
+        "s",
+        ["minimize", "maximize"],
+        {"x": {"type": "int", "low": 0, "high": 3}},
+        {"name": "random"},
+        {"owner": "me"},
+    )
     assert rec.name == "s"
     assert rec.directions == ("minimize", "maximize")
     with pytest.raises(DuplicatedStudyError):
@@ -80,8 +85,9 @@ def test_trial_numbers_are_consecutive(storage: Storage) -> None:
 def test_finish_only_running_trials(storage: Storage) -> None:
     sid = storage.create_study("s", ["minimize"], None, None, {}).study_id
     t = storage.create_trial(sid, {"x": 1.5})
-    done = storage.finish_trial(t.trial_id, TrialState.COMPLETE, values=[0.25],
-                                system_attrs={"k": 1})
+    done = storage.finish_trial(
+        t.trial_id, TrialState.COMPLETE, values=[0.25], system_attrs={"k": 1}
+    )
     assert done.state is TrialState.COMPLETE
     assert done.values == (0.25,)
     assert done.system_attrs["k"] == 1
@@ -141,7 +147,8 @@ def test_dead_workers_trials_are_failed(storage: Storage) -> None:
     alive = storage.create_trial(sid, {"i": 0}, worker="alive")
     dead = storage.create_trial(sid, {"i": 1}, worker="dead")
     failed = storage.fail_stale_trials(
-        sid, requeue=True, is_dead=lambda worker, beat, grace, now: worker == "dead")
+        sid, requeue=True, is_dead=lambda worker, beat, grace, now: worker == "dead"
+    )
     assert failed == [dead.number]
     trials, _ = storage.get_trials(sid)
     by_number = {t.number: t for t in trials}

@@ -28,17 +28,21 @@ STRATEGY_NAMES = sorted(STRATEGIES)
 
 
 def conformance_space() -> Space:
-    return Space({
-        "lr": Float(1e-5, 1.0, log=True),
-        "width": Int(8, 64, step=8),
-        "depth": Int(1, 100, log=True),
-        "act": Categorical(["relu", "gelu", "tanh"]),
-        "opt": Categorical(["sgd", "adam"]),
-        "momentum": Float(0.0, 0.99, when={"opt": "sgd"}),
-        "adam": Space({"beta1": Float(0.8, 0.999), "amsgrad": Categorical([True, False])},
-                      when={"opt": "adam"}),
-        "version": Fixed(3),
-    })
+    return Space(
+        {
+            "lr": Float(1e-5, 1.0, log=True),
+            "width": Int(8, 64, step=8),
+            "depth": Int(1, 100, log=True),
+            "act": Categorical(["relu", "gelu", "tanh"]),
+            "opt": Categorical(["sgd", "adam"]),
+            "momentum": Float(0.0, 0.99, when={"opt": "sgd"}),
+            "adam": Space(
+                {"beta1": Float(0.8, 0.999), "amsgrad": Categorical([True, False])},
+                when={"opt": "adam"},
+            ),
+            "version": Fixed(3),
+        }
+    )
 
 
 def objective(trial: airda.Trial) -> float:
@@ -53,8 +57,14 @@ def objective(trial: airda.Trial) -> float:
 
 
 def _study(name: str, seed: int, storage=None, n_trials: int = 0, **kw) -> airda.Study:
-    study = airda.create_study(f"conformance-{name}", storage=storage, space=conformance_space(),
-                               strategy=get_strategy(name, seed=seed), load_if_exists=True, **kw)
+    study = airda.create_study(
+        f"conformance-{name}",
+        storage=storage,
+        space=conformance_space(),
+        strategy=get_strategy(name, seed=seed),
+        load_if_exists=True,
+        **kw,
+    )
     if n_trials:
         study.optimize(objective, n_trials=n_trials)
     return study
@@ -94,8 +104,9 @@ def test_failed_trials_do_not_stop_the_search(name: str) -> None:
     states = [t.state for t in study.trials]
     assert len(states) == 30
     assert states.count(TrialState.FAIL) == 20
-    assert all("boom" in t.error or "nan" in t.error for t in study.trials
-               if t.state is TrialState.FAIL)
+    assert all(
+        "boom" in t.error or "nan" in t.error for t in study.trials if t.state is TrialState.FAIL
+    )
     assert study.best_trial.state is TrialState.COMPLETE
 
 
@@ -136,11 +147,13 @@ def test_multi_objective(name: str) -> None:
     study_kw = {"directions": ["minimize", "maximize"]}
     if not cls.supports_multi_objective:
         with pytest.raises(ValueError, match="one objective"):
-            airda.create_study(space=conformance_space(), strategy=get_strategy(name, seed=6),
-                               **study_kw)
+            airda.create_study(
+                space=conformance_space(), strategy=get_strategy(name, seed=6), **study_kw
+            )
         return
-    study = airda.create_study(space=conformance_space(), strategy=get_strategy(name, seed=6),
-                               **study_kw)
+    study = airda.create_study(
+        space=conformance_space(), strategy=get_strategy(name, seed=6), **study_kw
+    )
     study.optimize(lambda t: (objective(t), t.params["width"]), n_trials=30)
     front = study.pareto_front()
     assert front
