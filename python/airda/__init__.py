@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from airda._version import __version__
 
 if TYPE_CHECKING:
-    from airda import nas, ops, space
+    from airda import eval, nas, ops, space
     from airda.study import Study, create_study, load_study
     from airda.trial import FrozenTrial, Trial, TrialPruned, TrialState
 
@@ -33,6 +33,7 @@ __all__ = [
     "TrialState",
     "__version__",
     "create_study",
+    "eval",
     "load_study",
     "nas",
     "ops",
@@ -41,6 +42,7 @@ __all__ = [
 
 _LAZY_SUBMODULES = frozenset(
     {
+        "eval",
         "nas",
         "ops",
         "cli",

@@ -5,6 +5,7 @@ Example:
     $ airda demo                          # score a few torch models with NASWOT
     $ airda run examples/quickstart.toml  # run the study a file describes
     $ airda studies list                  # the studies of ./airda-studies.db
+    $ airda eval compare new.txt old.txt  # is new better than old? effect, interval, verdict
 """
 
 from __future__ import annotations
@@ -98,6 +99,48 @@ def _parser() -> argparse.ArgumentParser:
     s_delete.add_argument("name")
     s_delete.add_argument("--storage", help=storage_help)
     s_delete.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+
+    ev = sub.add_parser(
+        "eval",
+        help="evaluation reports and significance verdicts",
+        description="Tell a genuine improvement from noise: reports of a study's protocol and "
+        "held-out re-evaluation, and verdicts on two sets of scores.",
+    )
+    esub = ev.add_subparsers(dest="action", metavar="ACTION", required=True)
+    e_report = esub.add_parser(
+        "report",
+        help="write a study's evaluation report (Markdown, HTML, PNG plots)",
+        description="Write report.md, report.html and PNG plots for a study: trials, protocol "
+        "record (test-split reads), held-out re-evaluation with intervals and the winner's "
+        "curse, attached comparisons.",
+    )
+    e_report.add_argument("name", help="the study")
+    e_report.add_argument("--storage", help=storage_help)
+    e_report.add_argument("-o", "--out", help="output folder (default: airda-report-NAME)")
+    e_cmp = esub.add_parser(
+        "compare",
+        help="is a candidate better than a baseline? effect, interval, p-value, verdict",
+        description="Compare two files of scores (one number per line, or a CSV column with "
+        "--column); paired by line unless --unpaired.",
+    )
+    e_cmp.add_argument("candidate", help="the candidate's scores")
+    e_cmp.add_argument("baseline", help="the baseline's scores")
+    e_cmp.add_argument("--column", help="CSV/TSV column name or 0-based index")
+    e_cmp.add_argument("--unpaired", action="store_true", help="independent runs, not paired")
+    e_cmp.add_argument(
+        "--lower-is-better", action="store_true", help="scores are losses, errors or latencies"
+    )
+    e_cmp.add_argument(
+        "--test",
+        choices=["permutation", "wilcoxon", "sign"],
+        default="permutation",
+        help="significance test (default: permutation)",
+    )
+    e_cmp.add_argument("--alpha", type=float, default=0.05, help="significance level (0.05)")
+    e_cmp.add_argument("--resamples", type=int, default=10_000, help="resamples (10000)")
+    e_cmp.add_argument("--seed", type=int, default=0, help="resampling seed (0)")
+    e_cmp.add_argument("--omit-nan", action="store_true", help="drop NaN scores (counted)")
+    e_cmp.add_argument("--json", action="store_true", help="print the result as JSON")
     return parser
 
 
@@ -143,6 +186,24 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return studies.run_export(args.name, args.storage, args.output)
             if args.action == "delete":
                 return studies.run_delete(args.name, args.storage, args.yes)
+        if args.command == "eval":
+            from airda.cli import eval as eval_cli
+
+            if args.action == "report":
+                return eval_cli.run_report(args.name, args.storage, args.out)
+            return eval_cli.run_compare(
+                args.candidate,
+                args.baseline,
+                column=args.column,
+                paired=not args.unpaired,
+                lower_is_better=args.lower_is_better,
+                test=args.test,
+                alpha=args.alpha,
+                n_resamples=args.resamples,
+                seed=args.seed,
+                omit_nan=args.omit_nan,
+                as_json=args.json,
+            )
     except KeyboardInterrupt:
         print("interrupted: finished trials are saved", file=sys.stderr)
         return 130
