@@ -275,6 +275,10 @@ PYBIND11_MODULE(_C, m) {
         "Means of the k rows of a C-contiguous (k, n) float64 matrix over n_resamples paired "
         "bootstrap resamples of airda's counter-based stream, into out (n_resamples, k). strata: "
         "None or (3, n) int64 rows order, start, size. threads <= 0: the OpenMP default.");
+  m.def(
+      "resample_use_avx2", &airda::cpu::resample_use_avx2, py::arg("use") = -1,
+      "Whether bootstrap draws are hashed with AVX2 (same indices either way); use = 0 or 1 "
+      "switches it for the process (1 only where the CPU has AVX2), -1 only asks.");
   // ---- end of the resampling op
   m.def("omp_max_threads", &airda::cpu::max_threads);
   m.def(

@@ -33,4 +33,8 @@ void check_strata(const Strata& strata, int64_t n);
 void bootstrap_means(const double* data, int64_t k, int64_t n, int64_t n_resamples,
                      uint64_t seed, const Strata* strata, int threads, double* out);
 
+// Whether draws are hashed four at a time with AVX2 (where the CPU has it; the same indices
+// either way). use = 0 or 1 switches it (1 only takes effect with AVX2), -1 only asks.
+bool resample_use_avx2(int use);
+
 }  // namespace airda::cpu
