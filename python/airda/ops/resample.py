@@ -67,18 +67,22 @@ _MIX_2 = np.uint64(0x94D049BB133111EB)
 _LOW_32 = np.uint64(0xFFFFFFFF)
 _MAX_POPULATION = 2**32 - 1
 _LANES = 4
-# Values gathered per chunk of the reference: bounds its memory to a few hundred MB.
-_CHUNK_VALUES = 1 << 22
+# Values gathered per chunk of the reference: its arrays stay tens of MB, reused by malloc.
+_CHUNK_VALUES = 1 << 20
 
 
 # ---- the stream ---------------------------------------------------------------------------
 
 
 def _mix(z: np.ndarray) -> np.ndarray:
-    """SplitMix64's finaliser on a uint64 array (array arithmetic wraps mod 2^64 silently)."""
-    z = (z ^ (z >> np.uint64(30))) * _MIX_1
-    z = (z ^ (z >> np.uint64(27))) * _MIX_2
-    return z ^ (z >> np.uint64(31))
+    """SplitMix64's finaliser, in place, on a uint64 array (array arithmetic wraps mod 2^64
+    silently; in place, it runs about three times as fast)."""
+    z ^= z >> np.uint64(30)
+    z *= _MIX_1
+    z ^= z >> np.uint64(27)
+    z *= _MIX_2
+    z ^= z >> np.uint64(31)
+    return z
 
 
 def _scale(z: np.ndarray, m: Any) -> np.ndarray:
@@ -218,7 +222,7 @@ def _reference_rows(
     for first in range(0, n_resamples, chunk):
         count = min(chunk, n_resamples - first)
         idx = _indices(n, count, seed, first, layout)
-        out[first : first + count] = _lane_means(rows[:, idx]).T
+        out[first : first + count] = _lane_means(rows.take(idx, axis=1)).T
     return out
 
 
