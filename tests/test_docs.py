@@ -14,6 +14,7 @@ MODULES = [
     "airda.ops.pack_sign_bits",
     "airda.ops.hamming_gram",
     "airda.ops.pareto",
+    "airda.ops.resample",
     "airda.nas",
     "airda.nas.naswot",
 ]

@@ -35,6 +35,7 @@ from airda.ops.pareto import (
     non_dominated_rank,
     non_dominated_rank_reference,
 )
+from airda.ops.resample import bootstrap_indices, bootstrap_means, bootstrap_means_reference
 
 __all__ = [
     "BACKENDS",
@@ -42,6 +43,9 @@ __all__ = [
     "BackendUnavailableError",
     "available",
     "backend_status",
+    "bootstrap_indices",
+    "bootstrap_means",
+    "bootstrap_means_reference",
     "hamming_gram",
     "hamming_gram_reference",
     "hypervolume",
