@@ -17,6 +17,14 @@ MODULES = [
     "airda.ops.resample",
     "airda.nas",
     "airda.nas.naswot",
+    "airda.eval",
+    "airda.eval._bootstrap",
+    "airda.eval._tests",
+    "airda.eval._effects",
+    "airda.eval._compare",
+    "airda.eval._protocol",
+    "airda.eval._reevaluate",
+    "airda.eval._report",
 ]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from typing import Any
 
 from airda.cli.studies import open_storage
 
@@ -34,7 +35,10 @@ def read_scores(path: str, column: str | None) -> list[float]:
             raise ValueError(
                 f"{path}: expected one number per line; for a table pass --column NAME"
             ) from None
-    dialect = csv.Sniffer().sniff(lines[0], delimiters=",\t;") if len(lines) > 1 else "excel"
+    try:
+        dialect: Any = csv.Sniffer().sniff(lines[0], delimiters=",\t;")
+    except csv.Error:
+        dialect = "excel"
     rows = list(csv.reader(lines, dialect))
     if column.isdigit():
         idx, body = int(column), rows

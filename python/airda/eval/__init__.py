@@ -21,7 +21,7 @@ Example:
     >>> new = [0.842, 0.851, 0.838, 0.849, 0.845, 0.853, 0.840, 0.847]
     >>> old = [0.831, 0.836, 0.829, 0.841, 0.833, 0.842, 0.830, 0.835]
     >>> print(ae.compare(new, old, n_resamples=2000))
-    candidate: better: +0.01213 (95% CI +0.01062 to +0.0135), p = 0.00781 (paired permutation test (exact, 256 arrangements)), n = 8 pairs
+    candidate: better: +0.011 (95% CI +0.00975 to +0.0125), p = 0.00781 (paired permutation test (exact, 256 arrangements)), n = 8 pairs
 """
 
 from __future__ import annotations

@@ -92,19 +92,27 @@ class Comparison:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (infinite ends of one-sided intervals become None)."""
+        """A JSON-ready dict (NaN and infinite values, e.g. open interval ends, become None)."""
         out = dataclasses.asdict(self)
         out["notes"] = list(self.notes)
-        for key in ("low", "high"):
-            if not math.isfinite(out[key]):
-                out[key] = None
-        return out
+        return json_ready(out)
 
     def attach(self, study: Any, key: str | None = None) -> None:
         """Record this comparison on a study (user attribute ``airda.eval.comparisons``)."""
         records = dict(study.user_attrs.get(STUDY_ATTR, {}))
         records[key or self.name] = self.to_dict()
         study.set_user_attr(STUDY_ATTR, records)
+
+
+def json_ready(value: Any) -> Any:
+    """`value` with every NaN or infinite float replaced by None (strict JSON has neither)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    return value
 
 
 def _min_attainable_p(n: int, paired: bool, n_b: int) -> float:
@@ -275,7 +283,7 @@ def compare(
         >>> old = [0.831, 0.836, 0.829, 0.841, 0.833, 0.842, 0.830, 0.835]
         >>> c = compare(new, old, n_resamples=2000)
         >>> c.verdict, round(c.effect, 4), round(c.p_value, 4)
-        ('better', 0.0121, 0.0078)
+        ('better', 0.011, 0.0078)
     """
     fields, p = _one(
         candidate,

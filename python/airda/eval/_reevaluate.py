@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from airda.eval._bootstrap import bootstrap_ci
-from airda.eval._compare import Comparison, compare_many
+from airda.eval._compare import Comparison, compare_many, json_ready
 from airda.eval._protocol import SeedPlan, record_test_read
 
 __all__ = ["CandidateResult", "Reevaluation", "reevaluate"]
@@ -42,6 +42,7 @@ class CandidateResult:
             was optimistic (for a minimised objective: held-out minus search value).
         comparison: this candidate against the baseline (None for the baseline itself).
         failures: {"seed", "error", "traceback"} for each evaluation that raised.
+        notes: why something is missing (e.g. too few usable runs for a comparison).
     """
 
     name: str
@@ -55,20 +56,19 @@ class CandidateResult:
     optimism: float | None
     comparison: Comparison | None = None
     failures: tuple[dict[str, Any], ...] = ()
+    notes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         out = {
             f.name: getattr(self, f.name)
             for f in dataclasses.fields(self)
-            if f.name not in ("comparison", "scores", "failures")
+            if f.name not in ("comparison", "scores", "failures", "notes")
         }
-        out["scores"] = [None if math.isnan(s) else s for s in self.scores]
+        out["notes"] = list(self.notes)
+        out["scores"] = list(self.scores)
         out["failures"] = [dict(f) for f in self.failures]
         out["comparison"] = self.comparison.to_dict() if self.comparison else None
-        for key in ("mean", "low", "high"):
-            if out[key] is not None and not math.isfinite(out[key]):
-                out[key] = None
-        return out
+        return json_ready(out)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,7 +98,7 @@ class Reevaluation:
             "candidates": [c.to_dict() for c in self.candidates],
             "baseline": self.baseline.to_dict() if self.baseline else None,
             "created": self.created,
-            "mean_optimism": self.mean_optimism,
+            "mean_optimism": json_ready(self.mean_optimism),
         }
 
     def table(self) -> str:
@@ -230,7 +230,7 @@ def reevaluate(
         >>> study.optimize(lambda t: 1 - (t["x"] - 0.3) ** 2, n_trials=20)
         >>> _ = finish_search(study)
         >>> held_out = lambda p, seed: 1 - (p["x"] - 0.3) ** 2 - 0.01  # a bit worse off-search
-        >>> r = reevaluate(study, held_out, top_k=2, seeds=3, baseline={"x": 0.9}, n_resamples=500)
+        >>> r = reevaluate(study, held_out, top_k=2, seeds=8, baseline={"x": 0.9}, n_resamples=500)
         >>> round(r.candidates[0].optimism, 3), r.candidates[0].comparison.verdict
         (0.01, 'better')
     """
@@ -275,18 +275,32 @@ def reevaluate(
         evaluated.append((t, scores, failures))
 
     comparisons: dict[str, Comparison] = {}
-    if base_scores is not None and len(seed_list) >= 3:
-        runs = {f"trial {t.number}": scores for t, scores, _ in evaluated}
-        comparisons = compare_many(
-            runs,
-            base_scores,
-            correction=correction,
-            higher_is_better=direction == "maximize",
-            alpha=alpha,
-            confidence=confidence,
-            n_resamples=n_resamples,
-            nan_policy="omit",
-        )
+    notes: dict[str, list[str]] = {f"trial {t.number}": [] for t, _, _ in evaluated}
+    if base_scores is not None:
+        runs = {}
+        for t, scores, _ in evaluated:
+            usable = sum(
+                math.isfinite(a) and math.isfinite(b)
+                for a, b in zip(scores, base_scores, strict=True)
+            )
+            if usable >= 3:
+                runs[f"trial {t.number}"] = scores
+            else:
+                notes[f"trial {t.number}"].append(
+                    f"not compared with the baseline: {usable} seed(s) where both evaluations "
+                    "succeeded; a paired comparison needs at least 3"
+                )
+        if runs:
+            comparisons = compare_many(
+                runs,
+                base_scores,
+                correction=correction,
+                higher_is_better=direction == "maximize",
+                alpha=alpha,
+                confidence=confidence,
+                n_resamples=n_resamples,
+                nan_policy="omit",
+            )
 
     candidates = []
     for t, scores, failures in evaluated:
@@ -309,6 +323,7 @@ def reevaluate(
                 optimism,
                 comparisons.get(name),
                 tuple(failures),
+                tuple(notes[name]),
             )
         )
     base = None

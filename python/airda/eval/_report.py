@@ -179,8 +179,9 @@ def write_report(study: Any, out_dir: str | Path) -> dict[str, Path]:
         >>> from airda.space import Float
         >>> study = airda.create_study(space={"x": Float(0, 1)}, seed=0)
         >>> study.optimize(lambda t: t["x"], n_trials=5)
-        >>> sorted(write_report(study, tempfile.mkdtemp()))[:2]
-        ['html', 'markdown']
+        >>> written = write_report(study, tempfile.mkdtemp())
+        >>> written['markdown'].name, written['html'].name
+        ('report.md', 'report.html')
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -281,7 +282,7 @@ def write_report(study: Any, out_dir: str | Path) -> dict[str, Path]:
                 "(positive: the search was optimistic)."
             )
         for c in reeval["candidates"]:
-            for note in (c.get("comparison") or {}).get("notes", []):
+            for note in c.get("notes", []) + (c.get("comparison") or {}).get("notes", []):
                 doc.para(f"{c['name']}: {note}")
     else:
         doc.para("No held-out re-evaluation is recorded (run airda.eval.reevaluate).")
