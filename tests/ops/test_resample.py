@@ -475,9 +475,9 @@ def test_compiled_module_checks_its_own_arguments():
     c = native()
     data = np.ascontiguousarray(scores(2, 10))
     out = np.empty((4, 2))
+    bad = data.copy()
+    bad[0, 3] = np.nan
     with pytest.raises(ValueError, match="not finite at row 0, index 3"):
-        bad = data.copy()
-        bad[0, 3] = np.nan
         c.bootstrap_means(bad, 4, 0, None, 0, out)
     with pytest.raises(ValueError, match="out must have shape"):
         c.bootstrap_means(data, 5, 0, None, 0, out)

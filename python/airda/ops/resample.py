@@ -127,8 +127,7 @@ def _strata_layout(strata: Any, n: int) -> np.ndarray | None:
         raise TypeError(f"strata must be integer labels, got dtype {labels.dtype}")
     if labels.shape != (n,):
         raise ValueError(
-            f"strata must be 1-D with one label per score (shape ({n},)), got shape "
-            f"{labels.shape}"
+            f"strata must be 1-D with one label per score (shape ({n},)), got shape {labels.shape}"
         )
     _, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
     inverse = inverse.reshape(n)
