@@ -81,7 +81,12 @@ struct Pair {
   }
 };
 #else
-struct Pair {};  // unused: LaneSums only pairs rows where SSE2 exists
+struct Pair {
+  double first = 0.0, second = 0.0;
+  static Pair load(const double* p) { return {p[0], p[1]}; }
+  Pair operator+(Pair other) const { return {first + other.first, second + other.second}; }
+  double get(int i) const { return i == 0 ? first : second; }
+};
 #endif
 
 // What a draw picks from: all n values, or (start != nullptr) the size[j] values from start[j]
@@ -177,7 +182,10 @@ __attribute__((target("avx2"))) void draw_block_avx2(uint64_t base, int64_t j0, 
   }
 }
 
-bool cpu_has_avx2() { return __builtin_cpu_supports("avx2"); }
+bool cpu_has_avx2() {
+  __builtin_cpu_init();  // it may run before libgcc's own constructor, from a static initialiser
+  return __builtin_cpu_supports("avx2");
+}
 #else
 bool cpu_has_avx2() { return false; }
 #endif
@@ -196,11 +204,7 @@ DrawBlock draw_kernel() {
 // are the same). K == 0: k rows known at run time, in `dynamic` (4k doubles).
 template <int K>
 struct LaneSums {
-#if defined(__SSE2__)
   static constexpr bool kPaired = K > 0 && K % 2 == 0;
-#else
-  static constexpr bool kPaired = false;
-#endif
   static constexpr int kSlots = K > 0 ? (kPaired ? K / 2 : K) : 1;
   using Slot = std::conditional_t<kPaired, Pair, double>;
   Slot fixed[kLanes][kSlots];
@@ -314,7 +318,7 @@ void bootstrap_means(const double* data, int64_t k, int64_t n, int64_t n_resampl
   }
   if (n_resamples == 0) return;
   if (threads <= 0) threads = omp_get_max_threads();
-  if (n * n_resamples < kParallelDraws) threads = 1;
+  if (n_resamples < kParallelDraws / n) threads = 1;  // too little work for a team
 
   // The gathered copy: (n, k) row-interleaved, so that a draw reads one cache line, and in
   // stratum order when stratified. A single row drawn from everywhere is read in place.
