@@ -462,6 +462,10 @@ def test_bad_indices_arguments_are_refused():
         bootstrap_indices(2**32, 1)
     with pytest.raises(ValueError, match="start must be >= 0"):
         bootstrap_indices(5, 1, start=-1)
+    with pytest.raises(ValueError, match=r"start = .* too large"):
+        bootstrap_indices(5, 2, start=2**64 - 1)
+    last = bootstrap_indices(5, 1, start=2**64 - 1)  # the last resample of the stream
+    np.testing.assert_array_equal(last, indices_by_definition(5, 1, 0, start=2**64 - 1))
     with pytest.raises(TypeError, match="n must be an integer"):
         bootstrap_indices(5.0, 1)
     with pytest.raises(ValueError, match="strata"):
@@ -475,9 +479,9 @@ def test_compiled_module_checks_its_own_arguments():
     c = native()
     data = np.ascontiguousarray(scores(2, 10))
     out = np.empty((4, 2))
+    bad = data.copy()
+    bad[0, 3] = np.nan
     with pytest.raises(ValueError, match="not finite at row 0, index 3"):
-        bad = data.copy()
-        bad[0, 3] = np.nan
         c.bootstrap_means(bad, 4, 0, None, 0, out)
     with pytest.raises(ValueError, match="out must have shape"):
         c.bootstrap_means(data, 5, 0, None, 0, out)

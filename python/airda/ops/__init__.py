@@ -2,7 +2,9 @@
 
 Each op has a NumPy reference and backends ``cpu`` (C++/OpenMP in ``airda._C``), ``cuda``
 (``airda._C`` built with nvcc) and ``triton`` (``airda.kernels``); the Pareto ops
-(:func:`non_dominated_rank`, :func:`hypervolume`) have ``cpu`` only. The backend follows the
+(:func:`non_dominated_rank`, :func:`hypervolume`) and the paired bootstrap
+(:func:`bootstrap_means`, with :func:`bootstrap_indices` giving its resamples to NumPy code) have
+``cpu`` only. The backend follows the
 data: host arrays run on ``cpu``, CUDA tensors on ``cuda`` then ``triton``. Force one with
 ``backend=`` or ``AIRDA_BACKEND``; :func:`available` says which can run here.
 

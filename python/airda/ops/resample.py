@@ -192,6 +192,8 @@ def bootstrap_indices(
         raise ValueError(f"n must be below 2**32, got {n}")
     n_resamples = _check_count(n_resamples, "n_resamples", 1)
     start = _check_count(start, "start", 0)
+    if start + n_resamples > 2**64:
+        raise ValueError(f"resamples are numbered below 2**64; start = {start} is too large")
     return _indices(n, n_resamples, _check_seed(seed), start, _strata_layout(strata, n))
 
 
