@@ -47,6 +47,19 @@ def test_other_paired_tests(test):
     assert test.split()[0].lower() in c.test.lower()
 
 
+def test_large_samples_and_few_resamples():
+    rng = np.random.default_rng(3)
+    a = rng.normal(0.8, 0.05, 5000)
+    b = a - 0.01 + rng.normal(0, 0.01, 5000)
+    c = ae.compare(a, b, n_resamples=300)
+    assert c.verdict == "better"
+    assert "300 random sign flips" in c.test
+    u = ae.compare(a[:300], b[:400], paired=False, n_resamples=300)
+    assert u.n_baseline == 400
+    few = ae.compare(a[:50], b[:50], n_resamples=20)
+    assert any("raise n_resamples" in note for note in few.notes)  # 2/21 > 0.05
+
+
 def test_too_few_runs_say_so():
     c = ae.compare([0.9, 0.91, 0.92, 0.93], [0.8, 0.8, 0.8, 0.8], n_resamples=500)
     assert c.verdict == "no detectable difference"

@@ -115,10 +115,13 @@ def json_ready(value: Any) -> Any:
     return value
 
 
-def _min_attainable_p(n: int, paired: bool, n_b: int) -> float:
-    """The smallest two-sided p-value an exact permutation test can reach with these sizes."""
-    arrangements = 2**n if paired else math.comb(n + n_b, n)
-    return min(1.0, 2.0 / arrangements)
+def _min_attainable_p(n: int, paired: bool, n_b: int, n_resamples: int) -> float:
+    """The smallest two-sided p-value the permutation test can reach with these sizes: exact
+    enumeration when every arrangement fits in n_resamples, else (1 + 1) / (n_resamples + 1)."""
+    log2_arrangements = n if paired else math.log2(math.comb(n + n_b, n))
+    if log2_arrangements <= math.log2(max(n_resamples, 1)):
+        return min(1.0, 2.0 / 2.0**log2_arrangements)
+    return min(1.0, 2.0 / (n_resamples + 1))
 
 
 def _one(
@@ -175,12 +178,12 @@ def _one(
             "all runs are independent; under the null the candidate and baseline scores come "
             "from one distribution (exchangeable labels)"
         )
-    floor = _min_attainable_p(x.size, paired, y.size)
+    floor = _min_attainable_p(x.size, paired, y.size, n_resamples)
     if test == "permutation" and floor > alpha:
         notes.append(
             f"with {x.size} {'pairs' if paired else 'and ' + str(y.size) + ' runs'} the smallest "
             f"attainable p-value is {floor:.3g} > alpha = {alpha}: no difference can be detected; "
-            "add runs"
+            + ("add runs" if "exact" in result.test else "raise n_resamples")
         )
     if excluded:
         notes.append(f"{excluded} score(s) with NaN/inf excluded (nan_policy='omit')")

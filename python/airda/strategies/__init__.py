@@ -8,7 +8,12 @@ name                    strategy
 ``halton`` (``qmc``)    :class:`HaltonSearch` (scrambled Halton quasi-random points)
 ``rea`` (``evolution``) :class:`RegularizedEvolution` (aging evolution)
 ``local``               :class:`LocalSearch` (hill climbing with restarts)
+``reinforce``           :class:`Reinforce` (policy gradient over discrete choices)
+``predictor``           :class:`PredictorGuided` (GP surrogate + expected improvement)
 ======================  ==========================================================
+
+:class:`WarmStart` wraps any of them: its first candidates are the best of a large random pool
+by a cheap score (a zero-cost proxy).
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from typing import Any
 from airda.strategies.base import Strategy, StrategyExhausted
 from airda.strategies.evolution import RegularizedEvolution
 from airda.strategies.local import LocalSearch
+from airda.strategies.predictor import PredictorGuided, WarmStart
+from airda.strategies.reinforce import Reinforce
 from airda.strategies.simple import GridSearch, HaltonSearch, RandomSearch
 
 __all__ = [
@@ -25,10 +32,13 @@ __all__ = [
     "GridSearch",
     "HaltonSearch",
     "LocalSearch",
+    "PredictorGuided",
     "RandomSearch",
     "RegularizedEvolution",
+    "Reinforce",
     "Strategy",
     "StrategyExhausted",
+    "WarmStart",
     "get_strategy",
 ]
 
@@ -38,6 +48,8 @@ STRATEGIES: dict[str, type[Strategy]] = {
     "halton": HaltonSearch,
     "rea": RegularizedEvolution,
     "local": LocalSearch,
+    "reinforce": Reinforce,
+    "predictor": PredictorGuided,
 }
 _ALIASES = {
     "qmc": "halton",
@@ -45,6 +57,10 @@ _ALIASES = {
     "evolution": "rea",
     "regularized_evolution": "rea",
     "local_search": "local",
+    "rl": "reinforce",
+    "bananas": "predictor",
+    "surrogate": "predictor",
+    "policy_gradient": "reinforce",
 }
 
 
