@@ -17,6 +17,8 @@ MODULES = [
     "airda.ops.resample",
     "airda.nas",
     "airda.nas.naswot",
+    "airda.strategies.reinforce",
+    "airda.strategies.predictor",
     "airda.eval",
     "airda.eval._bootstrap",
     "airda.eval._tests",
