@@ -17,6 +17,7 @@ MODULES = [
     "airda.ops.resample",
     "airda.nas",
     "airda.nas.naswot",
+    "airda.nas.model_space",
     "airda.strategies.reinforce",
     "airda.strategies.predictor",
     "airda.eval",

@@ -1,4 +1,6 @@
-"""Neural architecture search: zero-cost proxies and (in later releases) spaces and strategies.
+"""Neural architecture search: zero-cost proxies, architecture spaces and their builders.
+
+Modules that need torch load when first used, so ``import airda.nas`` stays light.
 
 Example:
     >>> import torch
@@ -9,6 +11,31 @@ Example:
     True
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 from airda.nas.naswot import naswot_score
 
-__all__ = ["naswot_score"]
+__all__ = ["LayerChoice", "ModelSpace", "Repeat", "ValueChoice", "naswot_score"]
+
+_LAZY = {
+    "LayerChoice": "airda.nas.model_space",
+    "ModelSpace": "airda.nas.model_space",
+    "Repeat": "airda.nas.model_space",
+    "ValueChoice": "airda.nas.model_space",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'airda.nas' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
