@@ -18,6 +18,7 @@ MODULES = [
     "airda.nas",
     "airda.nas.naswot",
     "airda.nas.model_space",
+    "airda.nas.latency",
     "airda.strategies.reinforce",
     "airda.strategies.predictor",
     "airda.eval",

@@ -106,3 +106,25 @@ def test_markers_refuse_bad_input_and_unfrozen_use():
         net()(torch.randn(1, 3, 4, 4))
     with pytest.raises(airda.space.SpaceError, match="op0"):
         ModelSpace(net).build({"width": 4, "depth": 1})
+
+
+def test_hardware_aware_search_on_measured_latency():
+    from airda.nas import measure_latency
+
+    ms = ModelSpace(net)
+    x = torch.randn(4, 3, 16, 16)
+
+    def objectives(trial):
+        model = ms.build(trial.params)
+        params = sum(p.numel() for p in model.parameters())
+        return params, measure_latency(model, x, repeats=3, warmup=1).median_ms
+
+    study = airda.create_study(
+        space=ms.space, strategy="random", directions=["minimize", "minimize"], seed=0
+    )
+    study.optimize(objectives, n_trials=8)
+    front = study.pareto_front()
+    assert front
+    assert all(t.values[1] > 0 for t in front)
+    with pytest.raises(ValueError, match="repeats"):
+        measure_latency(nn.Linear(2, 2), torch.randn(1, 2), repeats=0)

@@ -18,9 +18,19 @@ from typing import Any
 
 from airda.nas.naswot import naswot_score
 
-__all__ = ["LayerChoice", "ModelSpace", "Repeat", "ValueChoice", "naswot_score"]
+__all__ = [
+    "Latency",
+    "LayerChoice",
+    "ModelSpace",
+    "Repeat",
+    "ValueChoice",
+    "measure_latency",
+    "naswot_score",
+]
 
 _LAZY = {
+    "Latency": "airda.nas.latency",
+    "measure_latency": "airda.nas.latency",
     "LayerChoice": "airda.nas.model_space",
     "ModelSpace": "airda.nas.model_space",
     "Repeat": "airda.nas.model_space",
