@@ -220,3 +220,12 @@ def test_rliable_metrics_agree():
     assert ae.probability_of_improvement(x, y) == pytest.approx(
         float(metrics.probability_of_improvement(x, y))
     )
+
+
+def test_spearman_matches_scipy():
+    rng = np.random.default_rng(9)
+    x = np.round(rng.normal(size=50), 1)
+    y = x + np.round(rng.normal(size=50), 1)
+    assert ae.spearman(x, y) == pytest.approx(float(stats.spearmanr(x, y).statistic))
+    with pytest.raises(ValueError, match="distinct"):
+        ae.spearman([1, 1, 1], [1, 2, 3])

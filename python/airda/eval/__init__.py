@@ -6,7 +6,7 @@ Statistics as plain functions of arrays, on a compiled resampling core
 - intervals: :func:`bootstrap_ci` (percentile, basic, BCa; paired; stratified);
 - tests: :func:`permutation_test`, :func:`wilcoxon`, :func:`sign_test`;
 - effect sizes: :func:`cohens_d`, :func:`hedges_g`, :func:`cliffs_delta`,
-  :func:`probability_of_improvement`;
+  :func:`probability_of_improvement`; rank correlation: :func:`spearman`;
 - corrections: :func:`holm`, :func:`bonferroni`, :func:`benjamini_hochberg`;
 - rliable's aggregates: :func:`iqm`, :func:`performance_profile`;
 - a verdict: :func:`compare` and :func:`compare_many`.
@@ -55,6 +55,7 @@ __all__ = [
     "probability_of_improvement",
     "reevaluate",
     "sign_test",
+    "spearman",
     "test_reads",
     "wilcoxon",
     "write_report",
@@ -79,6 +80,7 @@ _WHERE = {
     "iqm": "_effects",
     "performance_profile": "_effects",
     "probability_of_improvement": "_effects",
+    "spearman": "_effects",
     "KFold": "_protocol",
     "LockedSplitError": "_protocol",
     "RepeatedKFold": "_protocol",

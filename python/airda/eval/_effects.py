@@ -26,6 +26,7 @@ __all__ = [
     "iqm",
     "performance_profile",
     "probability_of_improvement",
+    "spearman",
 ]
 
 
@@ -222,3 +223,21 @@ def performance_profile(scores: Any, thresholds: Any) -> np.ndarray:
     ordered = np.sort(arr, axis=None)
     above = ordered.size - np.searchsorted(ordered, taus, side="right")
     return above / ordered.size
+
+
+def spearman(x: Any, y: Any) -> float:
+    """Spearman's rank correlation (ties get average ranks), as ``scipy.stats.spearmanr``.
+
+    Example:
+        >>> from airda.eval import spearman
+        >>> spearman([1, 2, 3, 4], [10, 20, 30, 25])
+        0.8
+    """
+    from airda.eval._tests import _average_ranks
+
+    a, b, _ = paired_scores(x, y, ("x", "y"), min_size=2)
+    rx, _ = _average_ranks(a)
+    ry, _ = _average_ranks(b)
+    if rx.std() == 0.0 or ry.std() == 0.0:
+        raise ValueError("spearman needs at least two distinct values in each of x and y")
+    return float(np.corrcoef(rx, ry)[0, 1])

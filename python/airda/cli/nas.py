@@ -1,0 +1,227 @@
+"""``airda nas search|score``: multi-trial NAS on a tabular benchmark; zero-cost proxy scores."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from typing import Any
+
+from airda.cli.studies import table
+
+SPACES = ("nb201",)
+
+
+def _require_space(space: str) -> None:
+    if space not in SPACES:
+        raise ValueError(f"unknown space {space!r}; available: {', '.join(SPACES)}")
+
+
+def _progress(total: int, label: str):
+    """A one-line progress display on a terminal, silent otherwise."""
+    done = [0]
+
+    def tick(seed: int, result: Any) -> None:
+        done[0] += 1
+        if sys.stderr.isatty():
+            print(f"\r{label}: seed {done[0]}/{total}", end="", file=sys.stderr, flush=True)
+            if done[0] == total:
+                print(file=sys.stderr)
+
+    return tick
+
+
+def run_search(
+    *,
+    space: str,
+    benchmark: str,
+    metric: str,
+    strategy: str,
+    budget: int,
+    seeds: int,
+    report: list[str],
+    checkpoints: list[int] | None,
+    warm_start: str | None,
+    warm_pool: int,
+    warm_n: int,
+    as_json: bool,
+) -> int:
+    from airda.nas.benchmark import TabularBenchmark
+    from airda.nas.search import benchmark_search
+
+    _require_space(space)
+    bench = TabularBenchmark.from_csv(benchmark)
+    for m in [metric, *report]:
+        if m not in bench.metrics:
+            raise ValueError(f"{benchmark}: no metric {m!r}; metrics: {', '.join(bench.metrics)}")
+    if not report:
+        test = metric.replace("-val", "-test")
+        report = [test] if test != metric and test in bench.metrics else []
+    factory: Any = strategy
+    if warm_start:
+        factory = _warm_factory(strategy, warm_start, warm_pool, warm_n)
+    results = benchmark_search(
+        bench,
+        metric=metric,
+        strategy=factory,
+        budget=budget,
+        seeds=seeds,
+        checkpoints=checkpoints,
+        report=report,
+        progress=_progress(seeds, f"{strategy} on {metric}"),
+    )
+    label = strategy + (f"+warm({warm_start})" if warm_start else "")
+    if as_json:
+        out = results.to_dict()
+        out["strategy"] = label
+        out["summary"] = {m: results.summary(m) for m in [metric, *report]}
+        print(json.dumps(out, indent=2, default=_json_float))
+        return 0
+    last = results.checkpoints[-1]
+    print(f"{label} on {benchmark}, searching {metric}, {budget} queries, {seeds} seeds")
+    rows = [
+        [
+            s.seed,
+            s.archs[-1],
+            s.search_values[-1],
+            *(s.report[m][-1] for m in report),
+            s.n_queries,
+            s.n_trials,
+        ]
+        for s in results.seeds
+    ]
+    print(table(["seed", "returned architecture", metric, *report, "queries", "trials"], rows))
+    print(f"\nmean and 95% bootstrap interval over {seeds} seeds, by queries:")
+    summary_rows = []
+    for m in [metric, *report]:
+        for row in results.summary(m):
+            summary_rows.append(
+                [m, row["checkpoint"], row["mean"], f"[{row['low']:.4g}, {row['high']:.4g}]"]
+            )
+    print(table(["metric", "queries", "mean", "95% interval"], summary_rows))
+    del last
+    return 0
+
+
+def _json_float(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    raise TypeError(f"not JSON serialisable: {type(v).__name__}")
+
+
+def _warm_factory(strategy: str, proxy: str, pool: int, n_warm: int):
+    from airda.strategies import WarmStart
+
+    scorer = nb201_proxy_scorer(proxy)
+
+    def make(seed: int) -> Any:
+        return WarmStart(strategy, scorer, pool=pool, n_warm=n_warm, seed=seed)
+
+    make.__name__ = f"{strategy}+warm({proxy})"
+    return make
+
+
+def nb201_proxy_scorer(proxy: str, *, seed: int = 0):
+    """A batch scorer ``params_list -> scores`` of NB201 cells by one zero-cost proxy, cached
+    per canonical cell (the proxy of an untrained network depends on its init: seeded)."""
+    from airda.nas.nb201 import as_arch, build_model
+    from airda.nas.proxies import ZeroCostEvaluator
+
+    evaluator = ZeroCostEvaluator(proxies=(proxy,), seed=seed)
+    cache: dict[str, float] = {}
+
+    def score(pool: list[dict[str, Any]]) -> list[float]:
+        import torch
+
+        out = []
+        for params in pool:
+            arch = as_arch(params)
+            key = str(arch)
+            if key not in cache:
+                torch.manual_seed(seed)
+                cache[key] = float(evaluator.score(build_model(arch))[proxy])
+            out.append(cache[key])
+        return out
+
+    return score
+
+
+def run_score(
+    *,
+    space: str,
+    proxies: list[str],
+    n: int,
+    seed: int,
+    benchmark: str | None,
+    metric: str | None,
+    batch_size: int,
+    as_json: bool,
+) -> int:
+    import numpy as np
+    import torch
+
+    from airda.eval import spearman
+    from airda.nas.nb201 import nb201_space, params_to_arch
+    from airda.nas.proxies import ZeroCostEvaluator
+
+    _require_space(space)
+    bench = None
+    if benchmark:
+        from airda.nas.benchmark import TabularBenchmark
+
+        bench = TabularBenchmark.from_csv(benchmark)
+        metric = metric or bench.metrics[0]
+        if metric not in bench.metrics:
+            raise ValueError(
+                f"{benchmark}: no metric {metric!r}; metrics: {', '.join(bench.metrics)}"
+            )
+    rng = np.random.default_rng(seed)
+    space_ = nb201_space()
+    evaluator = ZeroCostEvaluator(proxies=tuple(proxies), seed=seed, batch_size=batch_size)
+    rows = []
+    for i in range(n):
+        arch = params_to_arch(space_.sample(rng))
+        from airda.nas.nb201 import build_model
+
+        torch.manual_seed(seed + i)
+        scores = evaluator.score(build_model(arch))
+        truth = float(bench.query(arch, metric)) if bench is not None else None
+        rows.append((str(arch), scores, truth))
+        if sys.stderr.isatty():
+            print(f"\rscored {i + 1}/{n}", end="", file=sys.stderr, flush=True)
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+    corr = {}
+    if bench is not None:
+        truth = np.array([r[2] for r in rows])
+        for p in proxies:
+            corr[p] = spearman(np.array([r[1][p] for r in rows]), truth)
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "archs": [{"arch": a, "scores": s, metric or "truth": t} for a, s, t in rows],
+                    "spearman": corr,
+                    "metric": metric,
+                },
+                indent=2,
+                default=_json_float,
+            )
+        )
+        return 0
+    head = ["architecture", *proxies] + ([metric] if bench is not None else [])
+    print(
+        table(
+            head,
+            [
+                [a, *(s[p] for p in proxies), *([t] if bench is not None else [])]
+                for a, s, t in rows[:20]
+            ],
+        )
+    )
+    if n > 20:
+        print(f"... ({n - 20} more; --json for all)")
+    if corr:
+        print(f"\nSpearman rank correlation with {metric} over {n} architectures:")
+        print(table(["proxy", "spearman"], [[p, c] for p, c in corr.items()]))
+    return 0
