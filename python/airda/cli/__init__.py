@@ -141,6 +141,74 @@ def _parser() -> argparse.ArgumentParser:
     e_cmp.add_argument("--seed", type=int, default=0, help="resampling seed (0)")
     e_cmp.add_argument("--omit-nan", action="store_true", help="drop NaN scores (counted)")
     e_cmp.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    nas = sub.add_parser(
+        "nas",
+        help="architecture search on a tabular benchmark; zero-cost proxy scores",
+        description="Neural architecture search: run strategies on a NAS-Bench-201-style table "
+        "over many seeds, or score architectures with zero-cost proxies.",
+    )
+    nsub = nas.add_subparsers(dest="action", metavar="ACTION", required=True)
+    n_search = nsub.add_parser(
+        "search",
+        help="run a strategy for several seeds on a benchmark table",
+        description="Run a strategy for several seeds on a benchmark table, each with a query "
+        "budget (equivalent cells cost no query), and print the architecture every seed "
+        "returns with its metrics, and means with 95%% bootstrap intervals.",
+    )
+    n_search.add_argument("--space", default="nb201", choices=["nb201"], help="the space")
+    n_search.add_argument("--benchmark", required=True, help="the table (CSV with an arch column)")
+    n_search.add_argument("--metric", default="cifar10-val", help="column to optimise")
+    n_search.add_argument(
+        "--strategy",
+        default="rea",
+        help="random, rea, local, reinforce, predictor, halton, ... (default: rea)",
+    )
+    n_search.add_argument("--budget", type=int, default=300, help="queries per seed (300)")
+    n_search.add_argument("--seeds", type=int, default=20, help="number of seeds (20)")
+    n_search.add_argument(
+        "--report",
+        action="append",
+        default=[],
+        help="another column to report for the returned architecture (default: the -test "
+        "twin of --metric); repeatable",
+    )
+    n_search.add_argument(
+        "--checkpoints",
+        type=lambda s: [int(x) for x in s.split(",")],
+        help="query counts to report at, e.g. 50,100,300 (default: every 50 and the budget)",
+    )
+    n_search.add_argument(
+        "--warm-start",
+        metavar="PROXY",
+        help="evaluate first the best of a random pool by this zero-cost proxy",
+    )
+    n_search.add_argument("--warm-pool", type=int, default=200, help="warm-start pool (200)")
+    n_search.add_argument("--warm-n", type=int, default=10, help="warm-start candidates (10)")
+    n_search.add_argument(
+        "--storage", help="keep every seed's study in this storage (default: in memory)"
+    )
+    n_search.add_argument("--name", help="study name prefix (default: nas-STRATEGY-METRIC)")
+    n_search.add_argument("--json", action="store_true", help="print the results as JSON")
+    n_score = nsub.add_parser(
+        "score",
+        help="score random architectures with zero-cost proxies",
+        description="Build random architectures of the space, score each with zero-cost "
+        "proxies, and give the rank correlation with a benchmark column when one is given.",
+    )
+    n_score.add_argument("--space", default="nb201", choices=["nb201"], help="the space")
+    n_score.add_argument(
+        "--proxies",
+        default="synflow,naswot",
+        type=lambda s: [p.strip() for p in s.split(",") if p.strip()],
+        help="comma-separated proxies (default: synflow,naswot)",
+    )
+    n_score.add_argument("--n", type=int, default=200, help="architectures to score (200)")
+    n_score.add_argument("--seed", type=int, default=0, help="seed of the architectures (0)")
+    n_score.add_argument("--batch-size", type=int, default=64, help="proxy batch size (64)")
+    n_score.add_argument("--benchmark", help="a table to correlate the proxies with")
+    n_score.add_argument("--metric", help="its column (default: the first metric)")
+    n_score.add_argument("--json", action="store_true", help="print the results as JSON")
     return parser
 
 
@@ -186,6 +254,36 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return studies.run_export(args.name, args.storage, args.output)
             if args.action == "delete":
                 return studies.run_delete(args.name, args.storage, args.yes)
+        if args.command == "nas":
+            from airda.cli import nas as nas_cli
+
+            if args.action == "search":
+                return nas_cli.run_search(
+                    space=args.space,
+                    benchmark=args.benchmark,
+                    metric=args.metric,
+                    strategy=args.strategy,
+                    budget=args.budget,
+                    seeds=args.seeds,
+                    report=args.report,
+                    checkpoints=args.checkpoints,
+                    warm_start=args.warm_start,
+                    warm_pool=args.warm_pool,
+                    warm_n=args.warm_n,
+                    storage=args.storage,
+                    name=args.name,
+                    as_json=args.json,
+                )
+            return nas_cli.run_score(
+                space=args.space,
+                proxies=args.proxies,
+                n=args.n,
+                seed=args.seed,
+                benchmark=args.benchmark,
+                metric=args.metric,
+                batch_size=args.batch_size,
+                as_json=args.json,
+            )
         if args.command == "eval":
             from airda.cli import eval as eval_cli
 

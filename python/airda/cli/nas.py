@@ -45,6 +45,8 @@ def run_search(
     warm_pool: int,
     warm_n: int,
     as_json: bool,
+    storage: str | None = None,
+    name: str | None = None,
 ) -> int:
     from airda.nas.benchmark import TabularBenchmark
     from airda.nas.search import benchmark_search
@@ -69,6 +71,8 @@ def run_search(
         checkpoints=checkpoints,
         report=report,
         progress=_progress(seeds, f"{strategy} on {metric}"),
+        storage=storage,
+        study_prefix=name,
     )
     label = strategy + (f"+warm({warm_start})" if warm_start else "")
     if as_json:
@@ -77,8 +81,9 @@ def run_search(
         out["summary"] = {m: results.summary(m) for m in [metric, *report]}
         print(json.dumps(out, indent=2, default=_json_float))
         return 0
-    last = results.checkpoints[-1]
     print(f"{label} on {benchmark}, searching {metric}, {budget} queries, {seeds} seeds")
+    if storage:
+        print(f"studies: {name or f'nas-{strategy}-{metric}'}-seed0.. in {storage}")
     rows = [
         [
             s.seed,
@@ -99,7 +104,6 @@ def run_search(
                 [m, row["checkpoint"], row["mean"], f"[{row['low']:.4g}, {row['high']:.4g}]"]
             )
     print(table(["metric", "queries", "mean", "95% interval"], summary_rows))
-    del last
     return 0
 
 
@@ -124,7 +128,7 @@ def _warm_factory(strategy: str, proxy: str, pool: int, n_warm: int):
 def nb201_proxy_scorer(proxy: str, *, seed: int = 0):
     """A batch scorer ``params_list -> scores`` of NB201 cells by one zero-cost proxy, cached
     per canonical cell (the proxy of an untrained network depends on its init: seeded)."""
-    from airda.nas.nb201 import as_arch, build_model
+    from airda.nas import as_arch, build_model
     from airda.nas.proxies import ZeroCostEvaluator
 
     evaluator = ZeroCostEvaluator(proxies=(proxy,), seed=seed)
@@ -181,11 +185,11 @@ def run_score(
     rows = []
     for i in range(n):
         arch = params_to_arch(space_.sample(rng))
-        from airda.nas.nb201 import build_model
+        from airda.nas import build_model
 
         torch.manual_seed(seed + i)
         scores = evaluator.score(build_model(arch))
-        truth = float(bench.query(arch, metric)) if bench is not None else None
+        truth = float(bench.lookup(arch, metric)) if bench is not None else None
         rows.append((str(arch), scores, truth))
         if sys.stderr.isatty():
             print(f"\rscored {i + 1}/{n}", end="", file=sys.stderr, flush=True)

@@ -144,6 +144,8 @@ def benchmark_search(
     dedupe: bool = True,
     max_trials_factor: int = 20,
     progress: Callable[[int, SeedResult], None] | None = None,
+    storage: Any = None,
+    study_prefix: str | None = None,
 ) -> SearchResults:
     """Run a strategy on a tabular benchmark for several seeds, each with a query budget.
 
@@ -164,6 +166,9 @@ def benchmark_search(
         max_trials_factor: stop a seed after ``budget * max_trials_factor`` trials even if the
             strategy keeps proposing known cells.
         progress: called with (seed, result) after each seed.
+        storage: keep every seed's study (all its trials) in this storage, named
+            ``{study_prefix}-seed{seed}`` (default prefix ``nas-{strategy}-{metric}``); by
+            default the studies live in memory.
 
     Example:
         >>> class Toy:  # a benchmark where more convolutions score higher
@@ -199,8 +204,13 @@ def benchmark_search(
             if isinstance(strategy, str)
             else strategy(seed)
         )
+        prefix = study_prefix or f"nas-{name}-{metric}"
         study = airda.create_study(
-            space=space, strategy=strat, direction="maximize" if maximize else "minimize"
+            f"{prefix}-seed{seed}" if storage is not None else None,
+            storage=storage,
+            space=space,
+            strategy=strat,
+            direction="maximize" if maximize else "minimize",
         )
         cache: dict[str, float] = {}
         best_value: float | None = None
@@ -228,7 +238,8 @@ def benchmark_search(
             if len(cache) in checks:
                 assert best_arch is not None
                 assert best_value is not None
-                extra = {m: float(benchmark.query(best_arch, m)) for m in report}
+                look = getattr(benchmark, "lookup", benchmark.query)  # uncounted if it can
+                extra = {m: float(look(best_arch, m)) for m in report}
                 recorded.append((str(best_arch), best_value, extra))
         if len(recorded) < len(checks):
             raise RuntimeError(
