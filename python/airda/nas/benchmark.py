@@ -147,11 +147,12 @@ class TabularBenchmark:
                 line 2 of the file).
 
         Example:
-            >>> import tempfile, os
+            >>> import tempfile
+            >>> from pathlib import Path
             >>> text = "index,arch,acc\\n7,|skip_connect~0|+|none~0|none~1|+|none~0|none~1|none~2|,12.5\\n"
             >>> with tempfile.TemporaryDirectory() as tmp:
-            ...     path = os.path.join(tmp, "t.csv")
-            ...     _ = open(path, "w").write(text)
+            ...     path = Path(tmp) / "t.csv"
+            ...     _ = path.write_text(text)
             ...     bench = TabularBenchmark.from_csv(path)
             >>> bench.metrics, bench.query(bench.arch_at(7), "acc")
             (('acc',), 12.5)

@@ -36,7 +36,10 @@ import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airda.space import Space
 
 __all__ = [
     "EDGES",
@@ -391,7 +394,7 @@ def is_degenerate(arch: ArchLike) -> bool:
 # ---- airda space ---------------------------------------------------------------------------
 
 
-def nb201_space() -> Any:
+def nb201_space() -> Space:
     """The NB201 cell as an airda :class:`~airda.space.Space`: six categoricals over :data:`OPS`.
 
     Parameters are named ``"0->1"``, ``"0->2"``, ... (:data:`EDGE_NAMES`); every airda
