@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -272,6 +273,17 @@ def test_objective_on_arch_strings(small):
         bench.objective("acc", space_params=False)({"x": 1})
     with pytest.raises(KeyError, match="unknown metric"):
         bench.objective("nope")
+
+
+def test_objectives_pickle_for_worker_processes(small):
+    bench = TabularBenchmark.from_csv(small, cost_column="cost")
+    fn = pickle.loads(pickle.dumps(bench.objective("acc")))
+    assert "acc" in repr(fn)
+    assert fn(A1) == 2.5
+    assert fn.benchmark.n_queries == 1  # the copy counts its own queries
+    assert fn.benchmark.simulated_time == 8.0
+    assert bench.n_queries == 0
+    fn.benchmark.query(A0, "acc")  # its lock works after unpickling
 
 
 def test_failed_lookups_fail_the_trial_not_the_study(small):

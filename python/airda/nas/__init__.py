@@ -18,7 +18,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from airda.nas.benchmark import TabularBenchmark
+from airda.nas.benchmark import TableObjective, TabularBenchmark
 from airda.nas.cost import count_flops, count_params
 from airda.nas.naswot import naswot_score
 from airda.nas.nb201 import (
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Arch",
     "NB201Network",
+    "TableObjective",
     "TabularBenchmark",
     "arch_to_params",
     "as_arch",

@@ -26,7 +26,7 @@ from __future__ import annotations
 import csv
 import math
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ import numpy as np
 
 from airda.nas.nb201 import Arch, ArchLike, as_arch
 
-__all__ = ["TabularBenchmark"]
+__all__ = ["TableObjective", "TabularBenchmark"]
 
 
 class TabularBenchmark:
@@ -369,7 +369,7 @@ class TabularBenchmark:
             self._queried: set[Arch] = set()
             self._simulated_time = 0.0
 
-    def objective(self, metric: str, *, space_params: bool = True) -> Callable[[Any], float]:
+    def objective(self, metric: str, *, space_params: bool = True) -> TableObjective:
         """A study objective returning `metric` of the trial's architecture, as a query.
 
         Args:
@@ -378,30 +378,27 @@ class TabularBenchmark:
                 params (``"0->1"``, ...). False: the params hold the arch string under
                 ``"arch"`` (e.g. a space ``{"arch": Categorical([...strings...])}``).
 
-        The returned callable takes a trial (anything with ``.params``), a params dict, an
-        arch string or an :class:`~airda.nas.nb201.Arch`. Given a live trial it also records
-        the arch string as the trial's user attribute ``"arch"``. Use the study's direction
-        that suits the metric (``"maximize"`` for accuracies).
+        Returns:
+            A :class:`TableObjective`: called with a trial (anything with ``.params``), a
+            params dict, an arch string or an :class:`~airda.nas.nb201.Arch`, it returns the
+            metric and counts the query here; given a live trial it also records the arch
+            string as the trial's user attribute ``"arch"``. It pickles (with a copy of the
+            table), so ``optimize(..., n_workers=k)`` can run it in worker processes, where
+            each process counts its own queries.
+
+        Use the study direction that suits the metric (``"maximize"`` for accuracies).
         """
         self._check_metric(metric)
+        return TableObjective(self, metric, space_params=space_params)
 
-        def evaluate(trial: Any) -> float:
-            params = getattr(trial, "params", trial)
-            if isinstance(params, Mapping) and not space_params:
-                if "arch" not in params:
-                    raise ValueError(
-                        f"space_params=False reads the arch string from params['arch'], "
-                        f"but the params are {dict(params)}"
-                    )
-                params = params["arch"]
-            arch = as_arch(params)
-            value = self.query(arch, metric)
-            if hasattr(trial, "set_user_attr"):
-                trial.set_user_attr("arch", arch.to_string())
-            return value
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        del state["_lock"]  # locks do not pickle; each copy gets its own
+        return state
 
-        evaluate.__name__ = evaluate.__qualname__ = f"query_{metric}"
-        return evaluate
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
 
     # ---- reports ---------------------------------------------------------------------------
     def best(self, metric: str, *, direction: str = "maximize") -> tuple[Arch, float]:
@@ -436,3 +433,31 @@ class TabularBenchmark:
         if values.size == 0:
             raise ValueError(f"{self.source}: metric {metric!r} has no value that is not NaN")
         return 100.0 * float(np.count_nonzero(values <= float(value))) / values.size
+
+
+class TableObjective:
+    """A metric of a :class:`TabularBenchmark` as a study objective; see
+    :meth:`TabularBenchmark.objective`."""
+
+    def __init__(self, benchmark: TabularBenchmark, metric: str, *, space_params: bool = True):
+        self.benchmark = benchmark
+        self.metric = metric
+        self.space_params = space_params
+
+    def __call__(self, trial: Any) -> float:
+        params = getattr(trial, "params", trial)
+        if isinstance(params, Mapping) and not self.space_params:
+            if "arch" not in params:
+                raise ValueError(
+                    "space_params=False reads the arch string from params['arch'], "
+                    f"but the params are {dict(params)}"
+                )
+            params = params["arch"]
+        arch = as_arch(params)
+        value = self.benchmark.query(arch, self.metric)
+        if hasattr(trial, "set_user_attr"):
+            trial.set_user_attr("arch", arch.to_string())
+        return value
+
+    def __repr__(self) -> str:
+        return f"TableObjective({self.benchmark.source!r}, {self.metric!r})"

@@ -172,7 +172,8 @@ class Arch:
                 raise ValueError(f"cannot read a NASLib tuple from {raw!r}") from None
         ids = tuple(ids)
         if len(ids) != len(NASLIB_EDGES) or not all(
-            isinstance(k, int) and not isinstance(k, bool) and 0 <= k < len(NASLIB_OPS) for k in ids
+            isinstance(k, numbers.Integral) and not isinstance(k, bool) and 0 <= k < len(NASLIB_OPS)
+            for k in ids
         ):
             raise ValueError(
                 f"a NASLib NB201 encoding is {len(NASLIB_EDGES)} ints in "
@@ -180,7 +181,7 @@ class Arch:
             )
         ops = [""] * len(EDGES)
         for k, op_id in enumerate(ids):
-            ops[_NASLIB_TO_OURS[k]] = NASLIB_OPS[op_id]
+            ops[_NASLIB_TO_OURS[k]] = NASLIB_OPS[int(op_id)]
         return cls(tuple(ops))
 
     def to_naslib(self) -> tuple[int, ...]:
