@@ -113,7 +113,7 @@ class Arch:
         if len(ops) != len(EDGES):
             raise ValueError(f"Arch needs {len(EDGES)} ops (one per edge), got {len(ops)}: {ops!r}")
         for e, op in zip(EDGE_NAMES, ops, strict=True):
-            if op not in _OP_ID:
+            if not isinstance(op, str) or op not in _OP_ID:
                 raise ValueError(f"edge {e}: unknown op {op!r}; the ops are {list(OPS)}")
         object.__setattr__(self, "ops", ops)
 
