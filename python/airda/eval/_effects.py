@@ -230,7 +230,7 @@ def spearman(x: Any, y: Any) -> float:
 
     Example:
         >>> from airda.eval import spearman
-        >>> spearman([1, 2, 3, 4], [10, 20, 30, 25])
+        >>> round(spearman([1, 2, 3, 4], [10, 20, 30, 25]), 6)
         0.8
     """
     from airda.eval._tests import _average_ranks

@@ -1,6 +1,9 @@
-"""Neural architecture search: zero-cost proxies, architecture spaces and their builders.
+"""Neural architecture search: the NAS-Bench-201 space and network, user-defined model spaces,
+tabular benchmarks as objectives, multi-trial search over seeds, model cost and latency, and
+zero-cost proxies.
 
-Modules that need torch load when first used, so ``import airda.nas`` stays light.
+``import airda.nas`` stays light: torch loads when a function that needs it first runs, and
+:func:`build_model` (whose module defines torch modules) when first accessed.
 
 Example:
     >>> import torch
@@ -14,38 +17,74 @@ Example:
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from airda.nas.benchmark import TableObjective, TabularBenchmark
+from airda.nas.cost import count_flops, count_params
 from airda.nas.naswot import naswot_score
+from airda.nas.nb201 import (
+    Arch,
+    arch_to_params,
+    as_arch,
+    canonical,
+    is_degenerate,
+    nb201_space,
+    params_to_arch,
+)
+
+if TYPE_CHECKING:
+    from airda.nas.latency import Latency, measure_latency
+    from airda.nas.model_space import LayerChoice, ModelSpace, Repeat, ValueChoice
+    from airda.nas.nb201_model import NB201Network, build_model
+    from airda.nas.search import SearchResults, benchmark_search, path_encoding
 
 __all__ = [
+    "Arch",
     "Latency",
     "LayerChoice",
     "ModelSpace",
+    "NB201Network",
     "Repeat",
+    "SearchResults",
+    "TableObjective",
+    "TabularBenchmark",
     "ValueChoice",
+    "arch_to_params",
+    "as_arch",
+    "benchmark_search",
+    "build_model",
+    "canonical",
+    "count_flops",
+    "count_params",
+    "is_degenerate",
     "measure_latency",
     "naswot_score",
+    "nb201_space",
+    "params_to_arch",
+    "path_encoding",
 ]
 
+# Names whose modules import torch when imported: loaded on first access.
 _LAZY = {
-    "Latency": "airda.nas.latency",
-    "measure_latency": "airda.nas.latency",
+    "build_model": "airda.nas.nb201_model",
+    "NB201Network": "airda.nas.nb201_model",
     "LayerChoice": "airda.nas.model_space",
     "ModelSpace": "airda.nas.model_space",
     "Repeat": "airda.nas.model_space",
     "ValueChoice": "airda.nas.model_space",
+    "Latency": "airda.nas.latency",
+    "measure_latency": "airda.nas.latency",
+    "SearchResults": "airda.nas.search",
+    "benchmark_search": "airda.nas.search",
+    "path_encoding": "airda.nas.search",
 }
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'airda.nas' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'airda.nas' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(__all__)
+    return sorted(set(globals()) | set(_LAZY))
