@@ -66,7 +66,8 @@ class _GP:
                 best = (fit, scale, noise, chol, alpha)
         if best is None:
             raise np.linalg.LinAlgError("no length scale gave a positive definite kernel")
-        _, self.scale, self.noise, self.chol, self.alpha = best
+        _, self.scale, self.noise, chol, self.alpha = best
+        self.chol_inv = np.linalg.inv(chol)  # one O(n^3) inverse; predictions are then matmuls
 
     @property
     def hyper(self) -> tuple[float, float]:
@@ -75,7 +76,7 @@ class _GP:
     def predict(self, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ks = np.exp(-np.abs(xs[:, None, :] - self.x[None, :, :]).sum(-1) / self.scale)
         mean = ks @ self.alpha
-        v = np.linalg.solve(self.chol, ks.T)
+        v = self.chol_inv @ ks.T
         var = np.maximum(1.0 - (v * v).sum(0), 1e-12)
         return mean * self.sd + self.mu, np.sqrt(var) * self.sd
 
@@ -143,22 +144,51 @@ class PredictorGuided(Strategy):
         }
 
     def _reset(self) -> None:
+        assert self.space is not None
         self._done: list[FrozenTrial] = []
+        self._features: list[np.ndarray] = []
         self._model: _GP | None = None
         self._model_size = -1
         self._hyper: tuple[float, float] | None = None
         self._hyper_size = 0
         self._pending: set[str] = set()
+        self._feature_cache: dict[str, np.ndarray] = {}
+        # All-categorical spaces without conditions (most NAS cells) take a vectorised path:
+        # candidates are rows of choice indices, keyed by their mixed-radix code.
+        params = [self.space[n] for n in self.space.names]
+        self._fast = all(isinstance(p, Categorical) and not p.when for p in params)
+        if self._fast:
+            self._sizes = np.array([len(p.choices) for p in params], dtype=np.int64)
+            self._radix = np.cumprod(np.r_[1, self._sizes[:-1]]).astype(np.int64)
+            self._offsets = np.r_[0, np.cumsum(self._sizes)[:-1]]
+            self._seen_codes: set[int] = set()
+            self._pending_codes: set[int] = set()
+
+    def _row(self, params: Mapping[str, Any]) -> np.ndarray:
+        assert self.space is not None
+        return np.array([self.space[n].index(params[n]) for n in self.space.names])
+
+    def note(self, trial: FrozenTrial) -> None:
+        super().note(trial)
+        if self._fast:
+            self._seen_codes.add(int(self._row(trial.params) @ self._radix))
 
     def _tell(self, trial: FrozenTrial) -> None:
         if trial.state is TrialState.COMPLETE and math.isfinite(self.loss(trial)):
             self._done.append(trial)
+            self._features.append(self.encode(trial.params))
         self._pending.discard(candidate_key(trial.params))
+        if self._fast:
+            self._pending_codes.discard(int(self._row(trial.params) @ self._radix))
 
     def encode(self, params: Mapping[str, Any]) -> np.ndarray:
         """The surrogate's feature vector of a candidate."""
         if self.encoder is not None:
-            return np.asarray(self.encoder(params), dtype=np.float64)
+            key = candidate_key(params)
+            vec = self._feature_cache.get(key)
+            if vec is None:
+                vec = self._feature_cache[key] = np.asarray(self.encoder(params), dtype=np.float64)
+            return vec
         assert self.space is not None
         parts = []
         for name in self.space.names:
@@ -175,7 +205,7 @@ class PredictorGuided(Strategy):
     def _fit(self) -> _GP:
         n = len(self._done)
         if self._model is None or self._model_size != n:
-            x = np.stack([self.encode(t.params) for t in self._done])
+            x = np.stack(self._features)
             y = np.array([self.loss(t) for t in self._done])
             # Hyperparameters come from the first n0 results, n0 a multiple of refit_every, so
             # they depend on the history alone (a resumed study continues identically).
@@ -187,11 +217,16 @@ class PredictorGuided(Strategy):
             self._model_size = n
         return self._model
 
-    def _candidates(self, rng: np.random.Generator) -> list[dict[str, Any]]:
+    def _best(self) -> list[FrozenTrial]:
+        return sorted(self._done, key=self.loss)[: self.top]
+
+    def _candidates(self, rng: np.random.Generator) -> tuple[list[dict[str, Any]], np.ndarray]:
+        """The pool (unseen, distinct) and its feature matrix."""
         assert self.space is not None
+        if self._fast:
+            return self._candidates_fast(rng)
         pool = [self.space.sample(rng) for _ in range(self.pool)]
-        best = sorted(self._done, key=self.loss)[: self.top]
-        for t in best:
+        for t in self._best():
             for k in range(self.mutations):
                 pool.append(self.space.mutate(t.params, rng, n=1 + k % 2))
         out, keys = [], set()
@@ -201,24 +236,59 @@ class PredictorGuided(Strategy):
                 continue
             keys.add(key)
             out.append(c)
-        return out
+        feats = np.stack([self.encode(c) for c in out]) if out else np.empty((0, 0))
+        return out, feats
+
+    def _candidates_fast(self, rng: np.random.Generator):
+        assert self.space is not None
+        sizes, d = self._sizes, self._sizes.size
+        rows = [rng.integers(0, sizes, size=(self.pool, d))]
+        best = self._best()
+        if best and self.mutations:
+            parents = np.repeat(np.stack([self._row(t.params) for t in best]), self.mutations, 0)
+            m = parents.shape[0]
+            for extra in (False, True):
+                pick = np.arange(m) % 2 == 1 if extra else np.ones(m, dtype=bool)
+                pos = rng.integers(0, d, size=m)
+                shift = 1 + (rng.random(m) * (sizes[pos] - 1)).astype(np.int64)
+                moved = (parents[np.arange(m), pos] + shift) % sizes[pos]
+                parents[np.arange(m)[pick], pos[pick]] = moved[pick]
+            rows.append(parents)
+        pool = np.concatenate(rows)
+        codes = pool @ self._radix
+        _, first = np.unique(codes, return_index=True)
+        first.sort()
+        blocked = self._seen_codes | self._pending_codes
+        keep = [i for i in first if int(codes[i]) not in blocked]
+        pool = pool[keep]
+        names = self.space.names
+        choices = [self.space[n].choices for n in names]
+        cands = [{n: choices[j][int(r[j])] for j, n in enumerate(names)} for r in pool]
+        if self.encoder is not None:
+            feats = np.stack([self.encode(c) for c in cands]) if cands else np.empty((0, 0))
+        else:
+            feats = np.zeros((len(pool), int(sizes.sum())))
+            feats[np.arange(len(pool))[:, None], self._offsets + pool] = 1.0
+        return cands, feats
 
     def _ask_one(self, rng: np.random.Generator) -> dict[str, Any]:
         assert self.space is not None
         if len(self._done) < max(self.n_initial, 2) or self.n_asked < self.n_initial:
             choice = self.space.sample(rng)
         else:
-            pool = self._candidates(rng)
+            pool, feats = self._candidates(rng)
             if not pool:
                 choice = self.space.sample(rng)
             else:
                 model = self._fit()
-                mean, sd = model.predict(np.stack([self.encode(c) for c in pool]))
+                mean, sd = model.predict(feats)
                 best = min(self.loss(t) for t in self._done)
                 z = (best - mean) / sd
                 ei = (best - mean) * _norm_cdf(z) + sd * _norm_pdf(z)
                 choice = pool[int(np.argmax(ei))]
         self._pending.add(candidate_key(choice))
+        if self._fast:
+            self._pending_codes.add(int(self._row(choice) @ self._radix))
         return choice
 
 
