@@ -43,7 +43,6 @@ comes from the seed, so a seed gives the same scores run after run.
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -92,9 +91,7 @@ class ProxyError(RuntimeError):
         self.candidate = candidate
         self.proxies = tuple(proxies)
         what = f"proxies {', '.join(self.proxies)}" if self.proxies else "building the model"
-        super().__init__(
-            f"candidate {candidate}: {what} failed: {type(cause).__name__}: {cause}"
-        )
+        super().__init__(f"candidate {candidate}: {what} failed: {type(cause).__name__}: {cause}")
 
 
 class ZeroCostEvaluator:
@@ -336,7 +333,7 @@ class ZeroCostEvaluator:
                 if "snip" in wanted:
                     results["snip"] = _total(
                         (w.detach() * g.detach()).abs().sum()
-                        for w, g in zip(weights, w_grads)
+                        for w, g in zip(weights, w_grads, strict=False)
                         if g is not None
                     )
                 if "grad_norm" in wanted:
@@ -356,62 +353,37 @@ class ZeroCostEvaluator:
 
     def _synflow(self, model: Any, x: Any) -> dict[str, float]:
         import torch
+        from torch.func import functional_call
 
-        net = copy.deepcopy(model)
-        for m in net.modules():
-            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-                m.forward = _identity  # bypassed, as NASLib scores synflow
-        net.double().eval()
-        with torch.no_grad():
-            for t in net.state_dict().values():
-                if t.is_floating_point():
-                    t.abs_()
-        layers = _weight_layers(net)
-        weights = [m.weight.requires_grad_(True) for m in layers]
+        # |θ| in float64 for every parameter and buffer, swapped in by functional_call: the
+        # model is neither copied (slow for deep module trees) nor changed.
+        state = {
+            k: v.detach().to(torch.float64).abs() if v.is_floating_point() else v
+            for k, v in _named_state(model).items()
+        }
+        keys = _weight_keys(model)
+        for k in keys:
+            state[k].requires_grad_(True)
         ones = torch.ones((1, *x.shape[1:]), dtype=torch.float64, device=x.device)
-        with torch.enable_grad():
-            out = net(ones)
-            grads = torch.autograd.grad(out.sum(), weights, allow_unused=True)
+        with _Preserved(model, buffers=False), _bypassed_batch_norm(model), torch.enable_grad():
+            model.eval()
+            out = functional_call(model, state, (ones,))
+            grads = torch.autograd.grad(out.sum(), [state[k] for k in keys], allow_unused=True)
         score = _total(
-            (w.detach() * g).abs().sum() for w, g in zip(weights, grads) if g is not None
+            (state[k].detach() * g).abs().sum()
+            for k, g in zip(keys, grads, strict=False)
+            if g is not None
         )
         return {"synflow": score}
 
     def _zen(self, model: Any, x: Any) -> dict[str, float]:
         import torch
-        from torch import nn
 
         gen = torch.Generator().manual_seed(_stream_seed(self.seed, _ZEN))
-        net = copy.deepcopy(model).train()
-        bns = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-        with torch.no_grad():
-            for m in net.modules():
-                if isinstance(m, (nn.modules.conv._ConvNd, nn.Linear)):
-                    w = torch.randn(m.weight.shape, generator=gen, dtype=m.weight.dtype)
-                    m.weight.copy_(w)
-                    if m.bias is not None:
-                        m.bias.zero_()
-                elif isinstance(m, (nn.modules.batchnorm._BatchNorm, nn.GroupNorm)):
-                    if m.weight is not None:
-                        m.weight.fill_(1.0)
-                    if m.bias is not None:
-                        m.bias.zero_()
-            for m in bns:
-                if m.track_running_stats:
-                    m.reset_running_stats()
-            first = torch.randn(x.shape, generator=gen, dtype=x.dtype).to(x.device)
-            second = torch.randn(x.shape, generator=gen, dtype=x.dtype).to(x.device)
-            mixed = first + self.zen_mixup * second
-            taps = _PoolInputTap(net)
-            features = taps.features(first)
-            mixed_features = taps.features(mixed)
-            diff = (features - mixed_features).abs().flatten(1).sum(1).mean()
-            log_bn = sum(
-                0.5 * math.log(float(m.running_var.mean()))
-                for m in bns
-                if m.running_var is not None
-            )
-        return {"zen": math.log(float(diff)) + log_bn}
+        state = _gaussian_state(model, gen)
+        first = torch.randn(x.shape, generator=gen, dtype=x.dtype).to(x.device)
+        second = torch.randn(x.shape, generator=gen, dtype=x.dtype).to(x.device)
+        return {"zen": _zen_value(model, state, first, second, self.zen_mixup)}
 
     def _params(self, model: Any) -> dict[str, float]:
         from airda.nas.cost import count_params
@@ -421,7 +393,7 @@ class ZeroCostEvaluator:
     def _flops(self, model: Any, x: Any) -> dict[str, float]:
         from airda.nas.cost import count_flops
 
-        return {"flops": float(count_flops(model, tuple(x.shape[1:])))}
+        return {"flops": float(count_flops(model, (1, *x.shape[1:])))}
 
 
 def zero_cost_scores(
@@ -457,8 +429,7 @@ def _check_proxies(proxies: str | Iterable[str] | None) -> tuple[str, ...]:
     unknown = [p for p in names if p not in PROXIES]
     if unknown:
         raise ValueError(
-            f"unknown proxy name(s) {', '.join(map(repr, unknown))}; "
-            f"valid: {', '.join(PROXIES)}"
+            f"unknown proxy name(s) {', '.join(map(repr, unknown))}; valid: {', '.join(PROXIES)}"
         )
     if not names:
         raise ValueError(f"no proxy asked for; valid: {', '.join(PROXIES)}")
@@ -536,12 +507,16 @@ def _forward(model: Any, x: Any, acts: Any, recorder: Any) -> Any:
 def _grasp(weights: list[Any], grads: list[Any], *, retain: bool) -> float:
     import torch
 
-    pairs = [(w, g) for w, g in zip(weights, grads) if g is not None and g.requires_grad]
+    pairs = [
+        (w, g) for w, g in zip(weights, grads, strict=False) if g is not None and g.requires_grad
+    ]
     if not pairs:
         return 0.0
     z = sum((g.detach() * g).sum() for _, g in pairs)
     hg = torch.autograd.grad(z, [w for w, _ in pairs], retain_graph=retain, allow_unused=True)
-    return _total((-w.detach() * h).sum() for (w, _), h in zip(pairs, hg) if h is not None)
+    return _total(
+        (-w.detach() * h).sum() for (w, _), h in zip(pairs, hg, strict=False) if h is not None
+    )
 
 
 def _jacob_cov(gx: Any) -> float:
@@ -556,6 +531,105 @@ def _jacob_cov(gx: Any) -> float:
             return math.nan  # an input whose gradient is constant has no correlation
         eig = np.linalg.eigvalsh(corr)
         return float(-np.sum(np.log(eig + _JACOB_COV_K) + 1.0 / (eig + _JACOB_COV_K)))
+
+
+def _named_state(model: Any) -> dict[str, Any]:
+    """Every parameter and buffer by name (a tied tensor once, under its first name)."""
+    return {**dict(model.named_parameters()), **dict(model.named_buffers())}
+
+
+def _weight_keys(model: Any) -> list[str]:
+    """The state names of the conv / linear weights, one per module (as NASLib counts them)."""
+    names = {id(p): k for k, p in model.named_parameters()}
+    return [names[id(m.weight)] for m in _weight_layers(model) if id(m.weight) in names]
+
+
+def _bypassed_batch_norm(model: Any) -> Any:
+    """Batch norm as the identity while the context lasts (synflow scores the network
+    without it, as NASLib does)."""
+    import contextlib
+
+    from torch import nn
+
+    @contextlib.contextmanager
+    def bypass():
+        patched = []
+        try:
+            for m in model.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    patched.append((m, m.__dict__.get("forward")))
+                    m.forward = _identity
+            yield
+        finally:
+            for m, own in patched:
+                if own is None:
+                    del m.forward
+                else:
+                    m.forward = own
+
+    return bypass()
+
+
+def _gaussian_state(model: Any, gen: Any) -> dict[str, Any]:
+    """Zen-NAS's initialisation, as a new state for functional_call: conv / linear weights
+    N(0, 1) drawn in module order, their biases 0, norm weights 1 and biases 0, batch-norm
+    running statistics as in a freshly built network; other tensors copied."""
+    import torch
+    from torch import nn
+
+    state = {k: v.detach().clone() for k, v in _named_state(model).items()}
+    names = {id(t): k for k, t in _named_state(model).items()}
+    drawn: set[str] = set()
+
+    def key(t: Any) -> str | None:
+        return names.get(id(t)) if t is not None else None
+
+    for m in model.modules():
+        if isinstance(m, (nn.modules.conv._ConvNd, nn.Linear)):
+            w = key(m.weight)
+            if w is not None and w not in drawn:
+                drawn.add(w)
+                state[w] = torch.randn(m.weight.shape, generator=gen, dtype=m.weight.dtype).to(
+                    m.weight.device
+                )
+            if key(m.bias) is not None:
+                state[key(m.bias)].zero_()
+        elif isinstance(m, (nn.modules.batchnorm._BatchNorm, nn.GroupNorm)):
+            if key(m.weight) is not None:
+                state[key(m.weight)].fill_(1.0)
+            if key(m.bias) is not None:
+                state[key(m.bias)].zero_()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats:
+            for buffer, fresh in (
+                ("running_mean", 0),
+                ("running_var", 1),
+                ("num_batches_tracked", 0),
+            ):
+                k = key(getattr(m, buffer, None))
+                if k is not None:
+                    state[k].fill_(fresh)
+    return state
+
+
+def _zen_value(model: Any, state: dict[str, Any], first: Any, second: Any, mixup: float) -> float:
+    """The Zen-score of `model` with the tensors of `state` swapped in (updated: batch-norm
+    running statistics), in training mode, on the inputs `first` and `first + mixup * second`."""
+    import torch
+    from torch import nn
+    from torch.func import functional_call
+
+    tap = _PoolInputTap(model)
+    with _Preserved(model, buffers=False), torch.no_grad():
+        model.train()
+        features = tap.features(lambda x: functional_call(model, state, (x,)), first)
+        mixed = tap.features(lambda x: functional_call(model, state, (x,)), first + mixup * second)
+        diff = (features - mixed).abs().flatten(1).sum(1).mean()
+    names = {id(t): k for k, t in model.named_buffers()}
+    log_bn = 0.0
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and id(m.running_var) in names:
+            log_bn += 0.5 * math.log(float(state[names[id(m.running_var)]].mean()))
+    return math.log(float(diff)) + log_bn
 
 
 class _OutputTaps:
@@ -594,7 +668,7 @@ class _OutputTaps:
 
     def fisher(self, grads: Sequence[Any]) -> float:
         per_layer: dict[int, Any] = {}
-        for (index, act, _), grad in zip(self.taps, grads):
+        for (index, act, _), grad in zip(self.taps, grads, strict=False):
             if grad is None:
                 continue
             act, grad = act.detach(), grad.detach()
@@ -617,17 +691,16 @@ class _PoolInputTap:
         from torch import nn
 
         pools = (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)
-        self._net = net
         self._pools = [m for m in net.modules() if isinstance(m, pools)]
 
-    def features(self, x: Any) -> Any:
+    def features(self, forward: Callable[[Any], Any], x: Any) -> Any:
         seen: list[Any] = []
         handles = [
             m.register_forward_hook(lambda _m, args, _out: seen.append(args[0]))
             for m in self._pools
         ]
         try:
-            out = self._net(x)
+            out = forward(x)
         finally:
             for h in handles:
                 h.remove()
@@ -635,15 +708,19 @@ class _PoolInputTap:
 
 
 class _Preserved:
-    """Restores a model's training modes, buffers and weights' requires_grad flags on exit."""
+    """Restores a model's training modes, its buffers (unless ``buffers=False``) and the
+    ``requires_grad`` flags of `weights` on exit."""
 
-    def __init__(self, model: Any, weights: list[Any]) -> None:
+    def __init__(self, model: Any, weights: Sequence[Any] = (), *, buffers: bool = True) -> None:
         self._model = model
         self._weights = weights
+        self._keep_buffers = buffers
 
     def __enter__(self) -> _Preserved:
         self._modes = [(m, m.training) for m in self._model.modules()]
-        self._buffers = [(b, b.detach().clone()) for b in self._model.buffers()]
+        self._buffers = (
+            [(b, b.detach().clone()) for b in self._model.buffers()] if self._keep_buffers else []
+        )
         self._flags = [(w, w.requires_grad) for w in self._weights]
         return self
 
