@@ -138,6 +138,23 @@ def test_the_global_rng_is_not_used_or_moved():
     assert ZeroCostEvaluator(PASS_PROXIES, batch_size=8).score(model) == first
 
 
+def test_dropout_draws_from_the_seed_in_every_pass():
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Flatten(), nn.Linear(12, 32), nn.ReLU(), nn.Dropout(0.5), nn.Linear(32, 4)
+    )
+    torch.manual_seed(1)
+    state = torch.get_rng_state()
+    first = ZeroCostEvaluator(PASS_PROXIES, batch_size=8, input_shape=(12,)).score(model)
+    assert torch.equal(torch.get_rng_state(), state)
+    again = ZeroCostEvaluator(PASS_PROXIES, batch_size=8, input_shape=(12,)).score(model)
+    separate = ZeroCostEvaluator(PASS_PROXIES, batch_size=8, input_shape=(12,), shared=False).score(
+        model
+    )
+    assert again == first
+    assert separate == pytest.approx(first, rel=1e-6)
+
+
 def test_the_model_is_left_as_it_was():
     model = small_cnn().eval()
     model[0].weight.requires_grad_(False)

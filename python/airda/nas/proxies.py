@@ -43,6 +43,7 @@ comes from the seed, so a seed gives the same scores run after run.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -65,7 +66,7 @@ PROXIES = (
 _DATA = frozenset({"snip", "grad_norm", "fisher", "grasp", "jacob_cov", "naswot"})
 _JACOB_COV_K = 1e-5
 # Independent random streams spawned from the seed.
-_INPUTS, _LABELS, _ZEN, _INIT = range(4)
+_INPUTS, _LABELS, _ZEN, _INIT, _MODEL = range(5)
 
 
 def proxy_names() -> tuple[str, ...]:
@@ -107,7 +108,9 @@ class ZeroCostEvaluator:
             model elsewhere is moved there (``Module.to``, in place).
         loss: ``loss(outputs, targets) -> scalar tensor``; default cross-entropy.
         shared: share the forward / backward passes between proxies (the default). ``False``
-            runs a separate pass for every proxy, as NASLib does: the same scores, slower.
+            runs every proxy in passes of its own, as NASLib does (grasp: a gradient pass,
+            then a second forward pass for the Hessian-vector product): the same scores,
+            slower.
         naswot_backend: force the backend of naswot's sign-code ops
             (see :func:`airda.ops.pack_sign_bits`).
         zen_mixup: the perturbation scale of zen (0.01 in the paper).
@@ -275,6 +278,33 @@ class ZeroCostEvaluator:
         x = torch.randn((self.batch_size, *self.input_shape), generator=gen)
         return x.to(device=device, dtype=dtype)
 
+    def _rng(self, device: Any) -> Any:
+        """torch's global generators (CPU, and `device`'s if CUDA) seeded from the seed while
+        the context lasts, and restored after: a model's own randomness (dropout) draws the
+        same numbers in every pass, and the caller's random state does not move."""
+        import contextlib
+
+        import torch
+
+        cuda = device.type == "cuda"
+
+        @contextlib.contextmanager
+        def seeded():
+            devices = []
+            if cuda:
+                devices = [
+                    device.index if device.index is not None else torch.cuda.current_device()
+                ]
+            with torch.random.fork_rng(devices=devices):
+                seed = _stream_seed(self.seed, _MODEL)
+                torch.default_generator.manual_seed(seed)
+                if cuda:
+                    with torch.cuda.device(devices[0]):
+                        torch.cuda.manual_seed(seed)
+                yield
+
+        return seeded()
+
     def _labels(self, outputs: Any) -> Any:
         import torch
 
@@ -288,7 +318,11 @@ class ZeroCostEvaluator:
         return labels.to(outputs.device)
 
     def _batch_pass(self, model: Any, x: Any, y: Any, wanted: list[str]) -> dict[str, float]:
-        """snip, grad_norm, fisher, grasp, jacob_cov and naswot from one forward pass."""
+        """snip, grad_norm, fisher, grasp, jacob_cov and naswot from one forward pass.
+
+        Run for one proxy at a time (``shared=False``), grasp takes its gradient g from a
+        pass of its own, then runs the batch forward again for H g, as NASLib does.
+        """
         import torch
         import torch.nn.functional as F
 
@@ -304,25 +338,31 @@ class ZeroCostEvaluator:
         recorder = (
             SignCodeRecorder(model, backend=self.naswot_backend) if "naswot" in wanted else None
         )
+        loss_fn = self.loss if self.loss is not None else F.cross_entropy
         results: dict[str, float] = {}
         with _Preserved(model, weights):
             model.train()
             for w in weights:
                 w.requires_grad_(True)
+            g_first = None
+            if grasp and len(wanted) == 1 and not self.shared:
+                with self._rng(x.device), torch.enable_grad():
+                    out = model(x)
+                    loss = loss_fn(out, y if y is not None else self._labels(out))
+                    g_first = torch.autograd.grad(loss, weights, allow_unused=True)
             acts = _OutputTaps(layers) if "fisher" in wanted else None
             x_in = x.detach().requires_grad_(True) if jacob else x
-            with torch.enable_grad():
+            with self._rng(x.device), torch.enable_grad():
                 out = _forward(model, x_in, acts, recorder)
             if acts is not None and acts.modified():
                 # An in-place op downstream overwrote a recorded output: tap copies instead.
                 acts = _OutputTaps(layers, copies=True)
-                with torch.enable_grad():
+                with self._rng(x.device), torch.enable_grad():
                     out = _forward(model, x_in, acts, recorder)
             if recorder is not None:
                 results["naswot"] = recorder.score()
             if need_loss:
                 targets = y if y is not None else self._labels(out)
-                loss_fn = self.loss if self.loss is not None else F.cross_entropy
                 with torch.enable_grad():
                     loss = loss_fn(out, targets)
                 wrt = (weights if need_weights else []) + (acts.tensors() if acts else [])
@@ -344,7 +384,7 @@ class ZeroCostEvaluator:
                     a_grads = grads[len(w_grads) :]
                     results["fisher"] = acts.fisher(a_grads)
                 if grasp:
-                    results["grasp"] = _grasp(weights, w_grads, retain=jacob)
+                    results["grasp"] = _grasp(weights, w_grads, g_first, retain=jacob)
             if jacob:
                 with torch.enable_grad():
                     (gx,) = torch.autograd.grad(out, x_in, grad_outputs=torch.ones_like(out))
@@ -367,7 +407,8 @@ class ZeroCostEvaluator:
         ones = torch.ones((1, *x.shape[1:]), dtype=torch.float64, device=x.device)
         with _Preserved(model, buffers=False), _bypassed_batch_norm(model), torch.enable_grad():
             model.eval()
-            out = functional_call(model, state, (ones,))
+            with self._rng(x.device):
+                out = functional_call(model, state, (ones,))
             grads = torch.autograd.grad(out.sum(), [state[k] for k in keys], allow_unused=True)
         score = _total(
             (state[k].detach() * g).abs().sum()
@@ -383,7 +424,8 @@ class ZeroCostEvaluator:
         state = _gaussian_state(model, gen)
         first = torch.randn(x.shape, generator=gen, dtype=x.dtype).to(x.device)
         second = torch.randn(x.shape, generator=gen, dtype=x.dtype).to(x.device)
-        return {"zen": _zen_value(model, state, first, second, self.zen_mixup)}
+        with self._rng(x.device):
+            return {"zen": _zen_value(model, state, first, second, self.zen_mixup)}
 
     def _params(self, model: Any) -> dict[str, float]:
         from airda.nas.cost import count_params
@@ -438,6 +480,7 @@ def _check_proxies(proxies: str | Iterable[str] | None) -> tuple[str, ...]:
     return names
 
 
+@functools.cache
 def _stream_seed(seed: int, stream: int) -> int:
     import numpy as np
 
@@ -504,18 +547,25 @@ def _forward(model: Any, x: Any, acts: Any, recorder: Any) -> Any:
         return model(x)
 
 
-def _grasp(weights: list[Any], grads: list[Any], *, retain: bool) -> float:
+def _grasp(
+    weights: list[Any], grads: list[Any], constant: Sequence[Any] | None, *, retain: bool
+) -> float:
+    """Σ -W ⊙ H g from the differentiable gradients `grads`; g is `constant` (the gradient of
+    an earlier pass) when given, else the gradients' own values."""
     import torch
 
-    pairs = [
-        (w, g) for w, g in zip(weights, grads, strict=False) if g is not None and g.requires_grad
+    held = constant if constant is not None else [None] * len(grads)
+    triples = [
+        (w, g, c if c is not None else g.detach())
+        for w, g, c in zip(weights, grads, held, strict=True)
+        if g is not None and g.requires_grad
     ]
-    if not pairs:
+    if not triples:
         return 0.0
-    z = sum((g.detach() * g).sum() for _, g in pairs)
-    hg = torch.autograd.grad(z, [w for w, _ in pairs], retain_graph=retain, allow_unused=True)
+    z = sum((c * g).sum() for _, g, c in triples)
+    hg = torch.autograd.grad(z, [w for w, _, _ in triples], retain_graph=retain, allow_unused=True)
     return _total(
-        (-w.detach() * h).sum() for (w, _), h in zip(pairs, hg, strict=False) if h is not None
+        (-w.detach() * h).sum() for (w, _, _), h in zip(triples, hg, strict=True) if h is not None
     )
 
 
