@@ -36,3 +36,16 @@ def test_submodules_load_on_attribute_access():
 
     assert airda.ops.pack_sign_bits is not None
     assert "ops" in dir(airda)
+
+
+def test_import_airda_nas_is_light():
+    """The NAS space, benchmarks and cost functions import without torch; the model builder
+    loads it on first access."""
+    probe = (
+        "import sys, airda.nas; light = 'torch' not in sys.modules; "
+        "airda.nas.build_model; print(light, 'torch' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == ["True", "True"]

@@ -1,4 +1,8 @@
-"""Neural architecture search: zero-cost proxies and (in later releases) spaces and strategies.
+"""Neural architecture search: the NAS-Bench-201 space and network, tabular benchmarks as
+objectives, model cost, and zero-cost proxies.
+
+``import airda.nas`` stays light: torch loads when a function that needs it first runs, and
+:func:`build_model` (whose module defines torch modules) when first accessed.
 
 Example:
     >>> import torch
@@ -9,6 +13,56 @@ Example:
     True
 """
 
-from airda.nas.naswot import naswot_score
+from __future__ import annotations
 
-__all__ = ["naswot_score"]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from airda.nas.benchmark import TableObjective, TabularBenchmark
+from airda.nas.cost import count_flops, count_params
+from airda.nas.naswot import naswot_score
+from airda.nas.nb201 import (
+    Arch,
+    arch_to_params,
+    as_arch,
+    canonical,
+    is_degenerate,
+    nb201_space,
+    params_to_arch,
+)
+
+if TYPE_CHECKING:
+    from airda.nas.nb201_model import NB201Network, build_model
+
+__all__ = [
+    "Arch",
+    "NB201Network",
+    "TableObjective",
+    "TabularBenchmark",
+    "arch_to_params",
+    "as_arch",
+    "build_model",
+    "canonical",
+    "count_flops",
+    "count_params",
+    "is_degenerate",
+    "naswot_score",
+    "nb201_space",
+    "params_to_arch",
+]
+
+# Names whose modules import torch when imported: loaded on first access.
+_LAZY = {
+    "build_model": "airda.nas.nb201_model",
+    "NB201Network": "airda.nas.nb201_model",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'airda.nas' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
