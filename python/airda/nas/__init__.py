@@ -30,6 +30,7 @@ from airda.nas.nb201 import (
     nb201_space,
     params_to_arch,
 )
+from airda.nas.proxies import ProxyError, ZeroCostEvaluator, proxy_names, zero_cost_scores
 
 if TYPE_CHECKING:
     from airda.nas.nb201_model import NB201Network, build_model
@@ -37,8 +38,10 @@ if TYPE_CHECKING:
 __all__ = [
     "Arch",
     "NB201Network",
+    "ProxyError",
     "TableObjective",
     "TabularBenchmark",
+    "ZeroCostEvaluator",
     "arch_to_params",
     "as_arch",
     "build_model",
@@ -49,6 +52,8 @@ __all__ = [
     "naswot_score",
     "nb201_space",
     "params_to_arch",
+    "proxy_names",
+    "zero_cost_scores",
 ]
 
 # Names whose modules import torch when imported: loaded on first access.
