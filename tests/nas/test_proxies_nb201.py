@@ -75,3 +75,14 @@ def test_every_proxy_on_a_small_nb201_network_shared_equals_separate(arch):
     assert shared["flops"] == count_flops(model, (1, 3, 32, 32))
     finite = [p for p in PROXIES if np.isfinite(shared[p])]
     assert set(PROXIES) - set(finite) <= {"jacob_cov", "naswot"}, shared
+
+
+def test_a_network_that_ignores_its_input_scores_without_error():
+    # node 3 sums none(x0), skip(node 1) and none(node 2), and node 1 is none(x0): every
+    # cell outputs zeros, whatever its input
+    arch = "|none~0|+|skip_connect~0|avg_pool_3x3~1|+|none~0|skip_connect~1|none~2|"
+    torch.manual_seed(0)
+    scores = ZeroCostEvaluator(batch_size=8).score(build_model(arch, N=1), name=arch)
+    assert scores["synflow"] == scores["snip"] == scores["grad_norm"] == scores["grasp"] == 0
+    assert np.isnan(scores["jacob_cov"])  # NASLib: nan, which its predictor maps to -1e8
+    assert scores["naswot"] == scores["zen"] == -np.inf

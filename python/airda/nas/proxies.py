@@ -387,8 +387,11 @@ class ZeroCostEvaluator:
                     results["grasp"] = _grasp(weights, w_grads, g_first, retain=jacob)
             if jacob:
                 with torch.enable_grad():
-                    (gx,) = torch.autograd.grad(out, x_in, grad_outputs=torch.ones_like(out))
-                results["jacob_cov"] = _jacob_cov(gx)
+                    (gx,) = torch.autograd.grad(
+                        out, x_in, grad_outputs=torch.ones_like(out), allow_unused=True
+                    )
+                # An output that does not depend on the input has a zero Jacobian (nan score).
+                results["jacob_cov"] = _jacob_cov(gx if gx is not None else torch.zeros_like(x))
         return results
 
     def _synflow(self, model: Any, x: Any) -> dict[str, float]:
@@ -678,8 +681,13 @@ def _zen_value(model: Any, state: dict[str, Any], first: Any, second: Any, mixup
     log_bn = 0.0
     for m in model.modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm) and id(m.running_var) in names:
-            log_bn += 0.5 * math.log(float(state[names[id(m.running_var)]].mean()))
-    return math.log(float(diff)) + log_bn
+            log_bn += 0.5 * _log(float(state[names[id(m.running_var)]].mean()))
+    return _log(float(diff)) + log_bn
+
+
+def _log(x: float) -> float:
+    """log, -inf at 0 (torch.log's value; a network whose features ignore the input)."""
+    return math.log(x) if x > 0 else -math.inf if x == 0 else math.nan
 
 
 class _OutputTaps:
