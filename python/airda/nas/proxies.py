@@ -8,8 +8,9 @@ passes through the network between them wherever the math allows:
   gradient g of ``grasp``) and to every conv / linear output (``fisher``), all from ONE
   backward pass; ``grasp``'s Hessian-vector product Hg is a second backward through that graph
   and ``jacob_cov``'s input Jacobian a third, so the batch goes forward once for six proxies;
-- ``synflow`` needs its own pass (a float64 copy with ``|θ|``, batch norm bypassed, one input of
-  ones), and ``zen`` its own two (a Gaussian-initialised copy, two Gaussian inputs);
+- ``synflow`` needs its own pass (float64 ``|θ|`` swapped in with ``torch.func.functional_call``,
+  batch norm bypassed, one input of ones), and ``zen`` its own two (Gaussian weights swapped in
+  the same way, two Gaussian inputs); neither copies nor changes the model;
 - ``params`` and ``flops`` are counted by :mod:`airda.nas.cost`.
 
 Definitions (Abdelfattah et al., "Zero-Cost Proxies for Lightweight NAS", ICLR 2021, as NASLib
@@ -29,16 +30,20 @@ jacob_cov  -Σ_i [log(λ_i + k) + 1/(λ_i + k)], k = 1e-5, λ the eigenvalues of
            matrix of the per-sample input gradients of the summed outputs (Mellor et al. v1)
 naswot     log|det K| of the ReLU sign-code kernel (:func:`airda.nas.naswot_score`)
 zen        log E‖f(x) - f(x + 0.01 ε)‖₁ + Σ log sqrt(mean running variance) over batch norms,
-           f the features before global average pooling, on a copy re-initialised from
-           N(0, 1) (batch norm weights 1, biases 0) in training mode (Lin et al., ICCV 2021)
+           f the features before global average pooling (the input of the last adaptive
+           average pooling module, else the output), with conv / linear weights drawn from
+           N(0, 1), biases 0, batch norm weights 1 and fresh running statistics, in training
+           mode (Lin et al., ICCV 2021, as its code and NASLib compute it)
 params     the parameter count
 flops      the forward pass's FLOPs for one sample (:func:`airda.nas.cost.count_flops`)
 ========== =================================================================================
 
-The scores depend on the model's initial weights (all but ``zen``, which re-initialises a copy
-from the seed): seed the initialisation, or pass a builder, which the evaluator calls under
-its seed. Everything the evaluator draws (the inputs, the labels, zen's weights and inputs)
-comes from the seed, so a seed gives the same scores run after run.
+The scores depend on the model's initial weights (all but ``zen``, which draws its own from the
+seed) and are taken as given: seed the initialisation, or pass a builder, which the evaluator
+calls under its seed. Everything the evaluator draws (the inputs, the labels, zen's weights and
+inputs, the model's own randomness such as dropout) comes from the seed, so a seed gives the
+same scores run after run. The inputs default to Gaussian noise, not images: NASLib's recorded
+scores used a CIFAR-10 batch, so the data-dependent proxies rank alike but not identically.
 """
 
 from __future__ import annotations
