@@ -26,6 +26,7 @@ MODULES = [
     "airda.nas.nb201_model",
     "airda.nas.cost",
     "airda.nas.benchmark",
+    "airda.nas.proxies",
     "airda.eval",
     "airda.eval._bootstrap",
     "airda.eval._tests",

@@ -135,15 +135,13 @@ def nb201_proxy_scorer(proxy: str, *, seed: int = 0):
     cache: dict[str, float] = {}
 
     def score(pool: list[dict[str, Any]]) -> list[float]:
-        import torch
-
         out = []
         for params in pool:
             arch = as_arch(params)
             key = str(arch)
             if key not in cache:
-                torch.manual_seed(seed)
-                cache[key] = float(evaluator.score(build_model(arch))[proxy])
+                scores = evaluator.score(lambda a=arch: build_model(a), name=key)
+                cache[key] = float(scores[proxy])
             out.append(cache[key])
         return out
 
@@ -162,7 +160,6 @@ def run_score(
     as_json: bool,
 ) -> int:
     import numpy as np
-    import torch
 
     from airda.eval import spearman
     from airda.nas.nb201 import nb201_space, params_to_arch
@@ -187,8 +184,7 @@ def run_score(
         arch = params_to_arch(space_.sample(rng))
         from airda.nas import build_model
 
-        torch.manual_seed(seed + i)
-        scores = evaluator.score(build_model(arch))
+        scores = evaluator.score(lambda a=arch: build_model(a), name=str(arch))
         truth = float(bench.lookup(arch, metric)) if bench is not None else None
         rows.append((str(arch), scores, truth))
         if sys.stderr.isatty():

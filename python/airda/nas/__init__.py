@@ -31,6 +31,7 @@ from airda.nas.nb201 import (
     nb201_space,
     params_to_arch,
 )
+from airda.nas.proxies import ProxyError, ZeroCostEvaluator, proxy_names, zero_cost_scores
 
 if TYPE_CHECKING:
     from airda.nas.latency import Latency, measure_latency
@@ -44,11 +45,13 @@ __all__ = [
     "LayerChoice",
     "ModelSpace",
     "NB201Network",
+    "ProxyError",
     "Repeat",
     "SearchResults",
     "TableObjective",
     "TabularBenchmark",
     "ValueChoice",
+    "ZeroCostEvaluator",
     "arch_to_params",
     "as_arch",
     "benchmark_search",
@@ -62,6 +65,8 @@ __all__ = [
     "nb201_space",
     "params_to_arch",
     "path_encoding",
+    "proxy_names",
+    "zero_cost_scores",
 ]
 
 # Names whose modules import torch when imported: loaded on first access.
