@@ -125,14 +125,18 @@ def _warm_factory(strategy: str, proxy: str, pool: int, n_warm: int):
     return make
 
 
+_SCORE_CACHES: dict[tuple[str, int], dict[str, float]] = {}
+
+
 def nb201_proxy_scorer(proxy: str, *, seed: int = 0):
     """A batch scorer ``params_list -> scores`` of NB201 cells by one zero-cost proxy, cached
-    per canonical cell (the proxy of an untrained network depends on its init: seeded)."""
+    per cell for the process (the proxy of an untrained network depends on its init: every
+    network is initialised from `seed`)."""
     from airda.nas import as_arch, build_model
     from airda.nas.proxies import ZeroCostEvaluator
 
     evaluator = ZeroCostEvaluator(proxies=(proxy,), seed=seed)
-    cache: dict[str, float] = {}
+    cache = _SCORE_CACHES.setdefault((proxy, seed), {})
 
     def score(pool: list[dict[str, Any]]) -> list[float]:
         out = []
