@@ -112,10 +112,13 @@ class ZeroCostEvaluator:
         device: where to score (``"cpu"``, ``"cuda"``, ...); default the model's device. A
             model elsewhere is moved there (``Module.to``, in place).
         loss: ``loss(outputs, targets) -> scalar tensor``; default cross-entropy.
-        shared: share the forward / backward passes between proxies (the default). ``False``
-            runs every proxy in passes of its own, as NASLib does (grasp: a gradient pass,
-            then a second forward pass for the Hessian-vector product): the same scores,
-            slower.
+        shared: share the forward / backward passes between proxies, each backward pass
+            computing only what the proxies read (the default). ``False`` runs NASLib's
+            passes, one proxy at a time: a forward and a backward pass of its own per proxy,
+            each backward computing the gradient of every parameter as NASLib's
+            ``loss.backward()`` does, grasp's gradient g in a pass apart from its Hessian-vector
+            pass. The same scores, bit for bit on CPU; the reference that sharing is checked
+            and timed against.
         naswot_backend: force the backend of naswot's sign-code ops
             (see :func:`airda.ops.pack_sign_bits`).
         zen_mixup: the perturbation scale of zen (0.01 in the paper).
@@ -325,8 +328,10 @@ class ZeroCostEvaluator:
     def _batch_pass(self, model: Any, x: Any, y: Any, wanted: list[str]) -> dict[str, float]:
         """snip, grad_norm, fisher, grasp, jacob_cov and naswot from one forward pass.
 
-        Run for one proxy at a time (``shared=False``), grasp takes its gradient g from a
-        pass of its own, then runs the batch forward again for H g, as NASLib does.
+        Shared, each backward pass computes only what the proxies read. One proxy at a time
+        (``shared=False``), the passes are NASLib's: every backward computes the gradient of
+        every parameter (as its ``loss.backward()`` does), and grasp takes g from a pass of its
+        own before it runs the batch forward again for H g.
         """
         import torch
         import torch.nn.functional as F
@@ -344,13 +349,18 @@ class ZeroCostEvaluator:
             SignCodeRecorder(model, backend=self.naswot_backend) if "naswot" in wanted else None
         )
         loss_fn = self.loss if self.loss is not None else F.cross_entropy
+        naslib = not self.shared
         results: dict[str, float] = {}
         with _Preserved(model, weights):
             model.train()
             for w in weights:
                 w.requires_grad_(True)
+            ids = {id(w) for w in weights}
+            # the parameters NASLib's full backward passes also differentiate
+            others = [p for p in model.parameters() if p.requires_grad and id(p) not in ids]
+            others = others if naslib else []
             g_first = None
-            if grasp and len(wanted) == 1 and not self.shared:
+            if grasp and naslib:
                 with self._rng(x.device), torch.enable_grad():
                     out = model(x)
                     loss = loss_fn(out, y if y is not None else self._labels(out))
@@ -370,11 +380,16 @@ class ZeroCostEvaluator:
                 targets = y if y is not None else self._labels(out)
                 with torch.enable_grad():
                     loss = loss_fn(out, targets)
-                wrt = (weights if need_weights else []) + (acts.tensors() if acts else [])
+                with_weights = need_weights or naslib
+                wrt = [
+                    *(weights if with_weights else []),
+                    *(others if not grasp else []),  # NASLib's grasp: weights only here
+                    *(acts.tensors() if acts else []),
+                ]
                 grads = torch.autograd.grad(
                     loss, wrt, retain_graph=grasp or jacob, create_graph=grasp, allow_unused=True
                 )
-                w_grads = list(grads[: len(weights)]) if need_weights else []
+                w_grads = list(grads[: len(weights)]) if with_weights else []
                 if "snip" in wanted:
                     results["snip"] = _total(
                         (w.detach() * g.detach()).abs().sum()
@@ -386,15 +401,17 @@ class ZeroCostEvaluator:
                         g.detach().norm() for g in w_grads if g is not None
                     )
                 if acts is not None:
-                    a_grads = grads[len(w_grads) :]
-                    results["fisher"] = acts.fisher(a_grads)
+                    results["fisher"] = acts.fisher(grads[len(grads) - len(acts.taps) :])
                 if grasp:
-                    results["grasp"] = _grasp(weights, w_grads, g_first, retain=jacob)
+                    results["grasp"] = _grasp(weights, w_grads, g_first, others, retain=jacob)
             if jacob:
                 with torch.enable_grad():
-                    (gx,) = torch.autograd.grad(
-                        out, x_in, grad_outputs=torch.ones_like(out), allow_unused=True
-                    )
+                    gx = torch.autograd.grad(
+                        out,
+                        [x_in, *(weights if naslib else []), *others],
+                        grad_outputs=torch.ones_like(out),
+                        allow_unused=True,
+                    )[0]
                 # An output that does not depend on the input has a zero Jacobian (nan score).
                 results["jacob_cov"] = _jacob_cov(gx if gx is not None else torch.zeros_like(x))
         return results
@@ -410,14 +427,18 @@ class ZeroCostEvaluator:
             for k, v in _named_state(model).items()
         }
         keys = _weight_keys(model)
-        for k in keys:
+        # NASLib's pass differentiates every parameter; the shared one only the weights read
+        extra = [] if self.shared else [k for k, _ in model.named_parameters() if k not in keys]
+        for k in [*keys, *extra]:
             state[k].requires_grad_(True)
         ones = torch.ones((1, *x.shape[1:]), dtype=torch.float64, device=x.device)
         with _Preserved(model, buffers=False), _bypassed_batch_norm(model), torch.enable_grad():
             model.eval()
             with self._rng(x.device):
                 out = functional_call(model, state, (ones,))
-            grads = torch.autograd.grad(out.sum(), [state[k] for k in keys], allow_unused=True)
+            grads = torch.autograd.grad(
+                out.sum(), [state[k] for k in [*keys, *extra]], allow_unused=True
+            )[: len(keys)]
         score = _total(
             (state[k].detach() * g).abs().sum()
             for k, g in zip(keys, grads, strict=False)
@@ -556,10 +577,16 @@ def _forward(model: Any, x: Any, acts: Any, recorder: Any) -> Any:
 
 
 def _grasp(
-    weights: list[Any], grads: list[Any], constant: Sequence[Any] | None, *, retain: bool
+    weights: list[Any],
+    grads: list[Any],
+    constant: Sequence[Any] | None,
+    others: Sequence[Any],
+    *,
+    retain: bool,
 ) -> float:
     """Σ -W ⊙ H g from the differentiable gradients `grads`; g is `constant` (the gradient of
-    an earlier pass) when given, else the gradients' own values."""
+    an earlier pass) when given, else the gradients' own values. H g is also computed for
+    `others` (NASLib's passes differentiate every parameter), and not read."""
     import torch
 
     held = constant if constant is not None else [None] * len(grads)
@@ -571,9 +598,13 @@ def _grasp(
     if not triples:
         return 0.0
     z = sum((c * g).sum() for _, g, c in triples)
-    hg = torch.autograd.grad(z, [w for w, _, _ in triples], retain_graph=retain, allow_unused=True)
+    hg = torch.autograd.grad(
+        z, [*(w for w, _, _ in triples), *others], retain_graph=retain, allow_unused=True
+    )
     return _total(
-        (-w.detach() * h).sum() for (w, _, _), h in zip(triples, hg, strict=True) if h is not None
+        (-w.detach() * h).sum()
+        for (w, _, _), h in zip(triples, hg[: len(triples)], strict=True)
+        if h is not None
     )
 
 
