@@ -618,6 +618,8 @@ def _jacob_cov(gx: Any) -> float:
         corr = np.corrcoef(jac)
         if not np.all(np.isfinite(corr)):
             return math.nan  # an input whose gradient is constant has no correlation
+        # The correlation matrix is symmetric: eigvalsh, where NASLib calls eig (the same
+        # eigenvalues to rounding, and never a complex pair from rounding noise).
         eig = np.linalg.eigvalsh(corr)
         return float(-np.sum(np.log(eig + _JACOB_COV_K) + 1.0 / (eig + _JACOB_COV_K)))
 
