@@ -13,6 +13,18 @@ from typing import Any
 import numpy as np
 
 FLOAT_DTYPES = ("float32", "float64", "float16", "bfloat16")
+# Real dtypes that convert exactly to float64 (integers up to 2**53 in magnitude).
+REAL_DTYPES = (
+    *FLOAT_DTYPES,
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,14 @@ from typing import Any
 import numpy as np
 
 from airda._native import native
-from airda.ops._arrays import ArrayInfo, describe, host_numpy, is_tensor, like_input
+from airda.ops._arrays import (
+    REAL_DTYPES,
+    ArrayInfo,
+    describe,
+    host_numpy,
+    is_tensor,
+    like_input,
+)
 from airda.ops._registry import Op, register_op
 
 __all__ = [
@@ -22,22 +29,6 @@ __all__ = [
     "non_dominated_rank",
     "non_dominated_rank_reference",
 ]
-
-# Each converts exactly to float64 (integers up to 2**53 in magnitude).
-_ACCEPTED_DTYPES = (
-    "float64",
-    "float32",
-    "float16",
-    "bfloat16",
-    "int8",
-    "int16",
-    "int32",
-    "int64",
-    "uint8",
-    "uint16",
-    "uint32",
-    "uint64",
-)
 
 
 # ---- references: plain NumPy, written to be read ------------------------------------------
@@ -160,7 +151,7 @@ def _objectives(op: Op, values: Any, backend: str | None) -> tuple[Any, np.ndarr
 
 def _check_objectives(values: Any) -> ArrayInfo:
     info = describe(values, "values")
-    if info.dtype not in _ACCEPTED_DTYPES:
+    if info.dtype not in REAL_DTYPES:
         raise TypeError(
             f"values has dtype {info.dtype}; expected real numbers (a float or integer dtype)"
         )

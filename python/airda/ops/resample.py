@@ -36,7 +36,14 @@ from typing import Any
 import numpy as np
 
 from airda._native import native
-from airda.ops._arrays import ArrayInfo, describe, host_numpy, is_tensor, like_input
+from airda.ops._arrays import (
+    REAL_DTYPES,
+    ArrayInfo,
+    describe,
+    host_numpy,
+    is_tensor,
+    like_input,
+)
 from airda.ops._registry import register_op
 
 __all__ = [
@@ -45,21 +52,6 @@ __all__ = [
     "bootstrap_means_reference",
 ]
 
-# Each converts exactly to float64 (integers up to 2**53 in magnitude).
-_ACCEPTED_DTYPES = (
-    "float64",
-    "float32",
-    "float16",
-    "bfloat16",
-    "int8",
-    "int16",
-    "int32",
-    "int64",
-    "uint8",
-    "uint16",
-    "uint32",
-    "uint64",
-)
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX_1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -262,7 +254,7 @@ def _prepare(
 ) -> tuple[np.ndarray, int, int, np.ndarray | None, ArrayInfo]:
     """Check every argument; return data as a (k, n) float64 host copy and the strata layout."""
     info = describe(data, "data")
-    if info.dtype not in _ACCEPTED_DTYPES:
+    if info.dtype not in REAL_DTYPES:
         raise TypeError(
             f"data has dtype {info.dtype}; expected real numbers (a float or integer dtype)"
         )
