@@ -308,7 +308,14 @@ class Study:
 
     # ---- pruning -------------------------------------------------------------------------
     def _should_prune(self, trial: Trial) -> bool:
-        if self.scheduler is None or not trial.intermediate:
+        if self.scheduler is None:
+            return False
+        if not trial.intermediate:
+            if getattr(self.scheduler, "requires_report", False):
+                raise ValueError(
+                    f"trial {trial.number}: {type(self.scheduler).__name__} decides on a budget; "
+                    "call trial.report(step=<resource spent>, value) before trial.should_prune()"
+                )
             return False
         self._sync()
         return bool(self.scheduler.should_prune(self, trial))

@@ -1,80 +1,35 @@
-"""Schedulers decide early stops (and, in later releases, budgets): a trial reports
-intermediate values with ``trial.report(step, value)`` and asks ``trial.should_prune()``.
+"""Schedulers decide budgets and early stops: a trial reports intermediate values with
+``trial.report(step, value)`` and asks ``trial.should_prune()``.
 
-Later releases add successive halving, ASHA, Hyperband and population-based training on this
-interface.
+==========================  ===============================================================
+scheduler                   rule
+==========================  ===============================================================
+:class:`MedianStopping`     stop below the median of other trials at the same step
+:class:`SuccessiveHalving`  rungs at ``min_resource * eta**k``; top ``1/eta`` of a cohort
+:class:`ASHA`               asynchronous successive halving over the whole study
+:class:`Hyperband`          ASHA brackets with different first rungs
+==========================  ===============================================================
+
+For the budget-based schedulers the step is the resource spent (epochs, samples seen):
+``max_resource`` is required and ``should_prune()`` before any report is an error. A NaN
+cannot be reported (``trial.report`` raises ``ValueError``, so the trial fails with that
+reason); ``inf`` is allowed and ranks last.
+
+Population-based training (:class:`PopulationBasedTraining`, strategy ``"pbt"``) and BOHB
+(:class:`BOHB`, strategy ``"bohb"``, used with :class:`Hyperband`) are strategies: they decide
+which hyperparameters the next trial trains with.
 """
 
 from __future__ import annotations
 
-import math
-import statistics
-from typing import TYPE_CHECKING
+from airda.schedulers._halving import ASHA, Hyperband, SuccessiveHalving, rung_steps
+from airda.schedulers._median import MedianStopping, Scheduler
 
-from airda.trial import TrialState
-
-if TYPE_CHECKING:
-    from airda.study import Study
-    from airda.trial import Trial
-
-__all__ = ["MedianStopping", "Scheduler"]
-
-
-class Scheduler:
-    """Base class: decide whether a running trial should stop at its last reported step."""
-
-    def should_prune(self, study: Study, trial: Trial) -> bool:
-        return False
-
-
-class MedianStopping(Scheduler):
-    """The median stopping rule (Golovin et al., Google Vizier, 2017): stop a trial whose value
-    at its last step is worse than the median of the values other trials reported at that
-    step. Waits for `n_startup_trials` complete trials and `n_warmup_steps` steps, and only
-    checks every `interval` steps. Single objective.
-
-    Example:
-        >>> import airda
-        >>> from airda.space import Float
-        >>> def objective(trial):
-        ...     for step in range(10):
-        ...         trial.report(step, trial["x"] * (10 - step))
-        ...         if trial.should_prune():
-        ...             raise airda.TrialPruned()
-        ...     return trial["x"]
-        >>> study = airda.create_study(space={"x": Float(0, 1)}, scheduler=MedianStopping(), seed=1)
-        >>> study.optimize(objective, n_trials=30)
-        >>> any(t.state is airda.TrialState.PRUNED for t in study.trials)
-        True
-    """
-
-    def __init__(self, n_startup_trials: int = 5, n_warmup_steps: int = 0, interval: int = 1):
-        if n_startup_trials < 0 or n_warmup_steps < 0 or interval < 1:
-            raise ValueError("n_startup_trials and n_warmup_steps must be >= 0, interval >= 1")
-        self.n_startup_trials = n_startup_trials
-        self.n_warmup_steps = n_warmup_steps
-        self.interval = interval
-
-    def should_prune(self, study: Study, trial: Trial) -> bool:
-        if len(study.directions) != 1:
-            raise ValueError("MedianStopping supports one objective")
-        step = max(trial.intermediate)
-        if step < self.n_warmup_steps or (step - self.n_warmup_steps) % self.interval:
-            return False
-        done = [t for t in study._trials.values() if t.state is TrialState.COMPLETE]
-        if len(done) < self.n_startup_trials:
-            return False
-        others = [
-            t.intermediate[step]
-            for t in study._trials.values()
-            if t.number != trial.number
-            and step in t.intermediate
-            and t.state in (TrialState.COMPLETE, TrialState.PRUNED)
-        ]
-        if not others:
-            return False
-        median = statistics.median(others)
-        value = trial.intermediate[step]
-        if math.isnan(value):
-            return True
-        return value > median if study.directions[0] == "minimize" else value < median
+__all__ = [
+    "ASHA",
+    "Hyperband",
+    "MedianStopping",
+    "Scheduler",
+    "SuccessiveHalving",
+    "rung_steps",
+]
