@@ -365,7 +365,7 @@ class Study:
     def _run_one(self, objective: Objective, catch: tuple[type[BaseException], ...]) -> FrozenTrial:
         trial = self.ask()
         cached = None
-        if self.cache and not self._dynamic:
+        if self.cache and not self._dynamic and not getattr(self.strategy, "proposes_repeats", 0):
             cached = self._complete_by_key.get(candidate_key(trial.params))
         if cached is not None and cached.number != trial.number:
             # The strategy proposed a candidate already evaluated: reuse its result.

@@ -24,11 +24,13 @@ from __future__ import annotations
 
 from airda.schedulers._halving import ASHA, Hyperband, SuccessiveHalving, rung_steps
 from airda.schedulers._median import MedianStopping, Scheduler
+from airda.strategies.pbt import PopulationBasedTraining
 
 __all__ = [
     "ASHA",
     "Hyperband",
     "MedianStopping",
+    "PopulationBasedTraining",
     "Scheduler",
     "SuccessiveHalving",
     "rung_steps",

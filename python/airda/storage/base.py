@@ -155,6 +155,12 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None: ...
 
+    def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
+        """Record a system attribute of a trial (checkpoint paths, scheduler notes)."""
+        raise NotImplementedError(
+            f"{type(self).__name__} does not store system attributes of running trials"
+        )
+
     @abc.abstractmethod
     def heartbeat(self, trial_ids: Sequence[int]) -> None: ...
 

@@ -196,6 +196,11 @@ class InMemoryStorage(Storage):
             study_id, t = self._get(trial_id)
             self._put(study_id, dataclasses.replace(t, intermediate=t.intermediate | {step: value}))
 
+    def set_trial_system_attr(self, trial_id, key, value):
+        with self._lock:
+            study_id, t = self._get(trial_id)
+            self._put(study_id, dataclasses.replace(t, system_attrs=t.system_attrs | {key: value}))
+
     def set_trial_user_attr(self, trial_id, key, value):
         with self._lock:
             study_id, t = self._get(trial_id)

@@ -507,6 +507,9 @@ class SQLiteStorage(Storage):
     def set_trial_user_attr(self, trial_id, key, value):
         self._update_json(trial_id, "user_attrs", key, _dumps(value))
 
+    def set_trial_system_attr(self, trial_id, key, value):
+        self._update_json(trial_id, "system_attrs", key, _dumps(value))
+
     def heartbeat(self, trial_ids):
         if not trial_ids:
             return

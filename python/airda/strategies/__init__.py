@@ -10,6 +10,7 @@ name                    strategy
 ``local``               :class:`LocalSearch` (hill climbing with restarts)
 ``reinforce``           :class:`Reinforce` (policy gradient over discrete choices)
 ``predictor``           :class:`PredictorGuided` (GP surrogate + expected improvement)
+``pbt``                 :class:`PopulationBasedTraining` (exploit / explore segments)
 ======================  ==========================================================
 
 :class:`WarmStart` wraps any of them: its first candidates are the best of a large random pool
@@ -23,6 +24,7 @@ from typing import Any
 from airda.strategies.base import Strategy, StrategyExhausted
 from airda.strategies.evolution import RegularizedEvolution
 from airda.strategies.local import LocalSearch
+from airda.strategies.pbt import PopulationBasedTraining
 from airda.strategies.predictor import PredictorGuided, WarmStart
 from airda.strategies.reinforce import Reinforce
 from airda.strategies.simple import GridSearch, HaltonSearch, RandomSearch
@@ -32,6 +34,7 @@ __all__ = [
     "GridSearch",
     "HaltonSearch",
     "LocalSearch",
+    "PopulationBasedTraining",
     "PredictorGuided",
     "RandomSearch",
     "RegularizedEvolution",
@@ -50,6 +53,7 @@ STRATEGIES: dict[str, type[Strategy]] = {
     "local": LocalSearch,
     "reinforce": Reinforce,
     "predictor": PredictorGuided,
+    "pbt": PopulationBasedTraining,
 }
 _ALIASES = {
     "qmc": "halton",
