@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import zlib
 
+import numpy as np
 import pytest
 
 import airda
@@ -231,3 +232,56 @@ def test_multi_objective_is_refused():
     trial.report(1, 1.0)
     with pytest.raises(ValueError, match="one objective"):
         trial.should_prune()
+
+
+def _told(strategy, number, params, curve, state=TrialState.COMPLETE):
+    from airda.trial import FrozenTrial
+
+    last = max(curve)
+    strategy.tell(
+        FrozenTrial(
+            number=number,
+            state=state,
+            params=params,
+            values=(curve[last],) if state is TrialState.COMPLETE else None,
+            intermediate=dict(curve),
+        )
+    )
+
+
+def test_bohb_models_the_largest_budget_with_enough_points():
+    from airda.space import Space
+    from airda.strategies import BOHB
+
+    bohb = BOHB(random_fraction=0.0, seed=0)
+    bohb.setup(Space({"x": Float(0, 1)}), ("minimize",))
+    assert bohb.model_budget() is None  # no data: proposals are random
+    assert 0 <= bohb.ask(1)[0]["x"] <= 1
+    for i in range(10):  # 10 points at budget 1
+        _told(bohb, i, {"x": i / 9}, {1: (i / 9 - 0.7) ** 2}, TrialState.PRUNED)
+    assert bohb.model_budget() == 1
+    for i in range(3):  # dim 1 -> 2 points a density, 4 observations needed
+        _told(bohb, 10 + i, {"x": i / 2}, {1: 1.0, 3: (i / 2 - 0.7) ** 2})
+    assert bohb.model_budget() == 1
+    _told(bohb, 13, {"x": 0.7}, {1: 0.0, 3: 0.0})
+    assert bohb.model_budget() == 3
+
+
+def test_bohb_proposals_concentrate_where_the_good_points_are():
+    from airda.space import Space
+    from airda.strategies import BOHB
+
+    bohb = BOHB(random_fraction=0.0, seed=1)
+    bohb.setup(Space({"x": Float(0, 1), "y": Float(0, 1)}), ("maximize",))
+    rng = np.random.default_rng(0)
+    for i in range(60):
+        x, y = rng.random(2)
+        _told(bohb, i, {"x": x, "y": y}, {9: -((x - 0.2) ** 2) - (y - 0.8) ** 2})
+    asks = bohb.ask(20)
+    dist = [math.hypot(a["x"] - 0.2, a["y"] - 0.8) for a in asks]
+    # The 9 best of the 60 points lie 0.10 to 0.21 from the optimum; uniform draws ~0.45.
+    assert np.median(dist) < 0.25
+    uniform = rng.random((200, 2))
+    assert np.median(dist) < 0.6 * np.median(np.hypot(uniform[:, 0] - 0.2, uniform[:, 1] - 0.8))
+    with pytest.raises(ValueError, match="top_n_percent"):
+        BOHB(top_n_percent=0)

@@ -24,10 +24,12 @@ from __future__ import annotations
 
 from airda.schedulers._halving import ASHA, Hyperband, SuccessiveHalving, rung_steps
 from airda.schedulers._median import MedianStopping, Scheduler
+from airda.strategies.bohb import BOHB
 from airda.strategies.pbt import PopulationBasedTraining
 
 __all__ = [
     "ASHA",
+    "BOHB",
     "Hyperband",
     "MedianStopping",
     "PopulationBasedTraining",

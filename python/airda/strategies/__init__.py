@@ -11,6 +11,7 @@ name                    strategy
 ``reinforce``           :class:`Reinforce` (policy gradient over discrete choices)
 ``predictor``           :class:`PredictorGuided` (GP surrogate + expected improvement)
 ``pbt``                 :class:`PopulationBasedTraining` (exploit / explore segments)
+``bohb``                :class:`BOHB` (KDE sampler for Hyperband, Falkner et al. 2018)
 ======================  ==========================================================
 
 :class:`WarmStart` wraps any of them: its first candidates are the best of a large random pool
@@ -22,6 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 from airda.strategies.base import Strategy, StrategyExhausted
+from airda.strategies.bohb import BOHB
 from airda.strategies.evolution import RegularizedEvolution
 from airda.strategies.local import LocalSearch
 from airda.strategies.pbt import PopulationBasedTraining
@@ -30,6 +32,7 @@ from airda.strategies.reinforce import Reinforce
 from airda.strategies.simple import GridSearch, HaltonSearch, RandomSearch
 
 __all__ = [
+    "BOHB",
     "STRATEGIES",
     "GridSearch",
     "HaltonSearch",
@@ -54,6 +57,7 @@ STRATEGIES: dict[str, type[Strategy]] = {
     "reinforce": Reinforce,
     "predictor": PredictorGuided,
     "pbt": PopulationBasedTraining,
+    "bohb": BOHB,
 }
 _ALIASES = {
     "qmc": "halton",
