@@ -6,6 +6,29 @@ learning-rate schedules, optimiser and curriculum search spaces.
 
 from __future__ import annotations
 
+from airda.hpo.schedules import (
+    LR_FAMILIES,
+    LRRangeResult,
+    batch_size_space,
+    build_lr_scheduler,
+    build_optimizer,
+    lr_at,
+    lr_range_test,
+    lr_schedule_space,
+    optimizer_space,
+)
 from airda.hpo.tuning import CheckpointError, Session
 
-__all__ = ["CheckpointError", "Session"]
+__all__ = [
+    "LR_FAMILIES",
+    "CheckpointError",
+    "LRRangeResult",
+    "Session",
+    "batch_size_space",
+    "build_lr_scheduler",
+    "build_optimizer",
+    "lr_at",
+    "lr_range_test",
+    "lr_schedule_space",
+    "optimizer_space",
+]
