@@ -35,6 +35,13 @@ MODULES = [
     "airda.eval._protocol",
     "airda.eval._reevaluate",
     "airda.eval._report",
+    "airda.schedulers._median",
+    "airda.schedulers._halving",
+    "airda.strategies.pbt",
+    "airda.strategies.bohb",
+    "airda.hpo.tuning",
+    "airda.hpo.schedules",
+    "airda.hpo.curriculum",
 ]
 
 

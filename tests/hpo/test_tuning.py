@@ -164,3 +164,51 @@ def test_import_airda_hpo_is_light():
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     ).stdout.split()
     assert out == ["False", "False"]
+
+
+def test_pacing_functions_at_chosen_steps():
+    from airda.hpo.curriculum import pacing_fraction
+
+    base = {"curriculum": "easy_to_hard", "pacing_start": 0.25, "pacing_ramp": 0.5}
+    total = 20  # ramp over 10 steps
+    at = {
+        "linear": [0.25, 0.625, 1.0, 1.0],
+        "root": [0.25, math.sqrt(0.0625 + 0.9375 * 0.5), 1.0, 1.0],
+        "exponential": [0.25, 0.5, 1.0, 1.0],
+        "step": [0.25, 0.25 + 0.75 * 2 / 4, 1.0, 1.0],
+    }
+    for pacing, want in at.items():
+        got = [pacing_fraction(base | {"pacing": pacing}, t, total) for t in (0, 5, 10, 15)]
+        assert got == pytest.approx(want), pacing
+    assert pacing_fraction({"curriculum": "none"}, 0, 10) == 1.0
+    with pytest.raises(ValueError, match="needs"):
+        pacing_fraction({"curriculum": "easy_to_hard"}, 0, 10)
+
+
+def test_curriculum_orders_and_batches():
+    from airda.hpo.curriculum import CurriculumSampler, curriculum_space
+
+    rng = np.random.default_rng(1)
+    difficulty = rng.random(200)
+    easiest = set(np.argsort(difficulty)[:40].tolist())
+    hardest = set(np.argsort(difficulty)[-40:].tolist())
+    cfg = {"pacing": "linear", "pacing_start": 0.2, "pacing_ramp": 1.0}
+    e2h = CurriculumSampler(difficulty, cfg | {"curriculum": "easy_to_hard"}, 10, seed=3)
+    h2e = CurriculumSampler(difficulty, cfg | {"curriculum": "hard_to_easy"}, 10, seed=3)
+    none = CurriculumSampler(difficulty, {"curriculum": "none"}, 10, seed=3)
+    assert set(e2h.batch(0, 32).tolist()) <= easiest
+    assert set(h2e.batch(0, 32).tolist()) <= hardest
+    assert len(e2h.available(0)) == 40
+    assert len(e2h.available(10)) == 200
+    assert len(none.available(0)) == 200
+    assert sorted(e2h.epoch(10).tolist()) == list(range(200))
+    assert np.array_equal(e2h.batch(4, 16), e2h.batch(4, 16))  # a function of (seed, step)
+    rp = CurriculumSampler(difficulty, cfg | {"curriculum": "random_paced"}, 10, seed=3)
+    assert not set(rp.available(0).tolist()) <= easiest
+    space = Space(curriculum_space())
+    for _ in range(50):
+        c = space.sample(rng)
+        assert ("pacing" in c) == (c["curriculum"] != "none")
+        CurriculumSampler(difficulty, c, 10).batch(0, 8)
+    with pytest.raises(ValueError, match="NaN"):
+        CurriculumSampler([0.0, math.nan], {"curriculum": "none"}, 10)
