@@ -285,3 +285,28 @@ def test_bohb_proposals_concentrate_where_the_good_points_are():
     assert np.median(dist) < 0.6 * np.median(np.hypot(uniform[:, 0] - 0.2, uniform[:, 1] - 0.8))
     with pytest.raises(ValueError, match="top_n_percent"):
         BOHB(top_n_percent=0)
+
+
+@pytest.mark.parametrize("make", [lambda: ASHA(1, 27, 3), lambda: Hyperband(1, 27, 3)])
+def test_a_reloaded_study_judges_a_running_trial_the_same(tmp_path, make):
+    from airda.trial import Trial
+
+    space = {"x": Float(0, 1)}
+    db = tmp_path / "s.db"
+    one = airda.create_study("s", storage=db, space=space, scheduler=make(), seed=1)
+    one.optimize(objective_factory(27), n_trials=20)
+    decisions = {}
+    for x in (0.05, 0.3, 0.9):
+        trial = one.ask({"x": x})
+        for step in range(1, 10):
+            trial.report(step, (x - 0.3) ** 2 + 1.0 / step)
+            decisions[(trial.number, step)] = trial.should_prune()
+        # a second process loads the study mid-run and judges the running trial from storage
+        two = airda.load_study("s", storage=db, scheduler=make())
+        frozen = two._trials[trial.number]
+        for step in range(1, 10):
+            live = Trial(two, frozen)
+            live.intermediate = {s: v for s, v in frozen.intermediate.items() if s <= step}
+            assert two.scheduler.should_prune(two, live) == decisions[(trial.number, step)]
+    assert any(decisions.values())
+    assert not all(decisions.values())
