@@ -6,7 +6,8 @@ and tunes learning rate, optimiser, weight decay, hidden width and batch size fo
 ``--max-epochs`` epochs per trial:
 
 - random search: ``--random-trials`` trials, every one trained to the full budget;
-- ASHA (``min_resource=1``, ``reduction_factor=3``) with ``--sampler`` proposing the trials,
+- ASHA (``min_resource=--min-resource``, default 1, ``reduction_factor=--eta``, default 3)
+  with ``--sampler`` proposing the trials,
   started while one more full-budget trial would keep the epochs spent within a third of
   random search's (the table gives the epochs actually spent).
 
@@ -30,7 +31,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import airda
-from airda.schedulers import ASHA
+from airda.schedulers import ASHA, rung_steps
 from airda.space import Categorical, Float, Int
 from airda.strategies import STRATEGIES
 
@@ -130,7 +131,7 @@ def run_seed(seed: int, args) -> dict[str, float]:
         direction="maximize",
         strategy=args.sampler,
         seed=seed,
-        scheduler=ASHA(1, args.max_epochs, 3),
+        scheduler=ASHA(args.min_resource, args.max_epochs, args.eta),
     )
     objective = make_objective(data, args.max_epochs, seed, spent)
     # A trial may run the full budget: start one only while that cannot overshoot a third.
@@ -163,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sampler", default="bohb", help="airda strategy name for ASHA")
     parser.add_argument("--random-trials", type=int, default=30)
     parser.add_argument("--max-epochs", type=int, default=27)
+    parser.add_argument("--min-resource", type=int, default=1, help="ASHA's first rung")
+    parser.add_argument("--eta", type=int, default=3, help="ASHA's reduction factor")
     parser.add_argument("--out", help="also write the Markdown table here")
     args = parser.parse_args(argv)
     if args.sampler not in STRATEGIES:
@@ -194,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
         f"| random search, no early stop | {summary(col['random_acc'], '.4f')} | "
         f"{summary(col['random_epochs'], '.0f')} | {summary(col['random_trials'], '.0f')} | "
         f"{summary(col['random_s'], '.1f')} |",
-        f"| ASHA (eta 3) + {args.sampler} | {summary(col['asha_acc'], '.4f')} | "
+        f"| ASHA (rungs {rung_steps(args.min_resource, args.max_epochs, args.eta)}, "
+        f"eta {args.eta}) + {args.sampler} | {summary(col['asha_acc'], '.4f')} | "
         f"{summary(col['asha_epochs'], '.0f')} | {summary(col['asha_trials'], '.0f')} | "
         f"{summary(col['asha_s'], '.1f')} |",
     ]
