@@ -25,6 +25,7 @@ __all__ = [
     "test_incremental_sync",
     "test_intermediate_values_and_attrs",
     "test_study_lifecycle",
+    "test_system_attrs_of_running_trials",
     "test_trial_numbers_are_consecutive",
 ]
 
@@ -108,6 +109,19 @@ def test_intermediate_values_and_attrs(storage: Storage) -> None:
     (got,), _ = storage.get_trials(sid)
     assert got.intermediate == {0: 1.0, 3: 0.25}
     assert got.user_attrs == {"note": {"a": 1}}
+
+
+def test_system_attrs_of_running_trials(storage: Storage) -> None:
+    """Schedulers and checkpoints record notes on running trials; finishing keeps them."""
+    sid = storage.create_study("s", ["minimize"], None, None, {}).study_id
+    t = storage.create_trial(sid, {"x": 1}, system_attrs={"ask_index": 0})
+    _, seq = storage.get_trials(sid)
+    storage.set_trial_system_attr(t.trial_id, "checkpoint", "/tmp/c.pt")
+    storage.set_trial_system_attr(t.trial_id, "pbt_parent", None)
+    (got,), _ = storage.get_trials(sid, seq)  # the write counts as a change for readers
+    assert got.system_attrs == {"ask_index": 0, "checkpoint": "/tmp/c.pt", "pbt_parent": None}
+    done = storage.finish_trial(t.trial_id, TrialState.COMPLETE, values=[1.0])
+    assert done.system_attrs["checkpoint"] == "/tmp/c.pt"
 
 
 def test_claim_waiting_trials_in_order(storage: Storage) -> None:
