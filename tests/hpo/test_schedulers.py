@@ -163,24 +163,30 @@ def objective_factory(max_step):
 
 
 @pytest.mark.parametrize(
-    "make",
+    ("make", "strategy"),
     [
-        lambda: ASHA(1, 27, 3),
-        lambda: SuccessiveHalving(1, 27, 3, n_trials_per_bracket=9),
-        lambda: Hyperband(1, 27, 3),
+        (lambda: ASHA(1, 27, 3), "random"),
+        (lambda: SuccessiveHalving(1, 27, 3, n_trials_per_bracket=9), "random"),
+        (lambda: Hyperband(1, 27, 3), "random"),
+        (lambda: Hyperband(1, 27, 3), "bohb"),
     ],
-    ids=["asha", "sh", "hyperband"],
+    ids=["asha", "sh", "hyperband", "hyperband-bohb"],
 )
-def test_decisions_survive_a_restart(tmp_path, make):
+def test_decisions_survive_a_restart(tmp_path, make, strategy):
     space = {"x": Float(0, 1)}
     objective = objective_factory(27)
 
     def record(study):
-        return [(t.state, t.intermediate, t.values) for t in study.trials]
+        return [(t.params, t.state, t.intermediate, t.values) for t in study.trials]
 
-    one = airda.create_study("s", storage=tmp_path / "a.db", space=space, scheduler=make(), seed=3)
+    def create(db):
+        return airda.create_study(
+            "s", storage=db, space=space, scheduler=make(), strategy=strategy, seed=3
+        )
+
+    one = create(tmp_path / "a.db")
     one.optimize(objective, n_trials=24)
-    two = airda.create_study("s", storage=tmp_path / "b.db", space=space, scheduler=make(), seed=3)
+    two = create(tmp_path / "b.db")
     two.optimize(objective, n_trials=11)
     two.storage.close()
     again = airda.load_study("s", storage=tmp_path / "b.db", scheduler=make())
