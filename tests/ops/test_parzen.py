@@ -177,7 +177,7 @@ def test_log_norm_argument_is_used():
 
 def test_densities_integrate_to_one():
     # 1-D mixture on [low, high]: a fine midpoint rule of exp(log p) gives 1.
-    x, mu, sigma, log_w, low, high, _ = mixture(1, 4, 1)
+    _x, mu, sigma, log_w, low, high, _ = mixture(1, 4, 1)
     grid = np.linspace(low[0], high[0], 200001)
     mid = ((grid[1:] + grid[:-1]) / 2)[:, None]
     p = np.exp(parzen_logpdf(mid, mu, sigma, log_w - np.logaddexp.reduce(log_w), low, high))

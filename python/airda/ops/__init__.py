@@ -61,11 +61,11 @@ __all__ = [
     "non_dominated_rank",
     "non_dominated_rank_reference",
     "pack_sign_bits",
+    "pack_sign_bits_reference",
     "parzen_log_norm",
     "parzen_log_norm_reference",
     "parzen_logpdf",
     "parzen_logpdf_reference",
-    "pack_sign_bits_reference",
     "unpack_sign_bits",
     "words_for",
 ]
