@@ -10,6 +10,8 @@ name                    strategy
 ``local``               :class:`LocalSearch` (hill climbing with restarts)
 ``reinforce``           :class:`Reinforce` (policy gradient over discrete choices)
 ``predictor``           :class:`PredictorGuided` (GP surrogate + expected improvement)
+``tpe``                 :class:`airda.hpo.TPE` (tree-structured Parzen estimators)
+``motpe``               :class:`airda.hpo.MOTPE` (TPE with the multi-objective split)
 ======================  ==========================================================
 
 :class:`WarmStart` wraps any of them: its first candidates are the best of a large random pool
@@ -51,6 +53,11 @@ STRATEGIES: dict[str, type[Strategy]] = {
     "reinforce": Reinforce,
     "predictor": PredictorGuided,
 }
+# Defined in airda.hpo (which imports this package first, so either import order works).
+from airda.hpo.tpe import MOTPE, TPE  # noqa: E402
+
+STRATEGIES["tpe"] = TPE
+STRATEGIES["motpe"] = MOTPE
 _ALIASES = {
     "qmc": "halton",
     "quasirandom": "halton",
