@@ -40,8 +40,8 @@ double log_ndtr(double z) {
 // polynomial of degree 12 (relative error about 2e-16), branch-free so that loops over it
 // vectorise; glibc's exp does not, and dominates a log-sum-exp over thousands of terms.
 inline double exp_above(double t) {
-  const bool keep = t > -kSkip;
-  t = keep ? t : 0.0;
+  const double keep = t > -kSkip ? 1.0 : 0.0;
+  t = t > -kSkip ? t : 0.0;
   // Rounding by adding 1.5 * 2^52: n lands in the low bits of `shifted`.
   const double shifted = t * 1.4426950408889634 + 6755399441055744.0;
   const double n = shifted - 6755399441055744.0;
@@ -59,12 +59,10 @@ inline double exp_above(double t) {
   p = p * r + 0.5;
   p = p * r + 1.0;
   p = p * r + 1.0;
-  int64_t bits;
-  std::memcpy(&bits, &shifted, sizeof bits);
-  bits = (bits + 1023) << 52;  // the low bits hold n (two's complement); the rest shifts out
-  double scale;
-  std::memcpy(&scale, &bits, sizeof scale);
-  return keep ? p * scale : 0.0;
+  // The low bits of `shifted` hold n (two's complement); the rest shifts out.
+  const int64_t bits = (__builtin_bit_cast(int64_t, shifted) + 1023) << 52;
+  const double scale = __builtin_bit_cast(double, bits);
+  return keep * (p * scale);
 }
 
 }  // namespace
@@ -166,13 +164,17 @@ void parzen_logpdf(const double* x, int64_t n_cand, int64_t d, const double* mu,
         const int64_t stride = n_cat * n_choices;
         for (int64_t k = 0; k < n_comp; ++k) t[k] += table[k * stride];
       }
+      // `omp simd` lets the two reductions be split into vector lanes (a different but fixed
+      // order of additions).
       double top = -kInf;
-      for (int64_t k = 0; k < n_comp; ++k) top = std::max(top, t[k]);
+#pragma omp simd reduction(max : top)
+      for (int64_t k = 0; k < n_comp; ++k) top = t[k] > top ? t[k] : top;
       if (top == -kInf) {
         out[i] = -kInf;
         continue;
       }
       double sum = 0.0;
+#pragma omp simd reduction(+ : sum)
       for (int64_t k = 0; k < n_comp; ++k) sum += exp_above(t[k] - top);
       out[i] = top + std::log(sum);
     }

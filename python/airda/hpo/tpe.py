@@ -66,6 +66,9 @@ _NUMERIC, _CATEGORICAL, _CONSTANT = 0, 1, 2
 # The bandwidth of joint estimators follows n on a grid of 8 steps per doubling, so their
 # normalising constants can be cached per observation between steps (changes of ~0.6%).
 _N_GRID = 8
+# log-normaliser of the prior's N(0.5, 1) truncated to [0, 1], per dimension:
+# -log(2 pi) / 2 - log(erf(0.5 / sqrt(2))).
+_PRIOR_LOG_NORM = -0.5 * math.log(2.0 * math.pi) - math.log(math.erf(0.5 / math.sqrt(2.0)))
 
 
 @dataclass(frozen=True)
@@ -281,6 +284,7 @@ class TPE(Strategy):
         self._in_order = True  # rows are in trial-number order (the usual case)
         self._n_finished = 0  # complete or pruned
         self._norm_cache: dict[tuple[int, ...], tuple[float, np.ndarray]] = {}
+        self._buffers: dict[str, np.ndarray] = {}
 
     def _grow(self) -> None:
         cap = 2 * len(self._tier)
@@ -536,48 +540,57 @@ class TPE(Strategy):
         joint: bool,
         cache: bool,
     ) -> dict[str, Any]:
+        """The estimator over `rows`: observation components (means, bandwidths, categorical
+        tables, normalisers) and the prior component (means 0.5, width 1, uniform choices),
+        kept apart so that the large g(x) is scored without copying a prior row into it."""
         n_obs = len(rows)
         n_comp = n_obs + 1
-        out: dict[str, Any] = {"log_w": log_w, "num": num, "cat": cat}
+        out: dict[str, Any] = {"log_w": log_w, "num": num, "cat": cat, "n_obs": n_obs}
         if len(num):
-            mu = np.empty((n_comp, len(num)))
+            mu = self._buffer("mu_g" if cache else "mu_l", (n_obs, len(num)))
             if len(num) == self._x.shape[1]:
-                np.take(self._x, rows, axis=0, out=mu[:n_obs])
+                np.take(self._x, rows, axis=0, out=mu)
             else:
-                mu[:n_obs] = self._x[np.ix_(rows, num)]
-            mu[n_obs] = 0.5
+                mu[:] = self._x[np.ix_(rows, num)]
             minimum = 1.0 / min(100.0, n_comp) if self.consider_magic_clip else 1e-12
             if joint:
                 level = 2.0 ** (math.floor(math.log2(max(n_obs, 1)) * _N_GRID) / _N_GRID)
                 p = len(num) + len(cat)
-                s = max(0.2 * level ** (-1.0 / (p + 4)), minimum)
-                sigma = np.full((n_comp, len(num)), s)
-                sigma[n_obs] = 1.0
-                out["shared"] = s
+                width = max(0.2 * level ** (-1.0 / (p + 4)), minimum)
+                out["sigma"] = np.full(len(num), width)
+                out["log_norm"] = self._cached_norm(rows, num, width, mu) if cache else None
             else:
-                sigma = self._neighbour_bandwidths(mu[:, 0], minimum)[:, None]
-            out["mu"], out["sigma"] = mu, sigma
-            out["log_norm"] = (
-                self._cached_norm(rows, num, out["shared"], mu, sigma) if joint and cache else None
-            )
+                full = self._neighbour_bandwidths(np.append(mu[:, 0], 0.5), minimum)
+                out["sigma"] = np.ascontiguousarray(full[:n_obs, None])
+                out["log_norm"] = None
+            out["mu"] = mu
         if len(cat):
             n_choices = self._choices[cat]
             top = int(n_choices.max())
             eps = self.prior_weight / n_comp
-            table = np.empty((n_comp, len(cat), top))
+            table = np.empty((n_obs, len(cat), top))
+            prior = np.full((1, len(cat), top), -np.inf)
             observed = self._x[np.ix_(rows, cat)].astype(np.int64)
             for c in range(len(cat)):
                 size = int(n_choices[c])
-                row = np.full(top, -np.inf)
-                row[:size] = math.log(eps / (1.0 + size * eps))
-                table[:n_obs, c] = row
+                table[:, c, :] = -np.inf
+                table[:, c, :size] = math.log(eps / (1.0 + size * eps))
                 table[np.arange(n_obs), c, observed[:, c]] = math.log(
                     (1.0 + eps) / (1.0 + size * eps)
                 )
-                table[n_obs, c] = -np.inf
-                table[n_obs, c, :size] = -math.log(size)
-            out["table"] = table
+                prior[0, c, :size] = -math.log(size)
+            out["table"], out["prior_table"] = table, prior
         return out
+
+    def _buffer(self, name: str, shape: tuple[int, int]) -> np.ndarray:
+        """A reused C-contiguous scratch array (fresh large arrays cost page faults each ask)."""
+        size = shape[0] * shape[1]
+        buf = self._buffers.get(name)
+        if buf is None or buf.size < size:
+            buf = self._buffers[name] = np.empty(
+                max(size, 2 * (buf.size if buf is not None else 0))
+            )
+        return buf[:size].reshape(shape)
 
     def _neighbour_bandwidths(self, mu: np.ndarray, minimum: float) -> np.ndarray:
         """hyperopt's rule in 1-D: the larger gap to a neighbouring mean; the prior's is 1."""
@@ -600,41 +613,34 @@ class TPE(Strategy):
         sigma[n] = 1.0
         return np.clip(sigma, minimum, 1.0)
 
-    def _cached_norm(self, rows, num, s, mu, sigma) -> np.ndarray:
-        """log-normalisers of a joint estimator with shared bandwidth s, cached per row."""
+    def _cached_norm(self, rows, num, width, mu) -> np.ndarray:
+        """log-normalisers of a joint estimator's observation components (shared width), cached
+        per row until the width moves."""
         key = tuple(int(j) for j in num)
         level, cache = self._norm_cache.get(key, (None, None))
-        if level != s or cache is None:
+        if level != width or cache is None:
             cache = np.full(len(self._tier), np.nan)
-            self._norm_cache[key] = (s, cache)
-        missing = np.isnan(cache[rows])
+            self._norm_cache[key] = (width, cache)
+        norm = cache[rows]
+        missing = np.isnan(norm)
         if missing.any():
-            fresh = rows[missing]
-            width = np.full(len(num), s)
-            cache[fresh] = _parzen_log_norm_trusted(
-                np.ascontiguousarray(mu[:-1][missing]),
-                width,
-                self._zeros(len(num)),
-                self._ones(len(num)),
+            d = len(num)
+            norm[missing] = _parzen_log_norm_trusted(
+                np.ascontiguousarray(mu[missing]), np.full(d, width), np.zeros(d), np.ones(d)
             )
-        prior = _parzen_log_norm_trusted(
-            mu[-1:], np.ones(len(num)), self._zeros(len(num)), self._ones(len(num))
-        )
-        return np.append(cache[rows], prior)
-
-    @staticmethod
-    def _zeros(n: int) -> np.ndarray:
-        return np.zeros(n)
-
-    @staticmethod
-    def _ones(n: int) -> np.ndarray:
-        return np.ones(n)
+            cache[rows[missing]] = norm[missing]
+        return norm
 
     def _draw_numeric(self, mix, comp, num, rng) -> np.ndarray:
         k = len(comp)
         if not len(num):
             return np.empty((k, 0))
-        mu, sigma = mix["mu"][comp], mix["sigma"][comp]
+        n_obs = mix["n_obs"]
+        sigma_obs = mix["sigma"]
+        if sigma_obs.ndim == 1:
+            sigma_obs = np.broadcast_to(sigma_obs, (n_obs, len(num)))
+        mu = np.vstack((mix["mu"], np.full((1, len(num)), 0.5)))[comp]
+        sigma = np.vstack((sigma_obs, np.ones((1, len(num)))))[comp]
         x = mu + sigma * rng.standard_normal(mu.shape)
         for _ in range(100):  # rejection: every component keeps at least a third of its mass
             bad = (x < 0.0) | (x > 1.0)
@@ -663,30 +669,43 @@ class TPE(Strategy):
         k = len(comp)
         if not len(cat):
             return np.empty((k, 0), dtype=np.int64)
-        probs = np.exp(mix["table"][comp])  # (k, n_cat, top)
+        tables = np.concatenate((mix["table"], mix["prior_table"]))
+        probs = np.exp(tables[comp])  # (k, n_cat, top)
         cum = np.cumsum(probs, axis=2)
         u = rng.random((k, len(cat), 1)) * cum[:, :, -1:]
         codes = (u >= cum).sum(axis=2)
         return np.minimum(codes, self._choices[cat] - 1).astype(np.int64)
 
     def _logpdf(self, mix, xs, codes) -> np.ndarray:
+        """log of the mixture's density at the candidates: the observation components by the
+        compiled op, the prior component in closed form."""
         d = len(mix["num"])
+        n_obs = mix["n_obs"]
+        log_w = mix["log_w"]
+        xs = np.ascontiguousarray(xs)
+        # Prior: N(0.5, 1) truncated to [0, 1] in every numeric dimension, uniform choices.
+        prior = log_w[n_obs] + d * _PRIOR_LOG_NORM - 0.5 * ((xs - 0.5) ** 2).sum(axis=1)
         table = mix.get("table")
+        if table is not None:
+            prior = prior - np.log(self._choices[mix["cat"]]).sum()
+        if n_obs == 0:
+            return prior
         if d:
             mu, sigma, norm = mix["mu"], mix["sigma"], mix["log_norm"]
         else:
-            mu, sigma, norm = np.empty((len(mix["log_w"]), 0)), np.empty(0), None
-        return _parzen_logpdf_trusted(
-            np.ascontiguousarray(xs),
+            mu, sigma, norm = np.empty((n_obs, 0)), np.empty(0), None
+        obs = _parzen_logpdf_trusted(
+            xs,
             mu,
             sigma,
-            mix["log_w"],
+            np.ascontiguousarray(log_w[:n_obs]),
             norm,
-            self._zeros(d),
-            self._ones(d),
+            np.zeros(d),
+            np.ones(d),
             codes if table is not None else None,
             table,
         )
+        return np.logaddexp(obs, prior)
 
 
 class MOTPE(TPE):
