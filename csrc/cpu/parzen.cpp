@@ -69,6 +69,9 @@ inline double exp_above(double t) {
 
 double normal_log_mass(double mu, double sigma, double low, double high) {
   double a = (low - mu) / sigma, b = (high - mu) / sigma;
+  // Both bounds beyond 8.5 sigma: the mass is 1 - (below 2e-17), log mass 0 in float64. The
+  // usual case for narrow kernels; it spares two erf calls.
+  if (a < -8.5 && b > 8.5) return 0.0;
   if (a > 0.0) {  // both bounds in the upper tail: mirror into the lower one
     const double t = a;
     a = -b;
