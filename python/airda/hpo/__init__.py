@@ -1,5 +1,6 @@
-"""Hyperparameter optimisation: samplers (TPE, MOTPE) on airda's strategy interface, and a
-bridge that lets any airda strategy drive an existing Optuna study.
+"""Hyperparameter optimisation: samplers (:class:`TPE`, :class:`MOTPE`) on airda's strategy
+interface, and :func:`OptunaSampler`, which lets any airda strategy drive an existing Optuna
+study.
 
 Example:
     >>> import airda
@@ -12,6 +13,7 @@ Example:
 """
 
 import airda.strategies  # noqa: F401  (first: it registers the strategies defined here)
+from airda.hpo.optuna_sampler import OptunaSampler
 from airda.hpo.tpe import MOTPE, TPE
 
-__all__ = ["MOTPE", "TPE"]
+__all__ = ["MOTPE", "TPE", "OptunaSampler"]
