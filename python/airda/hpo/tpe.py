@@ -609,18 +609,20 @@ class TPE(Strategy):
         n, p = mu.shape
         if n == 0:
             return np.empty((0, p))
-        order = np.argsort(mu, axis=0, kind="stable")
-        sorted_mu = np.take_along_axis(mu, order, axis=0)
-        edge = np.zeros((1, p))
-        padded = np.vstack((edge, sorted_mu, edge + 1.0))
-        left = sorted_mu - padded[:-2]
-        right = padded[2:] - sorted_mu
+        # One row per dimension: the sorts run over contiguous memory.
+        rows = np.ascontiguousarray(mu.T)
+        order = np.argsort(rows, axis=1)
+        sorted_mu = np.take_along_axis(rows, order, axis=1)
+        padded = np.empty((p, n + 2))
+        padded[:, 0], padded[:, 1:-1], padded[:, -1] = 0.0, sorted_mu, 1.0
+        left = sorted_mu - padded[:, :-2]
+        right = padded[:, 2:] - sorted_mu
         if not self.consider_endpoints and n > 1:
-            left[0] = right[0]
-            right[-1] = left[-1]
-        gaps = np.empty_like(mu)
-        np.put_along_axis(gaps, order, np.maximum(left, right), axis=0)
-        return np.clip(gaps[:n], minimum, 1.0)
+            left[:, 0] = right[:, 0]
+            right[:, -1] = left[:, -1]
+        gaps = np.empty_like(rows)
+        np.put_along_axis(gaps, order, np.maximum(left, right), axis=1)
+        return np.ascontiguousarray(np.clip(gaps, minimum, 1.0).T)
 
     def _cached_norm(self, rows, num, width, mu) -> np.ndarray:
         """log-normalisers of a joint estimator's observation components (shared width), cached
