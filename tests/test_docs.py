@@ -18,6 +18,7 @@ MODULES = [
     "airda.ops.parzen",
     "airda.hpo",
     "airda.hpo.tpe",
+    "airda.hpo.nsga2",
     "airda.nas",
     "airda.nas.naswot",
     "airda.nas.model_space",

@@ -1,4 +1,4 @@
-"""Hyperparameter optimisation: samplers (:class:`TPE`, :class:`MOTPE`) on airda's strategy
+"""Hyperparameter optimisation: samplers (:class:`TPE`, :class:`MOTPE`, :class:`NSGA2`) on airda's strategy
 interface, and :func:`OptunaSampler`, which lets any airda strategy drive an existing Optuna
 study.
 
@@ -13,7 +13,8 @@ Example:
 """
 
 import airda.strategies  # noqa: F401  (first: it registers the strategies defined here)
+from airda.hpo.nsga2 import NSGA2
 from airda.hpo.optuna_sampler import OptunaSampler
 from airda.hpo.tpe import MOTPE, TPE
 
-__all__ = ["MOTPE", "TPE", "OptunaSampler"]
+__all__ = ["MOTPE", "NSGA2", "TPE", "OptunaSampler"]
