@@ -295,6 +295,11 @@ class TPE(Strategy):
         self._n_finished = 0  # complete or pruned
         self._norm_cache: dict[tuple[int, ...], tuple[float, np.ndarray]] = {}
         self._buffers: dict[str, np.ndarray] = {}
+        # Per numeric parameter: the rows where it is active, sorted by its value (and those
+        # values), kept up to date at every row, so bandwidths need no sort per ask.
+        self._numeric = np.flatnonzero(self._kind == _NUMERIC)
+        self._sorted_rows = {int(j): np.empty(0, dtype=np.int64) for j in self._numeric}
+        self._sorted_vals = {int(j): np.empty(0) for j in self._numeric}
 
     def _grow(self) -> None:
         cap = 2 * len(self._tier)
@@ -327,6 +332,13 @@ class TPE(Strategy):
         cat = self._kind == _CATEGORICAL
         u[cat] = np.minimum(np.floor(u[cat] * self._choices[cat]), self._choices[cat] - 1)
         self._x[r] = u
+        for j in self._numeric:
+            value = u[j]
+            if value == value:  # active (not NaN)
+                j = int(j)
+                at = int(np.searchsorted(self._sorted_vals[j], value, side="right"))
+                self._sorted_vals[j] = np.insert(self._sorted_vals[j], at, value)
+                self._sorted_rows[j] = np.insert(self._sorted_rows[j], at, r)
         self._active[r] = ~np.isnan(u)
         self._tier[r] = tier
         self._loss[r] = np.inf
@@ -385,6 +397,11 @@ class TPE(Strategy):
                 self._n = first
                 for _, cache in self._norm_cache.values():
                     cache[first:] = np.nan  # those rows will hold other trials
+                for j, rows in self._sorted_rows.items():
+                    keep = rows < first
+                    if not keep.all():
+                        self._sorted_rows[j] = rows[keep]
+                        self._sorted_vals[j] = self._sorted_vals[j][keep]
 
     def _ask_one(self, rng: np.random.Generator) -> dict[str, Any]:
         assert self.space is not None
@@ -570,7 +587,7 @@ class TPE(Strategy):
                 out["sigma"] = np.full(len(num), width)
                 out["log_norm"] = self._cached_norm(rows, num, width, mu) if cache else None
             else:
-                out["sigma"] = self._neighbour_bandwidths(mu, minimum)
+                out["sigma"] = self._neighbour_bandwidths(rows, num, minimum)
                 out["log_norm"] = None
             out["mu"] = mu
         if len(cat):
@@ -601,28 +618,36 @@ class TPE(Strategy):
             )
         return buf[:size].reshape(shape)
 
-    def _neighbour_bandwidths(self, mu: np.ndarray, minimum: float) -> np.ndarray:
+    def _neighbour_bandwidths(
+        self, rows: np.ndarray, num: np.ndarray, minimum: float
+    ) -> np.ndarray:
         """hyperopt's rule, per dimension: each observation's bandwidth is the larger gap to
         its neighbouring observations (the bounds count as neighbours of the outermost ones
         only with ``consider_endpoints``, or when there is one observation), clipped to
-        [minimum, 1]. mu: (n_obs, p); returns (n_obs, p)."""
-        n, p = mu.shape
+        [minimum, 1]. Returns (len(rows), len(num)); the order comes from the sorted rows kept
+        per parameter, filtered to `rows` in O(n)."""
+        n, p = len(rows), len(num)
+        out = np.empty((n, p))
         if n == 0:
-            return np.empty((0, p))
-        # One row per dimension: the sorts run over contiguous memory.
-        rows = np.ascontiguousarray(mu.T)
-        order = np.argsort(rows, axis=1)
-        sorted_mu = np.take_along_axis(rows, order, axis=1)
-        padded = np.empty((p, n + 2))
-        padded[:, 0], padded[:, 1:-1], padded[:, -1] = 0.0, sorted_mu, 1.0
-        left = sorted_mu - padded[:, :-2]
-        right = padded[:, 2:] - sorted_mu
-        if not self.consider_endpoints and n > 1:
-            left[:, 0] = right[:, 0]
-            right[:, -1] = left[:, -1]
-        gaps = np.empty_like(rows)
-        np.put_along_axis(gaps, order, np.maximum(left, right), axis=1)
-        return np.ascontiguousarray(np.clip(gaps, minimum, 1.0).T)
+            return out
+        member = np.zeros(self._n, dtype=bool)
+        member[rows] = True
+        position = np.zeros(self._n, dtype=np.int64)
+        position[rows] = np.arange(n)
+        for k, j in enumerate(num):
+            sorted_rows = self._sorted_rows[int(j)]
+            keep = member[sorted_rows]
+            order = position[sorted_rows[keep]]
+            values = self._sorted_vals[int(j)][keep]
+            padded = np.empty(n + 2)
+            padded[0], padded[1:-1], padded[-1] = 0.0, values, 1.0
+            left = values - padded[:-2]
+            right = padded[2:] - values
+            if not self.consider_endpoints and n > 1:
+                left[0] = right[0]
+                right[-1] = left[-1]
+            out[order, k] = np.maximum(left, right)
+        return np.clip(out, minimum, 1.0, out=out)
 
     def _cached_norm(self, rows, num, width, mu) -> np.ndarray:
         """log-normalisers of a joint estimator's observation components (shared width), cached
