@@ -313,3 +313,19 @@ def test_import_airda_hpo_is_light():
     probe = "import sys, airda.hpo; print(sorted(m for m in ('torch', 'scipy', 'optuna') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_process_workers_share_a_sqlite_study(tmp_path):
+    from tests import objectives
+
+    study = airda.create_study(
+        storage=tmp_path / "s.db",
+        space={"x": Float(-3.0, 3.0)},
+        strategy=TPE(seed=0, n_startup_trials=5),
+    )
+    study.optimize(objectives.quadratic, n_trials=30, n_workers=2)
+    trials = study.trials
+    assert len(trials) == 30
+    assert all(t.state is TrialState.COMPLETE for t in trials)
+    assert len({t.params["x"] for t in trials}) == 30  # distinct streams, liars for the rest
+    assert study.best_value < 0.1
