@@ -388,11 +388,19 @@ class TPE(Strategy):
     def ask(self, n: int = 1) -> list[dict[str, Any]]:
         # The candidates of one batch count as running for the ones after them; they are
         # forgotten after the batch, since the study notes every trial it starts.
-        first = self._n if self.space is not None else 0
-        try:
+        if self.space is None:
             return super().ask(n)
+        first = self._n
+        out = []
+        try:
+            for i in range(n):
+                candidate = self._ask_one(self.rng(self.n_asked))
+                self.n_asked += 1
+                out.append(candidate)
+                if i + 1 < n:  # only later asks of this batch need to see it
+                    self._add_row(candidate, -1, _PENDING)
         finally:
-            if self.space is not None:
+            if self._n > first:
                 self._tier[first : self._n] = _EXCLUDED
                 self._n = first
                 for _, cache in self._norm_cache.values():
@@ -402,6 +410,7 @@ class TPE(Strategy):
                     if not keep.all():
                         self._sorted_rows[j] = rows[keep]
                         self._sorted_vals[j] = self._sorted_vals[j][keep]
+        return out
 
     def _ask_one(self, rng: np.random.Generator) -> dict[str, Any]:
         assert self.space is not None
@@ -409,7 +418,6 @@ class TPE(Strategy):
             candidate = self.space.sample(rng)
         else:
             candidate = self._propose(rng)
-        self._add_row(candidate, -1, _PENDING)
         return candidate
 
     def _propose(self, rng: np.random.Generator) -> dict[str, Any]:
