@@ -23,6 +23,8 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kHalfLog2Pi = 0.91893853320467274178;
 constexpr double kSqrtHalf = 0.70710678118654752440;
 constexpr double kSkip = 60.0;
+// Components per chunk: means, widths and terms of a chunk fit in L1 together.
+constexpr int64_t kChunk = 256;
 // Below this many (candidate, component, dimension) steps one thread finishes first.
 constexpr int64_t kParallelWork = int64_t{1} << 18;
 
@@ -130,57 +132,73 @@ void parzen_logpdf(const double* x, int64_t n_cand, int64_t d, const double* mu,
   const int64_t work = n_cand * n_comp * std::max<int64_t>(d + n_cat, 1);
   const int team = work < kParallelWork ? 1 : (threads > 0 ? threads : omp_get_max_threads());
 
+  // Components are taken in chunks that stay in L1 while every candidate of this thread scores
+  // them; each candidate keeps a running log-sum-exp (its largest term so far and the sum of
+  // exp(term - largest)), rescaled when a chunk raises the largest.
+  std::vector<double> top_all(n_cand, -kInf), sum_all(n_cand, 0.0);
+  std::vector<char> inside_all(n_cand);
+  for (int64_t i = 0; i < n_cand; ++i) {
+    const double* xi = x + i * d;
+    bool inside = true;
+    for (int64_t j = 0; j < d; ++j) inside = inside && xi[j] >= low[j] && xi[j] <= high[j];
+    inside_all[i] = inside;
+  }
+
 #pragma omp parallel num_threads(team)
   {
-    std::vector<double> terms(n_comp);
-    double* t = terms.data();
-    const double* c0 = constant.data();
-#pragma omp for schedule(static)
-    for (int64_t i = 0; i < n_cand; ++i) {
-      const double* xi = x + i * d;
-      bool inside = true;
-      for (int64_t j = 0; j < d; ++j) inside = inside && xi[j] >= low[j] && xi[j] <= high[j];
-      if (!inside) {
-        out[i] = -kInf;
-        continue;
-      }
-      for (int64_t k = 0; k < n_comp; ++k) t[k] = c0[k];
-      for (int64_t j = 0; j < d; ++j) {
-        const double xj = xi[j];
-        const double* m = mu_t.data() + j * n_comp;
-        if (shared) {
-          const double s = inv_t[j];
-          for (int64_t k = 0; k < n_comp; ++k) {
-            const double z = (xj - m[k]) * s;
-            t[k] -= z * z;
-          }
-        } else {
-          const double* s = inv_t.data() + j * n_comp;
-          for (int64_t k = 0; k < n_comp; ++k) {
-            const double z = (xj - m[k]) * s[k];
-            t[k] -= z * z;
+    const int n_threads = omp_get_num_threads(), me = omp_get_thread_num();
+    const int64_t first = n_cand * me / n_threads, last = n_cand * (me + 1) / n_threads;
+    double t[kChunk];
+    for (int64_t k0 = 0; k0 < n_comp; k0 += kChunk) {
+      const int64_t width = std::min<int64_t>(kChunk, n_comp - k0);
+      const double* c0 = constant.data() + k0;
+      for (int64_t i = first; i < last; ++i) {
+        if (!inside_all[i]) continue;
+        const double* xi = x + i * d;
+        for (int64_t k = 0; k < width; ++k) t[k] = c0[k];
+        for (int64_t j = 0; j < d; ++j) {
+          const double xj = xi[j];
+          const double* m = mu_t.data() + j * n_comp + k0;
+          if (shared) {
+            const double s = inv_t[j];
+            for (int64_t k = 0; k < width; ++k) {
+              const double z = (xj - m[k]) * s;
+              t[k] -= z * z;
+            }
+          } else {
+            const double* s = inv_t.data() + j * n_comp + k0;
+            for (int64_t k = 0; k < width; ++k) {
+              const double z = (xj - m[k]) * s[k];
+              t[k] -= z * z;
+            }
           }
         }
+        for (int64_t c = 0; c < n_cat; ++c) {
+          const int64_t stride = n_cat * n_choices;
+          const double* table = cat_logp + k0 * stride + c * n_choices + cat_x[i * n_cat + c];
+          for (int64_t k = 0; k < width; ++k) t[k] += table[k * stride];
+        }
+        // `omp simd` lets the two reductions be split into vector lanes (a different but
+        // fixed order of additions).
+        double chunk_top = -kInf;
+#pragma omp simd reduction(max : chunk_top)
+        for (int64_t k = 0; k < width; ++k) chunk_top = t[k] > chunk_top ? t[k] : chunk_top;
+        if (chunk_top == -kInf) continue;
+        double top = top_all[i], sum = sum_all[i];
+        if (chunk_top > top) {
+          sum = top == -kInf ? 0.0 : sum * std::exp(top - chunk_top);
+          top = chunk_top;
+        }
+        double add = 0.0;
+#pragma omp simd reduction(+ : add)
+        for (int64_t k = 0; k < width; ++k) add += exp_above(t[k] - top);
+        top_all[i] = top;
+        sum_all[i] = sum + add;
       }
-      for (int64_t c = 0; c < n_cat; ++c) {
-        const double* table = cat_logp + c * n_choices + cat_x[i * n_cat + c];
-        const int64_t stride = n_cat * n_choices;
-        for (int64_t k = 0; k < n_comp; ++k) t[k] += table[k * stride];
-      }
-      // `omp simd` lets the two reductions be split into vector lanes (a different but fixed
-      // order of additions).
-      double top = -kInf;
-#pragma omp simd reduction(max : top)
-      for (int64_t k = 0; k < n_comp; ++k) top = t[k] > top ? t[k] : top;
-      if (top == -kInf) {
-        out[i] = -kInf;
-        continue;
-      }
-      double sum = 0.0;
-#pragma omp simd reduction(+ : sum)
-      for (int64_t k = 0; k < n_comp; ++k) sum += exp_above(t[k] - top);
-      out[i] = top + std::log(sum);
     }
+  }
+  for (int64_t i = 0; i < n_cand; ++i) {
+    out[i] = !inside_all[i] || top_all[i] == -kInf ? -kInf : top_all[i] + std::log(sum_all[i]);
   }
 }
 
