@@ -85,6 +85,7 @@ SHAPES = [
     (24, 1001, 10),
     (13, 97, 37),
     (2, 5000, 3),
+    (65, 2000, 5),  # enough work for the OpenMP team
 ]
 
 
