@@ -23,6 +23,11 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kHalfLog2Pi = 0.91893853320467274178;
 constexpr double kSqrtHalf = 0.70710678118654752440;
 constexpr double kSkip = 60.0;
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define AIRDA_PARZEN_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define AIRDA_PARZEN_CLONES
+#endif
 // Components per chunk: means, widths and terms of a chunk fit in L1 together.
 constexpr int64_t kChunk = 256;
 // Below this many (candidate, component, dimension) steps one thread finishes first.
@@ -65,6 +70,64 @@ inline double exp_above(double t) {
   const int64_t bits = (__builtin_bit_cast(int64_t, shifted) + 1023) << 52;
   const double scale = __builtin_bit_cast(double, bits);
   return keep * (p * scale);
+}
+
+// The work of one thread: candidates [first, last) against every component, a chunk at a
+// time. Built twice on x86-64 (AVX2 and the baseline), picked at run time: the vector width
+// changes only the order of the additions in the two reductions.
+AIRDA_PARZEN_CLONES
+void score_range(int64_t first, int64_t last, const double* x, int64_t d, const double* mu_t_data,
+                 const double* inv_t_data, bool shared, const double* constant_data,
+                 int64_t n_comp, const int64_t* cat_x, const double* cat_logp, int64_t n_cat,
+                 int64_t n_choices, const char* inside_all, double* top_all, double* sum_all) {
+  double t[kChunk];
+  for (int64_t k0 = 0; k0 < n_comp; k0 += kChunk) {
+    const int64_t width = std::min<int64_t>(kChunk, n_comp - k0);
+    const double* c0 = constant_data + k0;
+    for (int64_t i = first; i < last; ++i) {
+      if (!inside_all[i]) continue;
+      const double* xi = x + i * d;
+      for (int64_t k = 0; k < width; ++k) t[k] = c0[k];
+      for (int64_t j = 0; j < d; ++j) {
+        const double xj = xi[j];
+        const double* m = mu_t_data + j * n_comp + k0;
+        if (shared) {
+          const double s = inv_t_data[j];
+          for (int64_t k = 0; k < width; ++k) {
+            const double z = (xj - m[k]) * s;
+            t[k] -= z * z;
+          }
+        } else {
+          const double* s = inv_t_data + j * n_comp + k0;
+          for (int64_t k = 0; k < width; ++k) {
+            const double z = (xj - m[k]) * s[k];
+            t[k] -= z * z;
+          }
+        }
+      }
+      for (int64_t c = 0; c < n_cat; ++c) {
+        const int64_t stride = n_cat * n_choices;
+        const double* table = cat_logp + k0 * stride + c * n_choices + cat_x[i * n_cat + c];
+        for (int64_t k = 0; k < width; ++k) t[k] += table[k * stride];
+      }
+      // `omp simd` lets the two reductions be split into vector lanes (a different but
+      // fixed order of additions).
+      double chunk_top = -kInf;
+#pragma omp simd reduction(max : chunk_top)
+      for (int64_t k = 0; k < width; ++k) chunk_top = t[k] > chunk_top ? t[k] : chunk_top;
+      if (chunk_top == -kInf) continue;
+      double top = top_all[i], sum = sum_all[i];
+      if (chunk_top > top) {
+        sum = top == -kInf ? 0.0 : sum * std::exp(top - chunk_top);
+        top = chunk_top;
+      }
+      double add = 0.0;
+#pragma omp simd reduction(+ : add)
+      for (int64_t k = 0; k < width; ++k) add += exp_above(t[k] - top);
+      top_all[i] = top;
+      sum_all[i] = sum + add;
+    }
+  }
 }
 
 }  // namespace
@@ -148,55 +211,11 @@ void parzen_logpdf(const double* x, int64_t n_cand, int64_t d, const double* mu,
   {
     const int n_threads = omp_get_num_threads(), me = omp_get_thread_num();
     const int64_t first = n_cand * me / n_threads, last = n_cand * (me + 1) / n_threads;
-    double t[kChunk];
-    for (int64_t k0 = 0; k0 < n_comp; k0 += kChunk) {
-      const int64_t width = std::min<int64_t>(kChunk, n_comp - k0);
-      const double* c0 = constant.data() + k0;
-      for (int64_t i = first; i < last; ++i) {
-        if (!inside_all[i]) continue;
-        const double* xi = x + i * d;
-        for (int64_t k = 0; k < width; ++k) t[k] = c0[k];
-        for (int64_t j = 0; j < d; ++j) {
-          const double xj = xi[j];
-          const double* m = mu_t.data() + j * n_comp + k0;
-          if (shared) {
-            const double s = inv_t[j];
-            for (int64_t k = 0; k < width; ++k) {
-              const double z = (xj - m[k]) * s;
-              t[k] -= z * z;
-            }
-          } else {
-            const double* s = inv_t.data() + j * n_comp + k0;
-            for (int64_t k = 0; k < width; ++k) {
-              const double z = (xj - m[k]) * s[k];
-              t[k] -= z * z;
-            }
-          }
-        }
-        for (int64_t c = 0; c < n_cat; ++c) {
-          const int64_t stride = n_cat * n_choices;
-          const double* table = cat_logp + k0 * stride + c * n_choices + cat_x[i * n_cat + c];
-          for (int64_t k = 0; k < width; ++k) t[k] += table[k * stride];
-        }
-        // `omp simd` lets the two reductions be split into vector lanes (a different but
-        // fixed order of additions).
-        double chunk_top = -kInf;
-#pragma omp simd reduction(max : chunk_top)
-        for (int64_t k = 0; k < width; ++k) chunk_top = t[k] > chunk_top ? t[k] : chunk_top;
-        if (chunk_top == -kInf) continue;
-        double top = top_all[i], sum = sum_all[i];
-        if (chunk_top > top) {
-          sum = top == -kInf ? 0.0 : sum * std::exp(top - chunk_top);
-          top = chunk_top;
-        }
-        double add = 0.0;
-#pragma omp simd reduction(+ : add)
-        for (int64_t k = 0; k < width; ++k) add += exp_above(t[k] - top);
-        top_all[i] = top;
-        sum_all[i] = sum + add;
-      }
-    }
+    score_range(first, last, x, d, mu_t.data(), inv_t.data(), shared, constant.data(), n_comp,
+                cat_x, cat_logp, n_cat, n_choices, inside_all.data(), top_all.data(),
+                sum_all.data());
   }
+
   for (int64_t i = 0; i < n_cand; ++i) {
     out[i] = !inside_all[i] || top_all[i] == -kInf ? -kInf : top_all[i] + std::log(sum_all[i]);
   }
