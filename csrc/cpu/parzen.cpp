@@ -156,11 +156,18 @@ void parzen_log_norm(const double* mu, const double* sigma, int64_t sigma_stride
   for (int64_t k = 0; k < n_comp; ++k) {
     const double* m = mu + k * d;
     const double* s = sigma + k * sigma_stride;
-    double acc = 0.0;
+    // sum of log(sigma) as the log of a product (one log per component, not per dimension),
+    // taken whenever the product leaves [1e-150, 1e150] so that it never under- or overflows.
+    double acc = -kHalfLog2Pi * static_cast<double>(d), product = 1.0;
     for (int64_t j = 0; j < d; ++j) {
-      acc -= std::log(s[j]) + kHalfLog2Pi + normal_log_mass(m[j], s[j], low[j], high[j]);
+      product *= s[j];
+      if (product < 1e-150 || product > 1e150) {
+        acc -= std::log(product);
+        product = 1.0;
+      }
+      acc -= normal_log_mass(m[j], s[j], low[j], high[j]);
     }
-    out[k] = acc;
+    out[k] = acc - std::log(product);
   }
 }
 
