@@ -15,6 +15,26 @@ def bootstrap_means(
     threads: int,
     out: npt.NDArray[np.float64],
 ) -> None: ...
+def parzen_logpdf(
+    x: npt.NDArray[np.float64],
+    mu: npt.NDArray[np.float64],
+    sigma: npt.NDArray[np.float64],
+    log_weights: npt.NDArray[np.float64],
+    log_norm: npt.NDArray[np.float64] | None,
+    low: npt.NDArray[np.float64],
+    high: npt.NDArray[np.float64],
+    cat_x: npt.NDArray[np.int64] | None,
+    cat_logp: npt.NDArray[np.float64] | None,
+    threads: int,
+    out: npt.NDArray[np.float64],
+) -> None: ...
+def parzen_log_norm(
+    mu: npt.NDArray[np.float64],
+    sigma: npt.NDArray[np.float64],
+    low: npt.NDArray[np.float64],
+    high: npt.NDArray[np.float64],
+    out: npt.NDArray[np.float64],
+) -> None: ...
 def resample_use_avx2(use: int = -1) -> bool: ...
 def omp_max_threads() -> int: ...
 def set_num_threads(n: int) -> None: ...
