@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from airda._version import __version__
 
 if TYPE_CHECKING:
-    from airda import eval, nas, ops, space
+    from airda import eval, nas, ops, space, tune
     from airda.study import Study, create_study, load_study
     from airda.trial import FrozenTrial, Trial, TrialPruned, TrialState
 
@@ -38,6 +38,7 @@ __all__ = [
     "nas",
     "ops",
     "space",
+    "tune",
 ]
 
 _LAZY_SUBMODULES = frozenset(
@@ -55,6 +56,7 @@ _LAZY_SUBMODULES = frozenset(
         "executor",
         "study",
         "trial",
+        "tune",
     }
 )
 _LAZY_NAMES = {

@@ -32,6 +32,8 @@ from airda.tune.profiler import (
     summarize,
     time_callable,
 )
+from airda.tune.pyvariants import tune_python
+from airda.tune.racing import RaceResult, fixed_protocol, race, sandbox_sampler
 from airda.tune.sandbox import Sandbox, VariantFailed
 from airda.tune.tuner import TuneResult, tune_c
 
@@ -40,17 +42,22 @@ __all__ = [
     "Arg",
     "CompileError",
     "Profile",
+    "RaceResult",
     "Sandbox",
     "TuneResult",
     "VariantFailed",
     "check_outputs",
     "compile_variant",
     "compile_variants",
+    "fixed_protocol",
     "median_ci_rank",
     "parse_arg",
     "profile_address",
+    "race",
+    "sandbox_sampler",
     "summarize",
     "time_callable",
     "trampoline",
     "tune_c",
+    "tune_python",
 ]
