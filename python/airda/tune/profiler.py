@@ -265,29 +265,32 @@ def time_callable(
         if t >= min_sample_s or inner >= 1 << 24:
             break
         inner = max(inner * 2, int(inner * 1.2 * min_sample_s / t) if t > 0 else inner * 2)
-    overhead = 0.0
-    if subtract_overhead:
-        # The same loop around a no-op taking the same arguments: the median per-call cost.
-        per = [_loop_seconds(_noop, args, inner) / inner for _ in range(15)]
-        overhead = float(np.median(per))
-    samples: list[float] = []
+    # The same loop around a no-op taking the same arguments, measured between the samples
+    # (so it sees the same machine state): its median per-call cost is subtracted.
+    over: list[float] = []
+    raw: list[float] = []
     spent = 0.0
     converged = False
     next_check = min_samples
-    while len(samples) < max_samples:
+    while len(raw) < max_samples:
+        if subtract_overhead:
+            over.append(_loop_seconds(_noop, args, inner) / inner)
         t = _loop_seconds(fn, args, inner)
         if sync is not None:
             sync()
         spent += t
-        samples.append(max(t / inner - overhead, 0.0))
-        n = len(samples)
+        raw.append(t / inner)
+        n = len(raw)
         if n >= next_check:
             next_check = n + max(1, n // 8)
-            p = summarize(samples, confidence=confidence, inner=inner, rel_ci=rel_ci)
-            if p.converged:
+            overhead = float(np.median(over)) if over else 0.0
+            samples = [max(r - overhead, 0.0) for r in raw]
+            if summarize(samples, confidence=confidence, rel_ci=rel_ci).converged:
                 converged = True
                 break
         if n >= min_samples and spent >= max_time_s:
             break
+    overhead = float(np.median(over)) if over else 0.0
+    samples = [max(r - overhead, 0.0) for r in raw]
     p = summarize(samples, confidence=confidence, inner=inner, measured_s=spent, overhead=overhead)
     return _replace(p, converged=converged)
