@@ -184,10 +184,8 @@ class Sandbox:
         return reply["value"]
 
     def _variant(self, key: str, path: str | os.PathLike[str]) -> dict[str, Any]:
-        req: dict[str, Any] = {"key": key}
-        if key not in self._loaded:
-            req["path"] = str(Path(path))
-        return req
+        # The path always travels: a restarted worker loads the library again.
+        return {"key": key, "path": str(Path(path))}
 
     # ---- requests -------------------------------------------------------------------------
     def ping(self) -> str:
