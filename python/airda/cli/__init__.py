@@ -219,6 +219,11 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code (0 success, 1 failure, 2 usage error)."""
     parser = _parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["tune"]:
+        from airda.cli.tune import join_option_values
+
+        argv = join_option_values(argv)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()

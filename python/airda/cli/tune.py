@@ -18,7 +18,25 @@ import tomllib
 
 from airda.cli.studies import DEFAULT_STORAGE
 
-__all__ = ["add_parser", "run_tune_c"]
+__all__ = ["add_parser", "join_option_values", "run_tune_c"]
+
+# Options whose values start with '-' (compiler flags): argparse would take them for options.
+_DASH_VALUED = ("--flags", "--reference-flags", "--compiler")
+
+
+def join_option_values(argv: list[str]) -> list[str]:
+    """``--flags -O2|-O3`` -> ``--flags=-O2|-O3`` so that argparse accepts the value."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a in _DASH_VALUED and i + 1 < len(argv):
+            out.append(f"{a}={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(a)
+        i += 1
+    return out
 
 
 def add_parser(sub: Any) -> None:
