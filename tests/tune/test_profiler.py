@@ -56,13 +56,17 @@ def test_summarize_known_values():
     assert (p.ci_low, p.ci_high) == (40.0, 61.0)
     assert p.cv == pytest.approx(np.std(np.arange(1.0, 101.0)) / 50.5)
     assert p.converged  # width 21 / 50.5 < 0.5
-    assert p.noisy and "noisy" in p.warning
+    assert p.noisy
+    assert "noisy" in p.warning
 
 
 def test_summarize_constant_and_small_samples():
     p = summarize([2.0] * 20, rel_ci=0.01)
     assert p.median == p.ci_low == p.ci_high == 2.0
-    assert p.cv == 0.0 and not p.noisy and p.converged and p.warning is None
+    assert p.cv == 0.0
+    assert not p.noisy
+    assert p.converged
+    assert p.warning is None
     q = summarize([3.0, 1.0, 2.0])  # too few for a 95% interval: the range
     assert (q.ci_low, q.median, q.ci_high) == (1.0, 2.0, 3.0)
     assert not q.converged
@@ -111,7 +115,9 @@ def test_profile_address_orders_known_costs():
         lib, fn, ptrs, arrays = _load(k)
         keep.append((lib, ptrs, arrays))
         p = profile_address(fn, ctypes.addressof(ptrs), max_time_s=0.1, rel_ci=0.02)
-        assert p.n_samples >= 10 and p.inner >= 1 and p.measured_s > 0
+        assert p.n_samples >= 10
+        assert p.inner >= 1
+        assert p.measured_s > 0
         assert p.ci_low <= p.median <= p.ci_high
         medians.append(p.median)
     # 4x the work: the ratio is near 4 (loose bounds: the test machine is shared).
@@ -120,18 +126,19 @@ def test_profile_address_orders_known_costs():
 
 @needs_native
 def test_profile_address_fixed_inner_and_flush():
-    lib, fn, ptrs, arrays = _load(1)
+    _lib, fn, ptrs, _arrays = _load(1)
     p = profile_address(
         fn, ctypes.addressof(ptrs), inner=3, flush=True, flush_bytes=1 << 20, max_time_s=0.02
     )
-    assert p.inner == 3 and p.n_samples >= 10
+    assert p.inner == 3
+    assert p.n_samples >= 10
 
 
 @needs_native
 def test_profile_address_rejects_null_and_bad_options():
     with pytest.raises(ValueError, match="null"):
         profile_address(0, 0)
-    lib, fn, ptrs, arrays = _load(1)
+    _lib, fn, ptrs, _arrays = _load(1)
     with pytest.raises(ValueError, match="confidence"):
         profile_address(fn, ctypes.addressof(ptrs), confidence=1.5)
 
@@ -146,7 +153,8 @@ def test_time_callable_subtracts_the_call_overhead():
     assert all(p.overhead > 0 for p in runs)
     assert min(p.median / p.overhead for p in runs) < 0.5
     raw = time_callable(noop, 1, max_time_s=0.05, subtract_overhead=False)
-    assert raw.overhead == 0.0 and raw.median > 0
+    assert raw.overhead == 0.0
+    assert raw.median > 0
 
 
 def test_time_callable_ranks_work():

@@ -71,7 +71,9 @@ def test_compile_cache_and_errors():
         ],
         workers=2,
     )
-    assert out[0].exists() and out[1].exists() and isinstance(out[2], CompileError)
+    assert out[0].exists()
+    assert out[1].exists()
+    assert isinstance(out[2], CompileError)
 
 
 @pytest.mark.parametrize(
@@ -104,7 +106,8 @@ def test_sandbox_missing_symbol_is_an_error_not_a_crash(tmp_path):
     with Sandbox(ARGS) as box:
         with pytest.raises(VariantFailed) as info:
             box.run("x", tmp_path / "missing.so")
-        assert info.value.kind == "error" and "OSError" in info.value.reason
+        assert info.value.kind == "error"
+        assert "OSError" in info.value.reason
 
 
 def test_tune_c_records_each_failure_and_finds_the_correct_variant():
@@ -127,14 +130,18 @@ def test_tune_c_records_each_failure_and_finds_the_correct_variant():
     assert "SIGABRT" in by[(2, "-O1")].error
     assert "timeout" in by[(3, "-O1")].error
     wrong = by[(4, "-O1")]
-    assert wrong.state is TrialState.FAIL and wrong.user_attrs["failure"] == "wrong"
+    assert wrong.state is TrialState.FAIL
+    assert wrong.user_attrs["failure"] == "wrong"
     assert "max abs error 0.25 at index 3" in wrong.error
     for mode in range(5):
         assert by[(mode, "-Onope")].user_attrs["failure"] == "compile"
-    assert res.n_complete == 1 and res.n_failed == 9
-    assert res.speedup is not None and res.speedup > 0
+    assert res.n_complete == 1
+    assert res.n_failed == 9
+    assert res.speedup is not None
+    assert res.speedup > 0
     table = res.table()
-    assert "SIGSEGV" in table and "FAILED" in table
+    assert "SIGSEGV" in table
+    assert "FAILED" in table
 
 
 def test_tune_c_second_run_is_answered_from_storage(tmp_path):
@@ -149,7 +156,9 @@ def test_tune_c_second_run_is_answered_from_storage(tmp_path):
         seed=3,
     )
     first = tune_c(KERNEL, "twice", ARGS, **kw)
-    assert first.evaluated == 4 and first.n_complete == 2 and first.n_failed == 2
+    assert first.evaluated == 4
+    assert first.n_complete == 2
+    assert first.n_failed == 2
     second = tune_c(KERNEL, "twice", ARGS, **kw)
     assert second.evaluated == 0
     assert second.best_params == first.best_params
@@ -157,7 +166,8 @@ def test_tune_c_second_run_is_answered_from_storage(tmp_path):
     assert second.study.name == first.study.name
     # A changed kernel is another key: another study.
     third = tune_c(KERNEL + "\n", "twice", ARGS, **{**kw, "params": {"MODE": [0]}})
-    assert third.study.name != first.study.name and third.evaluated == 2
+    assert third.study.name != first.study.name
+    assert third.evaluated == 2
 
 
 def test_tune_c_budget_resumes_and_races(tmp_path):
@@ -178,10 +188,12 @@ def test_tune_c_budget_resumes_and_races(tmp_path):
     part = tune_c(src, "spin", args, budget=2, **kw)
     assert part.evaluated == 2
     rest = tune_c(src, "spin", args, **kw)
-    assert rest.evaluated == 2 and rest.n_complete == 4
+    assert rest.evaluated == 2
+    assert rest.n_complete == 4
     assert rest.best_params["WORK"] == 1
     raced = [r for r in rest.rows if r["raced_out"]]
-    assert raced and all(r["params"]["WORK"] >= 30 for r in raced)
+    assert raced
+    assert all(r["params"]["WORK"] >= 30 for r in raced)
 
 
 def test_tune_c_bad_input_is_a_clear_error():
