@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from airda.tune.profiler import Profile, summarize
+from airda.tune.profiler import Profile, median_ci_rank, summarize
 
 __all__ = ["RaceResult", "fixed_protocol", "race", "sandbox_sampler"]
 
@@ -89,6 +89,9 @@ def race(
         raise ValueError(f"round_samples must be >= 1, got {round_samples}")
     keys = list(samplers)
     each = 1.0 - (1.0 - confidence) / len(keys)
+    n_first = 1
+    while median_ci_rank(n_first, each) < 1:
+        n_first += 1
     data: dict[Hashable, list[np.ndarray]] = {k: [] for k in keys}
     alive = list(keys)
     eliminated: dict[Hashable, int] = {}
@@ -97,13 +100,13 @@ def race(
     stats: dict[Hashable, Profile] = {}
     while rounds < max_rounds:
         rounds += 1
+        # The first round takes enough samples for an interval at the corrected confidence.
+        n_round = max(round_samples, n_first) if rounds == 1 else round_samples
         for k in alive:
-            x, s = _draw(samplers[k], round_samples)
+            x, s = _draw(samplers[k], n_round)
             data[k].append(x)
             spent += s
         stats.update({k: summarize(np.concatenate(data[k]), confidence=each) for k in alive})
-        if rounds * round_samples < 6:
-            continue  # too few samples for any interval yet
         best = min(alive, key=lambda k: stats[k].median)
         bound = stats[best].ci_high * (1.0 + margin)
         for k in list(alive):
