@@ -21,7 +21,6 @@ import ctypes
 import os
 import platform
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -36,7 +35,6 @@ from airda.tune import (
     fixed_protocol,
     profile_address,
     race,
-    summarize,
     tune_c,
 )
 from airda.tune.tuner import cpu_model
@@ -324,7 +322,7 @@ def kernel_tuner_compare(n, params, budget, cap, table, best) -> None:
         wall = time.perf_counter() - t0
         found = table.get(tuple(sorted({**res.best_params}.items())))
         results["airda"].append((found, wall, res.best_params))
-        np.random.seed(seed)  # Kernel Tuner's random_sample draws from NumPy's global state
+        np.random.seed(seed)  # noqa: NPY002 - Kernel Tuner samples from the global state
         t0 = time.perf_counter()
         kt_res, _ = kernel_tuner.tune_kernel(
             "matmul_kt",
