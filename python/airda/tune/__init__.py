@@ -35,17 +35,20 @@ from airda.tune.profiler import (
 from airda.tune.pyvariants import tune_python
 from airda.tune.racing import RaceResult, fixed_protocol, race, sandbox_sampler
 from airda.tune.sandbox import Sandbox, VariantFailed
+from airda.tune.triton_autotune import Autotuner, autotune
 from airda.tune.tuner import TuneResult, tune_c
 
 __all__ = [
     "NOISE_CV",
     "Arg",
+    "Autotuner",
     "CompileError",
     "Profile",
     "RaceResult",
     "Sandbox",
     "TuneResult",
     "VariantFailed",
+    "autotune",
     "check_outputs",
     "compile_variant",
     "compile_variants",
