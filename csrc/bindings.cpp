@@ -274,7 +274,8 @@ airda::cpu::VariantFn variant_fn(std::uintptr_t fn) {
 
 py::dict cpu_profile(std::uintptr_t fn, std::uintptr_t args, int64_t warmup, int64_t inner,
                      double min_sample_s, int64_t min_samples, int64_t max_samples, double rel_ci,
-                     double confidence, double max_time_s, bool flush, int64_t flush_bytes) {
+                     double confidence, double max_time_s, bool flush, int64_t flush_bytes,
+                     int clock) {
   if (!(confidence > 0.0 && confidence < 1.0)) throw py::value_error("confidence must be in (0, 1)");
   if (!(rel_ci >= 0.0)) throw py::value_error("rel_ci must be >= 0");
   if (!(max_time_s >= 0.0)) throw py::value_error("max_time_s must be >= 0");
@@ -291,6 +292,8 @@ py::dict cpu_profile(std::uintptr_t fn, std::uintptr_t args, int64_t warmup, int
   o.max_time_s = max_time_s;
   o.flush = flush;
   o.flush_bytes = flush_bytes;
+  if (clock != 0 && clock != 1) throw py::value_error("clock must be 0 (wall) or 1 (thread CPU)");
+  o.clock = clock;
   const auto f = variant_fn(fn);
   airda::cpu::ProfileResult r;
   {
@@ -301,22 +304,25 @@ py::dict cpu_profile(std::uintptr_t fn, std::uintptr_t args, int64_t warmup, int
 }
 
 py::dict cpu_sample(std::uintptr_t fn, std::uintptr_t args, int64_t n_samples, int64_t inner,
-                    bool flush, int64_t flush_bytes) {
+                    bool flush, int64_t flush_bytes, int clock) {
   if (n_samples < 0 || inner < 1) throw py::value_error("n_samples >= 0 and inner >= 1 required");
+  if (clock != 0 && clock != 1) throw py::value_error("clock must be 0 (wall) or 1 (thread CPU)");
   const auto f = variant_fn(fn);
   airda::cpu::ProfileResult r;
   {
     py::gil_scoped_release release;
     r = airda::cpu::sample(f, reinterpret_cast<void**>(args), n_samples, inner, flush,
-                           flush_bytes);
+                           flush_bytes, clock);
   }
   return profile_result(std::move(r));
 }
 
-int64_t cpu_calibrate_inner(std::uintptr_t fn, std::uintptr_t args, double min_sample_s) {
+int64_t cpu_calibrate_inner(std::uintptr_t fn, std::uintptr_t args, double min_sample_s,
+                            int clock) {
   const auto f = variant_fn(fn);
+  if (clock != 0 && clock != 1) throw py::value_error("clock must be 0 (wall) or 1 (thread CPU)");
   py::gil_scoped_release release;
-  return airda::cpu::calibrate_inner(f, reinterpret_cast<void**>(args), min_sample_s);
+  return airda::cpu::calibrate_inner(f, reinterpret_cast<void**>(args), min_sample_s, clock);
 }
 // ---- end of the profiler
 
@@ -353,16 +359,16 @@ PYBIND11_MODULE(_C, m) {
   m.def("profile_variant", &cpu_profile, py::arg("fn"), py::arg("args"), py::arg("warmup"),
         py::arg("inner"), py::arg("min_sample_s"), py::arg("min_samples"),
         py::arg("max_samples"), py::arg("rel_ci"), py::arg("confidence"), py::arg("max_time_s"),
-        py::arg("flush"), py::arg("flush_bytes"),
+        py::arg("flush"), py::arg("flush_bytes"), py::arg("clock") = 0,
         "Time fn(args) (addresses of a void(*)(void**) and a void*[]) with the GIL released "
         "until the median's CI is within rel_ci or max_time_s is spent; returns a dict: samples "
-        "(seconds per call), inner, measured_s, converged.");
+        "(seconds per call), inner, measured_s, converged. clock: 0 wall, 1 thread CPU time.");
   m.def("sample_variant", &cpu_sample, py::arg("fn"), py::arg("args"), py::arg("n_samples"),
-        py::arg("inner"), py::arg("flush"), py::arg("flush_bytes"),
+        py::arg("inner"), py::arg("flush"), py::arg("flush_bytes"), py::arg("clock") = 0,
         "Exactly n_samples samples of inner calls each (a racing round); same dict as "
         "profile_variant.");
   m.def("calibrate_inner", &cpu_calibrate_inner, py::arg("fn"), py::arg("args"),
-        py::arg("min_sample_s"), "Calls per sample so that one sample lasts min_sample_s.");
+        py::arg("min_sample_s"), py::arg("clock") = 0, "Calls per sample so that one sample lasts min_sample_s.");
   m.def("median_ci_rank", &airda::cpu::median_ci_rank, py::arg("n"), py::arg("confidence"),
         "Rank k (1-based) of the lower end of the median's distribution-free CI; 0 if none.");
   m.def("last_level_cache_bytes", &airda::cpu::last_level_cache_bytes,

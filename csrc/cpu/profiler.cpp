@@ -11,15 +11,14 @@
 #include <fstream>
 #include <string>
 
+#include <time.h>
+
 namespace airda::cpu {
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
 
 // Parses "32768K", "8M" or "512" into bytes.
 int64_t parse_size(const std::string& text) {
@@ -59,10 +58,10 @@ int64_t flush_size(int64_t requested) {
 }
 
 // One sample: seconds per call over `inner` calls.
-double time_once(VariantFn fn, void** args, int64_t inner, double* elapsed) {
-  const auto t0 = Clock::now();
+double time_once(VariantFn fn, void** args, int64_t inner, double* elapsed, int clock) {
+  const double t0 = clock_seconds(clock);
   for (int64_t i = 0; i < inner; ++i) fn(args);
-  const double s = seconds_since(t0);
+  const double s = clock_seconds(clock) - t0;
   *elapsed += s;
   return s / static_cast<double>(inner);
 }
@@ -82,6 +81,15 @@ bool ci_converged(std::vector<double> samples, double confidence, double rel_ci)
 }
 
 }  // namespace
+
+double clock_seconds(int clock) {
+  if (clock == 1) {
+    timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+  }
+  return std::chrono::duration<double>(Clock::now().time_since_epoch()).count();
+}
 
 int64_t median_ci_rank(int64_t n, double confidence) {
   if (n < 1) return 0;
@@ -115,12 +123,12 @@ int64_t last_level_cache_bytes() {
   return best;
 }
 
-int64_t calibrate_inner(VariantFn fn, void** args, double min_sample_s) {
+int64_t calibrate_inner(VariantFn fn, void** args, double min_sample_s, int clock) {
   int64_t inner = 1;
   double elapsed = 0.0;
   while (inner < (int64_t{1} << 30)) {
     double t = 0.0;
-    time_once(fn, args, inner, &t);
+    time_once(fn, args, inner, &t, clock);
     elapsed += t;
     if (t >= min_sample_s) break;
     // Aim straight at the target when the estimate is usable, doubling otherwise.
@@ -132,7 +140,7 @@ int64_t calibrate_inner(VariantFn fn, void** args, double min_sample_s) {
 }
 
 ProfileResult sample(VariantFn fn, void** args, int64_t n_samples, int64_t inner, bool flush,
-                     int64_t flush_bytes) {
+                     int64_t flush_bytes, int clock) {
   ProfileResult res;
   res.inner = std::max<int64_t>(inner, 1);
   res.samples.reserve(static_cast<size_t>(std::max<int64_t>(n_samples, 0)));
@@ -141,7 +149,7 @@ ProfileResult sample(VariantFn fn, void** args, int64_t n_samples, int64_t inner
   if (flush) flusher = &storage;
   for (int64_t s = 0; s < n_samples; ++s) {
     if (flusher) flusher->run();
-    res.samples.push_back(time_once(fn, args, res.inner, &res.measured_s));
+    res.samples.push_back(time_once(fn, args, res.inner, &res.measured_s, clock));
   }
   return res;
 }
@@ -149,14 +157,15 @@ ProfileResult sample(VariantFn fn, void** args, int64_t n_samples, int64_t inner
 ProfileResult profile(VariantFn fn, void** args, const ProfileOptions& opts) {
   ProfileResult res;
   for (int64_t i = 0; i < opts.warmup; ++i) fn(args);
-  res.inner = opts.inner > 0 ? opts.inner : calibrate_inner(fn, args, opts.min_sample_s);
+  res.inner =
+      opts.inner > 0 ? opts.inner : calibrate_inner(fn, args, opts.min_sample_s, opts.clock);
   Flusher storage(opts.flush ? flush_size(opts.flush_bytes) : 0);
   const int64_t min_samples = std::max<int64_t>(opts.min_samples, 1);
   const int64_t max_samples = std::max(opts.max_samples, min_samples);
   int64_t next_check = min_samples;
   while (static_cast<int64_t>(res.samples.size()) < max_samples) {
     if (opts.flush) storage.run();
-    res.samples.push_back(time_once(fn, args, res.inner, &res.measured_s));
+    res.samples.push_back(time_once(fn, args, res.inner, &res.measured_s, opts.clock));
     const int64_t n = static_cast<int64_t>(res.samples.size());
     if (n >= next_check) {
       // Checking costs a sort: check at geometrically spaced counts.

@@ -22,6 +22,7 @@ struct ProfileOptions {
   double max_time_s = 1.0;      // stop when the timed calls have taken this long
   bool flush = false;           // write over a buffer larger than the last-level cache per sample
   int64_t flush_bytes = 0;      // its size; 0: 2 x the last-level cache from /sys (64 MiB if none)
+  int clock = 0;                // 0: wall (steady_clock); 1: the calling thread's CPU time
 };
 
 struct ProfileResult {
@@ -44,9 +45,13 @@ ProfileResult profile(VariantFn fn, void** args, const ProfileOptions& opts);
 // Exactly n_samples samples of `inner` calls each (no warm-up, no stopping rule): the racing
 // rounds call this so that every variant gets the same protocol.
 ProfileResult sample(VariantFn fn, void** args, int64_t n_samples, int64_t inner, bool flush,
-                     int64_t flush_bytes);
+                     int64_t flush_bytes, int clock = 0);
 
 // Calls per sample so that one sample lasts at least min_sample_s (at most 1 << 30).
-int64_t calibrate_inner(VariantFn fn, void** args, double min_sample_s);
+int64_t calibrate_inner(VariantFn fn, void** args, double min_sample_s, int clock = 0);
+
+// Seconds on the clock: 0 wall (steady_clock), 1 the calling thread's CPU time (which leaves
+// out time the thread was preempted: steadier on a loaded machine, for one-thread variants).
+double clock_seconds(int clock);
 
 }  // namespace airda::cpu

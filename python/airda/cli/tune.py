@@ -100,6 +100,12 @@ def add_parser(sub: Any) -> None:
     c.add_argument("--variant-timeout", type=float, help="seconds one call may take (default 10)")
     c.add_argument("--max-time", type=float, help="measurement cap per variant, s (0.5)")
     c.add_argument("--rel-ci", type=float, help="target relative width of the median's CI (0.02)")
+    c.add_argument(
+        "--clock",
+        choices=["wall", "cpu"],
+        help="wall (default) or cpu: the worker thread's CPU time, steadier on a loaded "
+        "machine (single-threaded kernels only)",
+    )
     c.add_argument("--flush", action="store_true", default=None, help="flush caches per sample")
     c.add_argument(
         "--no-race",
@@ -187,6 +193,7 @@ def _settings(args: Any) -> dict[str, Any]:
         "max_time": args.max_time,
         "rel_ci": args.rel_ci,
         "flush": args.flush,
+        "clock": args.clock,
         "compiler": args.compiler,
         "storage": args.storage,
         "name": args.name,
@@ -208,7 +215,7 @@ def _settings(args: Any) -> dict[str, Any]:
     known = {
         "kernel", "entry", "args", "defines", "params", "flags", "reference", "reference_entry",
         "reference_flags", "budget", "strategy", "seed", "atol", "rtol", "jobs",
-        "variant_timeout", "max_time", "rel_ci", "flush", "race", "compiler", "storage", "name",
+        "variant_timeout", "max_time", "rel_ci", "flush", "clock", "race", "compiler", "storage", "name",
         "timeout",
     }  # fmt: skip
     unknown = sorted(set(cfg) - known)
@@ -276,6 +283,7 @@ def run_tune_c(args: Any) -> int:
         rel_ci=float(cfg.get("rel_ci", 0.02)),
         flush=bool(cfg.get("flush", False)),
         race=bool(cfg.get("race", True)),
+        clock=str(cfg.get("clock", "wall")),
         progress=progress,
     )
     if tty and count[0]:

@@ -109,8 +109,9 @@ def _handle(state: _State, req: dict[str, Any]) -> Any:
         opts = req["options"]
         if op == "profile":
             return native().profile_variant(fn, state.args_address(), **opts)
+        clock = int(opts.get("clock", 0))
         inner = opts.get("inner") or native().calibrate_inner(
-            fn, state.args_address(), opts.get("min_sample_s", 5e-5)
+            fn, state.args_address(), opts.get("min_sample_s", 5e-5), clock
         )
         return native().sample_variant(
             fn,
@@ -119,6 +120,7 @@ def _handle(state: _State, req: dict[str, Any]) -> Any:
             inner,
             opts.get("flush", False),
             opts.get("flush_bytes", 0),
+            clock,
         )
     if op == "crash":  # for the sandbox's own tests
         os.abort()

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from airda.tune.profiler import Profile, median_ci_rank, summarize
+from airda.tune.profiler import Profile, clock_id, median_ci_rank, summarize
 
 __all__ = ["RaceResult", "fixed_protocol", "race", "sandbox_sampler"]
 
@@ -140,7 +140,13 @@ def fixed_protocol(samplers: Mapping[Hashable, Sampler], n_samples: int = 7) -> 
 
 
 def sandbox_sampler(
-    box: Any, key: str, path: Any, *, flush: bool = False, min_sample_s: float = 5e-5
+    box: Any,
+    key: str,
+    path: Any,
+    *,
+    flush: bool = False,
+    min_sample_s: float = 5e-5,
+    clock: str = "wall",
 ) -> Sampler:
     """A sampler running a compiled variant in a :class:`~airda.tune.Sandbox`: the calls per
     sample are calibrated on the first round and kept, so every round is comparable."""
@@ -150,7 +156,13 @@ def sandbox_sampler(
         raw = box.sample(
             key,
             path,
-            {"n_samples": n, "inner": inner[0], "flush": flush, "min_sample_s": min_sample_s},
+            {
+                "n_samples": n,
+                "inner": inner[0],
+                "flush": flush,
+                "min_sample_s": min_sample_s,
+                "clock": clock_id(clock),
+            },
         )
         inner[0] = int(raw["inner"])
         return np.asarray(raw["samples"]), float(raw["measured_s"])

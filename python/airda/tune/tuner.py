@@ -46,7 +46,7 @@ from airda.tune.cvariants import (
     compiler_version,
 )
 from airda.tune.gate import check_outputs
-from airda.tune.profiler import Profile, summarize
+from airda.tune.profiler import Profile, clock_id, summarize
 from airda.tune.sandbox import Sandbox, VariantFailed
 
 __all__ = ["TuneResult", "cpu_model", "tune_c"]
@@ -188,6 +188,7 @@ def tune_c(
     rel_ci: float = 0.02,
     flush: bool = False,
     race: bool = True,
+    clock: str = "wall",
     arg_seed: int = 0,
     progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> TuneResult:
@@ -212,6 +213,8 @@ def tune_c(
         jobs: compiler processes in parallel (default: the CPU count).
         variant_timeout: seconds one call may take before the variant counts as hung.
         max_time_s / rel_ci / flush: the profiler's cap, target CI width, cache flush.
+        clock: ``"wall"`` or ``"cpu"`` (the worker thread's CPU time: steadier on a loaded
+            machine, for single-threaded kernels).
         race: measure a few samples first and stop a variant whose interval lies clearly behind
             the best so far (it is recorded with that rough estimate, marked ``raced_out``).
         progress: called with each finished row (for a progress display).
@@ -258,6 +261,7 @@ def tune_c(
         "compiler": [cc, compiler_version(cc)],
         "cpu": cpu_model(),
         "flush": flush,
+        "clock": clock,
     }
     key = hashlib.sha256(json.dumps(key_doc, sort_keys=True).encode()).hexdigest()[:16]
     name = study_name or f"tune-{entry}-{key}"
@@ -290,6 +294,7 @@ def tune_c(
         "max_time_s": max_time_s,
         "flush": flush,
         "flush_bytes": 0,
+        "clock": clock_id(clock),
     }
     state: dict[str, Any] = {"expected": list(expected) if expected is not None else None}
     deadline = None if timeout is None else time.monotonic() + timeout
@@ -472,7 +477,11 @@ def _evaluate(
     try:
         if best is not None and "ci_high_s" in best:
             # Racing against the incumbent: a short round first; stop if clearly behind.
-            first = box.sample(vkey, lib, {"n_samples": 10, "inner": 0, "flush": opts["flush"]})
+            first = box.sample(
+                vkey,
+                lib,
+                {"n_samples": 10, "inner": 0, "flush": opts["flush"], "clock": opts["clock"]},
+            )
             p = _summary(first, rel_ci)
             if p.ci_low > best["ci_high_s"] * 1.02:
                 trial.set_user_attr("raced_out", True)
