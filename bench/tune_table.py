@@ -214,7 +214,9 @@ def racing(quick: bool) -> None:
                 )
     # The reference answer: a long fixed measurement of every variant.
     truth = fixed_protocol(
-        {k: v.sampler() for k, v in variants.items()}, n_samples=40 if quick else 200
+        {k: v.sampler() for k, v in variants.items()},
+        n_samples=40 if quick else 200,
+        rounds=8 if quick else 40,
     )
     t0 = time.perf_counter()
     r = race({k: v.sampler() for k, v in variants.items()}, round_samples=5, rel_ci=0.01)

@@ -49,6 +49,24 @@ def test_race_spends_less_than_a_fixed_protocol_with_the_same_winner():
     assert all(raced.eliminated[f"v{i}"] == 1 for i in range(2, 40))
 
 
+def test_fixed_protocol_interleaves_rounds():
+    calls = []
+
+    def sampler(name):
+        def draw(n):
+            calls.append((name, n))
+            return np.full(n, 1.0 if name == "a" else 2.0)
+
+        return draw
+
+    res = fixed_protocol({"a": sampler("a"), "b": sampler("b")}, n_samples=7, rounds=3)
+    assert calls == [("a", 3), ("b", 3), ("a", 2), ("b", 2), ("a", 2), ("b", 2)]
+    assert res.winner == "a"
+    assert res.profiles["b"].n_samples == 7
+    with pytest.raises(ValueError, match=">= 1"):
+        fixed_protocol({"a": sampler("a")}, rounds=0)
+
+
 def test_race_stops_on_ties_and_validates():
     res = race(_synthetic({"a": 1.0, "b": 1.0}, noise=0.0), round_samples=3)
     assert res.winner in ("a", "b")

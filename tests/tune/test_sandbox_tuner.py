@@ -191,6 +191,11 @@ def test_tune_c_budget_resumes_and_races(tmp_path):
     assert rest.evaluated == 2
     assert rest.n_complete == 4
     assert rest.best_params["WORK"] == 1
+    final = rest.study.user_attrs["final_race"]  # the finalists raced side by side
+    assert len(final["numbers"]) == 4
+    winner = next(t for t in rest.study.trials if t.number == final["winner"])
+    assert winner.params["WORK"] == 1
+    assert rest.best["final_race"] is True
     raced = [r for r in rest.rows if r["raced_out"]]
     assert raced
     assert all(r["params"]["WORK"] >= 30 for r in raced)

@@ -124,19 +124,32 @@ def race(
     return RaceResult(winner, profiles, eliminated, spent, rounds)
 
 
-def fixed_protocol(samplers: Mapping[Hashable, Sampler], n_samples: int = 7) -> RaceResult:
+def fixed_protocol(
+    samplers: Mapping[Hashable, Sampler], n_samples: int = 7, *, rounds: int = 1
+) -> RaceResult:
     """The baseline: the same number of samples for every variant (Kernel Tuner's default is 7
-    iterations), the winner by median."""
+    iterations), the winner by median.
+
+    With ``rounds > 1`` the samples are taken in that many interleaved rounds (every variant
+    once per round), so a drift of the machine's speed affects all variants alike.
+    """
     if not samplers:
         raise ValueError("fixed_protocol needs at least one variant")
-    profiles = {}
+    if n_samples < 1 or rounds < 1:
+        raise ValueError("n_samples and rounds must be >= 1")
+    per = [n_samples // rounds + (1 if r < n_samples % rounds else 0) for r in range(rounds)]
+    data: dict[Hashable, list[np.ndarray]] = {k: [] for k in samplers}
     spent = 0.0
-    for k, sampler in samplers.items():
-        x, s = _draw(sampler, n_samples)
-        spent += s
-        profiles[k] = summarize(x)
+    for n in per:
+        if n == 0:
+            continue
+        for k, sampler in samplers.items():
+            x, s = _draw(sampler, n)
+            spent += s
+            data[k].append(x)
+    profiles = {k: summarize(np.concatenate(v)) for k, v in data.items()}
     winner = min(profiles, key=lambda k: profiles[k].median)
-    return RaceResult(winner, profiles, {}, spent, 1)
+    return RaceResult(winner, profiles, {}, spent, rounds)
 
 
 def sandbox_sampler(

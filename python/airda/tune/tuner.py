@@ -188,6 +188,7 @@ def tune_c(
     rel_ci: float = 0.02,
     flush: bool = False,
     race: bool = True,
+    final_race: int = 4,
     clock: str = "wall",
     arg_seed: int = 0,
     progress: Callable[[dict[str, Any]], None] | None = None,
@@ -213,6 +214,9 @@ def tune_c(
         jobs: compiler processes in parallel (default: the CPU count).
         variant_timeout: seconds one call may take before the variant counts as hung.
         max_time_s / rel_ci / flush: the profiler's cap, target CI width, cache flush.
+        final_race: after the search, race the this many fastest variants against each other
+            in interleaved rounds (so a drift of the machine's speed during the search does not
+            pick the winner); the winner is stored on the study. 0 or 1: off.
         clock: ``"wall"`` or ``"cpu"`` (the worker thread's CPU time: steadier on a loaded
             machine, for single-threaded kernels).
         race: measure a few samples first and stop a variant whose interval lies clearly behind
@@ -387,9 +391,70 @@ def tune_c(
                 done_keys[_ckey(trial.params)] = frozen
                 if progress is not None:
                     progress(_row(frozen))
+        if final_race > 1:
+            _final_race(
+                study,
+                box,
+                final_race,
+                max_time_s,
+                clock,
+                lambda p: compile_variant(
+                    text,
+                    entry,
+                    args,
+                    defines=fixed | {k: v for k, v in p.items() if k != "flags"},
+                    flags=p["flags"],
+                    cpp=cpp,
+                    compiler=compiler,
+                ),
+            )
     finally:
         box.close()
     return _result(study, ref_summary, evaluated)
+
+
+def _final_race(
+    study: Any,
+    box: Sandbox,
+    k: int,
+    max_time_s: float,
+    clock: str,
+    library: Callable[[Mapping[str, Any]], Path],
+) -> None:
+    from airda.trial import TrialState
+    from airda.tune.racing import race, sandbox_sampler
+
+    done = [
+        t
+        for t in study.trials
+        if t.state is TrialState.COMPLETE and "cached_from" not in t.user_attrs
+    ]
+    top = sorted(done, key=lambda t: (t.values[0], t.number))[:k]
+    if len(top) < 2:
+        return
+    numbers = [t.number for t in top]
+    stored = study.user_attrs.get("final_race")
+    if stored and sorted(stored.get("numbers", [])) == sorted(numbers):
+        return  # already raced these (a second run answered from storage)
+    samplers = {}
+    for t in top:
+        lib = library(t.params)
+        samplers[t.number] = sandbox_sampler(box, lib.stem, lib, clock=clock)
+    try:
+        res = race(samplers, round_samples=5, rel_ci=0.005, max_time_s=max_time_s * len(top))
+    except VariantFailed:
+        return  # a variant that passed before failed now: keep the search's ranking
+    study.set_user_attr(
+        "final_race",
+        {
+            "numbers": numbers,
+            "winner": int(res.winner),
+            "medians": {str(n): p.median for n, p in res.profiles.items()},
+            "ci": {str(n): [p.ci_low, p.ci_high] for n, p in res.profiles.items()},
+            "rounds": res.rounds,
+            "measured_s": res.measured_s,
+        },
+    )
 
 
 def _ckey(params: Mapping[str, Any]) -> str:
@@ -521,7 +586,15 @@ def _result(study: Any, ref: dict[str, Any] | None, evaluated: int) -> TuneResul
     rows = [_row(t) for t in study.trials if t.state.finished and "cached_from" not in t.user_attrs]
     try:
         best = study.best_trial
+        final = study.user_attrs.get("final_race")
+        if final and final.get("winner") is not None:
+            best = next((t for t in study.trials if t.number == final["winner"]), best)
         best_params, best_attrs = dict(best.params), dict(best.user_attrs)
+        if final and str(best.number) in final.get("medians", {}):
+            # The interleaved final race measured the finalists side by side: its numbers.
+            best_attrs["median_s"] = final["medians"][str(best.number)]
+            best_attrs["ci_low_s"], best_attrs["ci_high_s"] = final["ci"][str(best.number)]
+            best_attrs["final_race"] = True
     except ValueError:
         best_params, best_attrs = None, None
     speedup = None
