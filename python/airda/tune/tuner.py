@@ -475,6 +475,7 @@ def _answer_from_storage(study: Any, trial: Any, known: Any) -> None:
     from airda.trial import TrialState
 
     if known is None:  # the same candidate twice in one batch: fail the duplicate cheaply
+        trial.set_user_attr("cached_from", -1)  # not a variant of its own: kept out of rows
         study.tell(trial, state=TrialState.FAIL, error="duplicate of a candidate in this batch")
         return
     trial.set_user_attr("cached_from", known.number)
