@@ -68,8 +68,7 @@ class Sandbox:
     # ---- process --------------------------------------------------------------------------
     def _start(self) -> None:
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the worker
-        env = dict(os.environ)
-        env.setdefault("OMP_NUM_THREADS", "1")
+        env = dict(os.environ)  # the variant's threading (OMP_NUM_THREADS, ...) is the caller's
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "airda.tune._worker"],
             stdin=subprocess.PIPE,
