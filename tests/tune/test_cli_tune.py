@@ -124,3 +124,11 @@ def test_cli_help(capsys):
         main(["tune", "c", "--help"])
     assert info.value.code == 0
     assert "DTYPE[SHAPE]" in capsys.readouterr().out
+
+
+def test_cli_cpu_clock_flush_and_no_race(files, capsys):
+    argv = _argv(files, "--clock", "cpu", "--flush", "--no-race", "--budget", "2", "--json")
+    assert main(argv) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert len(doc["variants"]) == 2
+    assert not any(v["raced_out"] for v in doc["variants"])
