@@ -95,6 +95,19 @@ def test_sandbox_records_crashes_and_hangs(mode, kind, reason):
         assert box.restarts == 1
 
 
+def test_sandbox_exit_is_a_crash_with_its_code():
+    lib = compile_variant(
+        "#include <stdlib.h>\nvoid twice(float* y, const float* x, int n) { exit(3); }",
+        "twice",
+        ARGS,
+    )
+    with Sandbox(ARGS) as box:
+        with pytest.raises(VariantFailed) as info:
+            box.run("exit", lib)
+        assert info.value.kind == "crash"
+        assert "exited with code 3" in info.value.reason
+
+
 def test_sandbox_variant_stdout_does_not_corrupt_replies():
     lib = compile_variant(KERNEL, "twice", ARGS, defines={"MODE": 5})
     with Sandbox(ARGS) as box:
