@@ -214,9 +214,10 @@ def tune_c(
         jobs: compiler processes in parallel (default: the CPU count).
         variant_timeout: seconds one call may take before the variant counts as hung.
         max_time_s / rel_ci / flush: the profiler's cap, target CI width, cache flush.
-        final_race: after the search, race the this many fastest variants against each other
-            in interleaved rounds (so a drift of the machine's speed during the search does not
-            pick the winner); the winner is stored on the study. 0 or 1: off.
+        final_race: after the search, race this many fastest variants against each other in
+            interleaved rounds for up to `max_time_s` (so a drift of the machine's speed during
+            the search does not pick the winner); the winner is stored on the study. 0 or 1:
+            off.
         clock: ``"wall"`` or ``"cpu"`` (the worker thread's CPU time: steadier on a loaded
             machine, for single-threaded kernels).
         race: measure a few samples first and stop a variant whose interval lies clearly behind
@@ -441,7 +442,7 @@ def _final_race(
         lib = library(t.params)
         samplers[t.number] = sandbox_sampler(box, lib.stem, lib, clock=clock)
     try:
-        res = race(samplers, round_samples=5, rel_ci=0.005, max_time_s=max_time_s * len(top))
+        res = race(samplers, round_samples=5, rel_ci=0.005, max_time_s=max(max_time_s, 0.05))
     except VariantFailed:
         return  # a variant that passed before failed now: keep the search's ranking
     study.set_user_attr(
