@@ -124,7 +124,7 @@ def paper_naswot(model: nn.Module, x: torch.Tensor) -> float:
 TUNE_KERNEL = """
 import triton
 import triton.language as tl
-from airda.tune import autotune
+from airda.codeopt import autotune
 
 
 def make(**options):
@@ -142,19 +142,19 @@ def make(**options):
 
 
 def tune_checks() -> None:
-    """airda.tune on the GPU: do_bench_gpu against triton's do_bench, CUDA-graph replay for a
+    """airda.codeopt on the GPU: do_bench_gpu against triton's do_bench, CUDA-graph replay for a
     short kernel, and @autotune (search within a budget, persistent cache, correct output)."""
     import importlib.util
     import tempfile
 
-    print("\nairda.tune on the GPU")
+    print("\nairda.codeopt on the GPU")
     try:
         import triton
         import triton.testing
     except ImportError:
         report(False, "tune: triton importable")
         return
-    from airda.tune.triton_autotune import do_bench_gpu
+    from airda.codeopt.triton_autotune import do_bench_gpu
 
     folder = tempfile.mkdtemp(prefix="airda-gpu-tune-")
     os.environ["AIRDA_CACHE_DIR"] = folder

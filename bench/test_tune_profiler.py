@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from airda._native import native, native_error
-from airda.tune import Arg, compile_variant, race
+from airda.codeopt import Arg, compile_variant, race
 
 pytestmark = pytest.mark.skipif(native_error() is not None, reason=f"{native_error()}")
 

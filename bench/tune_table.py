@@ -29,7 +29,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np
 
 from airda._native import native
-from airda.tune import (
+from airda.codeopt import (
     Arg,
     compile_variant,
     fixed_protocol,
@@ -38,7 +38,7 @@ from airda.tune import (
     summarize,
     tune_c,
 )
-from airda.tune.tuner import cpu_model
+from airda.codeopt.tuner import cpu_model
 
 # The repetition count is a run-time argument: every k runs the same machine code.
 LOOP = """

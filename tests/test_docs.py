@@ -35,14 +35,14 @@ MODULES = [
     "airda.eval._protocol",
     "airda.eval._reevaluate",
     "airda.eval._report",
-    "airda.tune",
-    "airda.tune.profiler",
-    "airda.tune.cvariants",
-    "airda.tune.gate",
-    "airda.tune.sandbox",
-    "airda.tune.racing",
-    "airda.tune.tuner",
-    "airda.tune.pyvariants",
+    "airda.codeopt",
+    "airda.codeopt.profiler",
+    "airda.codeopt.cvariants",
+    "airda.codeopt.gate",
+    "airda.codeopt.sandbox",
+    "airda.codeopt.racing",
+    "airda.codeopt.tuner",
+    "airda.codeopt.pyvariants",
 ]
 
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from airda._version import __version__
 
 if TYPE_CHECKING:
-    from airda import eval, nas, ops, space, tune
+    from airda import codeopt, eval, nas, ops, space
     from airda.study import Study, create_study, load_study
     from airda.trial import FrozenTrial, Trial, TrialPruned, TrialState
 
@@ -32,13 +32,13 @@ __all__ = [
     "TrialPruned",
     "TrialState",
     "__version__",
+    "codeopt",
     "create_study",
     "eval",
     "load_study",
     "nas",
     "ops",
     "space",
-    "tune",
 ]
 
 _LAZY_SUBMODULES = frozenset(
@@ -56,7 +56,7 @@ _LAZY_SUBMODULES = frozenset(
         "executor",
         "study",
         "trial",
-        "tune",
+        "codeopt",
     }
 )
 _LAZY_NAMES = {

@@ -1,7 +1,7 @@
 // CPU entry points of the code-variant profiler: time a `void (*)(void**)` function (a symbol of
 // a variant's shared library, reached through its generated trampoline) in a C++ loop.
 // Plain C++ API used by the bindings; statistics beyond the stopping rule live in
-// python/airda/tune/profiler.py.
+// python/airda/codeopt/profiler.py.
 #pragma once
 
 #include <cstdint>

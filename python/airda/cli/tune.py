@@ -229,8 +229,8 @@ def _settings(args: Any) -> dict[str, Any]:
 
 
 def run_tune_c(args: Any) -> int:
-    from airda.tune import parse_arg, tune_c
-    from airda.tune.tuner import _fmt_s
+    from airda.codeopt import parse_arg, tune_c
+    from airda.codeopt.tuner import _fmt_s
 
     cfg = _settings(args)
     defines = dict(cfg.get("defines", {}))

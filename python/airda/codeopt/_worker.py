@@ -1,7 +1,7 @@
 """The sandbox worker: a child process that loads variants' shared libraries, runs them and
 times them, so that a variant that crashes or hangs takes only this process down.
 
-Protocol (see airda.tune.sandbox): length-prefixed pickles; requests on stdin, replies on the
+Protocol (see airda.codeopt.sandbox): length-prefixed pickles; requests on stdin, replies on the
 file descriptor that was stdout at start. The variant code's own stdout goes to stderr so it
 cannot corrupt the replies.
 """

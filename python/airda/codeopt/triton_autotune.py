@@ -1,4 +1,4 @@
-"""``@airda.tune.autotune``: Triton kernel configs searched by any core strategy, with a
+"""``@airda.codeopt.autotune``: Triton kernel configs searched by any core strategy, with a
 persistent cache per (kernel source hash, key values, device).
 
 In the spirit of ``@triton.autotune``, but the configs (block sizes, ``num_warps``,
@@ -28,8 +28,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from airda.tune.cvariants import cache_dir
-from airda.tune.profiler import summarize
+from airda.codeopt.cvariants import cache_dir
+from airda.codeopt.profiler import summarize
 
 __all__ = ["Autotuner", "autotune", "do_bench_gpu"]
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from airda._native import native_error
-from airda.tune import (
+from airda.codeopt import (
     Arg,
     compile_variant,
     median_ci_rank,

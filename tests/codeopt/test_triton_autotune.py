@@ -1,4 +1,4 @@
-"""``@airda.tune.autotune`` on a Triton kernel (under the interpreter without a GPU)."""
+"""``@airda.codeopt.autotune`` on a Triton kernel (under the interpreter without a GPU)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def _data(n):
 
 def test_autotune_searches_caches_and_is_correct(tmp_path, monkeypatch):
     monkeypatch.setenv("AIRDA_CACHE_DIR", str(tmp_path))
-    from tests.tune._triton_kernels import make_add
+    from tests.codeopt._triton_kernels import make_add
 
     kern = make_add(
         space={"BLOCK": [64, 128, 256, 512], "num_warps": [2, 4]},
@@ -61,7 +61,7 @@ def test_autotune_searches_caches_and_is_correct(tmp_path, monkeypatch):
 
 def test_autotune_config_list_and_failing_config(tmp_path, monkeypatch):
     monkeypatch.setenv("AIRDA_CACHE_DIR", str(tmp_path))
-    from tests.tune._triton_kernels import make_add
+    from tests.codeopt._triton_kernels import make_add
 
     # BLOCK=100 is not a power of two: tl.arange refuses it, so that config fails.
     kern = make_add(
@@ -81,7 +81,7 @@ def test_autotune_config_list_and_failing_config(tmp_path, monkeypatch):
 
 
 def test_autotune_validates():
-    from tests.tune._triton_kernels import make_add
+    from tests.codeopt._triton_kernels import make_add
 
     with pytest.raises(ValueError, match="not both"):
         make_add(key=["n"])

@@ -4,7 +4,7 @@ subtracted, searched and stored like the compiled variants.
 
 Example:
     >>> import numpy as np
-    >>> from airda.tune import tune_python
+    >>> from airda.codeopt import tune_python
     >>> x = np.arange(10_000, dtype=np.float64)
     >>> variants = {
     ...     "loop": lambda v: sum(float(a) * a for a in v),
@@ -26,9 +26,9 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from airda.tune.gate import check_outputs
-from airda.tune.profiler import time_callable
-from airda.tune.tuner import TuneResult, _result
+from airda.codeopt.gate import check_outputs
+from airda.codeopt.profiler import time_callable
+from airda.codeopt.tuner import TuneResult, _result
 
 __all__ = ["tune_python"]
 

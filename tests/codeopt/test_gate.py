@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from airda.tune import check_outputs
+from airda.codeopt import check_outputs
 
 
 def test_equal_outputs_pass_including_empty_nan_and_inf():

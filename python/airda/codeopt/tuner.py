@@ -7,7 +7,7 @@ reference, arguments, space, compiler and its version, the CPU): a second run wi
 and storage continues the stored study and answers from it instead of measuring again.
 
 Example:
-    >>> from airda.tune import Arg, tune_c
+    >>> from airda.codeopt import Arg, tune_c
     >>> src = '''
     ... void axpy(float* y, const float* x, int n) {
     ...     for (int i = 0; i < n; i += UNROLL)
@@ -38,16 +38,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from airda.tune.cvariants import (
+from airda.codeopt.cvariants import (
     Arg,
     CompileError,
     compile_variant,
     compile_variants,
     compiler_version,
 )
-from airda.tune.gate import check_outputs
-from airda.tune.profiler import Profile, clock_id, summarize
-from airda.tune.sandbox import Sandbox, VariantFailed
+from airda.codeopt.gate import check_outputs
+from airda.codeopt.profiler import Profile, clock_id, summarize
+from airda.codeopt.sandbox import Sandbox, VariantFailed
 
 __all__ = ["TuneResult", "cpu_model", "tune_c"]
 
@@ -422,8 +422,8 @@ def _final_race(
     clock: str,
     library: Callable[[Mapping[str, Any]], Path],
 ) -> None:
+    from airda.codeopt.racing import race, sandbox_sampler
     from airda.trial import TrialState
-    from airda.tune.racing import race, sandbox_sampler
 
     done = [
         t

@@ -5,7 +5,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from airda.tune import autotune
+from airda.codeopt import autotune
 
 
 def make_add(**options):

@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 
 from airda._native import native_error
-from airda.trial import TrialState
-from airda.tune import (
+from airda.codeopt import (
     Arg,
     CompileError,
     Sandbox,
@@ -19,6 +18,7 @@ from airda.tune import (
     trampoline,
     tune_c,
 )
+from airda.trial import TrialState
 
 pytestmark = pytest.mark.skipif(native_error() is not None, reason=f"{native_error()}")
 

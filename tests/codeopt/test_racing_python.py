@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from airda._native import native_error
-from airda.tune import (
+from airda.codeopt import (
     Arg,
     Sandbox,
     compile_variant,

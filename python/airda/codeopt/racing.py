@@ -8,7 +8,7 @@ the requested confidence (when sample medians are representative).
 
 Example:
     >>> import numpy as np
-    >>> from airda.tune import race
+    >>> from airda.codeopt import race
     >>> rng = np.random.default_rng(0)
     >>> costs = {"a": 1.0, "b": 1.5, "c": 3.0}
     >>> samplers = {k: (lambda n, c=c: c * (1 + 0.01 * rng.random(n))) for k, c in costs.items()}
@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from airda.tune.profiler import Profile, clock_id, median_ci_rank, summarize
+from airda.codeopt.profiler import Profile, clock_id, median_ci_rank, summarize
 
 __all__ = ["RaceResult", "fixed_protocol", "race", "sandbox_sampler"]
 
@@ -161,7 +161,7 @@ def sandbox_sampler(
     min_sample_s: float = 5e-5,
     clock: str = "wall",
 ) -> Sampler:
-    """A sampler running a compiled variant in a :class:`~airda.tune.Sandbox`: the calls per
+    """A sampler running a compiled variant in a :class:`~airda.codeopt.Sandbox`: the calls per
     sample are calibrated on the first round and kept, so every round is comparable."""
     inner = [0]
 

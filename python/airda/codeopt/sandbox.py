@@ -2,7 +2,7 @@
 segfaults, aborts or hangs is recorded as failed with its reason and the tuning goes on.
 
 Example:
-    >>> from airda.tune import Sandbox, Arg
+    >>> from airda.codeopt import Sandbox, Arg
     >>> with Sandbox([Arg("float32", shape=(4,), init="zeros", out=True)]) as box:
     ...     box.ping()
     'pong'
@@ -22,8 +22,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from airda.tune._worker import _HEADER
-from airda.tune.cvariants import Arg
+from airda.codeopt._worker import _HEADER
+from airda.codeopt.cvariants import Arg
 
 __all__ = ["Sandbox", "VariantFailed"]
 
@@ -45,7 +45,7 @@ def _signal_name(returncode: int) -> str:
 
 
 class Sandbox:
-    """Runs variants in a child process (``python -m airda.tune._worker``).
+    """Runs variants in a child process (``python -m airda.codeopt._worker``).
 
     Args:
         args: the entry function's arguments; the worker builds them (seeded) once, and resets
@@ -70,7 +70,7 @@ class Sandbox:
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the worker
         env = dict(os.environ)  # the variant's threading (OMP_NUM_THREADS, ...) is the caller's
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "airda.tune._worker"],
+            [sys.executable, "-m", "airda.codeopt._worker"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._stderr,
@@ -84,7 +84,7 @@ class Sandbox:
         proc, self._proc = self._proc, None
         if proc is not None and proc.poll() is None:
             try:
-                from airda.tune._worker import write_message
+                from airda.codeopt._worker import write_message
 
                 assert proc.stdin is not None
                 write_message(proc.stdin.fileno(), {"op": "exit"})
@@ -156,7 +156,7 @@ class Sandbox:
     def _request(self, req: dict[str, Any], timeout: float) -> Any:
         import pickle
 
-        from airda.tune._worker import write_message
+        from airda.codeopt._worker import write_message
 
         if self._proc is None:
             self._start()

@@ -1,21 +1,21 @@
 """Code optimisation: time code variants soundly, check them against a reference, and search
 their space with any core strategy.
 
-- :mod:`~airda.tune.profiler`: the compiled timing core and its statistics; Python callables.
-- :mod:`~airda.tune.cvariants` / :mod:`~airda.tune.sandbox`: C/C++ variants compiled in parallel
+- :mod:`~airda.codeopt.profiler`: the compiled timing core and its statistics; Python callables.
+- :mod:`~airda.codeopt.cvariants` / :mod:`~airda.codeopt.sandbox`: C/C++ variants compiled in parallel
   and run in a worker process that may crash or hang without harming the search.
-- :mod:`~airda.tune.gate`: the correctness gate.
-- :mod:`~airda.tune.racing`: successive elimination over a set of variants.
+- :mod:`~airda.codeopt.gate`: the correctness gate.
+- :mod:`~airda.codeopt.racing`: successive elimination over a set of variants.
 - :func:`tune_c`, :func:`tune_python`: the searches, stored in a study.
 
 Example:
     >>> import numpy as np
-    >>> from airda.tune import summarize
+    >>> from airda.codeopt import summarize
     >>> summarize([1.0, 1.0, 1.0, 1.0]).median
     1.0
 """
 
-from airda.tune.cvariants import (
+from airda.codeopt.cvariants import (
     Arg,
     CompileError,
     compile_variant,
@@ -23,8 +23,8 @@ from airda.tune.cvariants import (
     parse_arg,
     trampoline,
 )
-from airda.tune.gate import check_outputs
-from airda.tune.profiler import (
+from airda.codeopt.gate import check_outputs
+from airda.codeopt.profiler import (
     NOISE_CV,
     Profile,
     median_ci_rank,
@@ -32,11 +32,11 @@ from airda.tune.profiler import (
     summarize,
     time_callable,
 )
-from airda.tune.pyvariants import tune_python
-from airda.tune.racing import RaceResult, fixed_protocol, race, sandbox_sampler
-from airda.tune.sandbox import Sandbox, VariantFailed
-from airda.tune.triton_autotune import Autotuner, autotune
-from airda.tune.tuner import TuneResult, tune_c
+from airda.codeopt.pyvariants import tune_python
+from airda.codeopt.racing import RaceResult, fixed_protocol, race, sandbox_sampler
+from airda.codeopt.sandbox import Sandbox, VariantFailed
+from airda.codeopt.triton_autotune import Autotuner, autotune
+from airda.codeopt.tuner import TuneResult, tune_c
 
 __all__ = [
     "NOISE_CV",

@@ -8,7 +8,7 @@ the requested confidence, ``k`` from :func:`median_ci_rank`.
 
 Example:
     >>> import numpy as np
-    >>> from airda.tune import summarize
+    >>> from airda.codeopt import summarize
     >>> p = summarize(np.arange(1.0, 101.0))
     >>> p.median, p.ci_low, p.ci_high
     (50.5, 40.0, 61.0)
@@ -261,7 +261,7 @@ def time_callable(
 
     `sync` is called after every sample (e.g. ``torch.cuda.synchronize``).
 
-    >>> from airda.tune import time_callable
+    >>> from airda.codeopt import time_callable
     >>> p = time_callable(sum, range(1000), max_time_s=0.05)
     >>> p.median > 0 and p.ci_low <= p.median <= p.ci_high
     True

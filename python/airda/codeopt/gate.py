@@ -2,7 +2,7 @@
 
 Example:
     >>> import numpy as np
-    >>> from airda.tune import check_outputs
+    >>> from airda.codeopt import check_outputs
     >>> check_outputs([np.array([1.0, 2.0])], [np.array([1.0, 2.0 + 1e-9])]) is None
     True
     >>> print(check_outputs([np.array([1.0, 2.5])], [np.array([1.0, 2.0])], atol=1e-6, rtol=1e-6))
