@@ -7,6 +7,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -15,6 +16,7 @@
 #include "airda/bits.h"
 #include "airda/pareto.h"
 #include "airda/parzen.h"
+#include "airda/profiler.h"
 #include "airda/resample.h"
 #include "airda/sign_codes.h"
 #ifdef AIRDA_WITH_CUDA
@@ -378,6 +380,79 @@ py::dict build_info() {
   return info;
 }
 
+// ---- profiler
+// The address of a `void (*)(void**)` function and of its argument array come from ctypes;
+// they are trusted (the sandbox worker is the process that calls these), only null is refused.
+py::dict profile_result(airda::cpu::ProfileResult&& r) {
+  py::array_t<double> samples(static_cast<py::ssize_t>(r.samples.size()));
+  std::copy(r.samples.begin(), r.samples.end(), samples.mutable_data());
+  py::dict out;
+  out["samples"] = samples;
+  out["inner"] = r.inner;
+  out["measured_s"] = r.measured_s;
+  out["converged"] = r.converged;
+  return out;
+}
+
+airda::cpu::VariantFn variant_fn(std::uintptr_t fn) {
+  if (fn == 0) throw py::value_error("fn is a null function address");
+  return reinterpret_cast<airda::cpu::VariantFn>(fn);
+}
+
+py::dict cpu_profile(std::uintptr_t fn, std::uintptr_t args, int64_t warmup, int64_t inner,
+                     double min_sample_s, int64_t min_samples, int64_t max_samples, double rel_ci,
+                     double confidence, double max_time_s, bool flush, int64_t flush_bytes,
+                     int clock) {
+  if (!(confidence > 0.0 && confidence < 1.0)) throw py::value_error("confidence must be in (0, 1)");
+  if (!(rel_ci >= 0.0)) throw py::value_error("rel_ci must be >= 0");
+  if (!(max_time_s >= 0.0)) throw py::value_error("max_time_s must be >= 0");
+  if (warmup < 0 || inner < 0 || min_samples < 1 || max_samples < 1)
+    throw py::value_error("warmup, inner >= 0 and min_samples, max_samples >= 1 required");
+  airda::cpu::ProfileOptions o;
+  o.warmup = warmup;
+  o.inner = inner;
+  o.min_sample_s = min_sample_s;
+  o.min_samples = min_samples;
+  o.max_samples = max_samples;
+  o.rel_ci = rel_ci;
+  o.confidence = confidence;
+  o.max_time_s = max_time_s;
+  o.flush = flush;
+  o.flush_bytes = flush_bytes;
+  if (clock != 0 && clock != 1) throw py::value_error("clock must be 0 (wall) or 1 (thread CPU)");
+  o.clock = clock;
+  const auto f = variant_fn(fn);
+  airda::cpu::ProfileResult r;
+  {
+    py::gil_scoped_release release;
+    r = airda::cpu::profile(f, reinterpret_cast<void**>(args), o);
+  }
+  return profile_result(std::move(r));
+}
+
+py::dict cpu_sample(std::uintptr_t fn, std::uintptr_t args, int64_t n_samples, int64_t inner,
+                    bool flush, int64_t flush_bytes, int clock) {
+  if (n_samples < 0 || inner < 1) throw py::value_error("n_samples >= 0 and inner >= 1 required");
+  if (clock != 0 && clock != 1) throw py::value_error("clock must be 0 (wall) or 1 (thread CPU)");
+  const auto f = variant_fn(fn);
+  airda::cpu::ProfileResult r;
+  {
+    py::gil_scoped_release release;
+    r = airda::cpu::sample(f, reinterpret_cast<void**>(args), n_samples, inner, flush,
+                           flush_bytes, clock);
+  }
+  return profile_result(std::move(r));
+}
+
+int64_t cpu_calibrate_inner(std::uintptr_t fn, std::uintptr_t args, double min_sample_s,
+                            int clock) {
+  const auto f = variant_fn(fn);
+  if (clock != 0 && clock != 1) throw py::value_error("clock must be 0 (wall) or 1 (thread CPU)");
+  py::gil_scoped_release release;
+  return airda::cpu::calibrate_inner(f, reinterpret_cast<void**>(args), min_sample_s, clock);
+}
+// ---- end of the profiler
+
 }  // namespace
 
 PYBIND11_MODULE(_C, m) {
@@ -417,6 +492,25 @@ PYBIND11_MODULE(_C, m) {
         py::arg("high"), py::arg("out"),
         "Per-component log-normaliser of a truncated-normal mixture into out (n_comp,).");
   // ---- end of the Parzen op
+  // ---- profiler
+  m.def("profile_variant", &cpu_profile, py::arg("fn"), py::arg("args"), py::arg("warmup"),
+        py::arg("inner"), py::arg("min_sample_s"), py::arg("min_samples"),
+        py::arg("max_samples"), py::arg("rel_ci"), py::arg("confidence"), py::arg("max_time_s"),
+        py::arg("flush"), py::arg("flush_bytes"), py::arg("clock") = 0,
+        "Time fn(args) (addresses of a void(*)(void**) and a void*[]) with the GIL released "
+        "until the median's CI is within rel_ci or max_time_s is spent; returns a dict: samples "
+        "(seconds per call), inner, measured_s, converged. clock: 0 wall, 1 thread CPU time.");
+  m.def("sample_variant", &cpu_sample, py::arg("fn"), py::arg("args"), py::arg("n_samples"),
+        py::arg("inner"), py::arg("flush"), py::arg("flush_bytes"), py::arg("clock") = 0,
+        "Exactly n_samples samples of inner calls each (a racing round); same dict as "
+        "profile_variant.");
+  m.def("calibrate_inner", &cpu_calibrate_inner, py::arg("fn"), py::arg("args"),
+        py::arg("min_sample_s"), py::arg("clock") = 0, "Calls per sample so that one sample lasts min_sample_s.");
+  m.def("median_ci_rank", &airda::cpu::median_ci_rank, py::arg("n"), py::arg("confidence"),
+        "Rank k (1-based) of the lower end of the median's distribution-free CI; 0 if none.");
+  m.def("last_level_cache_bytes", &airda::cpu::last_level_cache_bytes,
+        "Largest CPU cache size listed in /sys (0 when unknown).");
+  // ---- end of the profiler
   m.def("omp_max_threads", &airda::cpu::max_threads);
   m.def(
       "set_num_threads", [](int n) {

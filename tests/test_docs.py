@@ -39,6 +39,14 @@ MODULES = [
     "airda.eval._protocol",
     "airda.eval._reevaluate",
     "airda.eval._report",
+    "airda.codeopt",
+    "airda.codeopt.profiler",
+    "airda.codeopt.cvariants",
+    "airda.codeopt.gate",
+    "airda.codeopt.sandbox",
+    "airda.codeopt.racing",
+    "airda.codeopt.tuner",
+    "airda.codeopt.pyvariants",
 ]
 
 

@@ -49,3 +49,24 @@ def cuda_pack_sign_bits(
 def cuda_hamming_gram(
     codes: int, n: int, units: int, out: int, device: int, stream: int
 ) -> None: ...
+def profile_variant(
+    fn: int,
+    args: int,
+    warmup: int,
+    inner: int,
+    min_sample_s: float,
+    min_samples: int,
+    max_samples: int,
+    rel_ci: float,
+    confidence: float,
+    max_time_s: float,
+    flush: bool,
+    flush_bytes: int,
+    clock: int = 0,
+) -> dict[str, object]: ...
+def sample_variant(
+    fn: int, args: int, n_samples: int, inner: int, flush: bool, flush_bytes: int, clock: int = 0
+) -> dict[str, object]: ...
+def calibrate_inner(fn: int, args: int, min_sample_s: float, clock: int = 0) -> int: ...
+def median_ci_rank(n: int, confidence: float) -> int: ...
+def last_level_cache_bytes() -> int: ...
