@@ -1,11 +1,22 @@
-"""Hyperparameter optimisation: training-loop integration (report, stop, checkpoint),
-learning-rate schedules, optimiser and curriculum search spaces.
+"""Hyperparameter optimisation: samplers (:class:`TPE`, :class:`MOTPE`, :class:`NSGA2`) on
+airda's strategy interface, :func:`OptunaSampler`, which lets any airda strategy drive an
+existing Optuna study, and fine-tuning automation: the training-loop integration
+(:class:`Session`: report, stop, checkpoint), learning-rate schedule, optimiser and curriculum
+search spaces, and the learning-rate range test.
 
 ``import airda.hpo`` stays light: torch is imported when a schedule or checkpoint needs it.
+
+Example:
+    >>> import airda
+    >>> from airda.hpo import TPE
+    >>> from airda.space import Float
+    >>> study = airda.create_study(space={"x": Float(-3, 3)}, strategy=TPE(seed=1))
+    >>> study.optimize(lambda t: t["x"] ** 2, n_trials=40)
+    >>> abs(study.best_params["x"]) < 0.3
+    True
 """
 
-from __future__ import annotations
-
+import airda.strategies  # noqa: F401  (first: it registers the strategies defined here)
 from airda.hpo.curriculum import (
     CURRICULA,
     PACINGS,
@@ -13,6 +24,8 @@ from airda.hpo.curriculum import (
     curriculum_space,
     pacing_fraction,
 )
+from airda.hpo.nsga2 import NSGA2
+from airda.hpo.optuna_sampler import OptunaSampler
 from airda.hpo.schedules import (
     LR_FAMILIES,
     LRRangeResult,
@@ -24,15 +37,20 @@ from airda.hpo.schedules import (
     lr_schedule_space,
     optimizer_space,
 )
+from airda.hpo.tpe import MOTPE, TPE
 from airda.hpo.tuning import CheckpointError, Session
 
 __all__ = [
     "CURRICULA",
     "LR_FAMILIES",
+    "MOTPE",
+    "NSGA2",
     "PACINGS",
+    "TPE",
     "CheckpointError",
     "CurriculumSampler",
     "LRRangeResult",
+    "OptunaSampler",
     "Session",
     "batch_size_space",
     "build_lr_scheduler",

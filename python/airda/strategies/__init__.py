@@ -10,6 +10,9 @@ name                    strategy
 ``local``               :class:`LocalSearch` (hill climbing with restarts)
 ``reinforce``           :class:`Reinforce` (policy gradient over discrete choices)
 ``predictor``           :class:`PredictorGuided` (GP surrogate + expected improvement)
+``tpe``                 :class:`airda.hpo.TPE` (tree-structured Parzen estimators)
+``motpe``               :class:`airda.hpo.MOTPE` (TPE with the multi-objective split)
+``nsga2``               :class:`airda.hpo.NSGA2` (steady-state NSGA-II)
 ``pbt``                 :class:`PopulationBasedTraining` (exploit / explore segments)
 ``bohb``                :class:`BOHB` (KDE sampler for Hyperband, Falkner et al. 2018)
 ======================  ==========================================================
@@ -59,6 +62,13 @@ STRATEGIES: dict[str, type[Strategy]] = {
     "pbt": PopulationBasedTraining,
     "bohb": BOHB,
 }
+# Defined in airda.hpo (which imports this package first, so either import order works).
+from airda.hpo.nsga2 import NSGA2  # noqa: E402
+from airda.hpo.tpe import MOTPE, TPE  # noqa: E402
+
+STRATEGIES["tpe"] = TPE
+STRATEGIES["motpe"] = MOTPE
+STRATEGIES["nsga2"] = NSGA2
 _ALIASES = {
     "qmc": "halton",
     "quasirandom": "halton",
