@@ -10,6 +10,7 @@ name                    strategy
 ``local``               :class:`LocalSearch` (hill climbing with restarts)
 ``reinforce``           :class:`Reinforce` (policy gradient over discrete choices)
 ``predictor``           :class:`PredictorGuided` (GP surrogate + expected improvement)
+``cmaes``               :class:`airda.hpo.cmaes.CmaEs` (CMA-ES with IPOP/BIPOP restarts)
 ======================  ==========================================================
 
 :class:`WarmStart` wraps any of them: its first candidates are the best of a large random pool
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from airda.hpo.cmaes import CmaEs
 from airda.strategies.base import Strategy, StrategyExhausted
 from airda.strategies.evolution import RegularizedEvolution
 from airda.strategies.local import LocalSearch
@@ -50,6 +52,7 @@ STRATEGIES: dict[str, type[Strategy]] = {
     "local": LocalSearch,
     "reinforce": Reinforce,
     "predictor": PredictorGuided,
+    "cmaes": CmaEs,
 }
 _ALIASES = {
     "qmc": "halton",
@@ -59,6 +62,8 @@ _ALIASES = {
     "local_search": "local",
     "rl": "reinforce",
     "bananas": "predictor",
+    "cma": "cmaes",
+    "cma-es": "cmaes",
     "surrogate": "predictor",
     "policy_gradient": "reinforce",
 }
