@@ -7,5 +7,6 @@ from __future__ import annotations
 # import order works.
 import airda.strategies  # noqa: F401  # isort: skip
 from airda.hpo.cmaes import CmaEs
+from airda.hpo.gp import GaussianProcessSearch
 
-__all__ = ["CmaEs"]
+__all__ = ["CmaEs", "GaussianProcessSearch"]

@@ -152,9 +152,10 @@ class _Run:
         )
         self.generation += 1
         norm_ps = float(np.linalg.norm(self.p_sigma))
-        h_sigma = norm_ps / math.sqrt(1 - (1 - cs) ** (2 * self.generation)) < (
-            1.4 + 2 / (self.n + 1)
-        ) * self.chi_n
+        h_sigma = (
+            norm_ps / math.sqrt(1 - (1 - cs) ** (2 * self.generation))
+            < (1.4 + 2 / (self.n + 1)) * self.chi_n
+        )
         cc = self.c_c
         self.p_c = (1 - cc) * self.p_c + h_sigma * math.sqrt(cc * (2 - cc) * self.mu_eff) * y_w
         delta_h = (1 - h_sigma) * cc * (2 - cc)
@@ -193,8 +194,7 @@ class _Run:
         hist = 10 + math.ceil(30 * n / self.lam)
         recent = self.best_history[-hist:]
         if len(recent) >= hist and (
-            max(max(recent), float(losses.max())) - min(min(recent), float(losses.min()))
-            < tolfun
+            max(max(recent), float(losses.max())) - min(min(recent), float(losses.min())) < tolfun
         ):
             return "tolfun"
         if np.any(continuous):
@@ -254,8 +254,10 @@ class CmaEs(Strategy):
         seed: int | None = None,
     ):
         super().__init__(seed=seed)
-        if isinstance(sigma0, bool) or not isinstance(sigma0, (int, float)) or not (
-            0 < sigma0 <= 1
+        if (
+            isinstance(sigma0, bool)
+            or not isinstance(sigma0, (int, float))
+            or not (0 < sigma0 <= 1)
         ):
             raise ValueError(f"sigma0 must be in (0, 1] (unit-cube scale), got {sigma0!r}")
         if popsize is not None and (

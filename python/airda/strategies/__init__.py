@@ -11,6 +11,7 @@ name                    strategy
 ``reinforce``           :class:`Reinforce` (policy gradient over discrete choices)
 ``predictor``           :class:`PredictorGuided` (GP surrogate + expected improvement)
 ``cmaes``               :class:`airda.hpo.cmaes.CmaEs` (CMA-ES with IPOP/BIPOP restarts)
+``gp``                  :class:`airda.hpo.gp.GaussianProcessSearch` (GP + log EI)
 ======================  ==========================================================
 
 :class:`WarmStart` wraps any of them: its first candidates are the best of a large random pool
@@ -22,6 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 from airda.hpo.cmaes import CmaEs
+from airda.hpo.gp import GaussianProcessSearch
 from airda.strategies.base import Strategy, StrategyExhausted
 from airda.strategies.evolution import RegularizedEvolution
 from airda.strategies.local import LocalSearch
@@ -53,6 +55,7 @@ STRATEGIES: dict[str, type[Strategy]] = {
     "reinforce": Reinforce,
     "predictor": PredictorGuided,
     "cmaes": CmaEs,
+    "gp": GaussianProcessSearch,
 }
 _ALIASES = {
     "qmc": "halton",
@@ -64,6 +67,8 @@ _ALIASES = {
     "bananas": "predictor",
     "cma": "cmaes",
     "cma-es": "cmaes",
+    "bo": "gp",
+    "gaussian_process": "gp",
     "surrogate": "predictor",
     "policy_gradient": "reinforce",
 }
