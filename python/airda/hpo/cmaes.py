@@ -79,6 +79,19 @@ def _norm_ppf(p: float) -> float:
     return num / (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1)
 
 
+def _weights(lam: int) -> tuple[np.ndarray, float, float]:
+    """Raw recombination weights of a population of lam, with mu_eff of the positive and of
+    the negative ones (Hansen's tutorial, active CMA-ES)."""
+    mu = lam // 2 if lam > 1 else 1
+    raw = math.log((lam + 1) / 2) - np.log(np.arange(1, lam + 1))
+    if lam == 1:
+        raw = np.ones(1)
+    pos, neg = raw[:mu], raw[mu:]
+    mu_eff = float(pos.sum() ** 2 / (pos**2).sum())
+    mu_eff_neg = float(neg.sum() ** 2 / (neg**2).sum()) if neg.size and neg.any() else 0.0
+    return raw, mu_eff, mu_eff_neg
+
+
 class _Run:
     """One CMA-ES run (between restarts): the distribution and its evolution paths."""
 
@@ -88,26 +101,15 @@ class _Run:
         self.mu = lam // 2
         # Weights of the tutorial's default (active) CMA-ES: positive for the best mu, negative
         # for the rest, the negative ones bounded so the covariance stays positive definite.
-        raw = math.log((lam + 1) / 2) - np.log(np.arange(1, lam + 1))
-        pos, neg = raw[: self.mu], raw[self.mu :]
-        self.mu_eff = float(pos.sum() ** 2 / (pos**2).sum())
+        self.mu_eff = _weights(lam)[1]
         mu_eff = self.mu_eff
-        mu_eff_neg = float(neg.sum() ** 2 / (neg**2).sum()) if neg.size and neg.any() else 0.0
         self.c_sigma = (mu_eff + 2) / (n + mu_eff + 5)
         self.d_sigma = 1 + 2 * max(0.0, math.sqrt((mu_eff - 1) / (n + 1)) - 1) + self.c_sigma
         self.c_c = (4 + mu_eff / n) / (n + 4 + 2 * mu_eff / n)
         self.c_1 = 2 / ((n + 1.3) ** 2 + mu_eff)
         self.c_mu = min(1 - self.c_1, 2 * (mu_eff - 2 + 1 / mu_eff) / ((n + 2) ** 2 + mu_eff))
-        alpha_neg = min(
-            1 + self.c_1 / self.c_mu if self.c_mu > 0 else math.inf,
-            1 + 2 * mu_eff_neg / (mu_eff + 2),
-            (1 - self.c_1 - self.c_mu) / (n * self.c_mu) if self.c_mu > 0 else math.inf,
-        )
-        w = np.zeros(lam)
-        w[: self.mu] = pos / pos.sum()
-        if neg.size and neg.any():
-            w[self.mu :] = alpha_neg * neg / np.abs(neg).sum()
-        self.weights = w
+        self._cache: dict[int, tuple[np.ndarray, float]] = {}
+        self.weights = self._weights(lam)[0]
         self.chi_n = math.sqrt(n) * (1 - 1 / (4 * n) + 1 / (21 * n * n))
         self.mean = mean.astype(np.float64).copy()
         self.sigma = float(sigma)
@@ -126,28 +128,36 @@ class _Run:
         z = rng.standard_normal(self.n)
         return self.mean + self.sigma * (self.eig_b @ (self.eig_d * z))
 
-    def _weights(self, k: int) -> np.ndarray:
-        """Weights of `k` ranked samples (k < lambda when some failed)."""
-        if k == self.lam:
-            return self.weights
-        w = np.zeros(k)
-        n_pos = min(k, self.mu)
-        w[:n_pos] = self.weights[:n_pos] / self.weights[:n_pos].sum()
-        if k > n_pos:
-            w[n_pos:] = self.weights[self.lam - (k - n_pos) :]
-        return w
+    def _weights(self, k: int) -> tuple[np.ndarray, float]:
+        """Weights of `k` ranked samples and their mu_eff: those of a population of k (fewer
+        than lambda when some candidates failed), so that selection keeps its pressure."""
+        if k not in self._cache:
+            raw, mu_eff, mu_eff_neg = _weights(k)
+            mu = k // 2 if k > 1 else 1
+            w = np.zeros(k)
+            w[:mu] = raw[:mu] / raw[:mu].sum()
+            neg = raw[mu:]
+            if neg.size and neg.any() and self.c_mu > 0:
+                alpha_neg = min(
+                    1 + self.c_1 / self.c_mu,
+                    1 + 2 * mu_eff_neg / (mu_eff + 2),
+                    (1 - self.c_1 - self.c_mu) / (self.n * self.c_mu),
+                )
+                w[mu:] = alpha_neg * neg / np.abs(neg).sum()
+            self._cache[k] = (w, mu_eff)
+        return self._cache[k]
 
     def update(self, xs: np.ndarray, losses: np.ndarray, min_sd: np.ndarray) -> None:
         """One generation: `xs` (k, n) evaluated points sorted best first, k >= 1."""
         k = xs.shape[0]
-        w = self._weights(k)
+        w, mu_eff = self._weights(k)
         y = (xs - self.mean) / self.sigma
         pos = w > 0
         y_w = w[pos] @ y[pos]
         self.mean = self.mean + self.sigma * y_w
         inv_sqrt = (self.eig_b / self.eig_d) @ self.eig_b.T
         cs = self.c_sigma
-        self.p_sigma = (1 - cs) * self.p_sigma + math.sqrt(cs * (2 - cs) * self.mu_eff) * (
+        self.p_sigma = (1 - cs) * self.p_sigma + math.sqrt(cs * (2 - cs) * mu_eff) * (
             inv_sqrt @ y_w
         )
         self.generation += 1
@@ -157,7 +167,7 @@ class _Run:
             < (1.4 + 2 / (self.n + 1)) * self.chi_n
         )
         cc = self.c_c
-        self.p_c = (1 - cc) * self.p_c + h_sigma * math.sqrt(cc * (2 - cc) * self.mu_eff) * y_w
+        self.p_c = (1 - cc) * self.p_c + h_sigma * math.sqrt(cc * (2 - cc) * mu_eff) * y_w
         delta_h = (1 - h_sigma) * cc * (2 - cc)
         w_o = w.copy()
         if np.any(~pos):
