@@ -463,7 +463,10 @@ class GaussianProcessSearch(Strategy):
 
         d = len(self._cols)
         n_sobol = max(self.n_candidates // 2, 1)
-        sobol = qmc.Sobol(d, scramble=True, seed=rng).random(n_sobol)
+        # An integer seed: given a Generator, Sobol spawns a child of its seed sequence, which
+        # depends on how many were spawned before (not on the ask alone).
+        engine = qmc.Sobol(d, scramble=True, seed=int(rng.integers(2**63)))
+        sobol = engine.random_base2(max(math.ceil(math.log2(n_sobol)), 0))[:n_sobol]
         # Perturbations of the best trials: exploitation the global pool is too coarse for.
         x = np.stack(self._x)
         order = np.argsort(np.asarray(self._y), kind="stable")[:5]
