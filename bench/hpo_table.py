@@ -351,7 +351,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--timing", default=",".join(map(str, DEFAULT_TIMING)),
                    help="trial counts for the sampler-time runs ('' to skip)")  # fmt: skip
     p.add_argument("--timing-function", default="rosenbrock")
-    p.add_argument("--timing-dim", type=int, default=5)
+    p.add_argument("--timing-dim", type=int, default=5, help="ignored for fixed-dim functions")
     p.add_argument("--json", default="hpo_table.json", help="where to write the raw results")
     p.add_argument("--quick", action="store_true", help="a tiny run (seconds)")
     p.add_argument("--quiet", action="store_true")
@@ -376,6 +376,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             if (f, d) not in cases and not (f in ("rosenbrock", "ellipsoid") and d < 2):
                 cases.append((f, d))
     trials = sorted(int(t) for t in args.trials.split(",") if t)
+    if args.timing_function not in FUNCTIONS:
+        raise SystemExit(f"unknown function {args.timing_function!r}")
+    args.timing_dim = FIXED_DIM.get(args.timing_function, args.timing_dim)
     timing = [int(t) for t in args.timing.split(",") if t]
     result: dict[str, Any] = {
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "

@@ -136,6 +136,7 @@ def test_categoricals_are_uniform_and_conditions_respected() -> None:
             "momentum": Float(0.0, 1.0, when={"opt": "sgd"}),
         }
     )
+
     def objective(t) -> float:
         return t["x"] ** 2 + ((t["momentum"] - 0.3) ** 2 if "momentum" in t.params else 0.0)
 

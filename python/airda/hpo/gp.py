@@ -62,7 +62,9 @@ _SQRT5 = math.sqrt(5.0)
 _MIN_NOISE = 1e-6
 _C1 = 0.5 * math.log(2 * math.pi)
 _C2 = 0.5 * math.log(math.pi / 2)
-_EPS_Z = 1.0 / math.sqrt(np.finfo(np.float64).eps)
+# Below this z the asymptotic series is exact to double precision, while 1 - |z| erfcx(..)
+# in the middle branch loses digits as 1 / z^2 approaches the machine epsilon.
+_Z_ASYMPTOTIC = 1e3
 _PARALLEL = ("believer", "liar")
 
 
@@ -83,13 +85,15 @@ def log_h(z: np.ndarray) -> np.ndarray:
     a = z > -1.0
     za = z[a]
     out[a] = np.log(np.exp(-0.5 * za * za - _C1) + za * np.exp(log_ndtr(za)))
-    b = ~a & (z > -_EPS_Z)
+    b = ~a & (z > -_Z_ASYMPTOTIC)
     zb = z[b]
     inner = np.log(erfcx(-zb / math.sqrt(2.0)) * np.abs(zb)) + _C2  # < 0 for zb <= -1
     out[b] = -0.5 * zb * zb - _C1 + _log1mexp(inner)
     c = ~a & ~b
     zc = z[c]
-    out[c] = -0.5 * zc * zc - _C1 - 2.0 * np.log(np.abs(zc))
+    # h(z) = phi(z) / z^2 (1 - 3 / z^2 + 15 / z^4 - ...) for z -> -inf
+    inv2 = 1.0 / (zc * zc)
+    out[c] = -0.5 * zc * zc - _C1 - 2.0 * np.log(np.abs(zc)) + np.log1p(-3 * inv2 + 15 * inv2**2)
     return out
 
 
@@ -488,22 +492,43 @@ class GaussianProcessSearch(Strategy):
         return self._canonical(pool)
 
     def _canonical(self, rows: np.ndarray) -> np.ndarray:
-        """Rows as the trials they decode to would be encoded (ints rounded to their bin,
-        inactive parameters as in the history)."""
+        """Rows as the trials they decode to would be encoded: ints and steps at the centre of
+        their bin, choices in range, inactive parameters as in the history (vectorised)."""
         assert self.space is not None
+        space = self.space
+        out = rows.copy()
+        col_of = {space.names[i]: k for k, i in enumerate(self._cols)}
+        for k, i in enumerate(self._cols):
+            p = space[space.names[i]]
+            if self._cat[k]:
+                out[:, k] = np.clip(np.round(out[:, k]), 0, self._n_choices[k] - 1)
+            elif p.cardinality() != math.inf:
+                out[:, k] = _snap(p, np.clip(out[:, k], 0.0, 1.0))
         if not self._conditional:
-            out = rows.copy()
-            cont = ~self._cat
-            space = self.space
-            for k, i in enumerate(self._cols):
-                if cont[k]:
-                    p = space[space.names[i]]
-                    if p.cardinality() != math.inf:
-                        col = np.clip(out[:, k], 0.0, 1.0)
-                        out[:, k] = [p.to_unit(p.from_unit(u)) for u in col]
-            out[:, self._cat] = np.where(out[:, self._cat] < 0, 0, out[:, self._cat])
             return out
-        return np.stack([self.encode(self._decode(r)) for r in rows])
+        active: dict[str, np.ndarray] = {}
+        m = len(out)
+        for name in space.names:
+            p = space[name]
+            mask = np.ones(m, dtype=bool)
+            for parent, allowed in p.when.items():
+                mask &= active.get(parent, np.ones(m, dtype=bool))
+                pp = space[parent]
+                if parent not in col_of:  # a constant parent
+                    value = pp.from_unit(0.5)
+                    mask &= any(value == a for a in allowed)
+                    continue
+                col = out[:, col_of[parent]]
+                if isinstance(pp, Categorical):
+                    ok = [pp.index(a) for a in allowed]
+                    mask &= np.isin(col, ok)
+                else:
+                    mask &= np.array([pp.from_unit(u) in allowed for u in col])
+            active[name] = mask
+            if name in col_of and p.when:
+                k = col_of[name]
+                out[~mask, k] = -1.0 if self._cat[k] else 0.5
+        return out
 
     def _propose(self, rng: np.random.Generator) -> dict[str, Any]:
         from scipy.optimize import minimize
@@ -538,7 +563,7 @@ class GaussianProcessSearch(Strategy):
             starts = refined
         if starts.size and self._cat.any():
             starts = self._categorical_sweep(gp, best, starts)
-        finals = self._canonical(np.concatenate([starts, pool[order[self.n_local :]]]))
+        finals = np.concatenate([self._canonical(starts), pool[order[self.n_local :]]])
         with np.errstate(over="ignore", under="ignore"):
             final_scores = gp.log_ei(finals, best)
         for i in np.argsort(-final_scores, kind="stable"):
@@ -569,6 +594,19 @@ class GaussianProcessSearch(Strategy):
                 if not moved:
                     break
         return xs
+
+
+def _snap(p: Any, u: np.ndarray) -> np.ndarray:
+    """Unit coordinates of a discrete numeric parameter moved to the centre (the encoding) of
+    the value they decode to."""
+    from airda.space import Int
+
+    if isinstance(p, Int) and p.log:
+        lo, hi = math.log(p.low - 0.5), math.log(p.high + 0.5)
+        v = np.clip(np.round(np.exp(lo + u * (hi - lo))), p.low, p.high)
+        return (np.log(v) - lo) / (hi - lo)
+    n = p.cardinality()
+    return (np.minimum(np.floor(u * n), n - 1) + 0.5) / n
 
 
 def _standardise(y: np.ndarray) -> np.ndarray:
