@@ -196,7 +196,11 @@ class _GP:
     def log_ei_grad(self, xs: np.ndarray, best: float) -> tuple[np.ndarray, np.ndarray]:
         """logEI at `xs` (m, d) and its gradient with respect to the continuous columns
         (zero in categorical ones)."""
-        r2 = self.kernel.r2(xs, self.x, self.rho)
+        cont = np.flatnonzero(self.kernel.cont)
+        diff = xs[:, None, cont] - self.x[None, :, cont]  # (m, n, c)
+        r2 = (diff * diff) @ self.rho[cont]
+        for j in np.flatnonzero(self.kernel.cat):
+            r2 += self.rho[j] * (xs[:, j][:, None] != self.x[:, j][None, :])
         ks, dks = _matern(r2, self.scale)
         mean = ks @ self.alpha
         kv = ks @ self.k_inv
@@ -207,13 +211,12 @@ class _GP:
         value = np.log(sd) + lh
         g = _dlog_h(z, lh)
         grad = np.zeros_like(xs)
-        cont = np.flatnonzero(self.kernel.cont)
         if cont.size:
             # d k(x, X_i) / d x_j = dk/dr2 * 2 rho_j (x_j - X_ij)
-            diff = xs[:, None, cont] - self.x[None, :, cont]  # (m, n, c)
-            dk = 2.0 * dks[:, :, None] * diff * self.rho[cont]  # (m, n, c)
-            dmean = np.einsum("mnc,n->mc", dk, self.alpha)
-            dvar = -2.0 * np.einsum("mnc,mn->mc", dk, kv)
+            w_mean = dks * self.alpha  # (m, n)
+            w_var = dks * kv
+            dmean = 2.0 * np.einsum("mnc,mn->mc", diff, w_mean) * self.rho[cont]
+            dvar = -4.0 * np.einsum("mnc,mn->mc", diff, w_var) * self.rho[cont]
             dsd = dvar / (2.0 * sd[:, None])
             grad[:, cont] = dsd / sd[:, None] + g[:, None] * (
                 -dmean / sd[:, None] - z[:, None] * dsd / sd[:, None]
@@ -455,7 +458,7 @@ class GaussianProcessSearch(Strategy):
     # ---- ask ---------------------------------------------------------------------------------
     def _ask_one(self, rng: np.random.Generator) -> dict[str, Any]:
         assert self.space is not None
-        if len(self._y) < self.n_initial or self.n_asked < self.n_initial or not self._cols:
+        if len(self._y) < self.n_initial or not self._cols:
             choice = self.space.sample(rng)
         else:
             choice = self._propose(rng)
@@ -556,16 +559,20 @@ class GaussianProcessSearch(Strategy):
                 jac=True,
                 method="L-BFGS-B",
                 bounds=[(0.0, 1.0)] * (m * c),
-                options={"maxiter": 50},
+                options={"maxiter": 30},
             )
             refined = starts.copy()
             refined[:, cont] = res.x.reshape(m, c)
             starts = refined
         if starts.size and self._cat.any():
             starts = self._categorical_sweep(gp, best, starts)
-        finals = np.concatenate([self._canonical(starts), pool[order[self.n_local :]]])
+        # the pool is canonical and scored already; only the refined starts are new
+        starts = self._canonical(starts)
         with np.errstate(over="ignore", under="ignore"):
-            final_scores = gp.log_ei(finals, best)
+            start_scores = gp.log_ei(starts, best) if len(starts) else np.empty(0)
+        rest = order[self.n_local :]
+        finals = np.concatenate([starts, pool[rest]])
+        final_scores = np.concatenate([start_scores, scores[rest]])
         for i in np.argsort(-final_scores, kind="stable"):
             choice = self._decode(finals[i])
             key = candidate_key(choice)
