@@ -35,6 +35,9 @@ MODULES = [
     "airda.eval._protocol",
     "airda.eval._reevaluate",
     "airda.eval._report",
+    "airda.hpo.cmaes",
+    "airda.hpo.gp",
+    "airda.hpo.functions",
 ]
 
 

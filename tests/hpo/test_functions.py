@@ -23,7 +23,8 @@ def test_optimum_at_argmin(name: str, dim: int) -> None:
     # Hartmann-6's minimiser is published to 6 digits.
     tol = 1e-5 if name == "hartmann6" else 1e-12
     assert value == pytest.approx(f.optimum, abs=tol)
-    assert np.all(f.low <= f.argmin) and np.all(f.argmin <= f.high)
+    assert np.all(f.low <= f.argmin)
+    assert np.all(f.argmin <= f.high)
 
 
 @pytest.mark.parametrize(("name", "dim"), CASES)
@@ -55,7 +56,8 @@ def test_space_and_objective_match() -> None:
     study = airda.create_study(space=space, seed=0)
     study.optimize(f.objective, n_trials=5)
     assert all(t.value >= 0.0 for t in study.trials)
-    assert f.regret(-1.0) == 0.0 and f.regret(2.5) == 2.5
+    assert f.regret(-1.0) == 0.0
+    assert f.regret(2.5) == 2.5
 
 
 def test_bad_requests_are_clear_errors() -> None:

@@ -10,7 +10,7 @@ import pytest
 
 import airda
 from airda.hpo.functions import get_function
-from airda.hpo.gp import GaussianProcessSearch, _GP, _Kernel, _neg_log_posterior, log_h
+from airda.hpo.gp import _GP, GaussianProcessSearch, _Kernel, _neg_log_posterior, log_h
 from airda.space import Categorical, Float, Int, Space
 from airda.strategies import get_strategy
 from airda.trial import TrialState
@@ -121,7 +121,8 @@ def test_mixed_space_int_log_categorical_conditional() -> None:
         assert space.validate(t.params) == t.params
         assert ("momentum" in t.params) == (t.params["opt"] == "sgd")
     best = study.best_params
-    assert best["act"] == "gelu" and best["layers"] == 3
+    assert best["act"] == "gelu"
+    assert best["layers"] == 3
     assert study.best_value < 0.35
     # no candidate was proposed twice (duplicates are skipped)
     keys = [str(sorted(t.params.items())) for t in study.trials]
@@ -149,7 +150,8 @@ def test_nan_objective_fails_the_trial_and_the_study_goes_on() -> None:
     study = airda.create_study(space=f.space(), strategy=GaussianProcessSearch(seed=0))
     study.optimize(flaky, n_trials=30)
     states = [t.state for t in study.trials]
-    assert states.count(TrialState.FAIL) == 10 and len(states) == 30
+    assert states.count(TrialState.FAIL) == 10
+    assert len(states) == 30
     assert f.regret(study.best_value) < 1.0
 
 

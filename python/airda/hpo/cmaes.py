@@ -49,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from airda.space import Categorical, Fixed, Float, Int
+from airda.space import Categorical, Float, Int
 from airda.strategies.base import Strategy
 from airda.trial import FrozenTrial, TrialState
 
