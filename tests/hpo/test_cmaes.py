@@ -53,7 +53,7 @@ def test_quality_close_to_optunas_cmaes() -> None:
     optuna = pytest.importorskip("optuna")
     pytest.importorskip("cmaes")
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    dim, n_trials = 4, 400
+    dim, n_trials = 3, 250
     space, objective = shifted("ellipsoid", dim)
     ours, theirs = [], []
     for seed in range(3):
@@ -70,7 +70,8 @@ def test_quality_close_to_optunas_cmaes() -> None:
             n_trials=n_trials,
         )
         theirs.append(study.best_value)
-    # log10 regret: within one order of magnitude of Optuna's (measured: airda ahead)
+    print("cma-es regrets: airda", ours, "optuna", theirs)
+    # log10 regret: within one order of magnitude of Optuna's
     assert math.log10(np.median(ours)) < math.log10(np.median(theirs)) + 1.0, (ours, theirs)
 
 
@@ -173,7 +174,7 @@ def test_nan_and_failures_are_failed_trials_and_the_search_goes_on() -> None:
     # a generation where everything fails leaves the distribution as it was
     always = run(space, lambda t: float("nan"), 30, seed=0)
     assert always.strategy.generation == 0
-    assert always.strategy.sigma == 0.25
+    assert always.strategy.sigma == 1 / 6
 
 
 def test_restarts_ipop_and_bipop() -> None:

@@ -234,7 +234,8 @@ class CmaEs(Strategy):
     """CMA-ES with IPOP/BIPOP restarts on the unit cube of the numeric parameters.
 
     Args:
-        sigma0: initial step size, in unit-cube coordinates (the cube has side 1).
+        sigma0: initial step size, in unit-cube coordinates (the cube has side 1); the
+            default 1/6 is Optuna's CmaEsSampler's (a sixth of the range).
         popsize: lambda of the first run; default ``4 + floor(3 ln n)``.
         restart: ``"ipop"`` (population doubled at each restart), ``"bipop"`` (alternating
             large and small populations, Hansen 2009) or ``"none"`` (no restarts: the final
@@ -254,7 +255,7 @@ class CmaEs(Strategy):
     def __init__(
         self,
         *,
-        sigma0: float = 0.25,
+        sigma0: float = 1 / 6,
         popsize: int | None = None,
         restart: str = "ipop",
         inc_popsize: int = 2,
