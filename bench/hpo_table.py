@@ -312,8 +312,10 @@ def markdown(result: dict[str, Any]) -> str:
         lines += ["Skipped: " + "; ".join(result["skipped"]), ""]
     if result.get("full_run_estimate_hours") is not None:
         lines.append(
-            f"Estimated cost of the full default grid at the per-trial times measured here: "
-            f"{result['full_run_estimate_hours']:.1f} hours (ask time only; one core)."
+            "Estimated cost of the full default grid for the samplers timed here ("
+            + ", ".join(r["sampler"] for r in result["timing_runs"])
+            + f"), extrapolated from their timing runs: "
+            f"{result['full_run_estimate_hours']:.1f} hours on this machine."
         )
     return "\n".join(lines)
 
@@ -328,7 +330,9 @@ def _cumulative(cum: dict[int, float], n: int) -> float:
 
 
 def estimate_full(result: dict[str, Any]) -> float | None:
-    """Hours of ask time for the default grid, extrapolated from this run's timing runs."""
+    """Hours for the default grid (10 seeds, every function and dim, the timing runs) of the
+    samplers timed in this run, extrapolated from their timing runs: ask time, scaled by each
+    sampler's measured ratio of wall time (objective, tell, study overhead) to ask time."""
     if not result["timing_runs"]:
         return None
     n_cases = sum(1 if f in FIXED_DIM else len(DEFAULT_DIMS) for f in DEFAULT_FUNCTIONS)
@@ -336,8 +340,10 @@ def estimate_full(result: dict[str, Any]) -> float | None:
     for r in result["timing_runs"]:
         cum = {int(c): v for c, v in r["ask_seconds_cumulative"].items()}
         gp = _is_gp(r["sampler"])
-        total += 10 * n_cases * _cumulative(cum, GP_MAX_TRIALS if gp else max(DEFAULT_TRIALS))
-        total += _cumulative(cum, GP_MAX_TRIALS if gp else max(DEFAULT_TIMING))
+        asks = 10 * n_cases * _cumulative(cum, GP_MAX_TRIALS if gp else max(DEFAULT_TRIALS))
+        asks += _cumulative(cum, GP_MAX_TRIALS if gp else max(DEFAULT_TIMING))
+        overhead = r["wall_seconds"] / max(cum[max(cum)], 1e-9)
+        total += asks * overhead
     return total / 3600
 
 
