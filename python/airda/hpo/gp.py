@@ -327,8 +327,8 @@ class GaussianProcessSearch(Strategy):
         self,
         *,
         n_initial: int = 10,
-        n_candidates: int = 1024,
-        n_local: int = 8,
+        n_candidates: int = 2048,
+        n_local: int = 10,
         refit_every: int = 10,
         refine_iters: int = 10,
         parallel: str = "believer",
@@ -469,7 +469,9 @@ class GaussianProcessSearch(Strategy):
         from scipy.stats import qmc
 
         d = len(self._cols)
-        n_sobol = max(self.n_candidates // 2, 1)
+        # Mostly global points: local ones around the best trials (1/8) catch the fine
+        # improvements, but more of them made runs stick in a local basin (Hartmann-6).
+        n_sobol = max(self.n_candidates - self.n_candidates // 8, 1)
         # An integer seed: given a Generator, Sobol spawns a child of its seed sequence, which
         # depends on how many were spawned before (not on the ask alone).
         engine = qmc.Sobol(d, scramble=True, seed=int(rng.integers(2**63)))
