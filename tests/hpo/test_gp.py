@@ -152,7 +152,9 @@ def test_nan_objective_fails_the_trial_and_the_study_goes_on() -> None:
     states = [t.state for t in study.trials]
     assert states.count(TrialState.FAIL) == 10
     assert len(states) == 30
-    assert f.regret(study.best_value) < 1.0
+    assert study.strategy._anchors  # the GP was fitted on the 20 complete trials
+    assert len(study.strategy._y) == 20
+    assert f.regret(study.best_value) < 5.0
 
 
 def test_maximize_and_constant_objective() -> None:
