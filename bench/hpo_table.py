@@ -85,7 +85,8 @@ class _Runner:
         self.sampler, self.f, self.seed = sampler, get_function(fname, dim), seed
 
     def run(self, n_trials: int) -> tuple[np.ndarray, np.ndarray]:
-        """Best-so-far values (n_trials,) and ask seconds (n_trials,)."""
+        """Best-so-far values (n_trials,) and ask seconds (n_trials,); the CPU seconds of the
+        asks (this process, all threads) are left in ``self.ask_cpu``."""
         if self.sampler in OPTUNA:
             return self._run_optuna(n_trials)
         f = self.f
@@ -94,11 +95,13 @@ class _Runner:
         )
         best = np.empty(n_trials)
         ask_s = np.empty(n_trials)
+        self.ask_cpu = np.empty(n_trials)
         current = math.inf
         for i in range(n_trials):
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             trial = study.ask()
             ask_s[i] = time.perf_counter() - t0
+            self.ask_cpu[i] = time.process_time() - c0
             value = f.objective(trial.params)
             study.tell(trial, value)
             current = min(current, value)
@@ -123,11 +126,13 @@ class _Runner:
         }
         best = np.empty(n_trials)
         ask_s = np.empty(n_trials)
+        self.ask_cpu = np.empty(n_trials)
         current = math.inf
         for i in range(n_trials):
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             trial = study.ask(dists)
             ask_s[i] = time.perf_counter() - t0
+            self.ask_cpu[i] = time.process_time() - c0
             value = f.objective(trial.params)
             study.tell(trial, value)
             current = min(current, value)
@@ -175,24 +180,29 @@ def timing_runs(samplers, fname, dim, counts, log) -> list[dict[str, Any]]:
         if not cs:
             continue
         t0 = time.perf_counter()
-        _, ask_s = _Runner(sampler, fname, dim, 0).run(max(cs))
-        per = {}
+        runner = _Runner(sampler, fname, dim, 0)
+        _, ask_s = runner.run(max(cs))
+        per, per_cpu = {}, {}
         for c in cs:
             lo = max(c - max(c // 10, 1), 0)
             per[str(c)] = float(ask_s[lo:c].mean())
+            per_cpu[str(c)] = float(runner.ask_cpu[lo:c].mean())
         out.append(
             {
                 "sampler": sampler,
                 "function": fname,
                 "dim": dim,
                 "seconds_per_ask": per,
+                "cpu_seconds_per_ask": per_cpu,
                 "ask_seconds_cumulative": {str(c): float(ask_s[:c].sum()) for c in cs},
                 "wall_seconds": time.perf_counter() - t0,
             }
         )
         log(
             f"  {sampler:13s} timing: "
-            + ", ".join(f"{c}: {1e3 * v:.2f} ms/ask" for c, v in per.items())
+            + ", ".join(
+                f"{c}: {1e3 * v:.2f} ms/ask ({1e3 * per_cpu[c]:.2f} ms CPU)" for c, v in per.items()
+            )
         )
     return out
 
@@ -271,21 +281,32 @@ def markdown(result: dict[str, Any]) -> str:
         tr = result["timing_runs"]
         counts = sorted({int(c) for r in tr for c in r["seconds_per_ask"]})
         lines.append(
-            f"Sampler time per trial (ms per ask, mean over the last 10% of trials before the "
+            f"Sampler time per trial (ms per ask, wall and in brackets CPU time of the process; "
+            f"mean over the last 10% of trials before the "
             f"count; {tr[0]['function']}-{tr[0]['dim']}, seed 0)."
         )
         lines.append("")
         lines += ["| sampler | " + " | ".join(str(c) for c in counts) + " |"]
         lines += ["|" + "---|" * (1 + len(counts))]
         by = {r["sampler"]: r["seconds_per_ask"] for r in tr}
+        cpu = {r["sampler"]: r.get("cpu_seconds_per_ask", {}) for r in tr}
         for s, per in by.items():
-            cells = [f"{1e3 * per[str(c)]:.2f}" if str(c) in per else "-" for c in counts]
+            cells = [
+                f"{1e3 * per[str(c)]:.2f} ({1e3 * cpu[s][str(c)]:.2f} CPU)"
+                if str(c) in per and str(c) in cpu[s]
+                else "-"
+                for c in counts
+            ]
             lines.append(f"| {s} | " + " | ".join(cells) + " |")
         ratios = []
         for a, b in PAIRS.items():
             if a in by and b in by:
                 common = [c for c in counts if str(c) in by[a] and str(c) in by[b]]
-                ratios += [f"{b}/{a} at {c}: {by[b][str(c)] / by[a][str(c)]:.1f}x" for c in common]
+                ratios += [
+                    f"{b}/{a} at {c}: {by[b][str(c)] / by[a][str(c)]:.1f}x wall, "
+                    f"{cpu[b][str(c)] / max(cpu[a][str(c)], 1e-9):.1f}x CPU"
+                    for c in common
+                ]
         if ratios:
             lines += ["", "Speed ratios (Optuna time / airda time): " + "; ".join(ratios) + "."]
         lines.append("")
