@@ -121,6 +121,109 @@ def paper_naswot(model: nn.Module, x: torch.Tensor) -> float:
     return float(torch.linalg.slogdet(k.double())[1])
 
 
+TUNE_KERNEL = """
+import triton
+import triton.language as tl
+from airda.codeopt import autotune
+
+
+def make(**options):
+    @autotune(**options)
+    @triton.jit
+    def scale_add_kernel(x_ptr, y_ptr, out_ptr, n, BLOCK: tl.constexpr):
+        offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+        m = offs < n
+        x = tl.load(x_ptr + offs, mask=m)
+        y = tl.load(y_ptr + offs, mask=m)
+        tl.store(out_ptr + offs, 2.0 * x + y, mask=m)
+
+    return scale_add_kernel
+"""
+
+
+def tune_checks() -> None:
+    """airda.codeopt on the GPU: do_bench_gpu against triton's do_bench, CUDA-graph replay for a
+    short kernel, and @autotune (search within a budget, persistent cache, correct output)."""
+    import importlib.util
+    import tempfile
+
+    print("\nairda.codeopt on the GPU")
+    try:
+        import triton
+        import triton.testing
+    except ImportError:
+        report(False, "tune: triton importable")
+        return
+    from airda.codeopt.triton_autotune import do_bench_gpu
+
+    folder = tempfile.mkdtemp(prefix="airda-gpu-tune-")
+    os.environ["AIRDA_CACHE_DIR"] = folder
+    path = os.path.join(folder, "scale_add.py")
+    with open(path, "w") as f:
+        f.write(TUNE_KERNEL)
+    spec = importlib.util.spec_from_file_location("airda_gpu_tune_kernel", path)
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(module)
+    space = {"BLOCK": [256, 512, 1024, 2048, 4096], "num_warps": [2, 4, 8]}
+
+    def check_bench() -> tuple[bool, str]:
+        n = 1 << 24
+        a, b = torch.rand(n, device="cuda"), torch.rand(n, device="cuda")
+
+        def add() -> Any:
+            return torch.add(a, b)
+
+        ours = statistics.median(do_bench_gpu(add)) * 1e3
+        theirs = triton.testing.do_bench(add)
+        ratio = ours / theirs
+        return 0.8 < ratio < 1.25, f"{ours:.4f} ms vs triton do_bench {theirs:.4f} ms ({ratio:.2f})"
+
+    def check_graph() -> tuple[bool, str]:
+        a = torch.rand(1024, device="cuda")
+
+        def tiny() -> Any:
+            return a.mul_(1.0)
+
+        graph = statistics.median(do_bench_gpu(tiny, graph_below_us=50.0)) * 1e6
+        plain = statistics.median(do_bench_gpu(tiny, graph_below_us=0.0)) * 1e6
+        return (
+            graph <= plain,
+            f"graph replay {graph:.2f} us vs one launch per sample {plain:.2f} us",
+        )
+
+    def check_autotune() -> tuple[bool, str]:
+        n = 10_000_019
+        x, y = torch.rand(n, device="cuda"), torch.rand(n, device="cuda")
+        out = torch.empty_like(x)
+        kern = module.make(space=space, key=["n"], budget=6, strategy="random")
+        t0 = time.perf_counter()
+        kern[lambda meta: (triton.cdiv(n, meta["BLOCK"]),)](x, y, out, n)
+        torch.cuda.synchronize()
+        tuned_s = time.perf_counter() - t0
+        ok = bool(torch.allclose(out, 2 * x + y))
+        study = kern.studies[(n,)]
+        done = [t for t in study.trials if t.state.value == "complete"]
+        best = min(t.values[0] for t in done)
+        worst = max(t.values[0] for t in done)
+        fresh = module.make(space=space, key=["n"], budget=6, strategy="random")
+        t0 = time.perf_counter()
+        fresh[lambda meta: (triton.cdiv(n, meta["BLOCK"]),)](x, y, out, n)
+        torch.cuda.synchronize()
+        cached_s = time.perf_counter() - t0
+        ok = ok and len(done) == 6 and fresh.studies == {} and fresh.best == kern.best
+        gbs = 3 * 4 * n / best / 1e9
+        return ok, (
+            f"{len(done)} of 15 configs timed in {tuned_s:.1f} s, best {kern.best[(n,)]} "
+            f"{best * 1e3:.4f} ms ({gbs:.0f} GB/s), worst timed {worst * 1e3:.4f} ms; "
+            f"a new autotuner answered from the cache in {cached_s:.2f} s"
+        )
+
+    checked("tune: do_bench_gpu agrees with triton.testing.do_bench", check_bench)
+    checked("tune: CUDA-graph replay for a short kernel", check_graph)
+    checked("tune: @autotune searches, caches and computes correctly", check_autotune)
+
+
 def main() -> int:
     t_start = time.perf_counter()
     if not torch.cuda.is_available():
@@ -259,6 +362,8 @@ def main() -> int:
             f"  {backend:<7} {t:8.2f} ms  {t / t_fwd:5.2f}x forward  {t_paper / t:5.1f}x faster "
             "than the paper's hooks"
         )
+
+    tune_checks()
 
     print(
         f"\n{len(FAILURES)} failure(s) in {time.perf_counter() - t_start:.0f} s"

@@ -4,7 +4,8 @@ against the same proxies computed one at a time
 
 - as NASLib does (the baseline, ``shared=False``): a forward and a backward pass per proxy,
   each backward computing every parameter's gradient as NASLib's ``loss.backward()`` does,
-  grasp's gradient pass apart from its Hessian-vector pass;
+  grasp's gradient pass apart from its Hessian-vector pass, each proxy on a copy of the network
+  collected afterwards (NASLib's measure wrapper: ``get_prunable_copy``, ``gc.collect()``);
 - with each proxy's minimal passes (one single-proxy evaluator per proxy: its backward pass
   computes only what that proxy reads, grasp's g and H g from one forward pass), the
   cheapest one-at-a-time schedule, for comparison.

@@ -7,6 +7,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -14,6 +15,8 @@
 
 #include "airda/bits.h"
 #include "airda/pareto.h"
+#include "airda/parzen.h"
+#include "airda/profiler.h"
 #include "airda/resample.h"
 #include "airda/sign_codes.h"
 #ifdef AIRDA_WITH_CUDA
@@ -210,6 +213,132 @@ void cpu_bootstrap_means(const py::array& data, int64_t n_resamples, uint64_t se
 
 // ---- end of the resampling op ---------------------------------------------------------------
 
+// ---- Parzen op: log-density of truncated-normal mixtures -------------------------------------
+
+const double* f64_data(const py::array& a, const char* name, py::ssize_t ndim) {
+  if (a.ndim() != ndim) {
+    throw py::value_error(std::string(name) + " must be " + std::to_string(ndim) + "-D, got " +
+                          std::to_string(a.ndim()) + "-D");
+  }
+  if (!(a.flags() & py::array::c_style)) {
+    throw py::value_error(std::string(name) + " must be C-contiguous");
+  }
+  require_dtype(a, name, 'f', 8);
+  return static_cast<const double*>(a.data());
+}
+
+void require_len(const py::array& a, const char* name, py::ssize_t axis, py::ssize_t size) {
+  if (a.shape(axis) != size) {
+    throw py::value_error(std::string(name) + " has " + std::to_string(a.shape(axis)) +
+                          " entries along axis " + std::to_string(axis) + ", expected " +
+                          std::to_string(size));
+  }
+}
+
+// Shapes and dtypes are checked here; values (finite, sigma > 0, low < high, mu in bounds,
+// category codes in range) by the Python wrapper, which the kernel trusts for speed. Codes are
+// checked here too, since an out-of-range one would read out of bounds.
+void cpu_parzen_logpdf(const py::array& x, const py::array& mu, const py::array& sigma,
+                       const py::array& log_weights, const py::object& log_norm,
+                       const py::array& low, const py::array& high, const py::object& cat_x,
+                       const py::object& cat_logp, int threads, py::array& out) {
+  const double* px = f64_data(x, "x", 2);
+  const double* pmu = f64_data(mu, "mu", 2);
+  const py::ssize_t n_cand = x.shape(0), d = x.shape(1), n_comp = mu.shape(0);
+  require_len(mu, "mu", 1, d);
+  if (n_comp < 1) throw py::value_error("mu is empty; a mixture needs at least one component");
+  const double* psigma = f64_data(sigma, "sigma", sigma.ndim() == 1 ? 1 : 2);
+  int64_t sigma_stride = d;
+  if (sigma.ndim() == 1) {
+    require_len(sigma, "sigma", 0, d);
+    sigma_stride = 0;
+  } else {
+    require_len(sigma, "sigma", 0, n_comp);
+    require_len(sigma, "sigma", 1, d);
+  }
+  const double* pw = f64_data(log_weights, "log_weights", 1);
+  require_len(log_weights, "log_weights", 0, n_comp);
+  const double* pnorm = nullptr;
+  py::array norm_array;
+  if (!log_norm.is_none()) {
+    norm_array = py::array::ensure(log_norm);
+    if (!norm_array) throw py::type_error("log_norm must be None or a float64 array");
+    pnorm = f64_data(norm_array, "log_norm", 1);
+    require_len(norm_array, "log_norm", 0, n_comp);
+  }
+  const double* plow = f64_data(low, "low", 1);
+  const double* phigh = f64_data(high, "high", 1);
+  require_len(low, "low", 0, d);
+  require_len(high, "high", 0, d);
+  const int64_t* pcx = nullptr;
+  const double* pcl = nullptr;
+  int64_t n_cat = 0, n_choices = 0;
+  py::array cx_array, cl_array;
+  if (cat_x.is_none() != cat_logp.is_none()) {
+    throw py::value_error("cat_x and cat_logp go together: give both or neither");
+  }
+  if (!cat_x.is_none()) {
+    cx_array = py::array::ensure(cat_x);
+    cl_array = py::array::ensure(cat_logp);
+    if (!cx_array || !cl_array) throw py::type_error("cat_x / cat_logp must be arrays");
+    require_matrix(cx_array, "cat_x");
+    require_dtype(cx_array, "cat_x", 'i', 8);
+    pcl = f64_data(cl_array, "cat_logp", 3);
+    n_cat = cx_array.shape(1);
+    n_choices = cl_array.shape(2);
+    require_len(cx_array, "cat_x", 0, n_cand);
+    require_len(cl_array, "cat_logp", 0, n_comp);
+    require_len(cl_array, "cat_logp", 1, n_cat);
+    pcx = static_cast<const int64_t*>(cx_array.data());
+    for (int64_t i = 0; i < n_cand * n_cat; ++i) {
+      if (pcx[i] < 0 || pcx[i] >= n_choices) {
+        throw py::value_error("cat_x holds code " + std::to_string(pcx[i]) + " at row " +
+                              std::to_string(i / n_cat) + ", outside [0, " +
+                              std::to_string(n_choices) + ")");
+      }
+    }
+  }
+  if (out.ndim() != 1 || out.shape(0) != n_cand) {
+    throw py::value_error("out must have shape (" + std::to_string(n_cand) + ",)");
+  }
+  if (!(out.flags() & py::array::c_style)) throw py::value_error("out must be C-contiguous");
+  require_dtype(out, "out", 'f', 8);
+  require_writeable(out, "out");
+  auto* dst = static_cast<double*>(out.mutable_data());
+  py::gil_scoped_release release;
+  airda::cpu::parzen_logpdf(px, n_cand, d, pmu, psigma, sigma_stride, pw, pnorm, n_comp, plow,
+                            phigh, pcx, pcl, n_cat, n_choices, threads, dst);
+}
+
+void cpu_parzen_log_norm(const py::array& mu, const py::array& sigma, const py::array& low,
+                         const py::array& high, py::array& out) {
+  const double* pmu = f64_data(mu, "mu", 2);
+  const py::ssize_t n_comp = mu.shape(0), d = mu.shape(1);
+  const double* psigma = f64_data(sigma, "sigma", sigma.ndim() == 1 ? 1 : 2);
+  int64_t sigma_stride = d;
+  if (sigma.ndim() == 1) {
+    require_len(sigma, "sigma", 0, d);
+    sigma_stride = 0;
+  } else {
+    require_len(sigma, "sigma", 0, n_comp);
+    require_len(sigma, "sigma", 1, d);
+  }
+  const double* plow = f64_data(low, "low", 1);
+  const double* phigh = f64_data(high, "high", 1);
+  require_len(low, "low", 0, d);
+  require_len(high, "high", 0, d);
+  if (out.ndim() != 1 || out.shape(0) != n_comp) {
+    throw py::value_error("out must have shape (" + std::to_string(n_comp) + ",)");
+  }
+  require_dtype(out, "out", 'f', 8);
+  require_writeable(out, "out");
+  auto* dst = static_cast<double*>(out.mutable_data());
+  py::gil_scoped_release release;
+  airda::cpu::parzen_log_norm(pmu, psigma, sigma_stride, n_comp, d, plow, phigh, dst);
+}
+
+// ---- end of the Parzen op ------------------------------------------------------------------
+
 #ifdef AIRDA_WITH_CUDA
 constexpr bool kCudaBuilt = true;
 #else
@@ -251,6 +380,79 @@ py::dict build_info() {
   return info;
 }
 
+// ---- profiler
+// The address of a `void (*)(void**)` function and of its argument array come from ctypes;
+// they are trusted (the sandbox worker is the process that calls these), only null is refused.
+py::dict profile_result(airda::cpu::ProfileResult&& r) {
+  py::array_t<double> samples(static_cast<py::ssize_t>(r.samples.size()));
+  std::copy(r.samples.begin(), r.samples.end(), samples.mutable_data());
+  py::dict out;
+  out["samples"] = samples;
+  out["inner"] = r.inner;
+  out["measured_s"] = r.measured_s;
+  out["converged"] = r.converged;
+  return out;
+}
+
+airda::cpu::VariantFn variant_fn(std::uintptr_t fn) {
+  if (fn == 0) throw py::value_error("fn is a null function address");
+  return reinterpret_cast<airda::cpu::VariantFn>(fn);
+}
+
+py::dict cpu_profile(std::uintptr_t fn, std::uintptr_t args, int64_t warmup, int64_t inner,
+                     double min_sample_s, int64_t min_samples, int64_t max_samples, double rel_ci,
+                     double confidence, double max_time_s, bool flush, int64_t flush_bytes,
+                     int clock) {
+  if (!(confidence > 0.0 && confidence < 1.0)) throw py::value_error("confidence must be in (0, 1)");
+  if (!(rel_ci >= 0.0)) throw py::value_error("rel_ci must be >= 0");
+  if (!(max_time_s >= 0.0)) throw py::value_error("max_time_s must be >= 0");
+  if (warmup < 0 || inner < 0 || min_samples < 1 || max_samples < 1)
+    throw py::value_error("warmup, inner >= 0 and min_samples, max_samples >= 1 required");
+  airda::cpu::ProfileOptions o;
+  o.warmup = warmup;
+  o.inner = inner;
+  o.min_sample_s = min_sample_s;
+  o.min_samples = min_samples;
+  o.max_samples = max_samples;
+  o.rel_ci = rel_ci;
+  o.confidence = confidence;
+  o.max_time_s = max_time_s;
+  o.flush = flush;
+  o.flush_bytes = flush_bytes;
+  if (clock != 0 && clock != 1) throw py::value_error("clock must be 0 (wall) or 1 (thread CPU)");
+  o.clock = clock;
+  const auto f = variant_fn(fn);
+  airda::cpu::ProfileResult r;
+  {
+    py::gil_scoped_release release;
+    r = airda::cpu::profile(f, reinterpret_cast<void**>(args), o);
+  }
+  return profile_result(std::move(r));
+}
+
+py::dict cpu_sample(std::uintptr_t fn, std::uintptr_t args, int64_t n_samples, int64_t inner,
+                    bool flush, int64_t flush_bytes, int clock) {
+  if (n_samples < 0 || inner < 1) throw py::value_error("n_samples >= 0 and inner >= 1 required");
+  if (clock != 0 && clock != 1) throw py::value_error("clock must be 0 (wall) or 1 (thread CPU)");
+  const auto f = variant_fn(fn);
+  airda::cpu::ProfileResult r;
+  {
+    py::gil_scoped_release release;
+    r = airda::cpu::sample(f, reinterpret_cast<void**>(args), n_samples, inner, flush,
+                           flush_bytes, clock);
+  }
+  return profile_result(std::move(r));
+}
+
+int64_t cpu_calibrate_inner(std::uintptr_t fn, std::uintptr_t args, double min_sample_s,
+                            int clock) {
+  const auto f = variant_fn(fn);
+  if (clock != 0 && clock != 1) throw py::value_error("clock must be 0 (wall) or 1 (thread CPU)");
+  py::gil_scoped_release release;
+  return airda::cpu::calibrate_inner(f, reinterpret_cast<void**>(args), min_sample_s, clock);
+}
+// ---- end of the profiler
+
 }  // namespace
 
 PYBIND11_MODULE(_C, m) {
@@ -280,6 +482,35 @@ PYBIND11_MODULE(_C, m) {
       "Whether bootstrap draws are hashed with AVX2 (same indices either way); use = 0 or 1 "
       "switches it for the process (1 only where the CPU has AVX2), -1 only asks.");
   // ---- end of the resampling op
+  // ---- Parzen op
+  m.def("parzen_logpdf", &cpu_parzen_logpdf, py::arg("x"), py::arg("mu"), py::arg("sigma"),
+        py::arg("log_weights"), py::arg("log_norm"), py::arg("low"), py::arg("high"),
+        py::arg("cat_x"), py::arg("cat_logp"), py::arg("threads"), py::arg("out"),
+        "log p(x) of a mixture of truncated normals (and categorical tables) for each row of x "
+        "(n_cand, d) float64, into out (n_cand,). Values are checked by airda.ops.parzen_logpdf.");
+  m.def("parzen_log_norm", &cpu_parzen_log_norm, py::arg("mu"), py::arg("sigma"), py::arg("low"),
+        py::arg("high"), py::arg("out"),
+        "Per-component log-normaliser of a truncated-normal mixture into out (n_comp,).");
+  // ---- end of the Parzen op
+  // ---- profiler
+  m.def("profile_variant", &cpu_profile, py::arg("fn"), py::arg("args"), py::arg("warmup"),
+        py::arg("inner"), py::arg("min_sample_s"), py::arg("min_samples"),
+        py::arg("max_samples"), py::arg("rel_ci"), py::arg("confidence"), py::arg("max_time_s"),
+        py::arg("flush"), py::arg("flush_bytes"), py::arg("clock") = 0,
+        "Time fn(args) (addresses of a void(*)(void**) and a void*[]) with the GIL released "
+        "until the median's CI is within rel_ci or max_time_s is spent; returns a dict: samples "
+        "(seconds per call), inner, measured_s, converged. clock: 0 wall, 1 thread CPU time.");
+  m.def("sample_variant", &cpu_sample, py::arg("fn"), py::arg("args"), py::arg("n_samples"),
+        py::arg("inner"), py::arg("flush"), py::arg("flush_bytes"), py::arg("clock") = 0,
+        "Exactly n_samples samples of inner calls each (a racing round); same dict as "
+        "profile_variant.");
+  m.def("calibrate_inner", &cpu_calibrate_inner, py::arg("fn"), py::arg("args"),
+        py::arg("min_sample_s"), py::arg("clock") = 0, "Calls per sample so that one sample lasts min_sample_s.");
+  m.def("median_ci_rank", &airda::cpu::median_ci_rank, py::arg("n"), py::arg("confidence"),
+        "Rank k (1-based) of the lower end of the median's distribution-free CI; 0 if none.");
+  m.def("last_level_cache_bytes", &airda::cpu::last_level_cache_bytes,
+        "Largest CPU cache size listed in /sys (0 when unknown).");
+  // ---- end of the profiler
   m.def("omp_max_threads", &airda::cpu::max_threads);
   m.def(
       "set_num_threads", [](int n) {

@@ -15,6 +15,26 @@ def bootstrap_means(
     threads: int,
     out: npt.NDArray[np.float64],
 ) -> None: ...
+def parzen_logpdf(
+    x: npt.NDArray[np.float64],
+    mu: npt.NDArray[np.float64],
+    sigma: npt.NDArray[np.float64],
+    log_weights: npt.NDArray[np.float64],
+    log_norm: npt.NDArray[np.float64] | None,
+    low: npt.NDArray[np.float64],
+    high: npt.NDArray[np.float64],
+    cat_x: npt.NDArray[np.int64] | None,
+    cat_logp: npt.NDArray[np.float64] | None,
+    threads: int,
+    out: npt.NDArray[np.float64],
+) -> None: ...
+def parzen_log_norm(
+    mu: npt.NDArray[np.float64],
+    sigma: npt.NDArray[np.float64],
+    low: npt.NDArray[np.float64],
+    high: npt.NDArray[np.float64],
+    out: npt.NDArray[np.float64],
+) -> None: ...
 def resample_use_avx2(use: int = -1) -> bool: ...
 def omp_max_threads() -> int: ...
 def set_num_threads(n: int) -> None: ...
@@ -29,3 +49,24 @@ def cuda_pack_sign_bits(
 def cuda_hamming_gram(
     codes: int, n: int, units: int, out: int, device: int, stream: int
 ) -> None: ...
+def profile_variant(
+    fn: int,
+    args: int,
+    warmup: int,
+    inner: int,
+    min_sample_s: float,
+    min_samples: int,
+    max_samples: int,
+    rel_ci: float,
+    confidence: float,
+    max_time_s: float,
+    flush: bool,
+    flush_bytes: int,
+    clock: int = 0,
+) -> dict[str, object]: ...
+def sample_variant(
+    fn: int, args: int, n_samples: int, inner: int, flush: bool, flush_bytes: int, clock: int = 0
+) -> dict[str, object]: ...
+def calibrate_inner(fn: int, args: int, min_sample_s: float, clock: int = 0) -> int: ...
+def median_ci_rank(n: int, confidence: float) -> int: ...
+def last_level_cache_bytes() -> int: ...

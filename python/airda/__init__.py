@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from airda._version import __version__
 
 if TYPE_CHECKING:
-    from airda import eval, nas, ops, space
+    from airda import codeopt, eval, nas, ops, space
     from airda.study import Study, create_study, load_study
     from airda.trial import FrozenTrial, Trial, TrialPruned, TrialState
 
@@ -32,6 +32,7 @@ __all__ = [
     "TrialPruned",
     "TrialState",
     "__version__",
+    "codeopt",
     "create_study",
     "eval",
     "load_study",
@@ -55,6 +56,7 @@ _LAZY_SUBMODULES = frozenset(
         "executor",
         "study",
         "trial",
+        "codeopt",
     }
 )
 _LAZY_NAMES = {

@@ -6,6 +6,7 @@ Example:
     $ airda run examples/quickstart.toml  # run the study a file describes
     $ airda studies list                  # the studies of ./airda-studies.db
     $ airda eval compare new.txt old.txt  # is new better than old? effect, interval, verdict
+    $ airda tune c kernel.c --entry f ... # the fastest correct variant of a C kernel
 """
 
 from __future__ import annotations
@@ -209,12 +210,20 @@ def _parser() -> argparse.ArgumentParser:
     n_score.add_argument("--benchmark", help="a table to correlate the proxies with")
     n_score.add_argument("--metric", help="its column (default: the first metric)")
     n_score.add_argument("--json", action="store_true", help="print the results as JSON")
+    from airda.cli.tune import add_parser as add_tune_parser
+
+    add_tune_parser(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code (0 success, 1 failure, 2 usage error)."""
     parser = _parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["tune"]:
+        from airda.cli.tune import join_option_values
+
+        argv = join_option_values(argv)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
@@ -302,6 +311,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 omit_nan=args.omit_nan,
                 as_json=args.json,
             )
+        if args.command == "tune":
+            from airda.cli.tune import run_tune_c
+
+            return run_tune_c(args)
     except KeyboardInterrupt:
         print("interrupted: finished trials are saved", file=sys.stderr)
         return 130

@@ -117,8 +117,9 @@ class ZeroCostEvaluator:
             passes, one proxy at a time: a forward and a backward pass of its own per proxy,
             each backward computing the gradient of every parameter as NASLib's
             ``loss.backward()`` does, grasp's gradient g in a pass apart from its Hessian-vector
-            pass. The same scores, bit for bit on CPU; the reference that sharing is checked
-            and timed against.
+            pass, each proxy on a copy of the network that is collected afterwards (NASLib's
+            measure wrapper). The same scores, bit for bit on CPU; the reference that sharing
+            is checked and timed against.
         naswot_backend: force the backend of naswot's sign-code ops
             (see :func:`airda.ops.pack_sign_bits`).
         zen_mixup: the perturbation scale of zen (0.01 in the paper).
@@ -239,11 +240,11 @@ class ZeroCostEvaluator:
             data = [p for p in PROXIES if p in wanted and p in _DATA]
             groups = [data] if self.shared and data else [[p] for p in data]
             for group in groups:
-                results.update(self._guard(label, group, self._batch_pass, model, x, y, group))
+                results.update(self._measure(label, group, self._batch_pass, model, x, y, group))
             if "synflow" in wanted:
-                results.update(self._guard(label, ["synflow"], self._synflow, model, x))
+                results.update(self._measure(label, ["synflow"], self._synflow, model, x))
             if "zen" in wanted:
-                results.update(self._guard(label, ["zen"], self._zen, model, x))
+                results.update(self._measure(label, ["zen"], self._zen, model, x))
             if "params" in wanted:
                 results.update(self._guard(label, ["params"], self._params, model))
             if "flops" in wanted:
@@ -251,6 +252,25 @@ class ZeroCostEvaluator:
         return {p: results[p] for p in self.proxies}
 
     # -- the passes ------------------------------------------------------------------------
+
+    def _measure(
+        self, label: str, proxies: list[str], fn: Callable[..., dict[str, float]], model, *args
+    ) -> dict[str, float]:
+        """`fn` on the model, shared; one proxy at a time, on a copy of the model that is
+        collected afterwards, as NASLib's measure wrapper does for every network proxy
+        (``get_prunable_copy``, then ``del`` and ``gc.collect()``): the copy has the same
+        weights and buffers, so the scores are the same, bit for bit."""
+        if self.shared:
+            return self._guard(label, proxies, fn, model, *args)
+        import copy
+        import gc
+
+        net = self._guard(label, proxies, copy.deepcopy, model)
+        try:
+            return self._guard(label, proxies, fn, net, *args)
+        finally:
+            del net
+            gc.collect()
 
     def _guard(self, label: str, proxies: list[str], fn: Callable[..., dict[str, float]], *args):
         try:

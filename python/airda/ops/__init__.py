@@ -37,6 +37,12 @@ from airda.ops.pareto import (
     non_dominated_rank,
     non_dominated_rank_reference,
 )
+from airda.ops.parzen import (
+    parzen_log_norm,
+    parzen_log_norm_reference,
+    parzen_logpdf,
+    parzen_logpdf_reference,
+)
 from airda.ops.resample import bootstrap_indices, bootstrap_means, bootstrap_means_reference
 
 __all__ = [
@@ -56,6 +62,10 @@ __all__ = [
     "non_dominated_rank_reference",
     "pack_sign_bits",
     "pack_sign_bits_reference",
+    "parzen_log_norm",
+    "parzen_log_norm_reference",
+    "parzen_logpdf",
+    "parzen_logpdf_reference",
     "unpack_sign_bits",
     "words_for",
 ]

@@ -10,6 +10,9 @@ name                    strategy
 ``local``               :class:`LocalSearch` (hill climbing with restarts)
 ``reinforce``           :class:`Reinforce` (policy gradient over discrete choices)
 ``predictor``           :class:`PredictorGuided` (GP surrogate + expected improvement)
+``tpe``                 :class:`airda.hpo.TPE` (tree-structured Parzen estimators)
+``motpe``               :class:`airda.hpo.MOTPE` (TPE with the multi-objective split)
+``nsga2``               :class:`airda.hpo.NSGA2` (steady-state NSGA-II)
 ``cmaes``               :class:`airda.hpo.cmaes.CmaEs` (CMA-ES with IPOP/BIPOP restarts)
 ``gp``                  :class:`airda.hpo.gp.GaussianProcessSearch` (GP + log EI)
 ======================  ==========================================================
@@ -22,8 +25,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from airda.hpo.cmaes import CmaEs
-from airda.hpo.gp import GaussianProcessSearch
 from airda.strategies.base import Strategy, StrategyExhausted
 from airda.strategies.evolution import RegularizedEvolution
 from airda.strategies.local import LocalSearch
@@ -54,9 +55,18 @@ STRATEGIES: dict[str, type[Strategy]] = {
     "local": LocalSearch,
     "reinforce": Reinforce,
     "predictor": PredictorGuided,
-    "cmaes": CmaEs,
-    "gp": GaussianProcessSearch,
 }
+# Defined in airda.hpo (which imports this package first, so either import order works).
+from airda.hpo.cmaes import CmaEs  # noqa: E402
+from airda.hpo.gp import GaussianProcessSearch  # noqa: E402
+from airda.hpo.nsga2 import NSGA2  # noqa: E402
+from airda.hpo.tpe import MOTPE, TPE  # noqa: E402
+
+STRATEGIES["tpe"] = TPE
+STRATEGIES["motpe"] = MOTPE
+STRATEGIES["nsga2"] = NSGA2
+STRATEGIES["cmaes"] = CmaEs
+STRATEGIES["gp"] = GaussianProcessSearch
 _ALIASES = {
     "qmc": "halton",
     "quasirandom": "halton",

@@ -1,0 +1,183 @@
+"""Racing: profile a set of variants together in rounds and drop those whose median's interval
+lies clearly behind the best one's (successive elimination), so the measurement time goes to
+the variants still in contention.
+
+Every variant gets the same samples per round while it is alive; the intervals use a
+Bonferroni-corrected confidence so that, over all variants, the true best is kept with at least
+the requested confidence (when sample medians are representative).
+
+Example:
+    >>> import numpy as np
+    >>> from airda.codeopt import race
+    >>> rng = np.random.default_rng(0)
+    >>> costs = {"a": 1.0, "b": 1.5, "c": 3.0}
+    >>> samplers = {k: (lambda n, c=c: c * (1 + 0.01 * rng.random(n))) for k, c in costs.items()}
+    >>> result = race(samplers, round_samples=5)
+    >>> result.winner, sorted(result.eliminated)
+    ('a', ['b', 'c'])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from airda.codeopt.profiler import Profile, clock_id, median_ci_rank, summarize
+
+__all__ = ["RaceResult", "fixed_protocol", "race", "sandbox_sampler"]
+
+Sampler = Callable[[int], Any]
+
+
+@dataclass
+class RaceResult:
+    """The outcome of a race.
+
+    Attributes:
+        winner: the key of the fastest variant (smallest median among those left).
+        profiles: each variant's statistics over all its samples.
+        eliminated: key -> round in which it was dropped.
+        measured_s: time spent in timed calls, summed over variants.
+        rounds: rounds run.
+    """
+
+    winner: Hashable
+    profiles: dict[Hashable, Profile]
+    eliminated: dict[Hashable, int] = field(default_factory=dict)
+    measured_s: float = 0.0
+    rounds: int = 0
+
+
+def _draw(sampler: Sampler, n: int) -> tuple[np.ndarray, float]:
+    out = sampler(n)
+    if isinstance(out, tuple):
+        samples, spent = out
+        return np.asarray(samples, dtype=np.float64), float(spent)
+    arr = np.asarray(out, dtype=np.float64)
+    return arr, float(arr.sum())
+
+
+def race(
+    samplers: Mapping[Hashable, Sampler],
+    *,
+    round_samples: int = 5,
+    confidence: float = 0.95,
+    rel_ci: float = 0.01,
+    margin: float = 0.0,
+    max_rounds: int = 100,
+    max_time_s: float | None = None,
+) -> RaceResult:
+    """Race variants by successive elimination.
+
+    Args:
+        samplers: key -> ``sampler(n)`` returning n per-call times (seconds), or a tuple
+            ``(times, seconds_spent)`` when a sample covers several calls.
+        round_samples: samples per alive variant per round.
+        confidence: overall confidence that the best is not eliminated.
+        rel_ci: stop when every variant still in the race has a median interval this narrow
+            (relative): they cannot be told apart at this precision.
+        margin: eliminate only when the lower end is more than ``(1 + margin)`` times the best's
+            upper end.
+        max_rounds / max_time_s: caps on rounds and measured time.
+    """
+    if not samplers:
+        raise ValueError("race needs at least one variant")
+    if round_samples < 1:
+        raise ValueError(f"round_samples must be >= 1, got {round_samples}")
+    keys = list(samplers)
+    each = 1.0 - (1.0 - confidence) / len(keys)
+    n_first = 1
+    while median_ci_rank(n_first, each) < 1:
+        n_first += 1
+    data: dict[Hashable, list[np.ndarray]] = {k: [] for k in keys}
+    alive = list(keys)
+    eliminated: dict[Hashable, int] = {}
+    spent = 0.0
+    rounds = 0
+    stats: dict[Hashable, Profile] = {}
+    while rounds < max_rounds:
+        rounds += 1
+        # The first round takes enough samples for an interval at the corrected confidence.
+        n_round = max(round_samples, n_first) if rounds == 1 else round_samples
+        for k in alive:
+            x, s = _draw(samplers[k], n_round)
+            data[k].append(x)
+            spent += s
+        stats.update({k: summarize(np.concatenate(data[k]), confidence=each) for k in alive})
+        best = min(alive, key=lambda k: stats[k].median)
+        bound = stats[best].ci_high * (1.0 + margin)
+        for k in list(alive):
+            if k != best and stats[k].ci_low > bound:
+                alive.remove(k)
+                eliminated[k] = rounds
+        if len(alive) == 1:
+            break
+        if all(stats[k].rel_width <= rel_ci for k in alive):
+            break
+        if max_time_s is not None and spent >= max_time_s:
+            break
+    profiles = {k: summarize(np.concatenate(data[k]), confidence=confidence) for k in keys}
+    winner = min(alive, key=lambda k: profiles[k].median)
+    return RaceResult(winner, profiles, eliminated, spent, rounds)
+
+
+def fixed_protocol(
+    samplers: Mapping[Hashable, Sampler], n_samples: int = 7, *, rounds: int = 1
+) -> RaceResult:
+    """The baseline: the same number of samples for every variant (Kernel Tuner's default is 7
+    iterations), the winner by median.
+
+    With ``rounds > 1`` the samples are taken in that many interleaved rounds (every variant
+    once per round), so a drift of the machine's speed affects all variants alike.
+    """
+    if not samplers:
+        raise ValueError("fixed_protocol needs at least one variant")
+    if n_samples < 1 or rounds < 1:
+        raise ValueError("n_samples and rounds must be >= 1")
+    per = [n_samples // rounds + (1 if r < n_samples % rounds else 0) for r in range(rounds)]
+    data: dict[Hashable, list[np.ndarray]] = {k: [] for k in samplers}
+    spent = 0.0
+    for n in per:
+        if n == 0:
+            continue
+        for k, sampler in samplers.items():
+            x, s = _draw(sampler, n)
+            spent += s
+            data[k].append(x)
+    profiles = {k: summarize(np.concatenate(v)) for k, v in data.items()}
+    winner = min(profiles, key=lambda k: profiles[k].median)
+    return RaceResult(winner, profiles, {}, spent, rounds)
+
+
+def sandbox_sampler(
+    box: Any,
+    key: str,
+    path: Any,
+    *,
+    flush: bool = False,
+    min_sample_s: float = 5e-5,
+    clock: str = "wall",
+) -> Sampler:
+    """A sampler running a compiled variant in a :class:`~airda.codeopt.Sandbox`: the calls per
+    sample are calibrated on the first round and kept, so every round is comparable."""
+    inner = [0]
+
+    def sampler(n: int) -> tuple[np.ndarray, float]:
+        raw = box.sample(
+            key,
+            path,
+            {
+                "n_samples": n,
+                "inner": inner[0],
+                "flush": flush,
+                "min_sample_s": min_sample_s,
+                "clock": clock_id(clock),
+            },
+        )
+        inner[0] = int(raw["inner"])
+        return np.asarray(raw["samples"]), float(raw["measured_s"])
+
+    return sampler

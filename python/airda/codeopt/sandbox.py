@@ -1,0 +1,219 @@
+"""A persistent worker process that runs and times compiled variants, so that a variant that
+segfaults, aborts or hangs is recorded as failed with its reason and the tuning goes on.
+
+Example:
+    >>> from airda.codeopt import Sandbox, Arg
+    >>> with Sandbox([Arg("float32", shape=(4,), init="zeros", out=True)]) as box:
+    ...     box.ping()
+    'pong'
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from airda.codeopt._worker import _HEADER
+from airda.codeopt.cvariants import Arg
+
+__all__ = ["Sandbox", "VariantFailed"]
+
+
+class VariantFailed(RuntimeError):
+    """A variant crashed, hung or raised in the worker; `reason` says which and how."""
+
+    def __init__(self, reason: str, kind: str = "error"):
+        super().__init__(reason)
+        self.reason = reason
+        self.kind = kind  # "crash", "timeout" or "error"
+
+
+def _signal_name(returncode: int) -> str:
+    try:
+        return signal.Signals(-returncode).name
+    except ValueError:
+        return f"signal {-returncode}"
+
+
+class Sandbox:
+    """Runs variants in a child process (``python -m airda.codeopt._worker``).
+
+    Args:
+        args: the entry function's arguments; the worker builds them (seeded) once, and resets
+            every array to its initial values before each checked run.
+        seed: seed of the random argument values.
+        timeout: seconds a single run may take before the worker is killed (a hang).
+
+    A crash or a timeout raises :class:`VariantFailed`; the next request starts a fresh worker.
+    """
+
+    def __init__(self, args: Sequence[Arg], *, seed: int = 0, timeout: float = 10.0):
+        self.args = list(args)
+        self.seed = seed
+        self.timeout = timeout
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._loaded: set[str] = set()
+        self._stderr: Any = None
+        self.restarts = 0
+
+    # ---- process --------------------------------------------------------------------------
+    def _start(self) -> None:
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the worker
+        env = dict(os.environ)  # the variant's threading (OMP_NUM_THREADS, ...) is the caller's
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "airda.codeopt._worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            env=env,
+        )
+        self._loaded = set()
+        self._request({"op": "setup", "specs": self.args, "seed": self.seed}, timeout=60.0)
+
+    def close(self) -> None:
+        """Stop the worker."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            try:
+                from airda.codeopt._worker import write_message
+
+                assert proc.stdin is not None
+                write_message(proc.stdin.fileno(), {"op": "exit"})
+                proc.wait(timeout=5)
+            except (OSError, subprocess.TimeoutExpired):
+                proc.kill()
+                proc.wait()
+        for stream in (proc.stdin, proc.stdout) if proc is not None else ():
+            if stream is not None:
+                stream.close()
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:  # pragma: no cover - best effort
+        with contextlib.suppress(Exception):
+            self.close()
+
+    def _stderr_tail(self) -> str:
+        if self._stderr is None:
+            return ""
+        try:
+            self._stderr.seek(0, os.SEEK_END)
+            size = self._stderr.tell()
+            self._stderr.seek(max(0, size - 400))
+            text = self._stderr.read().decode(errors="replace").strip()
+        except (OSError, ValueError):
+            return ""
+        return text.splitlines()[-1] if text else ""
+
+    def _died(self, what: str, kind: str) -> VariantFailed:
+        tail = self._stderr_tail()
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            for stream in (proc.stdin, proc.stdout):
+                if stream is not None:
+                    stream.close()
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
+        self.restarts += 1
+        return VariantFailed(what + (f" (stderr: {tail})" if tail else ""), kind)
+
+    def _read(self, fd: int, n: int, deadline: float) -> bytes:
+        chunks = []
+        while n:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            ready, _, _ = select.select([fd], [], [], left)
+            if not ready:
+                raise TimeoutError
+            b = os.read(fd, n)
+            if not b:
+                raise EOFError
+            chunks.append(b)
+            n -= len(b)
+        return b"".join(chunks)
+
+    def _request(self, req: dict[str, Any], timeout: float) -> Any:
+        import pickle
+
+        from airda.codeopt._worker import write_message
+
+        if self._proc is None:
+            self._start()
+        proc = self._proc
+        assert proc is not None
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        try:
+            write_message(proc.stdin.fileno(), req)
+            head = self._read(proc.stdout.fileno(), _HEADER.size, deadline)
+            body = self._read(proc.stdout.fileno(), _HEADER.unpack(head)[0], deadline)
+        except TimeoutError:
+            raise self._died(
+                f"timeout: no result after {timeout:g} s (killed)", "timeout"
+            ) from None
+        except (EOFError, BrokenPipeError, OSError):
+            rc = proc.wait()
+            how = f"crashed with {_signal_name(rc)}" if rc < 0 else f"worker exited with code {rc}"
+            raise self._died(how, "crash") from None
+        reply = pickle.loads(body)
+        if not reply["ok"]:
+            raise VariantFailed(reply["error"], "error")
+        return reply["value"]
+
+    def _variant(self, key: str, path: str | os.PathLike[str]) -> dict[str, Any]:
+        # The path always travels: a restarted worker loads the library again.
+        return {"key": key, "path": str(Path(path))}
+
+    # ---- requests -------------------------------------------------------------------------
+    def ping(self) -> str:
+        return self._request({"op": "ping"}, timeout=60.0)
+
+    def run(
+        self, key: str, path: str | os.PathLike[str], timeout: float | None = None
+    ) -> list[Any]:
+        """Reset the arguments, call the variant once, return its output arrays."""
+        req = {"op": "run", **self._variant(key, path)}
+        out = self._request(req, timeout or self.timeout)
+        self._loaded.add(key)
+        return out
+
+    def profile(
+        self, key: str, path: str | os.PathLike[str], options: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The timing core's adaptive measurement (see profile_address) in the worker."""
+        req = {"op": "profile", "options": options, **self._variant(key, path)}
+        limit = self.timeout + 2.0 * float(options.get("max_time_s", 1.0)) + 5.0
+        out = self._request(req, limit)
+        self._loaded.add(key)
+        return out
+
+    def sample(
+        self, key: str, path: str | os.PathLike[str], options: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Exactly ``options['n_samples']`` samples (a racing round) in the worker."""
+        req = {"op": "sample", "options": options, **self._variant(key, path)}
+        out = self._request(req, self.timeout * max(1, int(options.get("n_samples", 1))) + 5.0)
+        self._loaded.add(key)
+        return out

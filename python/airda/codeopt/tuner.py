@@ -1,0 +1,610 @@
+"""Tuning compiled C/C++ variants: a space over ``-D`` parameters and compiler flags searched
+by any core strategy, every candidate compiled (in parallel), checked against the reference and
+timed in the sandbox worker, every result stored in the study.
+
+The study's name is derived from a key over everything that decides a result (source,
+reference, arguments, space, compiler and its version, the CPU): a second run with the same key
+and storage continues the stored study and answers from it instead of measuring again.
+
+Example:
+    >>> from airda.codeopt import Arg, tune_c
+    >>> src = '''
+    ... void axpy(float* y, const float* x, int n) {
+    ...     for (int i = 0; i < n; i += UNROLL)
+    ...         for (int u = 0; u < UNROLL && i + u < n; ++u) y[i + u] += 2.0f * x[i + u];
+    ... }'''
+    >>> args = [Arg("float32", (256,), "zeros", out=True), Arg("float32", (256,)),
+    ...         Arg("int32", value=256)]
+    >>> res = tune_c(src, "axpy", args, params={"UNROLL": [1, 2, 4]}, flags=["-O1", "-O2"],
+    ...              reference=src.replace("UNROLL", "1"), budget=6, strategy="grid",
+    ...              max_time_s=0.01)
+    >>> res.n_complete, res.n_failed, sorted(res.best_params)
+    (6, 0, ['UNROLL', 'flags'])
+    >>> res.speedup > 0
+    True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from airda.codeopt.cvariants import (
+    Arg,
+    CompileError,
+    compile_variant,
+    compile_variants,
+    compiler_version,
+)
+from airda.codeopt.gate import check_outputs
+from airda.codeopt.profiler import Profile, clock_id, summarize
+from airda.codeopt.sandbox import Sandbox, VariantFailed
+
+__all__ = ["TuneResult", "cpu_model", "tune_c"]
+
+
+def cpu_model() -> str:
+    """The CPU's model name (part of the cache key: timings do not carry across machines)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+@dataclass
+class TuneResult:
+    """What a tuning run found.
+
+    Attributes:
+        study: the study holding every trial (value = median seconds per call).
+        best_params: the fastest correct variant's parameters (None if none passed).
+        best: its measurement summary (median_s, ci_low_s, ci_high_s, cv, ...), or None.
+        reference: the reference's measurement summary, or None without a reference.
+        speedup: reference median / best median, or None.
+        evaluated: variants measured in this run (the rest were answered from storage).
+    """
+
+    study: Any
+    best_params: dict[str, Any] | None
+    best: dict[str, Any] | None
+    reference: dict[str, Any] | None
+    speedup: float | None
+    evaluated: int = 0
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def n_complete(self) -> int:
+        return sum(1 for r in self.rows if r["state"] == "complete")
+
+    @property
+    def n_failed(self) -> int:
+        return sum(1 for r in self.rows if r["state"] == "fail")
+
+    def table(self, top: int | None = 20) -> str:
+        """A plain-text table of the variants, fastest first, failures last."""
+        ref = self.reference["median_s"] if self.reference else None
+        done = sorted(
+            (r for r in self.rows if r["state"] == "complete"), key=lambda r: r["median_s"]
+        )
+        failed = [r for r in self.rows if r["state"] != "complete"]
+        lines = []
+        names = sorted({k for r in self.rows for k in r["params"]})
+        head = ["#", *names, "median", "95% CI", "CV", "speed-up", "note"]
+        body = []
+        for r in (done[:top] if top else done) + failed:
+            p = r["params"]
+            if r["state"] == "complete":
+                note = "raced out" if r.get("raced_out") else ("noisy" if r.get("noisy") else "")
+                if r.get("cached"):
+                    note = (note + " cached").strip()
+                body.append(
+                    [
+                        str(r["number"]),
+                        *[str(p.get(n, "")) for n in names],
+                        _fmt_s(r["median_s"]),
+                        f"{_fmt_s(r['ci_low_s'])}..{_fmt_s(r['ci_high_s'])}",
+                        f"{r['cv']:.1%}",
+                        f"{ref / r['median_s']:.2f}x" if ref and r["median_s"] > 0 else "",
+                        note,
+                    ]
+                )
+            else:
+                err = (r.get("error") or r["state"]).replace("\n", " ")
+                body.append(
+                    [
+                        str(r["number"]),
+                        *[str(p.get(n, "")) for n in names],
+                        "-",
+                        "-",
+                        "-",
+                        "-",
+                        "FAILED: " + (err[:70] + "..." if len(err) > 70 else err),
+                    ]
+                )
+        widths = [
+            max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(head)
+        ]
+        lines.append("  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)).rstrip())
+        for b in body:
+            lines.append("  ".join(c.ljust(w) for c, w in zip(b, widths, strict=True)).rstrip())
+        return "\n".join(lines)
+
+
+def _fmt_s(s: float) -> str:
+    if s >= 1:
+        return f"{s:.3g} s"
+    if s >= 1e-3:
+        return f"{s * 1e3:.3g} ms"
+    if s >= 1e-6:
+        return f"{s * 1e6:.3g} us"
+    return f"{s * 1e9:.3g} ns"
+
+
+def _read_source(src: str | os.PathLike[str]) -> tuple[str, bool | None]:
+    if isinstance(src, os.PathLike):
+        path = Path(src)
+        return path.read_text(), path.suffix in (".cpp", ".cc", ".cxx", ".C")
+    return str(src), None
+
+
+def tune_c(
+    source: str | os.PathLike[str],
+    entry: str,
+    args: Sequence[Arg],
+    *,
+    params: Mapping[str, Sequence[Any]] | None = None,
+    flags: Sequence[str] = ("-O2",),
+    defines: Mapping[str, Any] | None = None,
+    reference: str | os.PathLike[str] | None = None,
+    reference_entry: str | None = None,
+    reference_flags: str = "-O2",
+    expected: Sequence[Any] | None = None,
+    verify: Callable[[Sequence[Any], Sequence[Any]], Any] | None = None,
+    atol: float = 1e-5,
+    rtol: float = 1e-4,
+    budget: int | None = None,
+    timeout: float | None = None,
+    strategy: str | Any = "random",
+    seed: int = 0,
+    storage: Any = None,
+    study_name: str | None = None,
+    cpp: bool | None = None,
+    compiler: str | None = None,
+    jobs: int | None = None,
+    variant_timeout: float = 10.0,
+    max_time_s: float = 0.5,
+    rel_ci: float = 0.02,
+    flush: bool = False,
+    race: bool = True,
+    final_race: int = 4,
+    clock: str = "wall",
+    arg_seed: int = 0,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+) -> TuneResult:
+    """Search the variants of a C/C++ kernel for the fastest correct one.
+
+    Args:
+        source: the kernel's source text, or a path (``.cpp``/``.cc`` compile as C++).
+        entry: the function to call; its arguments are `args`, in order.
+        args: :class:`Arg` descriptions (arrays by pointer, scalars by value).
+        params: ``-D`` parameters to tune, each with its candidate values.
+        flags: compiler flag sets to choose from (each a string, e.g. ``"-O3 -march=native"``).
+        defines: fixed ``-D`` values for every variant and the reference.
+        reference: the reference source (text or path): its outputs are the correct answer and
+            its time the baseline of the speed-up. `reference_entry` defaults to `entry`.
+        expected: the correct outputs, when there is no reference source.
+        verify / atol / rtol: the correctness gate (see :func:`check_outputs`).
+        budget: distinct variants to evaluate in the study (stored ones count), None for all.
+        timeout: seconds for this run (checked between variants).
+        strategy: any core strategy name (``random``, ``grid``, ``rea``, ``local``, ...) or one.
+        storage / study_name: where trials are kept (None: in memory); the name defaults to
+            one derived from the tuning key, so a second run resumes / answers from storage.
+        jobs: compiler processes in parallel (default: the CPU count).
+        variant_timeout: seconds one call may take before the variant counts as hung.
+        max_time_s / rel_ci / flush: the profiler's cap, target CI width, cache flush.
+        final_race: after the search, race this many fastest variants against each other in
+            interleaved rounds for up to `max_time_s` (so a drift of the machine's speed during
+            the search does not pick the winner); the winner is stored on the study. 0 or 1:
+            off.
+        clock: ``"wall"`` or ``"cpu"`` (the worker thread's CPU time: steadier on a loaded
+            machine, for single-threaded kernels).
+        race: measure a few samples first and stop a variant whose interval lies clearly behind
+            the best so far (it is recorded with that rough estimate, marked ``raced_out``).
+        progress: called with each finished row (for a progress display).
+    """
+    from airda.space import Categorical, Space
+    from airda.strategies import StrategyExhausted
+    from airda.study import create_study
+
+    text, is_cpp = _read_source(source)
+    cpp = bool(cpp if cpp is not None else is_cpp)
+    ref_text, ref_cpp = (None, None) if reference is None else _read_source(reference)
+    ref_cpp = bool(ref_cpp if ref_cpp is not None else cpp)
+    args = list(args)
+    if not any(a.out for a in args):
+        raise ValueError("no argument is marked as an output (out=True / ':out')")
+    if not flags:
+        raise ValueError("flags is empty: give at least one flag set (e.g. '-O2')")
+    params = {k: list(v) for k, v in (params or {}).items()}
+    for k, v in params.items():
+        if not v:
+            raise ValueError(f"parameter {k!r} has no values")
+    if "flags" in params:
+        raise ValueError("'flags' is reserved for the compiler flag sets")
+    fixed = dict(defines or {})
+    if budget is not None and budget < 1:
+        raise ValueError(f"budget must be >= 1 evaluations, got {budget}")
+    space_params: dict[str, Any] = {k: Categorical(v) for k, v in params.items()}
+    space_params["flags"] = Categorical(list(flags))
+    space = Space(space_params)
+
+    cc = compiler or os.environ.get("CXX" if cpp else "CC", "c++" if cpp else "cc")
+    key_doc = {
+        "source": text,
+        "entry": entry,
+        "cpp": cpp,
+        "args": [a.describe() for a in args],
+        "arg_seed": arg_seed,
+        "defines": {k: str(v) for k, v in sorted(fixed.items())},
+        "space": space.to_dict(),
+        "reference": ref_text,
+        "reference_entry": reference_entry,
+        "reference_flags": reference_flags,
+        "gate": [atol, rtol, verify is not None, expected is not None],
+        "compiler": [cc, compiler_version(cc)],
+        "cpu": cpu_model(),
+        "flush": flush,
+        "clock": clock,
+    }
+    key = hashlib.sha256(json.dumps(key_doc, sort_keys=True).encode()).hexdigest()[:16]
+    name = study_name or f"tune-{entry}-{key}"
+    study = create_study(
+        name,
+        storage=storage,
+        space=space,
+        strategy=strategy,
+        seed=seed,
+        load_if_exists=True,
+        user_attrs={"tune_key": key, "kind": "tune-c", "entry": entry},
+    )
+    stored_key = study.user_attrs.get("tune_key")
+    if stored_key != key:
+        raise ValueError(
+            f"study {name!r} was tuned with another kernel, arguments or space "
+            f"(key {stored_key} != {key}); choose another study name"
+        )
+    size = int(space.size())
+    target = size if budget is None else min(budget, size)
+    box = Sandbox(args, seed=arg_seed, timeout=variant_timeout)
+    profile_opts = {
+        "warmup": 2,
+        "inner": 0,
+        "min_sample_s": 5e-5,
+        "min_samples": 10,
+        "max_samples": 100_000,
+        "rel_ci": rel_ci,
+        "confidence": 0.95,
+        "max_time_s": max_time_s,
+        "flush": flush,
+        "flush_bytes": 0,
+        "clock": clock_id(clock),
+    }
+    state: dict[str, Any] = {"expected": list(expected) if expected is not None else None}
+    deadline = None if timeout is None else time.monotonic() + timeout
+    evaluated = 0
+
+    def reference_outputs() -> list[Any] | None:
+        if state["expected"] is None and ref_text is not None:
+            lib = compile_variant(
+                ref_text,
+                reference_entry or entry,
+                args,
+                defines=fixed,
+                flags=reference_flags,
+                cpp=ref_cpp,
+                compiler=compiler,
+            )
+            state["ref_lib"] = lib
+            state["expected"] = box.run("reference", lib)
+        return state["expected"]
+
+    try:
+        # ---- the reference's time (stored on the study: a second run does not re-measure)
+        ref_summary = study.user_attrs.get("reference")
+        if ref_text is not None and ref_summary is None:
+            try:
+                reference_outputs()
+                raw = box.profile("reference", state["ref_lib"], profile_opts)
+            except CompileError as exc:
+                raise ValueError(f"the reference does not compile: {exc}") from None
+            except VariantFailed as exc:
+                raise ValueError(f"the reference failed: {exc.reason}") from None
+            ref_summary = _summary(raw, rel_ci).to_attrs()
+            study.set_user_attr("reference", ref_summary)
+
+        done_keys = _finished_keys(study)
+        misses = 0
+        exhausted = False
+        while len(done_keys) < target and not exhausted:
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            if misses > 20 * target:
+                break  # the strategy keeps proposing variants already measured
+            want = min(jobs or os.cpu_count() or 1, target - len(done_keys))
+            batch = []
+            for _ in range(want):
+                try:
+                    trial = study.ask()
+                except StrategyExhausted:
+                    exhausted = True
+                    break
+                ck = _ckey(trial.params)
+                if ck in done_keys or any(_ckey(t.params) == ck for t in batch):
+                    _answer_from_storage(study, trial, done_keys.get(ck))
+                    misses += 1
+                    continue
+                batch.append(trial)
+            if not batch:
+                continue
+            misses = 0
+            libs = compile_variants(
+                [
+                    {
+                        "source": text,
+                        "entry": entry,
+                        "args": args,
+                        "defines": fixed | {k: v for k, v in t.params.items() if k != "flags"},
+                        "flags": t.params["flags"],
+                        "cpp": cpp,
+                        "compiler": compiler,
+                    }
+                    for t in batch
+                ],
+                workers=jobs,
+            )
+            for trial, lib in zip(batch, libs, strict=True):
+                frozen = _evaluate(
+                    study,
+                    box,
+                    trial,
+                    lib,
+                    reference_outputs,
+                    profile_opts,
+                    rel_ci,
+                    race,
+                    verify,
+                    atol,
+                    rtol,
+                )
+                evaluated += 1
+                done_keys[_ckey(trial.params)] = frozen
+                if progress is not None:
+                    progress(_row(frozen))
+        if final_race > 1:
+            _final_race(
+                study,
+                box,
+                final_race,
+                max_time_s,
+                clock,
+                lambda p: compile_variant(
+                    text,
+                    entry,
+                    args,
+                    defines=fixed | {k: v for k, v in p.items() if k != "flags"},
+                    flags=p["flags"],
+                    cpp=cpp,
+                    compiler=compiler,
+                ),
+            )
+    finally:
+        box.close()
+    return _result(study, ref_summary, evaluated)
+
+
+def _final_race(
+    study: Any,
+    box: Sandbox,
+    k: int,
+    max_time_s: float,
+    clock: str,
+    library: Callable[[Mapping[str, Any]], Path],
+) -> None:
+    from airda.codeopt.racing import race, sandbox_sampler
+    from airda.trial import TrialState
+
+    done = [
+        t
+        for t in study.trials
+        if t.state is TrialState.COMPLETE and "cached_from" not in t.user_attrs
+    ]
+    top = sorted(done, key=lambda t: (t.values[0], t.number))[:k]
+    if len(top) < 2:
+        return
+    numbers = [t.number for t in top]
+    stored = study.user_attrs.get("final_race")
+    if stored and sorted(stored.get("numbers", [])) == sorted(numbers):
+        return  # already raced these (a second run answered from storage)
+    samplers = {}
+    for t in top:
+        lib = library(t.params)
+        samplers[t.number] = sandbox_sampler(box, lib.stem, lib, clock=clock)
+    try:
+        res = race(samplers, round_samples=5, rel_ci=0.005, max_time_s=max(max_time_s, 0.05))
+    except VariantFailed:
+        return  # a variant that passed before failed now: keep the search's ranking
+    study.set_user_attr(
+        "final_race",
+        {
+            "numbers": numbers,
+            "winner": int(res.winner),
+            "medians": {str(n): p.median for n, p in res.profiles.items()},
+            "ci": {str(n): [p.ci_low, p.ci_high] for n, p in res.profiles.items()},
+            "rounds": res.rounds,
+            "measured_s": res.measured_s,
+        },
+    )
+
+
+def _ckey(params: Mapping[str, Any]) -> str:
+    from airda.space import candidate_key
+
+    return candidate_key(dict(params))
+
+
+def _finished_keys(study: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for t in study.trials:
+        if t.state.finished and "cached_from" not in t.user_attrs:
+            out.setdefault(_ckey(t.params), t)
+    return out
+
+
+def _answer_from_storage(study: Any, trial: Any, known: Any) -> None:
+    from airda.trial import TrialState
+
+    if known is None:  # the same candidate twice in one batch: fail the duplicate cheaply
+        trial.set_user_attr("cached_from", -1)  # not a variant of its own: kept out of rows
+        study.tell(trial, state=TrialState.FAIL, error="duplicate of a candidate in this batch")
+        return
+    trial.set_user_attr("cached_from", known.number)
+    for k, v in known.user_attrs.items():
+        if k != "cached_from":
+            trial.set_user_attr(k, v)
+    if known.state is TrialState.COMPLETE:
+        study.tell(trial, known.values)
+    else:
+        study.tell(trial, state=TrialState.FAIL, error=known.error)
+
+
+def _summary(raw: Mapping[str, Any], rel_ci: float) -> Profile:
+    import dataclasses
+
+    p = summarize(raw["samples"], inner=int(raw["inner"]), rel_ci=rel_ci)
+    return dataclasses.replace(
+        p, measured_s=float(raw["measured_s"]), converged=bool(raw["converged"])
+    )
+
+
+def _best_attrs(study: Any) -> dict[str, Any] | None:
+    try:
+        best = study.best_trial
+    except ValueError:
+        return None
+    return dict(best.user_attrs)
+
+
+def _evaluate(
+    study: Any,
+    box: Sandbox,
+    trial: Any,
+    lib: Path | CompileError,
+    reference_outputs: Callable[[], Any],
+    opts: dict[str, Any],
+    rel_ci: float,
+    race: bool,
+    verify: Any,
+    atol: float,
+    rtol: float,
+) -> Any:
+    from airda.trial import TrialState
+
+    def fail(kind: str, reason: str) -> Any:
+        trial.set_user_attr("failure", kind)
+        return study.tell(trial, state=TrialState.FAIL, error=reason)
+
+    if isinstance(lib, CompileError):
+        return fail("compile", str(lib))
+    vkey = lib.stem
+    try:
+        expected = reference_outputs()
+    except (CompileError, VariantFailed) as exc:
+        raise ValueError(f"the reference failed: {exc}") from None
+    try:
+        outputs = box.run(vkey, lib)
+    except VariantFailed as exc:
+        return fail(exc.kind, exc.reason)
+    if expected is not None or verify is not None:
+        problem = check_outputs(outputs, expected or [], atol=atol, rtol=rtol, verify=verify)
+        if problem is not None:
+            return fail("wrong", problem)
+    best = _best_attrs(study) if race else None
+    try:
+        if best is not None and "ci_high_s" in best:
+            # Racing against the incumbent: a short round first; stop if clearly behind.
+            first = box.sample(
+                vkey,
+                lib,
+                {"n_samples": 10, "inner": 0, "flush": opts["flush"], "clock": opts["clock"]},
+            )
+            p = _summary(first, rel_ci)
+            if p.ci_low > best["ci_high_s"] * 1.02:
+                trial.set_user_attr("raced_out", True)
+                for k, v in p.to_attrs().items():
+                    trial.set_user_attr(k, v)
+                return study.tell(trial, p.median)
+        raw = box.profile(vkey, lib, opts)
+    except VariantFailed as exc:
+        return fail(exc.kind, exc.reason)
+    p = _summary(raw, rel_ci)
+    for k, v in p.to_attrs().items():
+        trial.set_user_attr(k, v)
+    if not math.isfinite(p.median):
+        return fail("timing", "non-finite time")
+    return study.tell(trial, p.median)
+
+
+def _row(t: Any) -> dict[str, Any]:
+    a = t.user_attrs
+    return {
+        "number": t.number,
+        "params": dict(t.params),
+        "state": t.state.value,
+        "median_s": a.get("median_s", t.values[0] if t.values else None),
+        "ci_low_s": a.get("ci_low_s"),
+        "ci_high_s": a.get("ci_high_s"),
+        "cv": a.get("cv"),
+        "noisy": a.get("noisy"),
+        "raced_out": a.get("raced_out", False),
+        "cached": "cached_from" in a,
+        "error": t.error,
+        "failure": a.get("failure"),
+    }
+
+
+def _result(study: Any, ref: dict[str, Any] | None, evaluated: int) -> TuneResult:
+    rows = [_row(t) for t in study.trials if t.state.finished and "cached_from" not in t.user_attrs]
+    try:
+        best = study.best_trial
+        final = study.user_attrs.get("final_race")
+        if final and final.get("winner") is not None:
+            best = next((t for t in study.trials if t.number == final["winner"]), best)
+        best_params, best_attrs = dict(best.params), dict(best.user_attrs)
+        if final and str(best.number) in final.get("medians", {}):
+            # The interleaved final race measured the finalists side by side: its numbers.
+            best_attrs["median_s"] = final["medians"][str(best.number)]
+            best_attrs["ci_low_s"], best_attrs["ci_high_s"] = final["ci"][str(best.number)]
+            best_attrs["final_race"] = True
+    except ValueError:
+        best_params, best_attrs = None, None
+    speedup = None
+    if ref and best_attrs and best_attrs.get("median_s"):
+        speedup = ref["median_s"] / best_attrs["median_s"]
+    return TuneResult(study, best_params, best_attrs, ref, speedup, evaluated, rows)
+
+
+def _print_progress(row: Mapping[str, Any]) -> None:  # pragma: no cover - terminal only
+    if sys.stderr.isatty():
+        print(f"\rvariant {row['number']}: {row['state']}", end="", file=sys.stderr, flush=True)

@@ -1,0 +1,135 @@
+"""Racing keeps the best and drops clearly slower variants; Python callables as variants."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from airda._native import native_error
+from airda.codeopt import (
+    Arg,
+    Sandbox,
+    compile_variant,
+    fixed_protocol,
+    race,
+    sandbox_sampler,
+    tune_python,
+)
+
+
+def _synthetic(costs, noise=0.02, seed=0):
+    rng = np.random.default_rng(seed)
+    return {
+        k: (lambda n, c=c: c * (1.0 + noise * rng.standard_normal(n) ** 2))
+        for k, c in costs.items()
+    }
+
+
+def test_race_keeps_the_best_and_eliminates_clearly_slower():
+    costs = {f"v{i}": 1.0 + 0.1 * i for i in range(30)}
+    res = race(_synthetic(costs), round_samples=5)
+    assert res.winner == "v0"
+    assert "v0" not in res.eliminated
+    assert set(res.eliminated) >= {f"v{i}" for i in range(5, 30)}
+    # The clearly slower ones go within a few rounds, while the best stays measured.
+    assert res.rounds <= 4
+    assert max(res.eliminated.values()) <= res.rounds
+
+
+def test_race_spends_less_than_a_fixed_protocol_with_the_same_winner():
+    # Two close contenders among 40: the fixed protocol gives every variant the samples needed
+    # to separate them; racing spends them on the two only.
+    costs = {"v0": 1.0, "v1": 1.01, **{f"v{i}": 1.2 + 0.05 * i for i in range(2, 40)}}
+    raced = race(_synthetic(costs, seed=1), round_samples=5)
+    fixed = fixed_protocol(
+        _synthetic(costs, seed=2), n_samples=raced.profiles[raced.winner].n_samples
+    )
+    assert raced.winner == fixed.winner == "v0"
+    assert raced.measured_s < fixed.measured_s / 4
+    assert all(raced.eliminated[f"v{i}"] == 1 for i in range(2, 40))
+
+
+def test_fixed_protocol_interleaves_rounds():
+    calls = []
+
+    def sampler(name):
+        def draw(n):
+            calls.append((name, n))
+            return np.full(n, 1.0 if name == "a" else 2.0)
+
+        return draw
+
+    res = fixed_protocol({"a": sampler("a"), "b": sampler("b")}, n_samples=7, rounds=3)
+    assert calls == [("a", 3), ("b", 3), ("a", 2), ("b", 2), ("a", 2), ("b", 2)]
+    assert res.winner == "a"
+    assert res.profiles["b"].n_samples == 7
+    with pytest.raises(ValueError, match=">= 1"):
+        fixed_protocol({"a": sampler("a")}, rounds=0)
+
+
+def test_race_stops_on_ties_and_validates():
+    res = race(_synthetic({"a": 1.0, "b": 1.0}, noise=0.0), round_samples=3)
+    assert res.winner in ("a", "b")
+    assert res.eliminated == {}
+    assert res.rounds <= 3
+    with pytest.raises(ValueError, match="at least one"):
+        race({})
+    with pytest.raises(ValueError, match="round_samples"):
+        race({"a": lambda n: np.ones(n)}, round_samples=0)
+
+
+def test_race_accepts_samples_with_time_spent():
+    res = race(
+        {"a": lambda n: (np.full(n, 1.0), 10.0), "b": lambda n: (np.full(n, 2.0), 10.0)},
+        round_samples=6,
+    )
+    assert res.winner == "a"
+    assert res.rounds == 1
+    assert res.measured_s == 20.0  # the samplers' own account of their time
+
+
+@pytest.mark.skipif(native_error() is not None, reason=f"{native_error()}")
+def test_race_compiled_variants_in_the_sandbox():
+    src = """void spin(float* y, int n) {
+        for (int r = 0; r < WORK; ++r) for (int i = 0; i < n; ++i) y[i] = y[i] * 0.5f + 1.0f; }"""
+    args = [Arg("float32", (64,), "zeros", out=True), Arg("int32", value=64)]
+    libs = {
+        w: compile_variant(src, "spin", args, defines={"WORK": w}, flags="-O1") for w in (1, 8, 64)
+    }
+    with Sandbox(args) as box:
+        res = race({w: sandbox_sampler(box, f"w{w}", p) for w, p in libs.items()}, round_samples=6)
+    assert res.winner == 1
+    assert 64 in res.eliminated
+
+
+def test_tune_python_gate_failure_and_timing(tmp_path):
+    x = np.linspace(0.0, 1.0, 5000)
+
+    def boom(v):
+        raise RuntimeError("kaboom")
+
+    variants = {
+        "numpy": lambda v: np.cumsum(v),
+        "python": lambda v: np.array([float(s) for s in np.cumsum(v).tolist()]),
+        "wrong": lambda v: np.cumsum(v) + 1e-3,
+        "boom": boom,
+    }
+    db = str(tmp_path / "py.db")
+    res = tune_python(variants, (x,), reference=np.cumsum, max_time_s=0.02, storage=db)
+    assert res.best_params == {"variant": "numpy"}
+    rows = {r["params"]["variant"]: r for r in res.rows}
+    assert rows["wrong"]["failure"] == "wrong"
+    assert "max abs error 0.001" in rows["wrong"]["error"]
+    assert rows["boom"]["error"] == "RuntimeError: kaboom"
+    assert rows["python"]["state"] == "complete"
+    assert res.speedup is not None
+    again = tune_python(variants, (x,), reference=np.cumsum, max_time_s=0.02, storage=db)
+    assert again.evaluated == 0
+    assert again.best_params == res.best_params
+
+
+def test_tune_python_validates():
+    with pytest.raises(ValueError, match="empty"):
+        tune_python({})
+    with pytest.raises(TypeError, match="not callable"):
+        tune_python({"a": 3})

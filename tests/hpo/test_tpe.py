@@ -1,0 +1,331 @@
+"""TPE and MOTPE: better than random over many seeds, conditional spaces, determinism, replay
+from SQLite, constant liar, failures and pruning, bad options."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import airda
+from airda.hpo import MOTPE, TPE
+from airda.space import Categorical, Float, Int, Space
+from airda.strategies import STRATEGIES, get_strategy
+from airda.trial import FrozenTrial, TrialPruned, TrialState
+
+SEEDS = range(20)
+
+
+def sphere(t):
+    return sum((t[f"x{i}"] - 0.3) ** 2 for i in range(3))
+
+
+def branin(t):
+    x, y = t["x"], t["y"]
+    b, c, r, s, tt = 5.1 / (4 * math.pi**2), 5 / math.pi, 6, 10, 1 / (8 * math.pi)
+    return (y - b * x * x + c * x - r) ** 2 + s * (1 - tt) * math.cos(x) + s - 0.397887
+
+
+def mixed(t):
+    value = math.log10(t["lr"] / 1e-3) ** 2 + abs(t["units"] - 48) / 16 + (t["act"] != "gelu")
+    return value + (t["drop"] - 0.25) ** 2
+
+
+PROBLEMS = {
+    "sphere": ({f"x{i}": Float(-2.0, 2.0) for i in range(3)}, sphere),
+    "branin": ({"x": Float(-5.0, 10.0), "y": Float(0.0, 15.0)}, branin),
+    "mixed": (
+        {
+            "lr": Float(1e-5, 1e-1, log=True),
+            "units": Int(8, 128, step=8),
+            "act": Categorical(["relu", "gelu", "tanh", "silu"]),
+            "drop": Float(0.0, 0.5, step=0.05),
+        },
+        mixed,
+    ),
+}
+
+
+def best(space, objective, strategy, n_trials=80):
+    study = airda.create_study(space=space, strategy=strategy)
+    study.optimize(objective, n_trials=n_trials)
+    return study.best_value
+
+
+@pytest.mark.parametrize("options", [{}, {"multivariate": False}])
+@pytest.mark.parametrize("problem", sorted(PROBLEMS))
+def test_beats_random_over_seeds(problem, options):
+    space, objective = PROBLEMS[problem]
+    tpe = [best(space, objective, TPE(seed=s, **options)) for s in SEEDS]
+    rnd = [best(space, objective, get_strategy("random", seed=s)) for s in SEEDS]
+    wins = sum(a < b for a, b in zip(tpe, rnd, strict=True))
+    # A sign test: 15 or more wins of 20 happen by chance with probability 0.021.
+    assert wins >= 15, (wins, tpe, rnd)
+    assert np.median(tpe) < 0.5 * np.median(rnd)
+
+
+def conditional_space() -> Space:
+    return Space(
+        {
+            "model": Categorical(["linear", "tree", "net"]),
+            "l2": Float(1e-6, 1.0, log=True, when={"model": "linear"}),
+            "depth": Int(1, 12, when={"model": "tree"}),
+            "leaves": Int(2, 256, log=True, when={"model": "tree"}),
+            "layers": Int(1, 4, when={"model": "net"}),
+            "opt": Categorical(["sgd", "adam"], when={"model": "net"}),
+            "momentum": Float(0.0, 0.99, when={"opt": "sgd"}),
+            "beta": Float(0.8, 0.999, when={"opt": "adam"}),
+        }
+    )
+
+
+def conditional_objective(t):
+    p = t.params
+    if p["model"] == "linear":
+        return 1.0 + abs(math.log10(p["l2"]) + 3)
+    if p["model"] == "tree":
+        return 0.5 + abs(p["depth"] - 6) / 6 + abs(math.log2(p["leaves"]) - 5) / 5
+    extra = (p["momentum"] - 0.9) ** 2 if p["opt"] == "sgd" else (p["beta"] - 0.9) ** 2
+    return 0.2 * p["layers"] + extra
+
+
+@pytest.mark.parametrize(
+    "options", [{}, {"multivariate": False}, {"group": True}, {"bandwidth": "scott"}]
+)
+def test_conditional_space_never_samples_inactive(options):
+    space = conditional_space()
+    study = airda.create_study(space=space, strategy=TPE(seed=3, **options))
+    study.optimize(conditional_objective, n_trials=80)
+    for t in study.trials:
+        assert space.validate(t.params) == t.params
+        for name in t.params:
+            assert space.is_active(name, t.params)
+    assert study.best_value < 0.6
+
+
+def test_group_decomposition_follows_the_branches():
+    strategy = TPE(multivariate=True, group=True, seed=0)
+    study = airda.create_study(space=conditional_space(), strategy=strategy)
+    study.optimize(conditional_objective, n_trials=30)
+    rows = np.arange(strategy._n)
+    groups = {tuple(strategy.space.names[j] for j in b.cols) for b in strategy._blocks(rows)}
+    assert ("model",) in groups
+    assert ("depth", "leaves") in groups
+    assert ("layers", "opt") in groups
+    assert ("momentum",) in groups
+    assert ("beta",) in groups
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"multivariate": False},
+        {"group": True},
+        {"bandwidth": "scott"},
+        {"consider_endpoints": True},
+    ],
+)
+def test_deterministic_for_a_seed(options):
+    space, objective = PROBLEMS["mixed"]
+    runs = []
+    for seed in (5, 5, 6):
+        study = airda.create_study(space=space, strategy=TPE(seed=seed, **options))
+        study.optimize(objective, n_trials=30)
+        runs.append([t.params for t in study.trials])
+    assert runs[0] == runs[1]
+    assert runs[0] != runs[2]
+
+
+def _pruning_objective(t):
+    value = conditional_objective(t)
+    t.report(0, value + 1.0)
+    if t.number % 5 == 4:
+        raise TrialPruned
+    if t.number % 7 == 6:
+        return float("nan")
+    return value
+
+
+@pytest.mark.parametrize(
+    "options", [{}, {"multivariate": True, "group": True}, {"constant_liar": False}]
+)
+def test_replay_after_restart_from_sqlite(tmp_path, options):
+    def study(path, n_trials):
+        s = airda.create_study(
+            "s", storage=path, space=conditional_space(), strategy=TPE(seed=11, **options)
+        )
+        s.optimize(_pruning_objective, n_trials=n_trials)
+
+    study(tmp_path / "whole.db", 40)
+    whole = airda.load_study("s", storage=tmp_path / "whole.db")
+    study(tmp_path / "part.db", 25)  # the process "stops" here
+    study(tmp_path / "peek.db", 25)  # the same, to look at the very next candidate alone
+    peek = airda.load_study("s", storage=tmp_path / "peek.db")
+    assert peek.strategy.options() == TPE(**options).options()
+    assert peek.ask().params == whole.trials[25].params  # the very next candidate
+    resumed = airda.load_study("s", storage=tmp_path / "part.db")
+    resumed.optimize(_pruning_objective, n_trials=15)
+    assert [t.params for t in resumed.trials] == [t.params for t in whole.trials]
+    states = {t.state for t in whole.trials}
+    assert {TrialState.PRUNED, TrialState.FAIL, TrialState.COMPLETE} <= states
+
+
+def test_constant_liar_spreads_parallel_asks():
+    space = Space({"x": Float(0.0, 1.0)})
+    study = airda.create_study(space=space, strategy=TPE(seed=0, n_startup_trials=5))
+    study.optimize(lambda t: (t["x"] - 0.7) ** 2, n_trials=20)
+    running = [study.ask() for _ in range(6)]  # six workers, none finished
+    xs = [t["x"] for t in running]
+    assert len(set(xs)) == 6
+    strategy = study.strategy
+    assert int((strategy._tier[: strategy._n] == 2).sum()) == 6  # counted as running
+    for t in running:
+        study.tell(t, (t["x"] - 0.7) ** 2)
+    assert len(study.trials) == 26  # syncs: the strategy is told every result
+    assert int((strategy._tier[: strategy._n] == 2).sum()) == 0
+
+
+def test_batch_ask_gives_distinct_candidates_and_forgets_them():
+    strategy = TPE(seed=1, n_startup_trials=3)
+    space = Space({"a": Int(0, 50), "b": Categorical(list("abcdef"))})
+    strategy.setup(space, ("minimize",))
+    for i, c in enumerate(strategy.ask(10)):
+        value = abs(c["a"] - 20) + (c["b"] != "c")
+        strategy.tell(FrozenTrial(i, TrialState.COMPLETE, c, values=(value,)))
+    n_rows = strategy._n
+    batch = strategy.ask(8)
+    assert len({(c["a"], c["b"]) for c in batch}) == 8
+    assert strategy._n == n_rows  # the batch's own lies are dropped; the study notes trials
+
+
+def test_parallel_workers_with_threads():
+    space, objective = PROBLEMS["sphere"]
+    study = airda.create_study(space=space, strategy=TPE(seed=2))
+    study.optimize(objective, n_trials=40, n_workers=3, executor="thread")
+    assert len(study.trials) == 40
+    assert study.best_value < 1.0
+
+
+def test_failures_after_startup_do_not_stop_the_search():
+    space, objective = PROBLEMS["sphere"]
+
+    def flaky(t):
+        if t.number % 4 == 1:
+            raise RuntimeError("boom")
+        if t.number % 4 == 2:
+            return float("nan")
+        return objective(t)
+
+    study = airda.create_study(space=space, strategy=TPE(seed=4, n_startup_trials=4))
+    study.optimize(flaky, n_trials=60)
+    states = [t.state for t in study.trials]
+    assert states.count(TrialState.FAIL) == 30
+    assert study.best_value < 0.5
+
+
+def test_discrete_and_log_params_stay_on_their_grids():
+    space = Space(
+        {
+            "a": Int(1, 1000, log=True),
+            "b": Float(0.0, 1.0, step=0.1),
+            "c": Int(-5, 5, step=5),
+            "d": Float(1e-3, 10.0, log=True),
+            "e": Categorical([1, 2.5, "x", None, True]),
+        }
+    )
+
+    def f(t):
+        return abs(math.log(t["a"]) - 3) + t["b"] + abs(t["c"]) + (t["e"] != "x")
+
+    for options in ({}, {"multivariate": False}):
+        study = airda.create_study(space=space, strategy=TPE(seed=0, **options))
+        study.optimize(f, n_trials=50)
+        for t in study.trials:
+            assert space.validate(t.params) == t.params
+
+
+def test_motpe_beats_random_hypervolume():
+    from airda.ops import hypervolume
+
+    space = {"x": Float(0.0, 1.0), "y": Float(0.0, 1.0), "z": Float(0.0, 1.0)}
+
+    def zdt1(t):
+        g = 1 + 9 * (t["y"] + t["z"]) / 2
+        return t["x"], g * (1 - math.sqrt(t["x"] / g))
+
+    def volume(strategy):
+        study = airda.create_study(
+            space=space, directions=["minimize", "minimize"], strategy=strategy
+        )
+        study.optimize(zdt1, n_trials=60)
+        points = np.array([t.values for t in study.trials if t.values is not None])
+        return hypervolume(points, np.array([1.1, 11.0]))
+
+    wins = sum(volume(MOTPE(seed=s)) > volume(get_strategy("random", seed=s)) for s in range(8))
+    assert wins >= 7  # 7 or more of 8 by chance: probability 0.035
+
+
+def test_registered_names_and_config_round_trip():
+    assert STRATEGIES["tpe"] is TPE
+    assert STRATEGIES["motpe"] is MOTPE
+    strategy = get_strategy("tpe", seed=3, multivariate=True, gamma=0.2)
+    rebuilt = get_strategy(strategy.config())
+    assert rebuilt.options() == strategy.options()
+    assert rebuilt.seed == 3
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"n_startup_trials": -1}, "n_startup_trials"),
+        ({"n_ei_candidates": 0}, "n_ei_candidates"),
+        ({"n_ei_candidates": 2.5}, "n_ei_candidates"),
+        ({"gamma": 0.0}, "gamma"),
+        ({"gamma": 1.5}, "gamma"),
+        ({"gamma": "0.1"}, "gamma"),
+        ({"max_below": 0}, "max_below"),
+        ({"prior_weight": 0.0}, "prior_weight"),
+        ({"prior_weight": float("nan")}, "prior_weight"),
+        ({"multivariate": 1}, "multivariate"),
+        ({"group": True, "multivariate": False}, "group=True needs multivariate"),
+        ({"bandwidth": "silverman"}, "bandwidth"),
+        ({"seed": -1}, "seed"),
+    ],
+)
+def test_bad_options_are_clear_errors(options, match):
+    with pytest.raises(ValueError, match=match):
+        TPE(**options)
+    with pytest.raises(ValueError, match=match):
+        get_strategy("tpe", **options)
+
+
+def test_unknown_option_names_it():
+    with pytest.raises(ValueError, match="n_ei"):
+        get_strategy("tpe", n_ei=3)
+
+
+def test_import_airda_hpo_is_light():
+    import subprocess
+    import sys
+
+    probe = "import sys, airda.hpo; print(sorted(m for m in ('torch', 'scipy', 'optuna') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_process_workers_share_a_sqlite_study(tmp_path):
+    from tests import objectives
+
+    study = airda.create_study(
+        storage=tmp_path / "s.db",
+        space={"x": Float(-3.0, 3.0)},
+        strategy=TPE(seed=0, n_startup_trials=5),
+    )
+    study.optimize(objectives.quadratic, n_trials=30, n_workers=2)
+    trials = study.trials
+    assert len(trials) == 30
+    assert all(t.state is TrialState.COMPLETE for t in trials)
+    assert len({t.params["x"] for t in trials}) == 30  # distinct streams, liars for the rest
+    assert study.best_value < 0.1
