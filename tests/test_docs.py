@@ -54,6 +54,9 @@ MODULES = [
     "airda.hpo.tuning",
     "airda.hpo.schedules",
     "airda.hpo.curriculum",
+    "airda.hpo.cmaes",
+    "airda.hpo.gp",
+    "airda.hpo.functions",
 ]
 
 

@@ -1,8 +1,9 @@
-"""Hyperparameter optimisation: samplers (:class:`TPE`, :class:`MOTPE`, :class:`NSGA2`) on
-airda's strategy interface, :func:`OptunaSampler`, which lets any airda strategy drive an
-existing Optuna study, and fine-tuning automation: the training-loop integration
-(:class:`Session`: report, stop, checkpoint), learning-rate schedule, optimiser and curriculum
-search spaces, and the learning-rate range test.
+"""Hyperparameter optimisation: samplers (:class:`TPE`, :class:`MOTPE`, :class:`NSGA2`,
+:class:`CmaEs`, :class:`GaussianProcessSearch`) on airda's strategy interface,
+:func:`OptunaSampler`, which lets any airda strategy drive an existing Optuna study, the
+standard test functions (:mod:`airda.hpo.functions`), and fine-tuning automation: the
+training-loop integration (:class:`Session`: report, stop, checkpoint), learning-rate
+schedule, optimiser and curriculum search spaces, and the learning-rate range test.
 
 ``import airda.hpo`` stays light: torch is imported when a schedule or checkpoint needs it.
 
@@ -17,6 +18,7 @@ Example:
 """
 
 import airda.strategies  # noqa: F401  (first: it registers the strategies defined here)
+from airda.hpo.cmaes import CmaEs
 from airda.hpo.curriculum import (
     CURRICULA,
     PACINGS,
@@ -24,6 +26,7 @@ from airda.hpo.curriculum import (
     curriculum_space,
     pacing_fraction,
 )
+from airda.hpo.gp import GaussianProcessSearch
 from airda.hpo.nsga2 import NSGA2
 from airda.hpo.optuna_sampler import OptunaSampler
 from airda.hpo.schedules import (
@@ -48,7 +51,9 @@ __all__ = [
     "PACINGS",
     "TPE",
     "CheckpointError",
+    "CmaEs",
     "CurriculumSampler",
+    "GaussianProcessSearch",
     "LRRangeResult",
     "OptunaSampler",
     "Session",

@@ -15,6 +15,8 @@ name                    strategy
 ``nsga2``               :class:`airda.hpo.NSGA2` (steady-state NSGA-II)
 ``pbt``                 :class:`PopulationBasedTraining` (exploit / explore segments)
 ``bohb``                :class:`BOHB` (KDE sampler for Hyperband, Falkner et al. 2018)
+``cmaes``               :class:`airda.hpo.cmaes.CmaEs` (CMA-ES with IPOP/BIPOP restarts)
+``gp``                  :class:`airda.hpo.gp.GaussianProcessSearch` (GP + log EI)
 ======================  ==========================================================
 
 :class:`WarmStart` wraps any of them: its first candidates are the best of a large random pool
@@ -63,12 +65,16 @@ STRATEGIES: dict[str, type[Strategy]] = {
     "bohb": BOHB,
 }
 # Defined in airda.hpo (which imports this package first, so either import order works).
+from airda.hpo.cmaes import CmaEs  # noqa: E402
+from airda.hpo.gp import GaussianProcessSearch  # noqa: E402
 from airda.hpo.nsga2 import NSGA2  # noqa: E402
 from airda.hpo.tpe import MOTPE, TPE  # noqa: E402
 
 STRATEGIES["tpe"] = TPE
 STRATEGIES["motpe"] = MOTPE
 STRATEGIES["nsga2"] = NSGA2
+STRATEGIES["cmaes"] = CmaEs
+STRATEGIES["gp"] = GaussianProcessSearch
 _ALIASES = {
     "qmc": "halton",
     "quasirandom": "halton",
@@ -77,6 +83,10 @@ _ALIASES = {
     "local_search": "local",
     "rl": "reinforce",
     "bananas": "predictor",
+    "cma": "cmaes",
+    "cma-es": "cmaes",
+    "bo": "gp",
+    "gaussian_process": "gp",
     "surrogate": "predictor",
     "policy_gradient": "reinforce",
 }
