@@ -235,6 +235,22 @@ void require_len(const py::array& a, const char* name, py::ssize_t axis, py::ssi
   }
 }
 
+// sigma of a Parzen mixture: one width per dimension (d,) shared by every component (stride 0),
+// or one per component and dimension (n_comp, d) (stride d).
+const double* parzen_sigma_data(const py::array& sigma, py::ssize_t n_comp, py::ssize_t d,
+                                int64_t* stride) {
+  const double* data = f64_data(sigma, "sigma", sigma.ndim() == 1 ? 1 : 2);
+  if (sigma.ndim() == 1) {
+    require_len(sigma, "sigma", 0, d);
+    *stride = 0;
+  } else {
+    require_len(sigma, "sigma", 0, n_comp);
+    require_len(sigma, "sigma", 1, d);
+    *stride = d;
+  }
+  return data;
+}
+
 // Shapes and dtypes are checked here; values (finite, sigma > 0, low < high, mu in bounds,
 // category codes in range) by the Python wrapper, which the kernel trusts for speed. Codes are
 // checked here too, since an out-of-range one would read out of bounds.
@@ -247,15 +263,8 @@ void cpu_parzen_logpdf(const py::array& x, const py::array& mu, const py::array&
   const py::ssize_t n_cand = x.shape(0), d = x.shape(1), n_comp = mu.shape(0);
   require_len(mu, "mu", 1, d);
   if (n_comp < 1) throw py::value_error("mu is empty; a mixture needs at least one component");
-  const double* psigma = f64_data(sigma, "sigma", sigma.ndim() == 1 ? 1 : 2);
-  int64_t sigma_stride = d;
-  if (sigma.ndim() == 1) {
-    require_len(sigma, "sigma", 0, d);
-    sigma_stride = 0;
-  } else {
-    require_len(sigma, "sigma", 0, n_comp);
-    require_len(sigma, "sigma", 1, d);
-  }
+  int64_t sigma_stride = 0;
+  const double* psigma = parzen_sigma_data(sigma, n_comp, d, &sigma_stride);
   const double* pw = f64_data(log_weights, "log_weights", 1);
   require_len(log_weights, "log_weights", 0, n_comp);
   const double* pnorm = nullptr;
@@ -314,15 +323,8 @@ void cpu_parzen_log_norm(const py::array& mu, const py::array& sigma, const py::
                          const py::array& high, py::array& out) {
   const double* pmu = f64_data(mu, "mu", 2);
   const py::ssize_t n_comp = mu.shape(0), d = mu.shape(1);
-  const double* psigma = f64_data(sigma, "sigma", sigma.ndim() == 1 ? 1 : 2);
-  int64_t sigma_stride = d;
-  if (sigma.ndim() == 1) {
-    require_len(sigma, "sigma", 0, d);
-    sigma_stride = 0;
-  } else {
-    require_len(sigma, "sigma", 0, n_comp);
-    require_len(sigma, "sigma", 1, d);
-  }
+  int64_t sigma_stride = 0;
+  const double* psigma = parzen_sigma_data(sigma, n_comp, d, &sigma_stride);
   const double* plow = f64_data(low, "low", 1);
   const double* phigh = f64_data(high, "high", 1);
   require_len(low, "low", 0, d);
