@@ -223,3 +223,33 @@ def test_tune_c_bad_input_is_a_clear_error():
         tune_c(REF, "twice", ARGS, reference="void twice( {", max_time_s=0.01)
     with pytest.raises(ValueError, match="flags is empty"):
         tune_c(REF, "twice", ARGS, flags=[])
+
+
+def test_tune_c_races_the_reference_beside_the_finalists(tmp_path):
+    # The reference does 40x the work of the best variant: raced in the same interleaved
+    # rounds, the speed-up comes from measurements taken side by side.
+    src = """
+    void spin(float* y, int n) {
+        for (int r = 0; r < WORK; ++r)
+            for (int i = 0; i < n; ++i) y[i] = y[i] * 0.5f + 1.0f;
+    }"""
+    args = [Arg("float32", (256,), "zeros", out=True), Arg("int32", value=256)]
+    ref = src.replace("WORK", "40")
+    kw = dict(
+        params={"WORK": [1, 2]},
+        flags=["-O1"],
+        reference=ref,
+        storage=str(tmp_path / "s.db"),
+        strategy="grid",
+        max_time_s=0.05,
+        verify=lambda out, expected: bool(np.all(np.isfinite(out[0]))),
+    )
+    res = tune_c(src, "spin", args, **kw)
+    final = res.study.user_attrs["final_race"]
+    assert "reference" in final
+    assert res.reference["final_race"] is True
+    assert res.reference["median_s"] == final["reference"]["median_s"]
+    assert res.speedup > 5
+    again = tune_c(src, "spin", args, **kw)  # answered from storage: the same race
+    assert again.evaluated == 0
+    assert again.speedup == res.speedup

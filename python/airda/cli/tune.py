@@ -318,7 +318,13 @@ def run_tune_c(args: Any) -> int:
     )
     print(line)
     if res.reference is not None and res.speedup is not None:
-        print(f"  reference {_fmt_s(res.reference['median_s'])}: speed-up {res.speedup:.2f}x")
+        how = " (raced side by side)" if res.reference.get("final_race") else ""
+        print(f"  reference {_fmt_s(res.reference['median_s'])}: speed-up {res.speedup:.2f}x{how}")
+    if best.get("final_race"):
+        print(
+            "  (the best and the reference were timed in an interleaved final race; the table "
+            "shows the search's measurements)"
+        )
     if best.get("noisy"):
         print("  warning: noisy measurement (CV above 5%); the machine may be loaded")
     print()

@@ -26,6 +26,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -393,12 +394,16 @@ def tune_c(
                 if progress is not None:
                     progress(_row(frozen))
         if final_race > 1:
+            if ref_text is not None and "ref_lib" not in state:
+                with contextlib.suppress(CompileError, VariantFailed):
+                    reference_outputs()  # a run answered from storage: compile it once more
             _final_race(
                 study,
                 box,
                 final_race,
                 max_time_s,
                 clock,
+                state.get("ref_lib"),
                 lambda p: compile_variant(
                     text,
                     entry,
@@ -420,8 +425,12 @@ def _final_race(
     k: int,
     max_time_s: float,
     clock: str,
+    reference: Path | None,
     library: Callable[[Mapping[str, Any]], Path],
 ) -> None:
+    """Race the `k` fastest variants, and the reference when there is one, in interleaved
+    rounds: the winner and its speed-up over the reference come from measurements taken side
+    by side, not minutes apart (a machine's speed drifts)."""
     from airda.codeopt.racing import race, sandbox_sampler
     from airda.trial import TrialState
 
@@ -437,25 +446,32 @@ def _final_race(
     stored = study.user_attrs.get("final_race")
     if stored and sorted(stored.get("numbers", [])) == sorted(numbers):
         return  # already raced these (a second run answered from storage)
-    samplers = {}
+    samplers: dict[Any, Any] = {}
     for t in top:
         lib = library(t.params)
         samplers[t.number] = sandbox_sampler(box, lib.stem, lib, clock=clock)
+    if reference is not None:
+        samplers["reference"] = sandbox_sampler(box, "reference", reference, clock=clock)
     try:
         res = race(samplers, round_samples=5, rel_ci=0.005, max_time_s=max(max_time_s, 0.05))
     except VariantFailed:
         return  # a variant that passed before failed now: keep the search's ranking
-    study.set_user_attr(
-        "final_race",
-        {
-            "numbers": numbers,
-            "winner": int(res.winner),
-            "medians": {str(n): p.median for n, p in res.profiles.items()},
-            "ci": {str(n): [p.ci_low, p.ci_high] for n, p in res.profiles.items()},
-            "rounds": res.rounds,
-            "measured_s": res.measured_s,
-        },
-    )
+    variants = {n: p for n, p in res.profiles.items() if n != "reference"}
+    # the fastest variant left in the race (the reference may be faster than every variant)
+    alive = [n for n in variants if n not in res.eliminated] or list(variants)
+    winner = min(alive, key=lambda n: (variants[n].median, n))
+    record: dict[str, Any] = {
+        "numbers": numbers,
+        "winner": int(winner),
+        "medians": {str(n): p.median for n, p in variants.items()},
+        "ci": {str(n): [p.ci_low, p.ci_high] for n, p in variants.items()},
+        "rounds": res.rounds,
+        "measured_s": res.measured_s,
+    }
+    if "reference" in res.profiles:
+        ref = res.profiles["reference"]
+        record["reference"] = {"median_s": ref.median, "ci": [ref.ci_low, ref.ci_high]}
+    study.set_user_attr("final_race", record)
 
 
 def _ckey(params: Mapping[str, Any]) -> str:
@@ -586,9 +602,9 @@ def _row(t: Any) -> dict[str, Any]:
 
 def _result(study: Any, ref: dict[str, Any] | None, evaluated: int) -> TuneResult:
     rows = [_row(t) for t in study.trials if t.state.finished and "cached_from" not in t.user_attrs]
+    final = study.user_attrs.get("final_race")
     try:
         best = study.best_trial
-        final = study.user_attrs.get("final_race")
         if final and final.get("winner") is not None:
             best = next((t for t in study.trials if t.number == final["winner"]), best)
         best_params, best_attrs = dict(best.params), dict(best.user_attrs)
@@ -599,6 +615,13 @@ def _result(study: Any, ref: dict[str, Any] | None, evaluated: int) -> TuneResul
             best_attrs["final_race"] = True
     except ValueError:
         best_params, best_attrs = None, None
+    raced = final.get("reference") if final else None
+    if raced and ref and best_attrs is not None and best_attrs.get("final_race"):
+        # the reference raced beside the finalists: the speed-up from the same rounds
+        ref = dict(ref)
+        ref["median_s"] = raced["median_s"]
+        ref["ci_low_s"], ref["ci_high_s"] = raced["ci"]
+        ref["final_race"] = True
     speedup = None
     if ref and best_attrs and best_attrs.get("median_s"):
         speedup = ref["median_s"] / best_attrs["median_s"]
