@@ -15,28 +15,51 @@ Example:
     1.0
 """
 
-from airda.codeopt.cvariants import (
-    Arg,
-    CompileError,
-    compile_variant,
-    compile_variants,
-    parse_arg,
-    trampoline,
-)
-from airda.codeopt.gate import check_outputs
-from airda.codeopt.profiler import (
-    NOISE_CV,
-    Profile,
-    median_ci_rank,
-    profile_address,
-    summarize,
-    time_callable,
-)
-from airda.codeopt.pyvariants import tune_python
-from airda.codeopt.racing import RaceResult, fixed_protocol, race, sandbox_sampler
-from airda.codeopt.sandbox import Sandbox, VariantFailed
-from airda.codeopt.triton_autotune import Autotuner, autotune
-from airda.codeopt.tuner import TuneResult, tune_c
+import importlib
+from typing import Any
+
+# Names -> their modules, imported on first use: the sandbox worker (``python -m
+# airda.codeopt._worker``) imports this package, and must start fast.
+_LAZY = {
+    "Arg": "cvariants",
+    "CompileError": "cvariants",
+    "compile_variant": "cvariants",
+    "compile_variants": "cvariants",
+    "parse_arg": "cvariants",
+    "trampoline": "cvariants",
+    "check_outputs": "gate",
+    "NOISE_CV": "profiler",
+    "Profile": "profiler",
+    "median_ci_rank": "profiler",
+    "profile_address": "profiler",
+    "summarize": "profiler",
+    "time_callable": "profiler",
+    "tune_python": "pyvariants",
+    "RaceResult": "racing",
+    "fixed_protocol": "racing",
+    "race": "racing",
+    "sandbox_sampler": "racing",
+    "Sandbox": "sandbox",
+    "VariantFailed": "sandbox",
+    "Autotuner": "triton_autotune",
+    "autotune": "triton_autotune",
+    "TuneResult": "tuner",
+    "tune_c": "tuner",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'airda.codeopt' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"airda.codeopt.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "NOISE_CV",

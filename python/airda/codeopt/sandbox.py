@@ -63,10 +63,17 @@ class Sandbox:
         self._proc: subprocess.Popen[bytes] | None = None
         self._loaded: set[str] = set()
         self._stderr: Any = None
+        self._setup_pending = False
         self.restarts = 0
 
     # ---- process --------------------------------------------------------------------------
-    def _start(self) -> None:
+    def start(self) -> None:
+        """Start the worker now without waiting for it: its interpreter starts while the
+        caller does other work (compiles the first variants). Requests start it otherwise."""
+        if self._proc is None:
+            self._spawn()
+
+    def _spawn(self) -> None:
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the worker
         env = dict(os.environ)  # the variant's threading (OMP_NUM_THREADS, ...) is the caller's
         self._proc = subprocess.Popen(
@@ -77,7 +84,7 @@ class Sandbox:
             env=env,
         )
         self._loaded = set()
-        self._request({"op": "setup", "specs": self.args, "seed": self.seed}, timeout=60.0)
+        self._setup_pending = True
 
     def close(self) -> None:
         """Stop the worker."""
@@ -159,7 +166,10 @@ class Sandbox:
         from airda.codeopt._worker import write_message
 
         if self._proc is None:
-            self._start()
+            self._spawn()
+        if self._setup_pending:  # the first request to a new worker: set it up first
+            self._setup_pending = False
+            self._request({"op": "setup", "specs": self.args, "seed": self.seed}, timeout=60.0)
         proc = self._proc
         assert proc is not None
         assert proc.stdin is not None

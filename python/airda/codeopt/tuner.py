@@ -289,6 +289,7 @@ def tune_c(
     size = int(space.size())
     target = size if budget is None else min(budget, size)
     box = Sandbox(args, seed=arg_seed, timeout=variant_timeout)
+    box.start()  # the worker's interpreter starts while the first variants compile
     profile_opts = {
         "warmup": 2,
         "inner": 0,
@@ -394,16 +395,20 @@ def tune_c(
                 if progress is not None:
                     progress(_row(frozen))
         if final_race > 1:
-            if ref_text is not None and "ref_lib" not in state:
-                with contextlib.suppress(CompileError, VariantFailed):
-                    reference_outputs()  # a run answered from storage: compile it once more
+
+            def reference_lib() -> Path | None:
+                if ref_text is not None and "ref_lib" not in state:
+                    with contextlib.suppress(CompileError, VariantFailed):
+                        reference_outputs()  # a resumed run: compile it once more
+                return state.get("ref_lib")
+
             _final_race(
                 study,
                 box,
                 final_race,
                 max_time_s,
                 clock,
-                state.get("ref_lib"),
+                reference_lib,
                 lambda p: compile_variant(
                     text,
                     entry,
@@ -425,7 +430,7 @@ def _final_race(
     k: int,
     max_time_s: float,
     clock: str,
-    reference: Path | None,
+    reference_lib: Callable[[], Path | None],
     library: Callable[[Mapping[str, Any]], Path],
 ) -> None:
     """Race the `k` fastest variants, and the reference when there is one, in interleaved
@@ -450,6 +455,7 @@ def _final_race(
     for t in top:
         lib = library(t.params)
         samplers[t.number] = sandbox_sampler(box, lib.stem, lib, clock=clock)
+    reference = reference_lib()
     if reference is not None:
         samplers["reference"] = sandbox_sampler(box, "reference", reference, clock=clock)
     try:
