@@ -407,6 +407,7 @@ def tune_c(
                 box,
                 final_race,
                 max_time_s,
+                rel_ci,
                 clock,
                 reference_lib,
                 lambda p: compile_variant(
@@ -429,6 +430,7 @@ def _final_race(
     box: Sandbox,
     k: int,
     max_time_s: float,
+    rel_ci: float,
     clock: str,
     reference_lib: Callable[[], Path | None],
     library: Callable[[Mapping[str, Any]], Path],
@@ -459,7 +461,9 @@ def _final_race(
     if reference is not None:
         samplers["reference"] = sandbox_sampler(box, "reference", reference, clock=clock)
     try:
-        res = race(samplers, round_samples=5, rel_ci=0.005, max_time_s=max(max_time_s, 0.05))
+        # until one is left, or every interval is as narrow as the search's (`rel_ci`): those
+        # left cannot be told apart at the precision asked for
+        res = race(samplers, round_samples=5, rel_ci=rel_ci, max_time_s=max(max_time_s, 0.05))
     except VariantFailed:
         return  # a variant that passed before failed now: keep the search's ranking
     variants = {n: p for n, p in res.profiles.items() if n != "reference"}
