@@ -106,3 +106,19 @@ def test_studies_help(capsys):
         main(["studies", "--help"])
     assert exc.value.code == 0
     assert "export" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("strategy", ["tpe", "cmaes"])
+def test_the_hpo_example_config_runs_with_the_new_samplers(tmp_path, strategy, capsys):
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "examples" / "hpo_tpe.toml").read_text()
+    path = tmp_path / "hpo.toml"
+    path.write_text(text.replace('strategy = "tpe"', f'strategy = "{strategy}"'))
+    if strategy != "tpe":  # the options section is TPE's
+        path.write_text(path.read_text().replace("n_startup_trials = 10", ""))
+    db = str(tmp_path / "s.db")
+    assert main(["run", str(path), "--storage", db, "--n-trials", "30"]) == 0
+    study = airda.load_study("hpo-tpe-hartmann6", storage=db)
+    assert len(study.trials) == 30
+    assert study.best_value < -1.0  # a real search: random points average about -0.26
