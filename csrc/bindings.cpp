@@ -650,7 +650,8 @@ PYBIND11_MODULE(_C, m) {
          std::uintptr_t out, int device, std::uintptr_t stream) {
         const airda::FloatKind f = parse_kind(kind);
         if (k < 1 || n < 0) throw py::value_error("need K >= 1 candidates and n >= 0");
-        if (ys == 0 || alpha == 0 || (n > 0 && out == 0))
+        // An empty tensor may have a null data pointer; only alpha (K >= 1) must exist then.
+        if (alpha == 0 || (n > 0 && (ys == 0 || out == 0)))
           throw py::value_error("null device pointer");
         py::gil_scoped_release release;
         airda::cuda::mixed_op_forward(reinterpret_cast<const void*>(ys),
@@ -666,7 +667,8 @@ PYBIND11_MODULE(_C, m) {
          std::uintptr_t grad_alpha, std::uintptr_t work, int device, std::uintptr_t stream) {
         const airda::FloatKind f = parse_kind(kind);
         if (k < 1 || n < 0) throw py::value_error("need K >= 1 candidates and n >= 0");
-        if (ys == 0 || alpha == 0 || grad_alpha == 0 || work == 0)
+        if (alpha == 0 || grad_alpha == 0 || work == 0 ||
+            (n > 0 && (ys == 0 || grad_out == 0 || grad_ys == 0)))
           throw py::value_error("null device pointer");
         py::gil_scoped_release release;
         airda::cuda::mixed_op_backward(

@@ -25,8 +25,9 @@ inline int64_t mixed_op_cuda_blocks(int64_t n) {
 }
 inline int64_t mixed_op_cuda_workspace(int64_t k, int64_t n) { return mixed_op_cuda_blocks(n) * k; }
 
-// Largest K the CUDA kernels take (the weights live in shared memory).
-constexpr int64_t kMixedOpCudaMaxK = 4096;
+// Largest K the CUDA kernels take: weights and sums live in shared memory (2 K doubles, within
+// the 48 KB a launch gets without opting in).
+constexpr int64_t kMixedOpCudaMaxK = 2048;
 
 namespace cpu {
 
