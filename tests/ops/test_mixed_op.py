@@ -255,3 +255,25 @@ def test_autograd_only_computes_needed_gradients():
     mixed_op(ys, alpha).sum().backward()
     torch.testing.assert_close(alpha.grad, torch.autograd.grad(unfused(ys, alpha).sum(), alpha)[0])
     assert ys.grad is None
+
+
+def test_ops_return_results_outside_autograd():
+    ys, alpha, g = inputs(3, (4,), torch.float64)
+    ys, alpha = ys.clone().requires_grad_(), alpha.clone().requires_grad_()
+    for backend in ("reference", "cpu"):
+        require_backend(backend)
+        assert not ops.mixed_op_forward(ys, alpha, backend=backend).requires_grad
+        assert not any(t.requires_grad for t in ops.mixed_op_backward(ys, alpha, g))
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
+def test_half_precision_runs_the_unfused_expression(dtype):
+    ys, alpha, _ = inputs(3, (4,), torch.float32)
+    ys, alpha = ys.to(dtype).requires_grad_(), alpha.to(dtype).requires_grad_()
+    out = mixed_op(ys, alpha)
+    assert out.dtype == dtype
+    torch.testing.assert_close(out, unfused(ys, alpha))
+    out.sum().backward()
+    assert alpha.grad is not None
+    with pytest.raises(TypeError, match="expected float32 or float64"):
+        mixed_op(ys, alpha, backend="cpu")

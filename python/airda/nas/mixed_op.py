@@ -18,6 +18,9 @@ from airda.ops.mixed_op import mixed_op_backward, mixed_op_forward
 
 __all__ = ["mixed_op"]
 
+# Dtypes the fused op does not take (mixed precision): these run the unfused expression.
+_UNFUSED_DTYPES = ("torch.float16", "torch.bfloat16")
+
 
 @functools.cache
 def _function() -> Any:
@@ -50,7 +53,8 @@ def mixed_op(ys: Any, alpha: Any, *, backend: str | None = None) -> Any:
 
     Args:
         ys: the K candidate outputs of an edge stacked, a torch tensor of shape ``(K, *S)``,
-            float32 or float64 (``torch.stack(outputs)``).
+            float32 or float64 (``torch.stack(outputs)``). float16 and bfloat16 (autocast)
+            run the unfused expression instead, unless a backend is forced.
         alpha: the edge's K architecture logits, shape ``(K,)``, same dtype and device.
         backend: force an :mod:`airda.ops` backend (``"cpu"``, ``"cuda"``, ``"triton"``,
             ``"reference"``); by default the fastest one for where `ys` lives.
@@ -74,4 +78,8 @@ def mixed_op(ys: Any, alpha: Any, *, backend: str | None = None) -> Any:
         >>> alpha.grad.tolist()
         [-1.0, 1.0]
     """
+    if backend is None and str(ys.dtype) in _UNFUSED_DTYPES and ys.dtype == alpha.dtype:
+        import torch
+
+        return (torch.softmax(alpha, 0).view(-1, *[1] * (ys.dim() - 1)) * ys).sum(0)
     return _function().apply(ys, alpha, backend)

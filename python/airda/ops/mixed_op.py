@@ -178,6 +178,8 @@ _BACKWARD = register_op(
 
 
 def _contiguous(x: Any, info: ArrayInfo) -> Any:
+    if info.lib == "torch":
+        x = x.detach()  # every backend returns results outside autograd, the reference too
     if info.contiguous:
         return x
     return np.ascontiguousarray(x) if info.lib == "numpy" else x.contiguous()
