@@ -2,8 +2,9 @@
 // into shared memory (K is small), so forward is one launch and one pass over the elements.
 // Backward writes grad_ys in the same pass and leaves one partial dot product per block and
 // candidate in `work`; a one-block kernel adds them in block order and forms grad_alpha, so the
-// result depends on n only (no atomics). --use_fast_math is on for this library: exp() here is
-// the double-precision exp, which fast math leaves exact.
+// result depends on n only (no atomics). --use_fast_math is on for this library: it leaves the
+// double-precision softmax alone and keeps NaN propagation, but flushes float32 subnormal
+// inputs and products to zero.
 #include "mixed_op.h"
 
 #include <cuda_runtime.h>
