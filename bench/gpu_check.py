@@ -224,6 +224,93 @@ def tune_checks() -> None:
     checked("tune: @autotune searches, caches and computes correctly", check_autotune)
 
 
+def mixed_op_checks(gpu_backends: list[str]) -> None:
+    """The fused DARTS mixed operation: each GPU backend against the float64 reference, the
+    autograd function by gradcheck, then forward + backward against the unfused expression."""
+    from airda.nas import mixed_op
+
+    def unfused(ys: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+        return (torch.softmax(alpha, 0).view(-1, *[1] * (ys.dim() - 1)) * ys).sum(0)
+
+    print("\nmixed_op (fused DARTS mixed operation)")
+    shapes = [(), (0,), (1,), (7,), (1_000_003,), (64, 16, 32, 32)]
+    for backend in gpu_backends:
+
+        def check_values(backend: str = backend) -> tuple[bool, str]:
+            bad, cases = [], 0
+            gen = torch.Generator().manual_seed(0)
+            for k in (1, 5, 8):
+                for shape in shapes:
+                    ys64 = torch.randn((k, *shape), generator=gen, dtype=torch.float64) * 3
+                    a64 = torch.randn(k, generator=gen, dtype=torch.float64) * 2
+                    g64 = torch.randn(shape, generator=gen, dtype=torch.float64)
+                    dot = (ys64.abs() * g64.abs()).reshape(k, -1).sum(1).max().item()
+                    for dtype in (torch.float32, torch.float64):
+                        cases += 1
+                        eps = torch.finfo(dtype).eps
+                        # the float64 reference of the very inputs the backend gets
+                        y_in, a_in, g_in = (t.to(dtype).double() for t in (ys64, a64, g64))
+                        want_out = ops.mixed_op_forward_reference(y_in, a_in)
+                        want_gy, want_ga = ops.mixed_op_backward_reference(y_in, a_in, g_in)
+                        ys, a, g = (t.to(dtype).cuda() for t in (ys64, a64, g64))
+                        out = ops.mixed_op_forward(ys, a, backend=backend).cpu().double()
+                        gy, ga = ops.mixed_op_backward(ys, a, g, backend=backend)
+                        errs = [
+                            (out - want_out).abs().max().item() if out.numel() else 0.0,
+                            (gy.cpu().double() - want_gy).abs().max().item() if gy.numel() else 0,
+                            (ga.cpu().double() - want_ga).abs().max().item(),
+                        ]
+                        # a few ulps of each result's scale, and of the dot products' scale
+                        limits = [16 * eps * 3 * 6, 16 * eps * 6, 16 * eps * (dot + 1)]
+                        if not all(e <= lim for e, lim in zip(errs, limits, strict=True)):
+                            bad.append(f"K={k} S={shape} {dtype}: errors {errs}")
+            return not bad, f"{cases} cases" + (f"; wrong: {bad[:3]}" if bad else "")
+
+        def check_grad(backend: str = backend) -> tuple[bool, str]:
+            ys = torch.randn(5, 3, 4, dtype=torch.float64, device="cuda", requires_grad=True)
+            a = torch.randn(5, dtype=torch.float64, device="cuda", requires_grad=True)
+            ok = torch.autograd.gradcheck(lambda y, al: mixed_op(y, al, backend=backend), (ys, a))
+            got = torch.autograd.grad(mixed_op(ys, a, backend=backend).sum(), (ys, a))
+            want = torch.autograd.grad(unfused(ys, a).sum(), (ys, a))
+            close = all(torch.allclose(x, y) for x, y in zip(got, want, strict=True))
+            return bool(ok and close), "float64 gradcheck + autograd of the unfused expression"
+
+        def check_stream(backend: str = backend) -> tuple[bool, str]:
+            ys = torch.randn(5, 100_000, device="cuda")
+            a = torch.randn(5, device="cuda")
+            want = ops.mixed_op_forward_reference(ys.double(), a.double())
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                got = ops.mixed_op_forward(ys, a, backend=backend)
+            side.synchronize()
+            return bool(torch.allclose(got.double(), want, atol=1e-5)), "on a side stream"
+
+        checked(f"{backend}: mixed_op values, K in 1/5/8, awkward S, 2 dtypes", check_values)
+        checked(f"{backend}: mixed_op autograd function", check_grad)
+        checked(f"{backend}: mixed_op on a non-default stream", check_stream)
+
+    ys = torch.randn(5, 64, 16, 32, 32, device="cuda", requires_grad=True)
+    alpha = torch.randn(5, device="cuda", requires_grad=True)
+    g = torch.randn(64, 16, 32, 32, device="cuda")
+
+    def fwd_bwd(fn: Callable[..., Any]) -> Any:
+        return torch.autograd.grad(fn(ys, alpha), (ys, alpha), g)
+
+    t_unfused = gpu_time(lambda: fwd_bwd(unfused))
+    # bytes the fused pair must move: ys read twice, grad_ys written, out written, g read
+    moved = (3 * ys.numel() + 2 * g.numel()) * 4
+    print(
+        f"mixed_op fwd+bwd K=5 S=(64,16,32,32) float32: unfused torch autograd {t_unfused:.3f} ms"
+    )
+    for backend in gpu_backends:
+        t = gpu_time(lambda b=backend: fwd_bwd(lambda y, a: mixed_op(y, a, backend=b)))
+        print(
+            f"  {backend:<7} {t:8.3f} ms  {moved / t / 1e6:7.0f} GB/s  "
+            f"{t_unfused / t:5.2f}x faster than unfused"
+        )
+
+
 def main() -> int:
     t_start = time.perf_counter()
     if not torch.cuda.is_available():
@@ -362,6 +449,8 @@ def main() -> int:
             f"  {backend:<7} {t:8.2f} ms  {t / t_fwd:5.2f}x forward  {t_paper / t:5.1f}x faster "
             "than the paper's hooks"
         )
+
+    mixed_op_checks(gpu_backends)
 
     tune_checks()
 

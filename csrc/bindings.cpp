@@ -14,12 +14,14 @@
 #include <utility>
 
 #include "airda/bits.h"
+#include "airda/mixed_op.h"
 #include "airda/pareto.h"
 #include "airda/parzen.h"
 #include "airda/profiler.h"
 #include "airda/resample.h"
 #include "airda/sign_codes.h"
 #ifdef AIRDA_WITH_CUDA
+#include "cuda/mixed_op.h"
 #include "cuda/sign_codes.h"
 #endif
 
@@ -117,6 +119,83 @@ void cpu_hamming_gram(const py::array& codes, int64_t units, py::array& out) {
   py::gil_scoped_release release;
   airda::cpu::hamming_gram(src, n, units, dst);
 }
+
+// ---- mixed op (DARTS): ys (k, n), alpha (k,), out/grad_out (n,), grad_ys (k, n) ------------
+
+void require_vector(const py::array& a, const char* name, py::ssize_t len) {
+  if (a.ndim() != 1 || a.shape(0) != len) {
+    throw py::value_error(std::string(name) + " must have shape (" + std::to_string(len) + ",)");
+  }
+  if (!(a.flags() & py::array::c_style)) {
+    throw py::value_error(std::string(name) + " must be C-contiguous");
+  }
+}
+
+// Checks every array of a mixed-op call; returns whether they are float64 (else float32).
+bool check_mixed(const py::array& ys, const py::array& alpha, int64_t& k, int64_t& n) {
+  require_matrix(ys, "ys");
+  const bool f64 = ys.dtype().kind() == 'f' && ys.itemsize() == 8;
+  if (!f64) require_dtype(ys, "ys", 'f', 4);
+  k = ys.shape(0);
+  n = ys.shape(1);
+  if (k < 1) throw py::value_error("ys has no candidates (K = 0)");
+  require_vector(alpha, "alpha", k);
+  require_dtype(alpha, "alpha", 'f', ys.itemsize());
+  return f64;
+}
+
+void cpu_mixed_op_forward(const py::array& ys, const py::array& alpha, py::array& out) {
+  int64_t k = 0, n = 0;
+  const bool f64 = check_mixed(ys, alpha, k, n);
+  require_vector(out, "out", n);
+  require_dtype(out, "out", 'f', ys.itemsize());
+  require_writeable(out, "out");
+  const void* y = ys.data();
+  const void* a = alpha.data();
+  void* o = out.mutable_data();
+  py::gil_scoped_release release;
+  if (f64) {
+    airda::cpu::mixed_op_forward(static_cast<const double*>(y), static_cast<const double*>(a),
+                                 k, n, static_cast<double*>(o));
+  } else {
+    airda::cpu::mixed_op_forward(static_cast<const float*>(y), static_cast<const float*>(a), k,
+                                 n, static_cast<float*>(o));
+  }
+}
+
+void cpu_mixed_op_backward(const py::array& ys, const py::array& alpha,
+                           const py::array& grad_out, py::array& grad_ys,
+                           py::array& grad_alpha) {
+  int64_t k = 0, n = 0;
+  const bool f64 = check_mixed(ys, alpha, k, n);
+  const py::ssize_t size = ys.itemsize();
+  require_vector(grad_out, "grad_out", n);
+  require_dtype(grad_out, "grad_out", 'f', size);
+  require_matrix(grad_ys, "grad_ys");
+  require_shape(grad_ys, "grad_ys", k, n);
+  require_dtype(grad_ys, "grad_ys", 'f', size);
+  require_writeable(grad_ys, "grad_ys");
+  require_vector(grad_alpha, "grad_alpha", k);
+  require_dtype(grad_alpha, "grad_alpha", 'f', size);
+  require_writeable(grad_alpha, "grad_alpha");
+  const void* y = ys.data();
+  const void* a = alpha.data();
+  const void* g = grad_out.data();
+  void* gy = grad_ys.mutable_data();
+  void* ga = grad_alpha.mutable_data();
+  py::gil_scoped_release release;
+  if (f64) {
+    airda::cpu::mixed_op_backward(static_cast<const double*>(y), static_cast<const double*>(a),
+                                  static_cast<const double*>(g), k, n, static_cast<double*>(gy),
+                                  static_cast<double*>(ga));
+  } else {
+    airda::cpu::mixed_op_backward(static_cast<const float*>(y), static_cast<const float*>(a),
+                                  static_cast<const float*>(g), k, n, static_cast<float*>(gy),
+                                  static_cast<float*>(ga));
+  }
+}
+
+// ---- end of the mixed op
 
 // ---- Pareto op: non-dominated rank and hypervolume ------------------------------------------
 
@@ -465,6 +544,16 @@ PYBIND11_MODULE(_C, m) {
         "uint64). 16-bit kinds take their raw bits as uint16.");
   m.def("hamming_gram", &cpu_hamming_gram, py::arg("codes"), py::arg("units"), py::arg("out"),
         "out[i, j] = units - popcount(codes[i] ^ codes[j]) into an n x n int64 matrix.");
+  // ---- mixed op (DARTS)
+  m.def("mixed_op_forward", &cpu_mixed_op_forward, py::arg("ys"), py::arg("alpha"),
+        py::arg("out"),
+        "out (n,) = sum_k softmax(alpha)_k ys[k] for C-contiguous ys (K, n) and alpha (K,), all "
+        "float32 or all float64.");
+  m.def("mixed_op_backward", &cpu_mixed_op_backward, py::arg("ys"), py::arg("alpha"),
+        py::arg("grad_out"), py::arg("grad_ys"), py::arg("grad_alpha"),
+        "Gradients of mixed_op_forward given grad_out (n,), into grad_ys (K, n) and "
+        "grad_alpha (K,). The sums do not depend on the thread count.");
+  // ---- end of the mixed op
   // ---- Pareto op
   m.def("non_dominated_rank", &cpu_non_dominated_rank, py::arg("values"), py::arg("out"),
         "Non-dominated front of each row of a C-contiguous (n, m) float64 matrix (minimised, no "
@@ -525,6 +614,8 @@ PYBIND11_MODULE(_C, m) {
   m.def("cuda_device_count", &cuda_device_count,
         "Number of CUDA devices; raises RuntimeError with the CUDA error when none is usable.");
 
+  m.def("mixed_op_cuda_workspace", &airda::mixed_op_cuda_workspace, py::arg("k"), py::arg("n"),
+        "float64 entries of the workspace cuda_mixed_op_backward needs.");
 #ifdef AIRDA_WITH_CUDA
   m.def("cuda_driver_version", &airda::cuda::driver_version);
   m.def("cuda_device_name", &airda::cuda::device_name, py::arg("device"));
@@ -553,6 +644,42 @@ PYBIND11_MODULE(_C, m) {
       },
       py::arg("codes"), py::arg("n"), py::arg("units"), py::arg("out"), py::arg("device"),
       py::arg("stream"));
+  m.def(
+      "cuda_mixed_op_forward",
+      [](std::uintptr_t ys, std::uintptr_t alpha, const std::string& kind, int64_t k, int64_t n,
+         std::uintptr_t out, int device, std::uintptr_t stream) {
+        const airda::FloatKind f = parse_kind(kind);
+        if (k < 1 || n < 0) throw py::value_error("need K >= 1 candidates and n >= 0");
+        // An empty tensor may have a null data pointer; only alpha (K >= 1) must exist then.
+        if (alpha == 0 || (n > 0 && (ys == 0 || out == 0)))
+          throw py::value_error("null device pointer");
+        py::gil_scoped_release release;
+        airda::cuda::mixed_op_forward(reinterpret_cast<const void*>(ys),
+                                      reinterpret_cast<const void*>(alpha), f, k, n,
+                                      reinterpret_cast<void*>(out), device, stream);
+      },
+      py::arg("ys"), py::arg("alpha"), py::arg("kind"), py::arg("k"), py::arg("n"),
+      py::arg("out"), py::arg("device"), py::arg("stream"));
+  m.def(
+      "cuda_mixed_op_backward",
+      [](std::uintptr_t ys, std::uintptr_t alpha, std::uintptr_t grad_out,
+         const std::string& kind, int64_t k, int64_t n, std::uintptr_t grad_ys,
+         std::uintptr_t grad_alpha, std::uintptr_t work, int device, std::uintptr_t stream) {
+        const airda::FloatKind f = parse_kind(kind);
+        if (k < 1 || n < 0) throw py::value_error("need K >= 1 candidates and n >= 0");
+        if (alpha == 0 || grad_alpha == 0 || work == 0 ||
+            (n > 0 && (ys == 0 || grad_out == 0 || grad_ys == 0)))
+          throw py::value_error("null device pointer");
+        py::gil_scoped_release release;
+        airda::cuda::mixed_op_backward(
+            reinterpret_cast<const void*>(ys), reinterpret_cast<const void*>(alpha),
+            reinterpret_cast<const void*>(grad_out), f, k, n, reinterpret_cast<void*>(grad_ys),
+            reinterpret_cast<void*>(grad_alpha), reinterpret_cast<double*>(work), device,
+            stream);
+      },
+      py::arg("ys"), py::arg("alpha"), py::arg("grad_out"), py::arg("kind"), py::arg("k"),
+      py::arg("n"), py::arg("grad_ys"), py::arg("grad_alpha"), py::arg("work"),
+      py::arg("device"), py::arg("stream"));
 #else
   m.def("cuda_driver_version", [] { return 0; });
   m.def("cuda_device_name", [](int) -> std::string { no_cuda(); }, py::arg("device"));
@@ -567,5 +694,18 @@ PYBIND11_MODULE(_C, m) {
       [](std::uintptr_t, int64_t, int64_t, std::uintptr_t, int, std::uintptr_t) { no_cuda(); },
       py::arg("codes"), py::arg("n"), py::arg("units"), py::arg("out"), py::arg("device"),
       py::arg("stream"));
+  m.def(
+      "cuda_mixed_op_forward",
+      [](std::uintptr_t, std::uintptr_t, const std::string&, int64_t, int64_t, std::uintptr_t,
+         int, std::uintptr_t) { no_cuda(); },
+      py::arg("ys"), py::arg("alpha"), py::arg("kind"), py::arg("k"), py::arg("n"),
+      py::arg("out"), py::arg("device"), py::arg("stream"));
+  m.def(
+      "cuda_mixed_op_backward",
+      [](std::uintptr_t, std::uintptr_t, std::uintptr_t, const std::string&, int64_t, int64_t,
+         std::uintptr_t, std::uintptr_t, std::uintptr_t, int, std::uintptr_t) { no_cuda(); },
+      py::arg("ys"), py::arg("alpha"), py::arg("grad_out"), py::arg("kind"), py::arg("k"),
+      py::arg("n"), py::arg("grad_ys"), py::arg("grad_alpha"), py::arg("work"),
+      py::arg("device"), py::arg("stream"));
 #endif
 }

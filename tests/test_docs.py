@@ -16,6 +16,8 @@ MODULES = [
     "airda.ops.pareto",
     "airda.ops.resample",
     "airda.ops.parzen",
+    "airda.ops.mixed_op",
+    "airda.nas.mixed_op",
     "airda.hpo",
     "airda.hpo.tpe",
     "airda.hpo.nsga2",

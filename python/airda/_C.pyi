@@ -70,3 +70,30 @@ def sample_variant(
 def calibrate_inner(fn: int, args: int, min_sample_s: float, clock: int = 0) -> int: ...
 def median_ci_rank(n: int, confidence: float) -> int: ...
 def last_level_cache_bytes() -> int: ...
+def mixed_op_forward(
+    ys: npt.NDArray[np.floating], alpha: npt.NDArray[np.floating], out: npt.NDArray[np.floating]
+) -> None: ...
+def mixed_op_backward(
+    ys: npt.NDArray[np.floating],
+    alpha: npt.NDArray[np.floating],
+    grad_out: npt.NDArray[np.floating],
+    grad_ys: npt.NDArray[np.floating],
+    grad_alpha: npt.NDArray[np.floating],
+) -> None: ...
+def mixed_op_cuda_workspace(k: int, n: int) -> int: ...
+def cuda_mixed_op_forward(
+    ys: int, alpha: int, kind: str, k: int, n: int, out: int, device: int, stream: int
+) -> None: ...
+def cuda_mixed_op_backward(
+    ys: int,
+    alpha: int,
+    grad_out: int,
+    kind: str,
+    k: int,
+    n: int,
+    grad_ys: int,
+    grad_alpha: int,
+    work: int,
+    device: int,
+    stream: int,
+) -> None: ...

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from airda.nas.benchmark import TableObjective, TabularBenchmark
 from airda.nas.cost import count_flops, count_params
+from airda.nas.mixed_op import mixed_op
 from airda.nas.naswot import naswot_score
 from airda.nas.nb201 import (
     Arch,
@@ -61,6 +62,7 @@ __all__ = [
     "count_params",
     "is_degenerate",
     "measure_latency",
+    "mixed_op",
     "naswot_score",
     "nb201_space",
     "params_to_arch",

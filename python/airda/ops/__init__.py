@@ -4,7 +4,8 @@ Each op has a NumPy reference and backends ``cpu`` (C++/OpenMP in ``airda._C``),
 (``airda._C`` built with nvcc) and ``triton`` (``airda.kernels``); the Pareto ops
 (:func:`non_dominated_rank`, :func:`hypervolume`) and the paired bootstrap
 (:func:`bootstrap_means`, with :func:`bootstrap_indices` giving its resamples to NumPy code) have
-``cpu`` only. The backend follows the
+``cpu`` only; the fused DARTS mixed operation (:func:`mixed_op_forward`,
+:func:`mixed_op_backward`) has all four. The backend follows the
 data: host arrays run on ``cpu``, CUDA tensors on ``cuda`` then ``triton``. Force one with
 ``backend=`` or ``AIRDA_BACKEND``; :func:`available` says which can run here.
 
@@ -25,6 +26,12 @@ from airda.ops._registry import (
     backend_status,
 )
 from airda.ops.hamming_gram import hamming_gram, hamming_gram_reference
+from airda.ops.mixed_op import (
+    mixed_op_backward,
+    mixed_op_backward_reference,
+    mixed_op_forward,
+    mixed_op_forward_reference,
+)
 from airda.ops.pack_sign_bits import (
     pack_sign_bits,
     pack_sign_bits_reference,
@@ -58,6 +65,10 @@ __all__ = [
     "hamming_gram_reference",
     "hypervolume",
     "hypervolume_reference",
+    "mixed_op_backward",
+    "mixed_op_backward_reference",
+    "mixed_op_forward",
+    "mixed_op_forward_reference",
     "non_dominated_rank",
     "non_dominated_rank_reference",
     "pack_sign_bits",
