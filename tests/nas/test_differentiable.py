@@ -17,7 +17,9 @@ torch.set_num_threads(1)
 
 
 class TinyWeighted(nn.Module):
-    """A supernet-like net, twice differentiable (the unfused mixture): 2 edges x 3 ops."""
+    """A supernet-like net, twice differentiable (the unfused mixture): 2 edges x 3 ops.
+
+    As NB201Supernet.forward_weighted, `weights` are logits when `hard` is None."""
 
     edge_names = ("e0", "e1")
     ops = ("a", "b", "c")
@@ -31,8 +33,9 @@ class TinyWeighted(nn.Module):
         self.head = nn.Linear(4, 3)
 
     def forward_weighted(self, x, weights, hard=None):
+        w = torch.softmax(weights, -1)
         for e, ops in enumerate(self.edges):
-            x = sum(weights[e, k] * torch.tanh(op(x)) for k, op in enumerate(ops))
+            x = sum(w[e, k] * torch.tanh(op(x)) for k, op in enumerate(ops))
         return self.head(x)
 
     forward = forward_weighted
@@ -46,7 +49,7 @@ def exact_unrolled_grad(net, alpha, batches, xi, wd, momentum, buffers):
     a = alpha.detach().clone().requires_grad_(True)
 
     def loss(params, x, y):
-        out = functional_call(net, params, (x, torch.softmax(a, -1)))
+        out = functional_call(net, params, (x, a))
         return nn.functional.cross_entropy(out, y)
 
     grads = torch.autograd.grad(loss(w, xt, yt), [w[n] for n in names], create_graph=True)
@@ -58,8 +61,9 @@ def exact_unrolled_grad(net, alpha, batches, xi, wd, momentum, buffers):
 
 def tiny_batches(seed=0):
     g = torch.Generator().manual_seed(seed)
-    xt, xv = torch.randn(16, 4, generator=g, dtype=torch.float64), torch.randn(
-        16, 4, generator=g, dtype=torch.float64
+    xt, xv = (
+        torch.randn(16, 4, generator=g, dtype=torch.float64),
+        torch.randn(16, 4, generator=g, dtype=torch.float64),
     )
     yt, yv = torch.randint(0, 3, (16,), generator=g), torch.randint(0, 3, (16,), generator=g)
     return xt, yt, xv, yv
@@ -75,7 +79,7 @@ def test_second_order_gradient_matches_exact_autograd(with_momentum):
     params = list(net.parameters())
     w_opt = torch.optim.SGD(params, lr=0.1, momentum=0.9, weight_decay=1e-2)
     if with_momentum:  # a real step fills the momentum buffers
-        nn.functional.cross_entropy(net(xt, torch.softmax(search.alpha, -1).detach()), yt).backward()
+        nn.functional.cross_entropy(net(xt, search.alpha.detach()), yt).backward()
         w_opt.step()
         w_opt.zero_grad()
     buffers = [
@@ -86,7 +90,7 @@ def test_second_order_gradient_matches_exact_autograd(with_momentum):
     approx = search.unrolled_alpha_grad(xt, yt, xv, yv, xi=xi, w_opt=w_opt)
     exact = exact_unrolled_grad(net, search.alpha, (xt, yt, xv, yv), xi, 1e-2, 0.9, buffers)
     first = torch.autograd.grad(
-        nn.functional.cross_entropy(net(xv, torch.softmax(search.alpha, -1)), yv), search.alpha
+        nn.functional.cross_entropy(net(xv, search.alpha), yv), search.alpha
     )[0]
     # The weights are restored.
     assert all(torch.equal(p, b) for p, b in zip(net.parameters(), before, strict=True))
@@ -135,9 +139,11 @@ def test_gdas_sample_is_hard_with_soft_gradient():
     torch.testing.assert_close(weights.detach().sum(-1), torch.ones(2))
     torch.testing.assert_close(weights.detach().max(-1).values, torch.ones(2))
     (weights[0, index[0]] * 3.0).backward()
-    assert search.alpha.grad is not None and search.alpha.grad[0].abs().sum() > 0
+    assert search.alpha.grad is not None
+    assert search.alpha.grad[0].abs().sum() > 0
     assert search.alpha.grad[1].abs().sum() == 0
-    assert search.tau(0, 5) == 10.0 and search.tau(4, 5) == pytest.approx(0.1)
+    assert search.tau(0, 5) == 10.0
+    assert search.tau(4, 5) == pytest.approx(0.1)
 
 
 # ---- on the real supernet ------------------------------------------------------------------
@@ -179,10 +185,12 @@ def test_search_reports_to_a_study_and_derives_an_arch(method):
     assert sorted(frozen.intermediate) == [1, 2]
     assert frozen.user_attrs["arch_epoch_2"] == result.arch == frozen.user_attrs["arch"]
     assert net.validate(result.arch) == result.arch
-    assert result.alpha.shape == (6, 5) and np.isfinite(result.alpha).all()
+    assert result.alpha.shape == (6, 5)
+    assert np.isfinite(result.alpha).all()
     assert not np.allclose(result.alpha, result.alpha[0, 0])  # alpha moved
     for rec in result.history:
-        assert 0.0 <= rec["val_accuracy"] <= 1.0 and np.isfinite(rec["train_loss"])
+        assert 0.0 <= rec["val_accuracy"] <= 1.0
+        assert np.isfinite(rec["train_loss"])
     np.testing.assert_allclose(result.probabilities.sum(1), 1.0)
 
 
@@ -262,5 +270,5 @@ def test_bad_data():
         search.fit(xt, yt, xv, yv.float(), epochs=1)
     with pytest.raises(ValueError, match="epochs"):
         search.fit(xt, yt, xv, yv, epochs=0)
-    with pytest.raises(ValueError):  # the supernet's own input check: 2-D data on a 1-D net
+    with pytest.raises(ValueError, match=r"x_train: .* takes input"):  # 2-D data, 1-D net
         search.fit(torch.randn(20, 1, 8, 8), yt, xv, yv, epochs=1)

@@ -6,7 +6,8 @@ mini-batches, an architecture step on the validation split with a weight step on
 split (Algorithm 1 of DARTS: the architecture step first).
 
 - :class:`DARTS` (Liu, Simonyan & Yang, ICLR 2019): every edge outputs the softmax-weighted sum
-  of its candidate ops (``supernet.forward_weighted(x, softmax(alpha))``, the fused mixed op).
+  of its candidate ops (``supernet.forward_weighted(x, alpha)``: the logits go to the fused
+  mixed op, which applies the softmax).
   ``order=1`` takes the validation gradient of ``alpha`` at the current weights. ``order=2``
   differentiates through one virtual SGD step of the weights,
   ``w' = w - xi * (momentum * buffer + grad_w L_train(w, alpha) + weight_decay * w)`` with
@@ -275,7 +276,10 @@ class DifferentiableSearch:
             raise ValueError(f"the {split} split needs at least 2 samples, got {x.shape[0]}")
         check = getattr(self.supernet, "check_input", None)
         if check is not None:
-            check(x[:1])
+            try:
+                check(x[:1])
+            except ValueError as e:
+                raise ValueError(f"x_{split}: {e}") from None
         if y.dtype.is_floating_point or y.dtype == torch.bool:
             raise TypeError(f"y_{split} must hold integer class labels, got {y.dtype}")
         return x, y.long()
@@ -553,9 +557,8 @@ class DARTS(DifferentiableSearch):
         self.method = f"darts{order}"
 
     def _relaxed(self) -> Any:
-        import torch
-
-        return torch.softmax(self.alpha, dim=-1)
+        # forward_weighted without `hard` takes the logits (the fused op applies the softmax).
+        return self.alpha
 
     def _train_weights(self, ctx: dict[str, Any]) -> tuple[Any, Any]:
         return self._relaxed().detach(), None
@@ -588,7 +591,7 @@ class DARTS(DifferentiableSearch):
         hp = self.hparams
         params = self._weight_params()
         w0 = [p.detach().clone() for p in params]
-        relaxed = torch.softmax(self.alpha, dim=-1)
+        relaxed = self._relaxed()
         try:
             # The virtual step w' (alpha fixed).
             grads = torch.autograd.grad(
@@ -623,11 +626,7 @@ class DARTS(DifferentiableSearch):
                 with torch.no_grad():
                     for p, w, g in zip(params, w0, v, strict=True):
                         p.copy_(w + sign * eps * g)
-                hess.append(
-                    torch.autograd.grad(
-                        self._loss(xt, yt, torch.softmax(self.alpha, -1)), self.alpha
-                    )[0]
-                )
+                hess.append(torch.autograd.grad(self._loss(xt, yt, self._relaxed()), self.alpha)[0])
             return (d_alpha - xi * (hess[0] - hess[1]) / (2 * eps)).detach()
         finally:
             with torch.no_grad():
