@@ -34,6 +34,7 @@ MODULES = [
     "airda.nas.benchmark",
     "airda.nas.supernet",
     "airda.nas.data",
+    "airda.nas.differentiable",
     "airda.nas.proxies",
     "airda.eval",
     "airda.eval._bootstrap",
