@@ -10,6 +10,7 @@ from torch import nn
 from torch.func import functional_call
 
 import airda
+import airda.nas
 from airda.nas.differentiable import DARTS, GDAS, derive_arch
 from airda.nas.nb201 import EDGE_NAMES, OPS
 
@@ -109,6 +110,11 @@ def test_derive_arch_argmax_and_errors():
     assert arch == {name: OPS[(e + 1) % 5] for e, name in enumerate(EDGE_NAMES)}
     assert derive_arch(torch.tensor(alpha)) == arch
     assert derive_arch(np.zeros((6, 5)))["0->1"] == "none"  # ties: the first op
+    alpha[3, 0] = 5.0  # none wins edge 0->3 unless excluded
+    assert derive_arch(alpha)["0->3"] == "none"
+    assert derive_arch(alpha, exclude=("none",))["0->3"] == OPS[4]
+    with pytest.raises(ValueError, match="exclude"):
+        derive_arch(alpha, exclude=("conv",))
     with pytest.raises(ValueError, match=r"shape \(5, 5\)"):
         derive_arch(np.zeros((5, 5)))
     alpha[2, 1] = np.nan
@@ -192,6 +198,8 @@ def test_search_reports_to_a_study_and_derives_an_arch(method):
         assert 0.0 <= rec["val_accuracy"] <= 1.0
         assert np.isfinite(rec["train_loss"])
     np.testing.assert_allclose(result.probabilities.sum(1), 1.0)
+    assert "none" not in result.derive(exclude=("none",)).values()
+    assert result.history[-1]["degenerate"] == airda.nas.is_degenerate(result.arch)
 
 
 def test_search_on_the_2d_supernet():

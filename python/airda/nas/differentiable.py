@@ -50,27 +50,38 @@ __all__ = ["DARTS", "GDAS", "DifferentiableSearch", "SearchResult", "derive_arch
 
 
 def derive_arch(
-    alpha: Any, edge_names: Sequence[str] | None = None, ops: Sequence[str] | None = None
+    alpha: Any,
+    edge_names: Sequence[str] | None = None,
+    ops: Sequence[str] | None = None,
+    *,
+    exclude: Sequence[str] = (),
 ) -> dict[str, str]:
     """The discrete architecture of architecture logits: the largest logit's op per edge.
+
+    The default is the NAS-Bench-201 convention (every op competes, ``none`` included);
+    ``exclude=("none",)`` is the DARTS paper's (the zero op is never selected).
 
     Args:
         alpha: logits of shape ``(edges, ops)`` (a torch tensor, NumPy array or nested lists).
         edge_names: the space's parameter per row; default the NAS-Bench-201 edges
             ``"0->1", "0->2", "1->2", "0->3", "1->3", "2->3"``.
         ops: the op per column; default :data:`airda.nas.nb201.OPS`.
+        exclude: ops never chosen.
 
     Returns:
         ``{edge_name: op}``, a params dict of the supernet's space. Ties go to the first op.
 
     Raises:
-        ValueError: if the shape does not match the edges and ops, or alpha is not finite.
+        ValueError: if the shape does not match the edges and ops, alpha is not finite, or
+            `exclude` names an unknown op or every op.
 
     Example:
         >>> from airda.nas.differentiable import derive_arch
         >>> alpha = [[0, 0, 0, 1, 0]] * 3 + [[0, 2, 0, 0, 0]] * 3
         >>> derive_arch(alpha)["0->1"], derive_arch(alpha)["2->3"]
         ('nor_conv_3x3', 'skip_connect')
+        >>> derive_arch([[3, 0, 0, 1, 0]] * 6, exclude=("none",))["0->1"]
+        'nor_conv_3x3'
     """
     from airda.nas.nb201 import EDGE_NAMES, OPS
 
@@ -85,6 +96,12 @@ def derive_arch(
         )
     if not np.isfinite(a).all():
         raise ValueError("alpha has NaN or infinite entries: the search diverged")
+    unknown = [op for op in exclude if op not in choices]
+    if unknown or len(set(exclude)) >= len(choices):
+        raise ValueError(f"exclude={tuple(exclude)!r}: unknown ops {unknown} or no op left")
+    a = a.copy()
+    for op in exclude:
+        a[:, choices.index(op)] = -np.inf
     return {name: choices[int(k)] for name, k in zip(names, a.argmax(axis=1), strict=True)}
 
 
@@ -98,9 +115,11 @@ class SearchResult:
         history: one dict per epoch: ``epoch``, ``lr``, ``train_loss``, ``train_accuracy``,
             ``val_loss``, ``val_accuracy`` (the relaxed supernet: DARTS' softmax mixture,
             GDAS' argmax path), ``arch_accuracy`` (the derived arch with the shared weights),
-            ``arch``, ``seconds`` (that epoch's wall clock), ``tau`` (GDAS).
+            ``arch``, ``degenerate`` (an NB201 cell with no input-output path: a network that
+            cannot learn), ``seconds`` (that epoch's wall clock), ``tau`` (GDAS).
         seconds: the wall clock of every epoch together (also across a resume).
         resumed_from: the epoch a checkpoint resumed from (0 for a fresh run).
+        edge_names, ops: the rows and columns of alpha.
     """
 
     arch: dict[str, str]
@@ -108,6 +127,12 @@ class SearchResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
     resumed_from: int = 0
+    edge_names: tuple[str, ...] = ()
+    ops: tuple[str, ...] = ()
+
+    def derive(self, exclude: Sequence[str] = ()) -> dict[str, str]:
+        """The architecture of the final alpha, e.g. ``exclude=("none",)`` (DARTS' rule)."""
+        return derive_arch(self.alpha, self.edge_names, self.ops, exclude=exclude)
 
     @property
     def probabilities(self) -> np.ndarray:
@@ -248,11 +273,11 @@ class DifferentiableSearch:
             raise ValueError(f"supernet has {num_edges} edges but {len(names)} edge names {names}")
         return names, ops
 
-    def derive(self) -> dict[str, str]:
+    def derive(self, exclude: Sequence[str] = ()) -> dict[str, str]:
         """The discrete architecture of the current alpha (see :func:`derive_arch`)."""
         if self.alpha is None:
             raise RuntimeError("derive() before fit(): alpha is not initialised")
-        return derive_arch(self.alpha, self.edge_names, self.ops)
+        return derive_arch(self.alpha, self.edge_names, self.ops, exclude=exclude)
 
     def _loss(self, x: Any, y: Any, weights: Any, hard: Any = None) -> Any:
         import torch.nn.functional as F
@@ -401,6 +426,7 @@ class DifferentiableSearch:
                 "val_accuracy": val_acc,
                 "arch_accuracy": arch_acc,
                 "arch": arch,
+                "degenerate": self._degenerate(arch),
                 **self._epoch_extras(ctx),
                 "seconds": time.perf_counter() - t0,
             }
@@ -433,7 +459,17 @@ class DifferentiableSearch:
             history=history,
             seconds=float(sum(r["seconds"] for r in history)),
             resumed_from=start,
+            edge_names=self.edge_names,
+            ops=self.ops,
         )
+
+    def _degenerate(self, arch: Mapping[str, str]) -> bool | None:
+        """Whether an NB201 cell has no input-output path (None for other spaces)."""
+        from airda.nas.nb201 import EDGE_NAMES, OPS, is_degenerate
+
+        if self.edge_names != tuple(EDGE_NAMES) or self.ops != tuple(OPS):
+            return None
+        return bool(is_degenerate(dict(arch)))
 
     @staticmethod
     def _report(trial: Any, rec: Mapping[str, Any]) -> None:
