@@ -14,6 +14,10 @@ For each dataset and method:
 3. its test accuracy (the untouched test split) and parameter count are reported, with the
    wall clock of the complete search (every epoch, including its validation passes).
 
+The derived architecture is the argmax of alpha per edge, ``none`` included (NAS-Bench-201's
+rule, rows ``darts1``, ``darts2``, ``gdas``); where excluding ``none`` (the DARTS paper's rule)
+gives another cell, that one is retrained too (rows ``darts1-z`` ...), from the same search.
+
 Baselines measured in the same run with the same retraining: a subnet drawn at random from the
 space (seeded), and for MNIST-1D a plain 3-layer 1-D CNN of this script's own. The numbers
 Greydanus (2020) reports for MNIST-1D (4,000 training / 1,000 test samples, the package's
@@ -171,7 +175,7 @@ def run_dataset(args, ds_name, methods, wanted):
         }
         rows.append(row)
         print(
-            f"{name:8s} test {row['test_accuracy']:.3f}  params {row['params']:>7d}  "
+            f"{name:9s} test {row['test_accuracy']:.3f}  params {row['params']:>7d}  "
             f"search {search_s:7.1f} s  retrain {train_s:6.1f} s  load {row['load']:.2f}  "
             f"{row['arch'] or ''}",
             flush=True,
@@ -210,6 +214,10 @@ def run_dataset(args, ds_name, methods, wanted):
         trial.set_user_attr("test_accuracy", row["test_accuracy"])
         trial.set_user_attr("params", row["params"])
         study.tell(trial, last["val_accuracy"])
+        # The DARTS paper's rule: the zero op is never selected.
+        arch = res.derive(exclude=("none",))
+        if arch != res.arch:
+            evaluate(f"{m}-z", net.extract(arch), arch, res.seconds, {"derive": "exclude none"})
     if not args.no_baselines:
         net = supernet()
         arch = net.sample(np.random.default_rng(args.seed))
