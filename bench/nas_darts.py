@@ -171,6 +171,7 @@ def run_dataset(args, ds_name, methods, wanted):
             "search_seconds": search_s,
             "retrain_seconds": train_s,
             "load": os.getloadavg()[0],
+            "alpha_lr": args.alpha_lr,
             **extra,
         }
         rows.append(row)
@@ -239,6 +240,13 @@ def main(argv=None) -> int:
     p.add_argument("--C", type=int, default=16, help="supernet channels of the first stage")
     p.add_argument("--N", type=int, default=1, help="cells per stage")
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument(
+        "--alpha-lr",
+        type=float,
+        default=3e-4,
+        help="Adam lr of alpha (default 3e-4, DARTS' value for ~20k steps; short runs move "
+        "alpha little, see docs/differentiable.md)",
+    )
     p.add_argument("--seed", type=int, default=0, help="supernet init, search and retraining")
     p.add_argument(
         "--data-seed", type=int, default=42, help="MNIST-1D generator / split seed (paper: 42)"
@@ -254,10 +262,11 @@ def main(argv=None) -> int:
     from airda.nas.differentiable import DARTS, GDAS
 
     torch.set_num_threads(1)
+    common = {"batch_size": args.batch_size, "seed": args.seed, "alpha_lr": args.alpha_lr}
     methods = {
-        "darts1": lambda net: DARTS(net, order=1, batch_size=args.batch_size, seed=args.seed),
-        "darts2": lambda net: DARTS(net, order=2, batch_size=args.batch_size, seed=args.seed),
-        "gdas": lambda net: GDAS(net, batch_size=args.batch_size, seed=args.seed),
+        "darts1": lambda net: DARTS(net, order=1, **common),
+        "darts2": lambda net: DARTS(net, order=2, **common),
+        "gdas": lambda net: GDAS(net, **common),
     }
     wanted = [m for m in args.methods.split(",") if m]
     for m in wanted:
