@@ -19,7 +19,7 @@ rule, rows ``darts1``, ``darts2``, ``gdas``); where excluding ``none`` (the DART
 gives another cell, that one is retrained too (rows ``darts1-z`` ...), from the same search.
 
 Baselines measured in the same run with the same retraining: a subnet drawn at random from the
-space (seeded), and for MNIST-1D a plain 3-layer 1-D CNN of this script's own. The numbers
+space (seeded; ``--random-archs`` of them), and for MNIST-1D a plain 3-layer 1-D CNN of this script's own. The numbers
 Greydanus (2020) reports for MNIST-1D (4,000 training / 1,000 test samples, the package's
 default data): logistic regression 32%, MLP 68%, CNN 94%, GRU 91%, human expert 96%.
 
@@ -220,9 +220,11 @@ def run_dataset(args, ds_name, methods, wanted):
         if arch != res.arch:
             evaluate(f"{m}-z", net.extract(arch), arch, res.seconds, {"derive": "exclude none"})
     if not args.no_baselines:
-        net = supernet()
-        arch = net.sample(np.random.default_rng(args.seed))
-        evaluate("random", net.extract(arch), arch, 0.0, {})
+        rng = np.random.default_rng(args.seed)
+        for k in range(args.random_archs):
+            net = supernet()
+            arch = net.sample(rng)
+            evaluate("random" if k == 0 else f"random{k}", net.extract(arch), arch, 0.0, {})
         if data.dims == 1:
             torch.manual_seed(args.seed)
             evaluate("cnn", small_cnn(1, data.num_classes), None, 0.0, {})
@@ -254,6 +256,9 @@ def main(argv=None) -> int:
     p.add_argument("--storage", default=None, help="study storage (file); default in memory")
     p.add_argument("--checkpoint-dir", default=None, help="resume interrupted searches from here")
     p.add_argument("--no-baselines", action="store_true", help="skip the random-arch and CNN runs")
+    p.add_argument(
+        "--random-archs", type=int, default=1, help="random cells retrained as baselines (1)"
+    )
     p.add_argument("--json", default=None, help="write every result to this JSON file")
     args = p.parse_args(argv)
 
