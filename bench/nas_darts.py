@@ -199,6 +199,11 @@ def run_dataset(args, ds_name, methods, wanted):
         )  # fmt: skip
         wall = time.perf_counter() - t
         last = res.history[-1]
+        if args.derive == "darts":
+            arch = res.derive(exclude=("none",))
+            evaluate(f"{m}-z", net.extract(arch), arch, res.seconds, {"derive": "exclude none"})
+            study.tell(trial, last["val_accuracy"])
+            continue
         row = evaluate(
             m,
             net.extract(res.arch),
@@ -217,7 +222,7 @@ def run_dataset(args, ds_name, methods, wanted):
         study.tell(trial, last["val_accuracy"])
         # The DARTS paper's rule: the zero op is never selected.
         arch = res.derive(exclude=("none",))
-        if arch != res.arch:
+        if arch != res.arch and args.derive == "both":
             evaluate(f"{m}-z", net.extract(arch), arch, res.seconds, {"derive": "exclude none"})
     if not args.no_baselines:
         rng = np.random.default_rng(args.seed)
@@ -256,6 +261,12 @@ def main(argv=None) -> int:
     p.add_argument("--storage", default=None, help="study storage (file); default in memory")
     p.add_argument("--checkpoint-dir", default=None, help="resume interrupted searches from here")
     p.add_argument("--no-baselines", action="store_true", help="skip the random-arch and CNN runs")
+    p.add_argument(
+        "--derive",
+        choices=("both", "nb201", "darts"),
+        default="both",
+        help="cells retrained: argmax with none (nb201), without none (darts), or both",
+    )
     p.add_argument(
         "--random-archs", type=int, default=1, help="random cells retrained as baselines (1)"
     )
