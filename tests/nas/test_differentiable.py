@@ -280,3 +280,20 @@ def test_bad_data():
         search.fit(xt, yt, xv, yv, epochs=0)
     with pytest.raises(ValueError, match=r"x_train: .* takes input"):  # 2-D data, 1-D net
         search.fit(torch.randn(20, 1, 8, 8), yt, xv, yv, epochs=1)
+
+
+def test_single_path_evaluation_recalibrates_and_restores_bn():
+    net = tiny_supernet()
+    xt, yt, xv, yv = tiny_data()
+    search = GDAS(net, batch_size=8, calib_size=16)
+    result = search.fit(xt, yt, xv, yv, epochs=1)
+    rec = result.history[-1]
+    assert rec["val_accuracy"] == rec["arch_accuracy"]  # GDAS evaluates its argmax path
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    hard = search._hard_of(result.arch)
+    plain = search._evaluate(xv, yv, search._one_hot(hard), hard)
+    calibrated = search._evaluate(xv, yv, search._one_hot(hard), hard, xt[:16])
+    for k, v in net.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    assert calibrated == search._evaluate(xv, yv, search._one_hot(hard), hard, xt[:16])
+    assert calibrated != plain  # other statistics, other loss

@@ -114,7 +114,8 @@ class SearchResult:
         alpha: the final architecture logits, a float64 array ``(edges, ops)``.
         history: one dict per epoch: ``epoch``, ``lr``, ``train_loss``, ``train_accuracy``,
             ``val_loss``, ``val_accuracy`` (the relaxed supernet: DARTS' softmax mixture,
-            GDAS' argmax path), ``arch_accuracy`` (the derived arch with the shared weights),
+            GDAS' argmax path), ``arch_accuracy`` (the derived arch with the shared weights
+            and batch-norm statistics re-estimated on training data),
             ``arch``, ``degenerate`` (an NB201 cell with no input-output path: a network that
             cannot learn), ``seconds`` (that epoch's wall clock), ``tau`` (GDAS).
         seconds: the wall clock of every epoch together (also across a resume).
@@ -190,6 +191,8 @@ class DifferentiableSearch:
         seed: seeds alpha's initialisation, the data order and GDAS' Gumbel draws (one
             ``torch.Generator``; the supernet's own initialisation is the caller's).
         eval_batch_size: batch of the per-epoch validation passes.
+        calib_size: training samples (the first ones) on which the batch-norm statistics of a
+            single path are re-estimated before it is evaluated after each epoch.
     """
 
     method = "differentiable"
@@ -210,6 +213,7 @@ class DifferentiableSearch:
         alpha_init_std: float = 1e-3,
         seed: int = 0,
         eval_batch_size: int = 256,
+        calib_size: int = 512,
     ):
         for attr in ("forward_weighted", "parameters"):
             if not callable(getattr(supernet, attr, None)):
@@ -239,6 +243,9 @@ class DifferentiableSearch:
         ):
             raise ValueError(f"eval_batch_size must be a positive int, got {eval_batch_size!r}")
         self.eval_batch_size = eval_batch_size
+        if isinstance(calib_size, bool) or not isinstance(calib_size, int) or calib_size < 2:
+            raise ValueError(f"calib_size must be an int >= 2, got {calib_size!r}")
+        self.calib_size = calib_size
         self.edge_names, self.ops = self._edges_and_ops(supernet)
         self.alpha: Any = None  # a torch tensor once fit has started
 
@@ -413,10 +420,16 @@ class DifferentiableSearch:
             ctx["lr"] = lr
             train_loss, train_acc = self._train_epoch(ctx, x_train, y_train, x_val, y_val)
             sched.step()
-            val_loss, val_acc = self._evaluate(x_val, y_val, *self._eval_weights())
+            # Single paths are evaluated with BN statistics of their own (the supernet's
+            # running statistics are those of the mixture, or of many sampled paths).
+            calib = x_train[: self.calib_size]
+            weights, hard = self._eval_weights()
+            val_loss, val_acc = self._evaluate(
+                x_val, y_val, weights, hard, calib if hard is not None else None
+            )
             arch = self.derive()
             hard = self._hard_of(arch)
-            _, arch_acc = self._evaluate(x_val, y_val, self._one_hot(hard), hard)
+            _, arch_acc = self._evaluate(x_val, y_val, self._one_hot(hard), hard, calib)
             rec = {
                 "epoch": epoch + 1,
                 "lr": lr,
@@ -542,15 +555,22 @@ class DifferentiableSearch:
             )
         return total_loss / total, total_correct / total
 
-    def _evaluate(self, x: Any, y: Any, weights: Any, hard: Any) -> tuple[float, float]:
+    def _evaluate(
+        self, x: Any, y: Any, weights: Any, hard: Any, calib: Any = None
+    ) -> tuple[float, float]:
+        """Eval-mode loss and accuracy; with `calib`, a single path is evaluated with batch-norm
+        statistics re-estimated on `calib` (those of the supernet are restored afterwards)."""
         import torch
 
         net = self.supernet
         was_training = net.training
-        net.eval()
+        saved = [b.detach().clone() for b in net.buffers()] if calib is not None else None
         loss_sum, correct = 0.0, 0
         try:
             with torch.no_grad():
+                if calib is not None:
+                    self._recalibrate(calib, weights, hard)
+                net.eval()
                 for i in range(0, x.shape[0], self.eval_batch_size):
                     xb, yb = x[i : i + self.eval_batch_size], y[i : i + self.eval_batch_size]
                     logits = net.forward_weighted(xb, weights, hard=hard)
@@ -559,8 +579,29 @@ class DifferentiableSearch:
                     )
                     correct += int((logits.argmax(1) == yb).sum())
         finally:
+            if saved is not None:
+                with torch.no_grad():
+                    for buf, old in zip(net.buffers(), saved, strict=True):
+                        buf.copy_(old)
             net.train(was_training)
         return loss_sum / x.shape[0], correct / x.shape[0]
+
+    def _recalibrate(self, calib: Any, weights: Any, hard: Any) -> None:
+        """Batch-norm running statistics of one path: reset, then the cumulative average over
+        `calib` in training mode (as SPOS does before evaluating a subnet)."""
+        net = self.supernet
+        norms = [m for m in net.modules() if hasattr(m, "reset_running_stats")]
+        momenta = [m.momentum for m in norms]
+        try:
+            for m in norms:
+                m.reset_running_stats()
+                m.momentum = None
+            net.train()
+            for i in range(0, calib.shape[0], self.eval_batch_size):
+                net.forward_weighted(calib[i : i + self.eval_batch_size], weights, hard=hard)
+        finally:
+            for m, momentum in zip(norms, momenta, strict=True):
+                m.momentum = momentum
 
 
 class DARTS(DifferentiableSearch):
