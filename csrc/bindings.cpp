@@ -336,14 +336,30 @@ const double* parzen_sigma_data(const py::array& sigma, py::ssize_t n_comp, py::
 void cpu_parzen_logpdf(const py::array& x, const py::array& mu, const py::array& sigma,
                        const py::array& log_weights, const py::object& log_norm,
                        const py::array& low, const py::array& high, const py::object& cat_x,
-                       const py::object& cat_logp, int threads, py::array& out) {
+                       const py::object& cat_logp, const py::object& log_extra, int threads,
+                       py::array& out) {
   const double* px = f64_data(x, "x", 2);
-  const double* pmu = f64_data(mu, "mu", 2);
+  // mu (and a 2-D sigma) row-major, or both column-major (a transposed (d, n_comp) array).
+  const bool columns = mu.ndim() == 2 && !(mu.flags() & py::array::c_style) &&
+                       (mu.flags() & py::array::f_style);
+  const double* pmu = columns ? f64_data(mu.attr("T").cast<py::array>(), "mu", 2)
+                              : f64_data(mu, "mu", 2);
   const py::ssize_t n_cand = x.shape(0), d = x.shape(1), n_comp = mu.shape(0);
   require_len(mu, "mu", 1, d);
   if (n_comp < 1) throw py::value_error("mu is empty; a mixture needs at least one component");
   int64_t sigma_stride = 0;
-  const double* psigma = parzen_sigma_data(sigma, n_comp, d, &sigma_stride);
+  const double* psigma = nullptr;
+  if (columns && sigma.ndim() == 2) {
+    if (!(sigma.flags() & py::array::f_style) || (sigma.flags() & py::array::c_style)) {
+      throw py::value_error("sigma must be column-major (Fortran order) like mu");
+    }
+    psigma = f64_data(sigma.attr("T").cast<py::array>(), "sigma", 2);
+    require_len(sigma, "sigma", 0, n_comp);
+    require_len(sigma, "sigma", 1, d);
+    sigma_stride = 1;
+  } else {
+    psigma = parzen_sigma_data(sigma, n_comp, d, &sigma_stride);
+  }
   const double* pw = f64_data(log_weights, "log_weights", 1);
   require_len(log_weights, "log_weights", 0, n_comp);
   const double* pnorm = nullptr;
@@ -386,6 +402,14 @@ void cpu_parzen_logpdf(const py::array& x, const py::array& mu, const py::array&
       }
     }
   }
+  const double* pextra = nullptr;
+  py::array extra_array;
+  if (!log_extra.is_none()) {
+    extra_array = py::array::ensure(log_extra);
+    if (!extra_array) throw py::type_error("log_extra must be None or a float64 array");
+    pextra = f64_data(extra_array, "log_extra", 1);
+    require_len(extra_array, "log_extra", 0, n_cand);
+  }
   if (out.ndim() != 1 || out.shape(0) != n_cand) {
     throw py::value_error("out must have shape (" + std::to_string(n_cand) + ",)");
   }
@@ -395,7 +419,7 @@ void cpu_parzen_logpdf(const py::array& x, const py::array& mu, const py::array&
   auto* dst = static_cast<double*>(out.mutable_data());
   py::gil_scoped_release release;
   airda::cpu::parzen_logpdf(px, n_cand, d, pmu, psigma, sigma_stride, pw, pnorm, n_comp, plow,
-                            phigh, pcx, pcl, n_cat, n_choices, threads, dst);
+                            phigh, pcx, pcl, n_cat, n_choices, pextra, columns, threads, dst);
 }
 
 void cpu_parzen_log_norm(const py::array& mu, const py::array& sigma, const py::array& low,
@@ -416,6 +440,50 @@ void cpu_parzen_log_norm(const py::array& mu, const py::array& sigma, const py::
   auto* dst = static_cast<double*>(out.mutable_data());
   py::gil_scoped_release release;
   airda::cpu::parzen_log_norm(pmu, psigma, sigma_stride, n_comp, d, plow, phigh, dst);
+}
+
+// One dimension of TPE's neighbour bandwidths (airda.hpo.tpe), into column `column` of out (n, p).
+int64_t cpu_neighbour_bandwidths(const py::array& sorted_rows, const py::array& sorted_vals,
+                                 const py::array& position, py::ssize_t n, double low,
+                                 double high, bool consider_endpoints, double minimum,
+                                 double maximum, py::array& out, py::ssize_t column,
+                                 const py::object& order) {
+  if (sorted_rows.ndim() != 1 || !(sorted_rows.flags() & py::array::c_style)) {
+    throw py::value_error("sorted_rows must be a 1-D C-contiguous int64 array");
+  }
+  require_dtype(sorted_rows, "sorted_rows", 'i', 8);
+  const double* vals = f64_data(sorted_vals, "sorted_vals", 1);
+  require_len(sorted_vals, "sorted_vals", 0, sorted_rows.shape(0));
+  if (position.ndim() != 1 || !(position.flags() & py::array::c_style)) {
+    throw py::value_error("position must be a 1-D C-contiguous int64 array");
+  }
+  require_dtype(position, "position", 'i', 8);
+  f64_data(out, "out", 2);
+  require_writeable(out, "out");
+  if (out.shape(0) < n || column < 0 || column >= out.shape(1)) {
+    throw py::value_error("out must have at least n rows and the column");
+  }
+  const auto* pos = static_cast<const int64_t*>(position.data());
+  for (py::ssize_t r = 0; r < position.shape(0); ++r) {
+    if (pos[r] >= n) throw py::value_error("position holds an index >= n");
+  }
+  int64_t* porder = nullptr;
+  py::array order_array;
+  if (!order.is_none()) {
+    order_array = py::array::ensure(order);
+    if (!order_array || order_array.ndim() != 1 || order_array.shape(0) < n ||
+        !(order_array.flags() & py::array::c_style)) {
+      throw py::value_error("order must be None or a 1-D C-contiguous int64 array of n entries");
+    }
+    require_dtype(order_array, "order", 'i', 8);
+    require_writeable(order_array, "order");
+    porder = static_cast<int64_t*>(order_array.mutable_data());
+  }
+  auto* dst = static_cast<double*>(out.mutable_data()) + column;
+  return airda::cpu::neighbour_bandwidths(
+      static_cast<const int64_t*>(sorted_rows.data()), vals, sorted_rows.shape(0), pos,
+      position.shape(0), n, low, high, consider_endpoints, minimum, maximum, dst, out.shape(1),
+      porder);
 }
 
 // ---- end of the Parzen op ------------------------------------------------------------------
@@ -576,9 +644,18 @@ PYBIND11_MODULE(_C, m) {
   // ---- Parzen op
   m.def("parzen_logpdf", &cpu_parzen_logpdf, py::arg("x"), py::arg("mu"), py::arg("sigma"),
         py::arg("log_weights"), py::arg("log_norm"), py::arg("low"), py::arg("high"),
-        py::arg("cat_x"), py::arg("cat_logp"), py::arg("threads"), py::arg("out"),
+        py::arg("cat_x"), py::arg("cat_logp"), py::arg("log_extra"), py::arg("threads"),
+        py::arg("out"),
         "log p(x) of a mixture of truncated normals (and categorical tables) for each row of x "
-        "(n_cand, d) float64, into out (n_cand,). Values are checked by airda.ops.parzen_logpdf.");
+        "(n_cand, d) float64, into out (n_cand,); log_extra (n_cand,) or None: one more term per "
+        "candidate. Values are checked by airda.ops.parzen_logpdf.");
+  m.def("neighbour_bandwidths", &cpu_neighbour_bandwidths, py::arg("sorted_rows"),
+        py::arg("sorted_vals"), py::arg("position"), py::arg("n"), py::arg("low"),
+        py::arg("high"), py::arg("consider_endpoints"), py::arg("minimum"), py::arg("maximum"),
+        py::arg("out"), py::arg("column"), py::arg("order"),
+        "hyperopt's bandwidths in one dimension for the members (position[row] >= 0) of sorted "
+        "observations, into out[:, column]; the members' positions in sorted order into order. "
+        "Returns how many members were found.");
   m.def("parzen_log_norm", &cpu_parzen_log_norm, py::arg("mu"), py::arg("sigma"), py::arg("low"),
         py::arg("high"), py::arg("out"),
         "Per-component log-normaliser of a truncated-normal mixture into out (n_comp,).");
