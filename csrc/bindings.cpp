@@ -442,11 +442,11 @@ void cpu_parzen_log_norm(const py::array& mu, const py::array& sigma, const py::
   airda::cpu::parzen_log_norm(pmu, psigma, sigma_stride, n_comp, d, plow, phigh, dst);
 }
 
-// One dimension of TPE's neighbour bandwidths (airda.hpo.tpe), into column `column` of out (n, p).
+// One dimension of TPE's neighbour bandwidths (airda.hpo.tpe), into row `row` of out (p, n).
 int64_t cpu_neighbour_bandwidths(const py::array& sorted_rows, const py::array& sorted_vals,
                                  const py::array& position, py::ssize_t n, double low,
                                  double high, bool consider_endpoints, double minimum,
-                                 double maximum, py::array& out, py::ssize_t column,
+                                 double maximum, py::array& out, py::ssize_t row,
                                  const py::object& order) {
   if (sorted_rows.ndim() != 1 || !(sorted_rows.flags() & py::array::c_style)) {
     throw py::value_error("sorted_rows must be a 1-D C-contiguous int64 array");
@@ -460,8 +460,8 @@ int64_t cpu_neighbour_bandwidths(const py::array& sorted_rows, const py::array& 
   require_dtype(position, "position", 'i', 8);
   f64_data(out, "out", 2);
   require_writeable(out, "out");
-  if (out.shape(0) < n || column < 0 || column >= out.shape(1)) {
-    throw py::value_error("out must have at least n rows and the column");
+  if (out.shape(1) != n || row < 0 || row >= out.shape(0)) {
+    throw py::value_error("out must have shape (p, n) and row in [0, p)");
   }
   const auto* pos = static_cast<const int64_t*>(position.data());
   for (py::ssize_t r = 0; r < position.shape(0); ++r) {
@@ -479,11 +479,10 @@ int64_t cpu_neighbour_bandwidths(const py::array& sorted_rows, const py::array& 
     require_writeable(order_array, "order");
     porder = static_cast<int64_t*>(order_array.mutable_data());
   }
-  auto* dst = static_cast<double*>(out.mutable_data()) + column;
+  auto* dst = static_cast<double*>(out.mutable_data()) + row * n;
   return airda::cpu::neighbour_bandwidths(
       static_cast<const int64_t*>(sorted_rows.data()), vals, sorted_rows.shape(0), pos,
-      position.shape(0), n, low, high, consider_endpoints, minimum, maximum, dst, out.shape(1),
-      porder);
+      position.shape(0), n, low, high, consider_endpoints, minimum, maximum, dst, 1, porder);
 }
 
 // ---- end of the Parzen op ------------------------------------------------------------------
@@ -652,9 +651,10 @@ PYBIND11_MODULE(_C, m) {
   m.def("neighbour_bandwidths", &cpu_neighbour_bandwidths, py::arg("sorted_rows"),
         py::arg("sorted_vals"), py::arg("position"), py::arg("n"), py::arg("low"),
         py::arg("high"), py::arg("consider_endpoints"), py::arg("minimum"), py::arg("maximum"),
-        py::arg("out"), py::arg("column"), py::arg("order"),
-        "hyperopt's bandwidths in one dimension for the members (position[row] >= 0) of sorted "
-        "observations, into out[:, column]; the members' positions in sorted order into order. "
+        py::arg("out"), py::arg("row"), py::arg("order"),
+        "hyperopt's bandwidths in one dimension for the members (position[r] >= 0) of sorted "
+        "observations, into out[row, :] (out (p, n)); the members' positions in sorted order "
+        "into order. "
         "Returns how many members were found.");
   m.def("parzen_log_norm", &cpu_parzen_log_norm, py::arg("mu"), py::arg("sigma"), py::arg("low"),
         py::arg("high"), py::arg("out"),

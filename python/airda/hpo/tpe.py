@@ -284,6 +284,7 @@ class TPE(Strategy):
         m = len(self.directions)
         cap = 64
         self._x = np.full((cap, d), np.nan)
+        self._xt = np.full((d, cap), np.nan)  # the same, transposed: means of the op's layout
         self._active = np.zeros((cap, d), dtype=bool)
         self._tier = np.full(cap, _EXCLUDED, dtype=np.int8)
         self._loss = np.full((cap, m), np.inf)
@@ -294,6 +295,9 @@ class TPE(Strategy):
         self._in_order = True  # rows are in trial-number order (the usual case)
         self._n_finished = 0  # complete or pruned
         self._norm_cache: dict[tuple[int, ...], tuple[float, np.ndarray]] = {}
+        # Neighbour bandwidths: per block, the widths (p, cap) each row's normaliser was
+        # computed with, and that normaliser; recomputed only for rows whose widths moved.
+        self._widths_cache: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
         self._buffers: dict[str, np.ndarray] = {}
         # Per numeric parameter: the rows where it is active, sorted by its value (and those
         # values), kept up to date at every row, so bandwidths need no sort per ask.
@@ -310,6 +314,9 @@ class TPE(Strategy):
             return out
 
         self._x = grown(self._x, np.nan)
+        xt = np.full((self._xt.shape[0], cap), np.nan)
+        xt[:, : self._xt.shape[1]] = self._xt
+        self._xt = xt
         self._active = grown(self._active, False)
         self._tier = grown(self._tier, _EXCLUDED)
         self._loss = grown(self._loss, np.inf)
@@ -317,6 +324,10 @@ class TPE(Strategy):
         self._number = grown(self._number, 0)
         for key, (level, cache) in list(self._norm_cache.items()):
             self._norm_cache[key] = (level, grown(cache, np.nan))
+        for key, (widths, cache) in list(self._widths_cache.items()):
+            w = np.full((widths.shape[0], cap), np.nan)
+            w[:, : widths.shape[1]] = widths
+            self._widths_cache[key] = (w, grown(cache, np.nan))
 
     def _add_row(self, params: dict[str, Any], number: int, tier: int) -> int:
         assert self.space is not None
@@ -332,6 +343,7 @@ class TPE(Strategy):
         cat = self._kind == _CATEGORICAL
         u[cat] = np.minimum(np.floor(u[cat] * self._choices[cat]), self._choices[cat] - 1)
         self._x[r] = u
+        self._xt[:, r] = u
         for j in self._numeric:
             value = u[j]
             if value == value:  # active (not NaN)
@@ -405,6 +417,8 @@ class TPE(Strategy):
                 self._n = first
                 for _, cache in self._norm_cache.values():
                     cache[first:] = np.nan  # those rows will hold other trials
+                for widths, _ in self._widths_cache.values():
+                    widths[:, first:] = np.nan
                 for j, rows in self._sorted_rows.items():
                     keep = rows < first
                     if not keep.all():
@@ -580,31 +594,42 @@ class TPE(Strategy):
         kept apart so that the large g(x) is scored without copying a prior row into it."""
         n_obs = len(rows)
         n_comp = n_obs + 1
+        if cache and len(num) and n_obs > 1:
+            # g's components in ascending order of the first numeric parameter: the op skips
+            # the chunks of them far from a candidate (the order changes only rounding). l keeps
+            # trial order, since candidates are drawn from its components by index.
+            rows, perm = self._ordered(rows, int(num[0]))
+            log_w = np.concatenate((log_w[:n_obs][perm], log_w[n_obs:]))
         out: dict[str, Any] = {"log_w": log_w, "num": num, "cat": cat, "n_obs": n_obs}
         if len(num):
-            mu = self._buffer("mu_g" if cache else "mu_l", (n_obs, len(num)))
-            if len(num) == self._x.shape[1]:
-                np.take(self._x, rows, axis=0, out=mu)
+            # Means and widths are kept transposed, (p, n_obs): the op reads them in place.
+            mu_t = self._buffer("mu_g" if cache else "mu_l", (len(num), n_obs))
+            if len(num) == self._xt.shape[0]:
+                np.take(self._xt, rows, axis=1, out=mu_t)
             else:
-                mu[:] = self._x[np.ix_(rows, num)]
+                mu_t[:] = self._xt[np.ix_(num, rows)]
             minimum = 1.0 / min(100.0, n_comp) if self.consider_magic_clip else 1e-12
             if joint and self.bandwidth == "scott":
                 level = 2.0 ** (math.floor(math.log2(max(n_obs, 1)) * _N_GRID) / _N_GRID)
                 p = len(num) + len(cat)
                 width = max(0.2 * level ** (-1.0 / (p + 4)), minimum)
-                out["sigma"] = np.full(len(num), width)
-                out["log_norm"] = self._cached_norm(rows, num, width, mu) if cache else None
+                out["sigma_t"] = np.full(len(num), width)
+                out["log_norm"] = self._cached_norm(rows, num, width, mu_t) if cache else None
             else:
-                out["sigma"] = self._neighbour_bandwidths(rows, num, minimum)
-                out["log_norm"] = None
-            out["mu"] = mu
+                sigma_t = self._buffer("sigma_g" if cache else "sigma_l", (len(num), n_obs))
+                self._neighbour_bandwidths_into(rows, num, minimum, sigma_t)
+                out["sigma_t"] = sigma_t
+                out["log_norm"] = (
+                    self._cached_widths_norm(rows, num, mu_t, sigma_t) if cache else None
+                )
+            out["mu_t"] = mu_t
         if len(cat):
             n_choices = self._choices[cat]
             top = int(n_choices.max())
             eps = self.prior_weight / n_comp
             table = np.empty((n_obs, len(cat), top))
             prior = np.full((1, len(cat), top), -np.inf)
-            observed = self._x[np.ix_(rows, cat)].astype(np.int64)
+            observed = self._x[np.ix_(rows, cat)].astype(np.int64)  # in component order
             for c in range(len(cat)):
                 size = int(n_choices[c])
                 table[:, c, :] = -np.inf
@@ -625,6 +650,77 @@ class TPE(Strategy):
                 max(size, 2 * (buf.size if buf is not None else 0))
             )
         return buf[:size].reshape(shape)
+
+    def _ordered(self, rows: np.ndarray, j: int) -> tuple[np.ndarray, np.ndarray]:
+        """`rows` in ascending order of parameter j (from the sorted rows kept per parameter,
+        in O(n)), and the permutation that takes `rows` there."""
+        index = np.full(self._n, -1, dtype=np.int64)
+        index[rows] = np.arange(len(rows))
+        sorted_rows = self._sorted_rows[j]
+        perm = index[sorted_rows]
+        perm = perm[perm >= 0]
+        return rows[perm], perm
+
+    def _neighbour_bandwidths_into(
+        self, rows: np.ndarray, num: np.ndarray, minimum: float, out: np.ndarray
+    ) -> None:
+        """The neighbour bandwidths of `rows` (see :meth:`_neighbour_bandwidths`, the
+        reference) into ``out`` (len(num), len(rows)), by the compiled helper when built."""
+        n = len(rows)
+        if n == 0:
+            return
+        try:
+            from airda._native import native
+
+            helper = native().neighbour_bandwidths
+        except ImportError:
+            out[:] = self._neighbour_bandwidths(rows, num, minimum).T
+            return
+        position = np.full(self._n, -1, dtype=np.int64)
+        position[rows] = np.arange(n)
+        for k, j in enumerate(num):
+            j = int(j)
+            found = helper(
+                self._sorted_rows[j],
+                self._sorted_vals[j],
+                position,
+                n,
+                0.0,
+                1.0,
+                self.consider_endpoints,
+                minimum,
+                1.0,
+                out,
+                k,
+                None,
+            )
+            if found != n:  # cannot happen: every row of a block has its parameters
+                raise RuntimeError(f"TPE: {n - found} rows lack parameter {j} in its order")
+
+    def _cached_widths_norm(
+        self, rows: np.ndarray, num: np.ndarray, mu_t: np.ndarray, sigma_t: np.ndarray
+    ) -> np.ndarray:
+        """log-normalisers of a joint estimator's components with per-row widths, cached per
+        row with the widths they were computed for: between asks only the rows next to a
+        change (a new trial, a trial moving between l and g) get new widths, so few
+        normalisers are recomputed. Exact: a cached value is the one the op would compute."""
+        key = tuple(int(j) for j in num)
+        entry = self._widths_cache.get(key)
+        if entry is None:
+            entry = (np.full((len(num), len(self._tier)), np.nan), np.full(len(self._tier), np.nan))
+            self._widths_cache[key] = entry
+        widths, cache = entry
+        stale = np.flatnonzero((widths[:, rows] != sigma_t).any(axis=0))
+        if len(stale):
+            d = len(num)
+            cache[rows[stale]] = _parzen_log_norm_trusted(
+                np.ascontiguousarray(mu_t[:, stale].T),
+                np.ascontiguousarray(sigma_t[:, stale].T),
+                np.zeros(d),
+                np.ones(d),
+            )
+            widths[:, rows[stale]] = sigma_t[:, stale]
+        return cache[rows]
 
     def _neighbour_bandwidths(
         self, rows: np.ndarray, num: np.ndarray, minimum: float
@@ -657,7 +753,7 @@ class TPE(Strategy):
             out[order, k] = np.maximum(left, right)
         return np.clip(out, minimum, 1.0, out=out)
 
-    def _cached_norm(self, rows, num, width, mu) -> np.ndarray:
+    def _cached_norm(self, rows, num, width, mu_t) -> np.ndarray:
         """log-normalisers of a joint estimator's observation components (shared width), cached
         per row until the width moves."""
         key = tuple(int(j) for j in num)
@@ -670,7 +766,7 @@ class TPE(Strategy):
         if missing.any():
             d = len(num)
             norm[missing] = _parzen_log_norm_trusted(
-                np.ascontiguousarray(mu[missing]), np.full(d, width), np.zeros(d), np.ones(d)
+                np.ascontiguousarray(mu_t[:, missing].T), np.full(d, width), np.zeros(d), np.ones(d)
             )
             cache[rows[missing]] = norm[missing]
         return norm
@@ -680,11 +776,15 @@ class TPE(Strategy):
         if not len(num):
             return np.empty((k, 0))
         n_obs = mix["n_obs"]
-        sigma_obs = mix["sigma"]
-        if sigma_obs.ndim == 1:
-            sigma_obs = np.broadcast_to(sigma_obs, (n_obs, len(num)))
-        mu = np.vstack((mix["mu"], np.full((1, len(num)), 0.5)))[comp]
-        sigma = np.vstack((sigma_obs, np.ones((1, len(num)))))[comp]
+        sigma_t = mix["sigma_t"]
+        if sigma_t.ndim == 1:
+            sigma_t = np.broadcast_to(sigma_t[:, None], (len(num), n_obs))
+        mu = np.full((k, len(num)), 0.5)  # the prior component: N(0.5, 1)
+        sigma = np.ones((k, len(num)))
+        obs = comp < n_obs
+        if obs.any():
+            mu[obs] = mix["mu_t"][:, comp[obs]].T
+            sigma[obs] = sigma_t[:, comp[obs]].T
         x = mu + sigma * rng.standard_normal(mu.shape)
         for _ in range(100):  # rejection: every component keeps at least a third of its mass
             bad = (x < 0.0) | (x > 1.0)
@@ -735,10 +835,12 @@ class TPE(Strategy):
         if n_obs == 0:
             return prior
         if d:
-            mu, sigma, norm = mix["mu"], mix["sigma"], mix["log_norm"]
+            mu, sigma, norm = mix["mu_t"].T, mix["sigma_t"], mix["log_norm"]
+            if sigma.ndim == 2:
+                sigma = sigma.T  # column-major (n_obs, d): read in place by the op
         else:
             mu, sigma, norm = np.empty((n_obs, 0)), np.empty(0), None
-        obs = _parzen_logpdf_trusted(
+        return _parzen_logpdf_trusted(
             xs,
             mu,
             sigma,
@@ -748,8 +850,8 @@ class TPE(Strategy):
             np.ones(d),
             codes if table is not None else None,
             table,
+            prior,
         )
-        return np.logaddexp(obs, prior)
 
 
 class MOTPE(TPE):
