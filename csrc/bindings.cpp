@@ -442,47 +442,117 @@ void cpu_parzen_log_norm(const py::array& mu, const py::array& sigma, const py::
   airda::cpu::parzen_log_norm(pmu, psigma, sigma_stride, n_comp, d, plow, phigh, dst);
 }
 
-// One dimension of TPE's neighbour bandwidths (airda.hpo.tpe), into row `row` of out (p, n).
-int64_t cpu_neighbour_bandwidths(const py::array& sorted_rows, const py::array& sorted_vals,
-                                 const py::array& position, py::ssize_t n, double low,
-                                 double high, bool consider_endpoints, double minimum,
-                                 double maximum, py::array& out, py::ssize_t row,
-                                 const py::object& order) {
-  if (sorted_rows.ndim() != 1 || !(sorted_rows.flags() & py::array::c_style)) {
-    throw py::value_error("sorted_rows must be a 1-D C-contiguous int64 array");
+const int64_t* i64_vector(const py::handle& h, const char* name, py::array* keep) {
+  *keep = py::array::ensure(h);
+  if (!*keep || keep->ndim() != 1 || !(keep->flags() & py::array::c_style)) {
+    throw py::value_error(std::string(name) + " must be a 1-D C-contiguous int64 array");
   }
-  require_dtype(sorted_rows, "sorted_rows", 'i', 8);
-  const double* vals = f64_data(sorted_vals, "sorted_vals", 1);
-  require_len(sorted_vals, "sorted_vals", 0, sorted_rows.shape(0));
-  if (position.ndim() != 1 || !(position.flags() & py::array::c_style)) {
-    throw py::value_error("position must be a 1-D C-contiguous int64 array");
+  require_dtype(*keep, name, 'i', 8);
+  return static_cast<const int64_t*>(keep->data());
+}
+
+// TPE's neighbour bandwidths (airda.hpo.tpe) of one mixture, every dimension in one call:
+// sorted_rows[j] / sorted_vals[j] are the observations of parameter j in ascending order, index
+// (n_rows,) the index in the mixture's rows of a member row and -1 otherwise. With `by_first` the
+// components are renumbered in ascending order of the first parameter, else they keep `index`.
+// Writes out (p, n) and the members' values into values (p, n); returns perm (n,): the index of each component's row. With `cache` (p, n_rows
+// or more) the widths each row had are compared and updated, and stale (n,) uint8 marks the
+// components whose widths changed.
+py::array_t<int64_t> cpu_tpe_bandwidths(const py::list& sorted_rows, const py::list& sorted_vals,
+                                        const py::array& index, py::ssize_t n, bool by_first,
+                                        bool consider_endpoints, double minimum, double maximum,
+                                        py::array& out, py::array& values,
+                                        const py::object& cache, const py::object& stale) {
+  const py::ssize_t p = static_cast<py::ssize_t>(sorted_rows.size());
+  if (static_cast<py::ssize_t>(sorted_vals.size()) != p) {
+    throw py::value_error("sorted_rows and sorted_vals must have one array per parameter");
   }
-  require_dtype(position, "position", 'i', 8);
+  py::array index_keep;
+  const int64_t* idx = i64_vector(index, "index", &index_keep);
+  const py::ssize_t n_rows = index.shape(0);
   f64_data(out, "out", 2);
   require_writeable(out, "out");
-  if (out.shape(1) != n || row < 0 || row >= out.shape(0)) {
-    throw py::value_error("out must have shape (p, n) and row in [0, p)");
+  if (out.shape(0) != p || out.shape(1) != n) {
+    throw py::value_error("out must have shape (p, n), one row per parameter");
   }
-  const auto* pos = static_cast<const int64_t*>(position.data());
-  for (py::ssize_t r = 0; r < position.shape(0); ++r) {
-    if (pos[r] >= n) throw py::value_error("position holds an index >= n");
+  f64_data(values, "values", 2);
+  require_writeable(values, "values");
+  if (values.shape(0) != p || values.shape(1) != n) {
+    throw py::value_error("values must have shape (p, n), one row per parameter");
   }
-  int64_t* porder = nullptr;
-  py::array order_array;
-  if (!order.is_none()) {
-    order_array = py::array::ensure(order);
-    if (!order_array || order_array.ndim() != 1 || order_array.shape(0) < n ||
-        !(order_array.flags() & py::array::c_style)) {
-      throw py::value_error("order must be None or a 1-D C-contiguous int64 array of n entries");
+  auto* pvalues = static_cast<double*>(values.mutable_data());
+  for (py::ssize_t r = 0; r < n_rows; ++r) {
+    if (idx[r] >= n) throw py::value_error("index holds a value >= n");
+  }
+  double* pcache = nullptr;
+  char* pstale = nullptr;
+  py::array cache_array, stale_array;
+  if (cache.is_none() != stale.is_none()) {
+    throw py::value_error("cache and stale go together: give both or neither");
+  }
+  if (!cache.is_none()) {
+    cache_array = py::array::ensure(cache);
+    stale_array = py::array::ensure(stale);
+    if (!cache_array || !stale_array) throw py::type_error("cache / stale must be arrays");
+    f64_data(cache_array, "cache", 2);
+    require_writeable(cache_array, "cache");
+    if (cache_array.shape(0) != p || cache_array.shape(1) < n_rows) {
+      throw py::value_error("cache must have shape (p, >= len(index))");
     }
-    require_dtype(order_array, "order", 'i', 8);
-    require_writeable(order_array, "order");
-    porder = static_cast<int64_t*>(order_array.mutable_data());
+    if (stale_array.ndim() != 1 || stale_array.shape(0) != n ||
+        !(stale_array.flags() & py::array::c_style)) {
+      throw py::value_error("stale must be a 1-D C-contiguous uint8 array of n entries");
+    }
+    require_dtype(stale_array, "stale", 'u', 1);
+    require_writeable(stale_array, "stale");
+    pcache = static_cast<double*>(cache_array.mutable_data());
+    pstale = static_cast<char*>(stale_array.mutable_data());
   }
-  auto* dst = static_cast<double*>(out.mutable_data()) + row * n;
-  return airda::cpu::neighbour_bandwidths(
-      static_cast<const int64_t*>(sorted_rows.data()), vals, sorted_rows.shape(0), pos,
-      position.shape(0), n, low, high, consider_endpoints, minimum, maximum, dst, 1, porder);
+  std::vector<py::array> rows_keep(p), vals_keep(p);
+  std::vector<const int64_t*> rows(p);
+  std::vector<const double*> vals(p);
+  for (py::ssize_t j = 0; j < p; ++j) {
+    rows[j] = i64_vector(sorted_rows[j], "sorted_rows[j]", &rows_keep[j]);
+    vals_keep[j] = py::array::ensure(sorted_vals[j]);
+    if (!vals_keep[j]) throw py::type_error("sorted_vals[j] must be an array");
+    vals[j] = f64_data(vals_keep[j], "sorted_vals[j]", 1);
+    require_len(vals_keep[j], "sorted_vals[j]", 0, rows_keep[j].shape(0));
+  }
+  py::array_t<int64_t> perm(n);
+  int64_t* pperm = perm.mutable_data();
+  auto* dst = static_cast<double*>(out.mutable_data());
+  {
+    py::gil_scoped_release release;
+    std::vector<int64_t> position(idx, idx + n_rows);
+    int64_t found = 0;
+    if (by_first && p > 0) {
+      std::fill(position.begin(), position.end(), -1);
+      const int64_t n_sorted = rows_keep[0].shape(0);
+      for (int64_t s = 0; s < n_sorted && found < n; ++s) {
+        const int64_t r = rows[0][s];
+        if (r >= 0 && r < n_rows && idx[r] >= 0) {
+          position[r] = found;
+          pperm[found++] = idx[r];
+        }
+      }
+    } else {
+      for (int64_t r = 0; r < n_rows; ++r) {
+        if (idx[r] >= 0) {
+          pperm[idx[r]] = idx[r];
+          ++found;
+        }
+      }
+    }
+    for (py::ssize_t j = 0; j < p && found == n; ++j) {
+      found = airda::cpu::neighbour_bandwidths(
+          rows[j], vals[j], rows_keep[j].shape(0), position.data(), n_rows, n, 0.0, 1.0,
+          consider_endpoints, minimum, maximum, dst + j * n, pvalues + j * n,
+          pcache ? pcache + j * cache_array.shape(1) : nullptr, 1, pstale);
+    }
+    if (found != n) n = -1;
+  }
+  if (n < 0) throw py::value_error("some member row is missing from a parameter's sorted rows");
+  return perm;
 }
 
 // ---- end of the Parzen op ------------------------------------------------------------------
@@ -648,14 +718,14 @@ PYBIND11_MODULE(_C, m) {
         "log p(x) of a mixture of truncated normals (and categorical tables) for each row of x "
         "(n_cand, d) float64, into out (n_cand,); log_extra (n_cand,) or None: one more term per "
         "candidate. Values are checked by airda.ops.parzen_logpdf.");
-  m.def("neighbour_bandwidths", &cpu_neighbour_bandwidths, py::arg("sorted_rows"),
-        py::arg("sorted_vals"), py::arg("position"), py::arg("n"), py::arg("low"),
-        py::arg("high"), py::arg("consider_endpoints"), py::arg("minimum"), py::arg("maximum"),
-        py::arg("out"), py::arg("row"), py::arg("order"),
-        "hyperopt's bandwidths in one dimension for the members (position[r] >= 0) of sorted "
-        "observations, into out[row, :] (out (p, n)); the members' positions in sorted order "
-        "into order. "
-        "Returns how many members were found.");
+  m.def("tpe_bandwidths", &cpu_tpe_bandwidths, py::arg("sorted_rows"), py::arg("sorted_vals"),
+        py::arg("index"), py::arg("n"), py::arg("by_first"), py::arg("consider_endpoints"),
+        py::arg("minimum"), py::arg("maximum"), py::arg("out"), py::arg("values"),
+        py::arg("cache"), py::arg("stale"),
+        "TPE's neighbour bandwidths of one mixture in the unit cube, every parameter, into out "
+        "(p, n) and their values into values (p, n); returns perm, the index (into the mixture's rows) of each component, in "
+        "ascending order of the first parameter with by_first. cache (rows, p) / stale (n,) "
+        "uint8: widths kept per row (cache (p, rows)); changed ones are marked.");
   m.def("parzen_log_norm", &cpu_parzen_log_norm, py::arg("mu"), py::arg("sigma"), py::arg("low"),
         py::arg("high"), py::arg("out"),
         "Per-component log-normaliser of a truncated-normal mixture into out (n_comp,).");

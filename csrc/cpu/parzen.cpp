@@ -331,33 +331,51 @@ void parzen_logpdf(const double* x, int64_t n_cand, int64_t d, const double* mu,
 int64_t neighbour_bandwidths(const int64_t* sorted_rows, const double* sorted_vals,
                              int64_t n_sorted, const int64_t* position, int64_t n_rows, int64_t n,
                              double low, double high, bool consider_endpoints, double minimum,
-                             double maximum, double* out, int64_t out_stride, int64_t* order) {
+                             double maximum, double* out, double* values, double* cache,
+                             int64_t cache_stride, char* stale) {
   if (n <= 0) return 0;
-  // The members in sorted order, then each one's gaps to its neighbours.
-  std::vector<int64_t> pos(n);
-  std::vector<double> val(n);
+  // One pass over the sorted observations: when member m is found, member m - 1 has both of
+  // its neighbours and gets its width.
   int64_t m = 0;
+  int64_t prev_pos = -1, prev_row = -1;
+  double prev_val = 0.0, prev_gap = 0.0;  // value of member m - 1, its gap to member m - 2
+  auto emit = [&](int64_t p, int64_t row, double left, double right) {
+    const double width = std::min(std::max(std::max(left, right), minimum), maximum);
+    out[p] = width;
+    if (cache != nullptr) {
+      double& kept = cache[row * cache_stride];
+      if (kept != width) {  // NaN (never computed) counts as changed
+        kept = width;
+        stale[p] = 1;
+      }
+    }
+  };
   for (int64_t s = 0; s < n_sorted && m < n; ++s) {
     const int64_t row = sorted_rows[s];
     if (row < 0 || row >= n_rows) continue;
     const int64_t p = position[row];
     if (p < 0) continue;
-    pos[m] = p;
-    val[m] = sorted_vals[s];
+    const double v = sorted_vals[s];
+    if (values != nullptr) values[p] = v;
+    if (m == 0) {
+      prev_gap = v - low;
+    } else {
+      const double gap = v - prev_val;
+      // member m - 1: left gap prev_gap (for the first member: the bound, or its right gap)
+      const double left = m == 1 && !consider_endpoints ? gap : prev_gap;
+      emit(prev_pos, prev_row, left, gap);
+      prev_gap = gap;
+    }
+    prev_pos = p;
+    prev_row = row;
+    prev_val = v;
     ++m;
   }
-  n = m;
-  for (int64_t i = 0; i < n; ++i) {
-    double left = val[i] - (i > 0 ? val[i - 1] : low);
-    double right = (i + 1 < n ? val[i + 1] : high) - val[i];
-    if (!consider_endpoints && n > 1) {
-      if (i == 0) left = right;
-      if (i == n - 1) right = left;
-    }
-    out[pos[i] * out_stride] = std::min(std::max(std::max(left, right), minimum), maximum);
+  if (m > 0) {  // the last member: its right neighbour is the bound, or its left gap
+    const double right = m > 1 && !consider_endpoints ? prev_gap : high - prev_val;
+    emit(prev_pos, prev_row, prev_gap, right);
   }
-  if (order != nullptr) std::copy(pos.begin(), pos.begin() + n, order);
-  return n;
+  return m;
 }
 
 }  // namespace airda::cpu

@@ -34,16 +34,19 @@ void parzen_logpdf(const double* x, int64_t n_cand, int64_t d, const double* mu,
 
 // hyperopt's bandwidth rule in one dimension, for the observations of one mixture: `sorted_vals`
 // (n_sorted) are the values of a larger set of observations in ascending order and `sorted_rows`
-// their row numbers; `position[row]` (indexed by row) is the component index of a row that
-// belongs to the mixture and -1 otherwise (n members in all). For every member, out[position *
-// out_stride] is the larger gap to its neighbouring members in sorted order (a missing neighbour
-// counts as the bound low or high when consider_endpoints or n == 1, else as the other gap),
-// clipped to [minimum, maximum]. When `order` is not null it receives the members' positions in
-// ascending order of value (n entries). Returns how many members were found (n when every member
-// is among the sorted rows; the caller checks).
+// their row numbers; `position[row]` (n_rows entries) is the component index of a row that
+// belongs to the mixture and -1 otherwise (n members in all). For every member, out[position]
+// is the larger gap to its neighbouring members in sorted order (a missing neighbour counts as
+// the bound low or high when consider_endpoints or n == 1, else as the other gap), clipped to
+// [minimum, maximum]; values[position], when not null, gets the member's value. With `cache`
+// (one width per row, at row * cache_stride), a width that
+// differs from the cached one is stored there and its member marked in stale[position] = 1.
+// Returns how many members were found (n when every member is among the sorted rows; the caller
+// checks).
 int64_t neighbour_bandwidths(const int64_t* sorted_rows, const double* sorted_vals,
                              int64_t n_sorted, const int64_t* position, int64_t n_rows, int64_t n,
                              double low, double high, bool consider_endpoints, double minimum,
-                             double maximum, double* out, int64_t out_stride, int64_t* order);
+                             double maximum, double* out, double* values, double* cache,
+                             int64_t cache_stride, char* stale);
 
 }  // namespace airda::cpu

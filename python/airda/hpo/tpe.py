@@ -49,6 +49,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -83,6 +84,16 @@ def _default_weights(n: int) -> np.ndarray:
     if n < 25:
         return np.ones(n)
     return np.concatenate((np.linspace(1.0 / n, 1.0, n - 25), np.ones(25)))
+
+
+@functools.lru_cache(maxsize=8)
+def _default_log_weights(n: int, prior_weight: float) -> np.ndarray:
+    """Normalised log-weights of n observations in trial order and the prior (last); cached
+    and read-only, since asks between results reuse them."""
+    w = np.append(_default_weights(n), prior_weight)
+    out = np.log(w / w.sum())
+    out.flags.writeable = False
+    return out
 
 
 def _hypervolume(points: np.ndarray, ref: np.ndarray) -> float:
@@ -286,6 +297,7 @@ class TPE(Strategy):
         self._x = np.full((cap, d), np.nan)
         self._xt = np.full((d, cap), np.nan)  # the same, transposed: means of the op's layout
         self._active = np.zeros((cap, d), dtype=bool)
+        self._full = np.zeros(cap, dtype=bool)  # every modelled parameter active in the row
         self._tier = np.full(cap, _EXCLUDED, dtype=np.int8)
         self._loss = np.full((cap, m), np.inf)
         self._prune_key = np.zeros((cap, 2))
@@ -318,6 +330,7 @@ class TPE(Strategy):
         xt[:, : self._xt.shape[1]] = self._xt
         self._xt = xt
         self._active = grown(self._active, False)
+        self._full = grown(self._full, False)
         self._tier = grown(self._tier, _EXCLUDED)
         self._loss = grown(self._loss, np.inf)
         self._prune_key = grown(self._prune_key, 0.0)
@@ -352,6 +365,7 @@ class TPE(Strategy):
                 self._sorted_vals[j] = np.insert(self._sorted_vals[j], at, value)
                 self._sorted_rows[j] = np.insert(self._sorted_rows[j], at, r)
         self._active[r] = ~np.isnan(u)
+        self._full[r] = self._active[r, self._modelled].all()
         self._tier[r] = tier
         self._loss[r] = np.inf
         self._number[r] = number
@@ -518,6 +532,8 @@ class TPE(Strategy):
         modelled = self._modelled
         if not self.multivariate:
             return [_Block(np.array([j]), False) for j in modelled]
+        if self._full[rows].all():  # one joint block, also with `group`
+            return [_Block(modelled, True)]
         active = self._active[rows][:, modelled]
         if self.group:
             groups: dict[bytes, list[int]] = {}
@@ -546,7 +562,9 @@ class TPE(Strategy):
         rng: np.random.Generator,
     ) -> np.ndarray:
         cols = block.cols
-        if len(cols) == 1:
+        if self._full[below].all() and self._full[above].all():
+            pass  # every row has every parameter (no conditional ones): nothing to filter
+        elif len(cols) == 1:
             below = below[self._active[below, cols[0]]]
             above = above[self._active[above, cols[0]]]
         else:
@@ -573,6 +591,8 @@ class TPE(Strategy):
         """Normalised log-weights of the observation components and (last) the prior."""
         if given is not None:
             w = given[rows]
+        elif self._in_order or len(rows) <= 1:
+            return _default_log_weights(len(rows), self.prior_weight)
         else:
             w = _default_weights(len(rows))
             if not self._in_order and len(rows) > 1:
@@ -594,35 +614,42 @@ class TPE(Strategy):
         kept apart so that the large g(x) is scored without copying a prior row into it."""
         n_obs = len(rows)
         n_comp = n_obs + 1
-        if cache and len(num) and n_obs > 1:
-            # g's components in ascending order of the first numeric parameter: the op skips
-            # the chunks of them far from a candidate (the order changes only rounding). l keeps
-            # trial order, since candidates are drawn from its components by index.
-            rows, perm = self._ordered(rows, int(num[0]))
-            log_w = np.concatenate((log_w[:n_obs][perm], log_w[n_obs:]))
-        out: dict[str, Any] = {"log_w": log_w, "num": num, "cat": cat, "n_obs": n_obs}
+        # g's components go in ascending order of the first numeric parameter: the op skips the
+        # chunks of them far from a candidate (the order changes only rounding). l keeps trial
+        # order, since candidates are drawn from its components by index.
+        by_first = cache and len(num) > 0 and n_obs > 1
+        out: dict[str, Any] = {"num": num, "cat": cat, "n_obs": n_obs}
         if len(num):
-            # Means and widths are kept transposed, (p, n_obs): the op reads them in place.
-            mu_t = self._buffer("mu_g" if cache else "mu_l", (len(num), n_obs))
-            if len(num) == self._xt.shape[0]:
-                np.take(self._xt, rows, axis=1, out=mu_t)
-            else:
-                mu_t[:] = self._xt[np.ix_(num, rows)]
             minimum = 1.0 / min(100.0, n_comp) if self.consider_magic_clip else 1e-12
-            if joint and self.bandwidth == "scott":
+            scott = joint and self.bandwidth == "scott"
+            stale = None
+            # Means and widths (p, n_obs), transposed: the op reads both in place.
+            mu_t = self._buffer("mu_g" if cache else "mu_l", (len(num), n_obs))
+            filled = False
+            if not scott:
+                sigma_t = self._buffer("sigma_g" if cache else "sigma_l", (len(num), n_obs))
+                rows, perm, stale, filled = self._bandwidths(
+                    rows, num, minimum, sigma_t, mu_t, by_first, cache
+                )
+                out["sigma_t"] = sigma_t
+            elif by_first:
+                rows, perm = self._ordered(rows, int(num[0]))
+            if by_first:
+                log_w = np.concatenate((log_w[:n_obs][perm], log_w[n_obs:]))
+            if not filled:
+                mu_t[:] = self._xt[np.ix_(num, rows)]
+            out["mu_t"] = mu_t
+            if scott:
                 level = 2.0 ** (math.floor(math.log2(max(n_obs, 1)) * _N_GRID) / _N_GRID)
                 p = len(num) + len(cat)
                 width = max(0.2 * level ** (-1.0 / (p + 4)), minimum)
                 out["sigma_t"] = np.full(len(num), width)
                 out["log_norm"] = self._cached_norm(rows, num, width, mu_t) if cache else None
             else:
-                sigma_t = self._buffer("sigma_g" if cache else "sigma_l", (len(num), n_obs))
-                self._neighbour_bandwidths_into(rows, num, minimum, sigma_t)
-                out["sigma_t"] = sigma_t
                 out["log_norm"] = (
-                    self._cached_widths_norm(rows, num, mu_t, sigma_t) if cache else None
+                    self._widths_norm(rows, num, mu_t, sigma_t, stale) if cache else None
                 )
-            out["mu_t"] = mu_t
+        out["log_w"] = log_w
         if len(cat):
             n_choices = self._choices[cat]
             top = int(n_choices.max())
@@ -661,65 +688,120 @@ class TPE(Strategy):
         perm = perm[perm >= 0]
         return rows[perm], perm
 
-    def _neighbour_bandwidths_into(
-        self, rows: np.ndarray, num: np.ndarray, minimum: float, out: np.ndarray
-    ) -> None:
-        """The neighbour bandwidths of `rows` (see :meth:`_neighbour_bandwidths`, the
-        reference) into ``out`` (len(num), len(rows)), by the compiled helper when built."""
+    def _bandwidths(
+        self,
+        rows: np.ndarray,
+        num: np.ndarray,
+        minimum: float,
+        out: np.ndarray,
+        values: np.ndarray,
+        by_first: bool,
+        cache: bool,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, bool]:
+        """Neighbour bandwidths (hyperopt's rule, :meth:`_neighbour_bandwidths` is the
+        reference) of `rows` into ``out`` (len(num), n), the components ordered by the first
+        parameter when `by_first`. Returns the rows in component order, the permutation from
+        `rows`, when `cache` which components' widths differ from the ones their row's
+        cached normaliser was computed with (None: compare them), and whether the means were
+        written to ``values`` (len(num), n) on the way."""
         n = len(rows)
-        if n == 0:
-            return
+        key = tuple(int(j) for j in num)
+        if not by_first and not cache and 0 < n <= 256:
+            # A small mixture (l): sorting its own values beats walking every observation.
+            values[:] = self._xt[np.ix_(num, rows)]
+            out[:] = self._sorted_bandwidths(values, minimum)
+            return rows, np.arange(n), None, True
+        widths = self._widths_entry(key)[0] if cache else None
         try:
             from airda._native import native
 
-            helper = native().neighbour_bandwidths
+            helper = native().tpe_bandwidths
         except ImportError:
-            out[:] = self._neighbour_bandwidths(rows, num, minimum).T
-            return
-        position = np.full(self._n, -1, dtype=np.int64)
-        position[rows] = np.arange(n)
-        for k, j in enumerate(num):
-            j = int(j)
-            found = helper(
-                self._sorted_rows[j],
-                self._sorted_vals[j],
-                position,
-                n,
-                0.0,
-                1.0,
-                self.consider_endpoints,
-                minimum,
-                1.0,
-                out,
-                k,
-                None,
-            )
-            if found != n:  # cannot happen: every row of a block has its parameters
-                raise RuntimeError(f"TPE: {n - found} rows lack parameter {j} in its order")
+            helper = None
+        if helper is None or n == 0:
+            perm = self._ordered(rows, int(num[0]))[1] if by_first else np.arange(n)
+            rows = rows[perm]
+            if n:
+                out[:] = self._neighbour_bandwidths(rows, num, minimum).T
+            return rows, perm, None, False
+        index = np.full(self._n, -1, dtype=np.int64)
+        index[rows] = np.arange(n)
+        stale = np.zeros(n, dtype=np.uint8) if cache else None
+        perm = helper(
+            [self._sorted_rows[j] for j in key],
+            [self._sorted_vals[j] for j in key],
+            index,
+            n,
+            by_first,
+            self.consider_endpoints,
+            minimum,
+            1.0,
+            out,
+            values,
+            widths,
+            stale,
+        )
+        return rows[perm], perm, stale, True
 
-    def _cached_widths_norm(
-        self, rows: np.ndarray, num: np.ndarray, mu_t: np.ndarray, sigma_t: np.ndarray
+    def _sorted_bandwidths(self, values: np.ndarray, minimum: float) -> np.ndarray:
+        """hyperopt's rule by sorting `values` (p, n), rows in ascending trial order: the same
+        widths as :meth:`_neighbour_bandwidths` (a stable sort puts tied values in row order,
+        as the sorted rows kept per parameter do)."""
+        p, n = values.shape
+        order = np.argsort(values, axis=1, kind="stable")
+        padded = np.empty((p, n + 2))
+        padded[:, 0] = 0.0
+        padded[:, -1] = 1.0
+        v = padded[:, 1:-1]
+        v[:] = values
+        v.sort(axis=1)  # tied values are equal: any sort gives the stable order's values
+        gaps = np.diff(padded, axis=1)  # gaps[:, i] = v[i] - left neighbour; [:, i + 1] right
+        if not self.consider_endpoints and n > 1:
+            gaps[:, 0] = gaps[:, 1]
+            gaps[:, -1] = gaps[:, -2]
+        width = np.maximum(gaps[:, :-1], gaps[:, 1:])
+        np.clip(width, minimum, 1.0, out=width)
+        out = np.empty((p, n))
+        out[np.arange(p)[:, None], order] = width
+        return out
+
+    def _widths_entry(self, key: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """Per block of parameters: the widths (p, rows) each row's cached normaliser was
+        computed with, and that normaliser (rows,)."""
+        entry = self._widths_cache.get(key)
+        if entry is None:
+            cap = len(self._tier)
+            entry = (np.full((len(key), cap), np.nan), np.full(cap, np.nan))
+            self._widths_cache[key] = entry
+        return entry
+
+    def _widths_norm(
+        self,
+        rows: np.ndarray,
+        num: np.ndarray,
+        mu_t: np.ndarray,
+        sigma_t: np.ndarray,
+        stale: np.ndarray | None,
     ) -> np.ndarray:
         """log-normalisers of a joint estimator's components with per-row widths, cached per
         row with the widths they were computed for: between asks only the rows next to a
         change (a new trial, a trial moving between l and g) get new widths, so few
         normalisers are recomputed. Exact: a cached value is the one the op would compute."""
-        key = tuple(int(j) for j in num)
-        entry = self._widths_cache.get(key)
-        if entry is None:
-            entry = (np.full((len(num), len(self._tier)), np.nan), np.full(len(self._tier), np.nan))
-            self._widths_cache[key] = entry
-        widths, cache = entry
-        stale = np.flatnonzero((widths[:, rows] != sigma_t).any(axis=0))
-        if len(stale):
+        widths, cache = self._widths_entry(tuple(int(j) for j in num))
+        if stale is None:  # no compiled helper marked them: compare
+            changed = (widths[:, rows] != sigma_t).any(axis=0)
+            widths[:, rows[changed]] = sigma_t[:, changed]
+        else:
+            changed = stale.view(bool)
+        redo = np.flatnonzero(changed)
+        if len(redo):
             d = len(num)
-            cache[rows[stale]] = _parzen_log_norm_trusted(
-                np.ascontiguousarray(mu_t[:, stale].T),
-                np.ascontiguousarray(sigma_t[:, stale].T),
+            cache[rows[redo]] = _parzen_log_norm_trusted(
+                np.ascontiguousarray(mu_t[:, redo].T),
+                np.ascontiguousarray(sigma_t[:, redo].T),
                 np.zeros(d),
                 np.ones(d),
             )
-            widths[:, rows[stale]] = sigma_t[:, stale]
         return cache[rows]
 
     def _neighbour_bandwidths(
