@@ -386,9 +386,7 @@ def test_native_takes_column_major_means_and_widths(n_cand, n_comp, d, shared):
     sigma_f = sigma if shared else np.asfortranarray(sigma)
     for norm in (None, parzen_log_norm_reference(mu, sigma, low, high)):
         out = np.empty(n_cand)
-        native().parzen_logpdf(
-            x, mu_f, sigma_f, log_w, norm, low, high, None, None, None, 0, out
-        )
+        native().parzen_logpdf(x, mu_f, sigma_f, log_w, norm, low, high, None, None, None, 0, out)
         close(out, want)
     if not shared:
         with pytest.raises(ValueError, match="column-major"):
