@@ -96,10 +96,32 @@ def test_seeded_and_replayable_after_restart(tmp_path) -> None:
     assert [t.params for t in other.trials] != [t.params for t in whole.trials[:20]]
 
 
+@pytest.mark.parametrize("discrete", ["spread", "margin"])
+def test_integer_search_replays_after_restart(tmp_path, discrete) -> None:
+    """With integers (whose continuous draws the margin rule recovers at each result), a study
+    stopped mid-generation and loaded again continues as if it had never stopped."""
+    space = {"n": Int(0, 20), "m": Int(1, 500, log=True), "x": Float(-1.0, 1.0)}
+
+    def objective(t) -> float:
+        return (t["n"] - 7) ** 2 + math.log(t["m"] / 40) ** 2 + t["x"] ** 2
+
+    kw = {"space": space, "load_if_exists": True}
+    strategy = {"seed": 5, "discrete": discrete}
+    whole = airda.create_study("i", storage=tmp_path / "w.db", strategy=CmaEs(**strategy), **kw)
+    whole.optimize(objective, n_trials=70)
+    part = airda.create_study("i", storage=tmp_path / "p.db", strategy=CmaEs(**strategy), **kw)
+    part.optimize(objective, n_trials=33)
+    del part
+    resumed = airda.load_study("i", storage=tmp_path / "p.db")
+    resumed.optimize(objective, n_trials=37)
+    assert [t.params for t in resumed.trials] == [t.params for t in whole.trials]
+    assert np.array_equal(whole.strategy._run.margin_a, resumed.strategy._run.margin_a)
+
+
 def test_integers_do_not_stall_with_the_spread_rule() -> None:
     space = Space({f"n{i}": Int(-10, 10) for i in range(5)})
     objective = lambda t: sum((v - 3) ** 2 for v in t.params.values())  # noqa: E731
-    study = airda.create_study(space=space, strategy=CmaEs(seed=1, discrete="spread"))
+    study = airda.create_study(space=space, strategy=CmaEs(seed=1))  # discrete="spread"
     study.optimize(objective, n_trials=400)
     assert study.best_value == 0
     s = study.strategy
@@ -143,7 +165,7 @@ def test_integers_do_not_stall_with_the_margin(space, target) -> None:
     def objective(t) -> float:
         return sum((float(v) - target[k]) ** 2 for k, v in t.params.items())
 
-    s = CmaEs(seed=1)
+    s = CmaEs(seed=1, discrete="margin")
     study = airda.create_study(space=space, strategy=s)
     checked = 0
     for _ in range(60):
@@ -301,6 +323,7 @@ def test_all_categorical_space_is_random_search() -> None:
         ({"inc_popsize": 0}, "inc_popsize"),
         ({"tolfun": -1.0}, "tolfun"),
         ({"resample": -1}, "resample"),
+        ({"discrete": "round"}, "discrete"),
         ({"bogus": 1}, "bogus"),
     ],
 )
