@@ -555,6 +555,19 @@ py::array_t<int64_t> cpu_tpe_bandwidths(const py::list& sorted_rows, const py::l
   return perm;
 }
 
+// The neighbour bandwidths of a small mixture from its values (p, n), into out (p, n).
+void cpu_sorted_bandwidths(const py::array& values, bool consider_endpoints, double minimum,
+                           double maximum, py::array& out) {
+  const double* pv = f64_data(values, "values", 2);
+  f64_data(out, "out", 2);
+  require_writeable(out, "out");
+  require_len(out, "out", 0, values.shape(0));
+  require_len(out, "out", 1, values.shape(1));
+  auto* dst = static_cast<double*>(out.mutable_data());
+  airda::cpu::sorted_bandwidths(pv, values.shape(0), values.shape(1), 0.0, 1.0,
+                                consider_endpoints, minimum, maximum, dst);
+}
+
 // ---- end of the Parzen op ------------------------------------------------------------------
 
 #ifdef AIRDA_WITH_CUDA
@@ -718,6 +731,10 @@ PYBIND11_MODULE(_C, m) {
         "log p(x) of a mixture of truncated normals (and categorical tables) for each row of x "
         "(n_cand, d) float64, into out (n_cand,); log_extra (n_cand,) or None: one more term per "
         "candidate. Values are checked by airda.ops.parzen_logpdf.");
+  m.def("sorted_bandwidths", &cpu_sorted_bandwidths, py::arg("values"),
+        py::arg("consider_endpoints"), py::arg("minimum"), py::arg("maximum"), py::arg("out"),
+        "TPE's neighbour bandwidths of a small mixture in the unit cube from its values (p, n) "
+        "(ties in index order), into out (p, n).");
   m.def("tpe_bandwidths", &cpu_tpe_bandwidths, py::arg("sorted_rows"), py::arg("sorted_vals"),
         py::arg("index"), py::arg("n"), py::arg("by_first"), py::arg("consider_endpoints"),
         py::arg("minimum"), py::arg("maximum"), py::arg("out"), py::arg("values"),

@@ -378,4 +378,27 @@ int64_t neighbour_bandwidths(const int64_t* sorted_rows, const double* sorted_va
   return m;
 }
 
+void sorted_bandwidths(const double* values, int64_t p, int64_t n, double low, double high,
+                       bool consider_endpoints, double minimum, double maximum, double* out) {
+  if (n <= 0) return;
+  std::vector<int64_t> order(n);
+  for (int64_t j = 0; j < p; ++j) {
+    const double* v = values + j * n;
+    for (int64_t i = 0; i < n; ++i) order[i] = i;
+    // Ties keep their index order, as the rows of equal values do in the sorted lists.
+    std::stable_sort(order.begin(), order.end(), [v](int64_t a, int64_t b) { return v[a] < v[b]; });
+    double* o = out + j * n;
+    for (int64_t i = 0; i < n; ++i) {
+      const double x = v[order[i]];
+      double left = x - (i > 0 ? v[order[i - 1]] : low);
+      double right = (i + 1 < n ? v[order[i + 1]] : high) - x;
+      if (!consider_endpoints && n > 1) {
+        if (i == 0) left = right;
+        if (i == n - 1) right = left;
+      }
+      o[order[i]] = std::min(std::max(std::max(left, right), minimum), maximum);
+    }
+  }
+}
+
 }  // namespace airda::cpu

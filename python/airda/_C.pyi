@@ -29,6 +29,13 @@ def parzen_logpdf(
     threads: int,
     out: npt.NDArray[np.float64],
 ) -> None: ...
+def sorted_bandwidths(
+    values: npt.NDArray[np.float64],
+    consider_endpoints: bool,
+    minimum: float,
+    maximum: float,
+    out: npt.NDArray[np.float64],
+) -> None: ...
 def tpe_bandwidths(
     sorted_rows: list[npt.NDArray[np.int64]],
     sorted_vals: list[npt.NDArray[np.float64]],

@@ -372,10 +372,14 @@ def test_compiled_bandwidths_match_the_reference(n_rows, consider_endpoints):
             # asked again with nothing changed: no widths are stale
             _, _, again, _ = s._bandwidths(members, num, 0.01, sigma_t, mu_t, by_first, True)
             assert not again.any()
-            # the sorting path (l's mixtures) gives the same widths
-            np.testing.assert_array_equal(
-                s._sorted_bandwidths(s._xt[np.ix_(num, members)], 0.01), want.T
-            )
+            # the sorting paths (l's mixtures: NumPy and compiled) give the same widths
+            values = s._xt[np.ix_(num, members)]
+            np.testing.assert_array_equal(s._sorted_bandwidths(values, 0.01), want.T)
+            from airda._native import native
+
+            compiled = np.empty_like(values)
+            native().sorted_bandwidths(values, consider_endpoints, 0.01, 1.0, compiled)
+            np.testing.assert_array_equal(compiled, want.T)
         s._widths_cache.clear()
 
 

@@ -49,4 +49,9 @@ int64_t neighbour_bandwidths(const int64_t* sorted_rows, const double* sorted_va
                              double maximum, double* out, double* values, double* cache,
                              int64_t cache_stride, char* stale);
 
+// The same rule from the members' own values (p, n), one row per dimension, by sorting them (ties
+// in index order): for small mixtures, where walking every observation costs more.
+void sorted_bandwidths(const double* values, int64_t p, int64_t n, double low, double high,
+                       bool consider_endpoints, double minimum, double maximum, double* out);
+
 }  // namespace airda::cpu

@@ -361,9 +361,7 @@ class TPE(Strategy):
             value = u[j]
             if value == value:  # active (not NaN)
                 j = int(j)
-                at = int(np.searchsorted(self._sorted_vals[j], value, side="right"))
-                self._sorted_vals[j] = np.insert(self._sorted_vals[j], at, value)
-                self._sorted_rows[j] = np.insert(self._sorted_rows[j], at, r)
+                self._sorted_insert(j, value, r)
         self._active[r] = ~np.isnan(u)
         self._full[r] = self._active[r, self._modelled].all()
         self._tier[r] = tier
@@ -374,6 +372,26 @@ class TPE(Strategy):
                 self._in_order = False
             self._row_of[number] = r
         return r
+
+    def _sorted_insert(self, j: int, value: float, r: int) -> None:
+        """Row r into parameter j's sorted order (after equal values), in place: the arrays
+        have spare capacity, so a result costs one shift of the tail and no new array."""
+        vals, rows = self._sorted_vals[j], self._sorted_rows[j]
+        m = len(vals)
+        at = int(np.searchsorted(vals, value, side="right"))
+        base = vals.base if vals.base is not None else vals
+        if m + 1 > len(base):
+            cap = max(64, 2 * (m + 1))
+            new_vals, new_rows = np.empty(cap), np.empty(cap, dtype=np.int64)
+            new_vals[:m], new_rows[:m] = vals, rows
+            vals_buf, rows_buf = new_vals, new_rows
+        else:
+            vals_buf = base
+            rows_buf = rows.base if rows.base is not None else rows
+        vals_buf[at + 1 : m + 1] = vals_buf[at:m]  # overlapping: NumPy copies it safely
+        rows_buf[at + 1 : m + 1] = rows_buf[at:m]
+        vals_buf[at], rows_buf[at] = value, r
+        self._sorted_vals[j], self._sorted_rows[j] = vals_buf[: m + 1], rows_buf[: m + 1]
 
     def note(self, trial: FrozenTrial) -> None:
         super().note(trial)
@@ -706,18 +724,21 @@ class TPE(Strategy):
         written to ``values`` (len(num), n) on the way."""
         n = len(rows)
         key = tuple(int(j) for j in num)
-        if not by_first and not cache and 0 < n <= 256:
-            # A small mixture (l): sorting its own values beats walking every observation.
-            values[:] = self._xt[np.ix_(num, rows)]
-            out[:] = self._sorted_bandwidths(values, minimum)
-            return rows, np.arange(n), None, True
-        widths = self._widths_entry(key)[0] if cache else None
         try:
             from airda._native import native
 
             helper = native().tpe_bandwidths
         except ImportError:
             helper = None
+        if not by_first and not cache and 0 < n <= 256:
+            # A small mixture (l): sorting its own values beats walking every observation.
+            values[:] = self._xt[np.ix_(num, rows)]
+            if helper is None:
+                out[:] = self._sorted_bandwidths(values, minimum)
+            else:
+                native().sorted_bandwidths(values, self.consider_endpoints, minimum, 1.0, out)
+            return rows, np.arange(n), None, True
+        widths = self._widths_entry(key)[0] if cache else None
         if helper is None or n == 0:
             perm = self._ordered(rows, int(num[0]))[1] if by_first else np.arange(n)
             rows = rows[perm]
