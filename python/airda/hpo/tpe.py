@@ -723,7 +723,7 @@ class TPE(Strategy):
         cached normaliser was computed with (None: compare them), and whether the means were
         written to ``values`` (len(num), n) on the way."""
         n = len(rows)
-        key = tuple(int(j) for j in num)
+        key = tuple(num.tolist())
         try:
             from airda._native import native
 
@@ -808,7 +808,7 @@ class TPE(Strategy):
         row with the widths they were computed for: between asks only the rows next to a
         change (a new trial, a trial moving between l and g) get new widths, so few
         normalisers are recomputed. Exact: a cached value is the one the op would compute."""
-        widths, cache = self._widths_entry(tuple(int(j) for j in num))
+        widths, cache = self._widths_entry(tuple(num.tolist()))
         if stale is None:  # no compiled helper marked them: compare
             changed = (widths[:, rows] != sigma_t).any(axis=0)
             widths[:, rows[changed]] = sigma_t[:, changed]
@@ -859,7 +859,7 @@ class TPE(Strategy):
     def _cached_norm(self, rows, num, width, mu_t) -> np.ndarray:
         """log-normalisers of a joint estimator's observation components (shared width), cached
         per row until the width moves."""
-        key = tuple(int(j) for j in num)
+        key = tuple(num.tolist())
         level, cache = self._norm_cache.get(key, (None, None))
         if level != width or cache is None:
             cache = np.full(len(self._tier), np.nan)
