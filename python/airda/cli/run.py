@@ -72,6 +72,11 @@ def make_scheduler(table: Any, path: Path) -> Any:
         raise ValueError(f"{path}: [scheduler]: {exc}") from None
 
 
+def _label(obj: Any) -> str:
+    """repr(obj) where its class defines one (e.g. ASHA's, with its options), else its name."""
+    return repr(obj) if type(obj).__repr__ is not object.__repr__ else type(obj).__name__
+
+
 def run_config(
     path: Path,
     *,
@@ -115,7 +120,7 @@ def run_config(
     print(
         f"study {study.name!r} in {study.storage.url}: {before} trials so far; running "
         f"{trials if trials is not None else 'unlimited'} more with {strategy.name}"
-        f"{f' and {scheduler!r}' if scheduler is not None else ''}"
+        f"{f' and {_label(scheduler)}' if scheduler is not None else ''}"
         f"{f' on {n_workers} workers' if n_workers > 1 else ''}",
         flush=True,
     )
