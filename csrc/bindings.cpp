@@ -481,6 +481,7 @@ py::array_t<int64_t> cpu_tpe_bandwidths(const py::list& sorted_rows, const py::l
     throw py::value_error("values must have shape (p, n), one row per parameter");
   }
   auto* pvalues = static_cast<double*>(values.mutable_data());
+  if (n >= (int64_t{1} << 31)) throw py::value_error("n must be below 2**31");
   for (py::ssize_t r = 0; r < n_rows; ++r) {
     if (idx[r] >= n) throw py::value_error("index holds a value >= n");
   }
@@ -523,7 +524,7 @@ py::array_t<int64_t> cpu_tpe_bandwidths(const py::list& sorted_rows, const py::l
   auto* dst = static_cast<double*>(out.mutable_data());
   {
     py::gil_scoped_release release;
-    std::vector<int64_t> position(idx, idx + n_rows);
+    std::vector<int32_t> position(idx, idx + n_rows);
     int64_t found = 0;
     if (by_first && p > 0) {
       std::fill(position.begin(), position.end(), -1);
@@ -531,7 +532,7 @@ py::array_t<int64_t> cpu_tpe_bandwidths(const py::list& sorted_rows, const py::l
       for (int64_t s = 0; s < n_sorted && found < n; ++s) {
         const int64_t r = rows[0][s];
         if (r >= 0 && r < n_rows && idx[r] >= 0) {
-          position[r] = found;
+          position[r] = static_cast<int32_t>(found);
           pperm[found++] = idx[r];
         }
       }

@@ -329,7 +329,7 @@ void parzen_logpdf(const double* x, int64_t n_cand, int64_t d, const double* mu,
 }
 
 int64_t neighbour_bandwidths(const int64_t* sorted_rows, const double* sorted_vals,
-                             int64_t n_sorted, const int64_t* position, int64_t n_rows, int64_t n,
+                             int64_t n_sorted, const int32_t* position, int64_t n_rows, int64_t n,
                              double low, double high, bool consider_endpoints, double minimum,
                              double maximum, double* out, double* values, double* cache,
                              int64_t cache_stride, char* stale) {

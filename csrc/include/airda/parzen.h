@@ -34,7 +34,8 @@ void parzen_logpdf(const double* x, int64_t n_cand, int64_t d, const double* mu,
 
 // hyperopt's bandwidth rule in one dimension, for the observations of one mixture: `sorted_vals`
 // (n_sorted) are the values of a larger set of observations in ascending order and `sorted_rows`
-// their row numbers; `position[row]` (n_rows entries) is the component index of a row that
+// their row numbers; `position[row]` (n_rows entries, 32-bit so that the table stays in the
+// first-level cache) is the component index of a row that
 // belongs to the mixture and -1 otherwise (n members in all). For every member, out[position]
 // is the larger gap to its neighbouring members in sorted order (a missing neighbour counts as
 // the bound low or high when consider_endpoints or n == 1, else as the other gap), clipped to
@@ -44,7 +45,7 @@ void parzen_logpdf(const double* x, int64_t n_cand, int64_t d, const double* mu,
 // Returns how many members were found (n when every member is among the sorted rows; the caller
 // checks).
 int64_t neighbour_bandwidths(const int64_t* sorted_rows, const double* sorted_vals,
-                             int64_t n_sorted, const int64_t* position, int64_t n_rows, int64_t n,
+                             int64_t n_sorted, const int32_t* position, int64_t n_rows, int64_t n,
                              double low, double high, bool consider_endpoints, double minimum,
                              double maximum, double* out, double* values, double* cache,
                              int64_t cache_stride, char* stale);
