@@ -255,7 +255,7 @@ def matmul_args(n):
     ]
 
 
-def matmul(quick: bool, kt: bool) -> None:
+def matmul(quick: bool, kt: bool, repeats: int | None = None) -> None:
     print("\n## blocked matmul: 25% budget vs the exhaustive best (and Kernel Tuner)")
     params, flags = matmul_space()
     n = 64 if quick else 128
@@ -320,7 +320,7 @@ def matmul(quick: bool, kt: bool) -> None:
             f"{', '.join(f'{g:+.1%}' for g in gaps)}"
         )
     if kt:
-        kernel_tuner_compare(n, params, budget, cap, quick)
+        kernel_tuner_compare(n, params, budget, cap, quick, repeats)
 
 
 def _ck(c):
@@ -343,12 +343,18 @@ def remeasure(n, configs, quick):
     return {k: p.median for k, p in res.profiles.items()}
 
 
-def kernel_tuner_compare(n, params, budget, cap, quick) -> None:
+def kernel_tuner_compare(n, params, budget, cap, quick, repeats=None) -> None:
+    """airda against Kernel Tuner's C backend on the same space and budget, in this process:
+    paired runs in alternating order (even runs airda first, odd runs Kernel Tuner first), each
+    airda run on an empty compile cache (Kernel Tuner has none). Two airda arms: given the
+    expected output, as Kernel Tuner is (`answer=`), and given the naive reference source
+    (compiled, run for the answer and timed for the speed-up)."""
     try:
         import kernel_tuner
     except ImportError:
         print("kernel_tuner: skipped (not installed: pip install airda[bench])")
         return
+    import tempfile
     import warnings
 
     # a C kernel has no thread block: Kernel Tuner warns about it on every run
@@ -363,9 +369,16 @@ def kernel_tuner_compare(n, params, budget, cap, quick) -> None:
     arrays = [a.make(rng) for a in args]
     expected = arrays[1].astype(np.float64) @ arrays[2].astype(np.float64)
     kt_args = [arrays[0], arrays[1], arrays[2], np.int32(n)]
-    results = {"airda": [], "kernel_tuner": []}
-    seeds = 2 if quick else 10
-    for seed in range(seeds):
+    arms = ("airda", "airda+ref", "kernel_tuner")
+    results: dict[str, list] = {k: [] for k in arms}
+    repeats = repeats or (2 if quick else 10)
+    cache_root = Path(tempfile.mkdtemp(prefix="airda-kt-"))
+    saved_cache = os.environ.get("AIRDA_CACHE_DIR")
+    load0 = os.getloadavg()
+
+    def run_airda(seed, with_ref):
+        os.environ["AIRDA_CACHE_DIR"] = str(cache_root / f"{seed}-{with_ref}")  # cold
+        gate = {"reference": MATMUL_REF} if with_ref else {"expected": [expected]}
         t0 = time.perf_counter()
         res = tune_c(
             MATMUL,
@@ -373,7 +386,6 @@ def kernel_tuner_compare(n, params, budget, cap, quick) -> None:
             args,
             params=params,
             flags=[fixed],
-            reference=MATMUL_REF,
             strategy="random",
             seed=seed,
             budget=b,
@@ -381,9 +393,11 @@ def kernel_tuner_compare(n, params, budget, cap, quick) -> None:
             clock="cpu" if CLOCK else "wall",
             rtol=1e-3,
             atol=1e-3,
+            **gate,
         )
-        wall = time.perf_counter() - t0
-        results["airda"].append((wall, dict(res.best_params)))
+        return time.perf_counter() - t0, dict(res.best_params)
+
+    def run_kt(seed):
         np.random.seed(seed)  # noqa: NPY002 - Kernel Tuner samples from the global state
         t0 = time.perf_counter()
         kt_res, _ = kernel_tuner.tune_kernel(
@@ -405,23 +419,63 @@ def kernel_tuner_compare(n, params, budget, cap, quick) -> None:
         wall = time.perf_counter() - t0
         ok = [r for r in kt_res if isinstance(r.get("time"), float)]
         kbest = min(ok, key=lambda r: r["time"])
-        kp = {"BLOCK": kbest["BLOCK"], "UNROLL": kbest["UNROLL"], "flags": fixed}
-        results["kernel_tuner"].append((wall, kp))
+        return wall, {"BLOCK": kbest["BLOCK"], "UNROLL": kbest["UNROLL"], "flags": fixed}
+
+    try:
+        # one untimed run of each first: imports and the compiler's first start are not a tuner's
+        run_kt(repeats)
+        run_airda(repeats, False)
+        run_airda(repeats, True)
+        for seed in range(repeats):
+            order = ["airda", "airda+ref", "kernel_tuner"]
+            if seed % 2:
+                order.reverse()
+            for who in order:
+                if who == "kernel_tuner":
+                    results[who].append(run_kt(seed))
+                else:
+                    results[who].append(run_airda(seed, who == "airda+ref"))
+    finally:
+        if saved_cache is None:
+            os.environ.pop("AIRDA_CACHE_DIR", None)
+        else:
+            os.environ["AIRDA_CACHE_DIR"] = saved_cache
+    load1 = os.getloadavg()
     med = remeasure(n, [p for rows in results.values() for _, p in rows], quick)
-    print(f"same space BLOCK x UNROLL ({space} variants, {fixed}), budget {b}, {seeds} seeds")
-    print("(each tuner's pick re-measured side by side in interleaved rounds):")
-    for who, rows in results.items():
-        desc = ", ".join(f"{p['BLOCK']}/{p['UNROLL']}: {med[_ck(p)] * 1e3:.3f} ms" for _, p in rows)
-        print(
-            f"  {who:13s} picks {desc}; mean {np.mean([med[_ck(p)] for _, p in rows]) * 1e3:.3f}"
-            f" ms; wall {np.mean([w for w, _ in rows]):.2f} s per run"
+    print(
+        f"same space BLOCK x UNROLL ({space} variants, {fixed}), budget {b}, {repeats} paired "
+        f"runs (alternating order, airda on an empty compile cache each run); load average "
+        f"{load0[0]:.2f} before, {load1[0]:.2f} after"
+    )
+    print("picks re-measured side by side in interleaved rounds (ms per call)")
+    print("run  " + "  ".join(f"{a + ' wall':>17s}  {'pick':>6s}" for a in arms))
+    for i in range(repeats):
+        cells = []
+        for a in arms:
+            w, p = results[a][i]
+            cells.append(f"{w:15.3f} s  {med[_ck(p)] * 1e3:6.3f}")
+        print(f"{i:3d}  " + "  ".join(cells))
+    kt_w = np.array([w for w, _ in results["kernel_tuner"]])
+    for a in arms:
+        walls = np.array([w for w, _ in results[a]])
+        picks = np.array([med[_ck(p)] for _, p in results[a]])
+        line = (
+            f"  {a:13s} wall median {np.median(walls):.3f} s (mean {walls.mean():.3f}); "
+            f"pick median {np.median(picks) * 1e3:.3f} ms (mean {picks.mean() * 1e3:.3f})"
         )
+        if a != "kernel_tuner":
+            line += f"; faster than Kernel Tuner in {int(np.sum(walls < kt_w))}/{repeats} runs"
+            line += f", paired wall ratio median {np.median(walls / kt_w):.2f}"
+        print(line)
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="a short smoke run")
-    ap.add_argument("--only", choices=["accuracy", "three_percent", "racing", "matmul"])
+    ap.add_argument(
+        "--only", choices=["accuracy", "three_percent", "racing", "matmul", "kernel_tuner"]
+    )
+    ap.add_argument("--repeats", type=int, default=None, help="paired Kernel Tuner runs")
     ap.add_argument("--no-kernel-tuner", action="store_true")
     ap.add_argument(
         "--clock",
@@ -438,7 +492,11 @@ def main(argv=None) -> int:
     for s in sections:
         t0 = time.perf_counter()
         if s == "matmul":
-            matmul(a.quick, not a.no_kernel_tuner)
+            matmul(a.quick, not a.no_kernel_tuner, a.repeats)
+        elif s == "kernel_tuner":
+            params, _ = matmul_space()
+            n = 64 if a.quick else 128
+            kernel_tuner_compare(n, params, None, 0.05 if a.quick else 0.3, a.quick, a.repeats)
         else:
             globals()[s](a.quick)
         print(f"({s}: {time.perf_counter() - t0:.1f} s)")

@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -69,6 +70,8 @@ def race(
     margin: float = 0.0,
     max_rounds: int = 100,
     max_time_s: float | None = None,
+    draw_round: Callable[[list[Hashable], int], Mapping[Hashable, Any]] | None = None,
+    paired: bool = True,
 ) -> RaceResult:
     """Race variants by successive elimination.
 
@@ -82,6 +85,16 @@ def race(
         margin: eliminate only when the lower end is more than ``(1 + margin)`` times the best's
             upper end.
         max_rounds / max_time_s: caps on rounds and measured time.
+        paired: also compare each variant with the current best sample by sample (the i-th
+            samples of both, taken in the same round): the median of their ratios cancels what
+            a round shares (a load burst, a frequency change). A variant whose ratio's interval
+            lies above ``1 + margin`` is dropped, and
+            the race stops once no variant left can be faster than the best by more than
+            `rel_ci` (the lower end of every ratio's interval is at least ``1 / (1 + rel_ci)``):
+            the best is then within the precision asked for.
+        draw_round: ``draw_round(alive_keys, n)`` returning key -> what a sampler returns,
+            for every alive key: one call per round (e.g. one request to a sandbox worker)
+            instead of one sampler call per variant; the samplers' values are then unused.
     """
     if not samplers:
         raise ValueError("race needs at least one variant")
@@ -102,8 +115,13 @@ def race(
         rounds += 1
         # The first round takes enough samples for an interval at the corrected confidence.
         n_round = max(round_samples, n_first) if rounds == 1 else round_samples
+        drawn = (
+            draw_round(list(alive), n_round)
+            if draw_round is not None
+            else {k: samplers[k](n_round) for k in alive}
+        )
         for k in alive:
-            x, s = _draw(samplers[k], n_round)
+            x, s = _draw(lambda _n, out=drawn[k]: out, n_round)
             data[k].append(x)
             spent += s
         stats.update({k: summarize(np.concatenate(data[k]), confidence=each) for k in alive})
@@ -115,6 +133,23 @@ def race(
                 eliminated[k] = rounds
         if len(alive) == 1:
             break
+        if paired:
+            # Every variant alive now was sampled in every round so far, as was the best: the
+            # i-th samples of both were taken in the same round (side by side, when the
+            # sampler interleaves them).
+            indifferent = True
+            base = np.concatenate(data[best])
+            for k in list(alive):
+                if k == best:
+                    continue
+                lo, _ = _ratio_ci(np.concatenate(data[k]), base, each)
+                if lo > 1.0 + margin:
+                    alive.remove(k)
+                    eliminated[k] = rounds
+                elif not lo >= 1.0 / (1.0 + rel_ci):
+                    indifferent = False
+            if len(alive) == 1 or indifferent:
+                break
         if all(stats[k].rel_width <= rel_ci for k in alive):
             break
         if max_time_s is not None and spent >= max_time_s:
@@ -122,6 +157,17 @@ def race(
     profiles = {k: summarize(np.concatenate(data[k]), confidence=confidence) for k in keys}
     winner = min(alive, key=lambda k: profiles[k].median)
     return RaceResult(winner, profiles, eliminated, spent, rounds)
+
+
+def _ratio_ci(a: Any, b: Any, confidence: float) -> tuple[float, float]:
+    """The distribution-free interval of the median of the paired ratios ``a[i] / b[i]``
+    (NaN ends when there are too few pairs for the confidence)."""
+    r = np.sort(np.asarray(a, dtype=np.float64) / np.asarray(b, dtype=np.float64))
+    r = r[np.isfinite(r)]
+    k = median_ci_rank(r.size, confidence)
+    if k < 1:
+        return math.nan, math.nan
+    return float(r[k - 1]), float(r[r.size - k])
 
 
 def fixed_protocol(
