@@ -9,7 +9,10 @@ one section). Sections:
 - matmul: a blocked matmul (tile, unroll, flags): the best found with 25% of the space
   against the exhaustive best.
 - kernel_tuner: the same space and budget through Kernel Tuner's C backend, in the same run
-  (skipped with the reason when ``kernel_tuner`` is not installed: pip install airda[bench]).
+  (skipped with the reason when ``kernel_tuner`` is not installed: pip install airda[bench]);
+  paired runs in alternating order (``--repeats N``), airda on an empty compile cache. Part of
+  the matmul section; ``--only kernel_tuner`` runs it alone.
+- python_sandbox: Python callables timed in this process and in the sandbox worker, paired.
 
 Timings depend on the machine's load; the script prints the machine and load average.
 """
@@ -469,11 +472,48 @@ def kernel_tuner_compare(n, params, budget, cap, quick, repeats=None) -> None:
         print(line)
 
 
+def python_sandbox(quick: bool) -> None:
+    """Python callables timed in this process and in the sandbox worker, alternately (paired):
+    does the worker process change the measurement?"""
+    from airda.codeopt import Sandbox, time_callable
+
+    print("\n## Python variants: in-process vs sandbox worker timing (paired, alternating)")
+    rng = np.random.default_rng(0)
+    cases = {
+        "np.sort(100k float64)": (np.sort, rng.random(100_000)),
+        "np.cumsum(100k float64)": (np.cumsum, rng.random(100_000)),
+        "sorted(list of 10k)": (sorted, rng.random(10_000).tolist()),
+        "sum(list of 100k)": (sum, rng.random(100_000).tolist()),
+    }
+    repeats = 2 if quick else 6
+    cap = 0.05 if quick else 0.2
+    print(f"{repeats} pairs per callable, time_callable(max_time_s={cap}), median of the medians")
+    print(f"{'callable':26s} {'in-process':>12s} {'sandbox':>12s} {'ratio':>7s}  pair ratios")
+    for name, (fn, arg) in cases.items():
+        inproc, boxed = [], []
+        with Sandbox(py_args=(arg,)) as box:
+            box.time_callable(name, fn, {"max_time_s": 0.01})  # starts the worker, loads fn
+            for r in range(repeats):
+                order = ("in", "box") if r % 2 == 0 else ("box", "in")
+                for who in order:
+                    if who == "in":
+                        inproc.append(time_callable(fn, arg, max_time_s=cap).median)
+                    else:
+                        a = box.time_callable(name, fn, {"max_time_s": cap})["attrs"]
+                        boxed.append(a["median_s"])
+        ratios = np.array(boxed) / np.array(inproc)
+        print(
+            f"{name:26s} {np.median(inproc) * 1e6:9.1f} us {np.median(boxed) * 1e6:9.1f} us "
+            f"{np.median(boxed) / np.median(inproc):7.3f}  " + " ".join(f"{x:.3f}" for x in ratios)
+        )
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="a short smoke run")
     ap.add_argument(
-        "--only", choices=["accuracy", "three_percent", "racing", "matmul", "kernel_tuner"]
+        "--only",
+        choices=["accuracy", "three_percent", "racing", "matmul", "kernel_tuner", "python_sandbox"],
     )
     ap.add_argument("--repeats", type=int, default=None, help="paired Kernel Tuner runs")
     ap.add_argument("--no-kernel-tuner", action="store_true")
@@ -488,7 +528,9 @@ def main(argv=None) -> int:
     CLOCK = 1 if a.clock == "cpu" else 0
     os.environ.setdefault("AIRDA_CACHE_DIR", str(Path.cwd() / ".airda-bench-cache"))
     header()
-    sections = [a.only] if a.only else ["accuracy", "three_percent", "racing", "matmul"]
+    sections = (
+        [a.only] if a.only else ["accuracy", "three_percent", "racing", "matmul", "python_sandbox"]
+    )
     for s in sections:
         t0 = time.perf_counter()
         if s == "matmul":

@@ -189,6 +189,9 @@ def _handle(state: _State, req: dict[str, Any]) -> Any:
                 res["samples"].extend(raw["samples"])
                 res["measured_s"] += raw["measured_s"]
         return out
+    if op == "pyload":
+        state.py_fn(req["key"], req.get("fn"))
+        return None
     if op == "pyrun":
         fn = state.py_fn(req["key"], req.get("fn"))
         return pickle.dumps(fn(*copy.deepcopy(state.py_args)), protocol=pickle.HIGHEST_PROTOCOL)
@@ -201,6 +204,19 @@ def _handle(state: _State, req: dict[str, Any]) -> Any:
             opts["sync"] = pickle.loads(opts["sync"])
         p = time_callable(fn, *state.py_args, **opts)
         return {"attrs": p.to_attrs(), "samples": [float(s) for s in p.samples]}
+    if op == "pysample":
+        from airda.codeopt.profiler import calibrate_callable, sample_callable
+
+        fn = state.py_fn(req["key"], req.get("fn"))
+        inner = int(req.get("inner") or 0)
+        sample_s = 0.0
+        if not inner:
+            fn(*state.py_args)  # warm-up
+            inner, sample_s = calibrate_callable(
+                fn, state.py_args, float(req.get("min_sample_s", 2e-3))
+            )
+        samples, spent = sample_callable(fn, state.py_args, int(req["n_samples"]), inner)
+        return {"samples": samples, "inner": inner, "measured_s": spent, "sample_s": sample_s}
     if op == "crash":  # for the sandbox's own tests
         os.abort()
     raise ValueError(f"unknown request {op!r}")

@@ -28,7 +28,7 @@ import numpy as np
 
 from airda.codeopt.profiler import Profile, clock_id, median_ci_rank, summarize
 
-__all__ = ["RaceResult", "fixed_protocol", "race", "sandbox_sampler"]
+__all__ = ["RaceResult", "callable_sampler", "fixed_protocol", "race", "sandbox_sampler"]
 
 Sampler = Callable[[int], Any]
 
@@ -41,6 +41,8 @@ class RaceResult:
         winner: the key of the fastest variant (smallest median among those left).
         profiles: each variant's statistics over all its samples.
         eliminated: key -> round in which it was dropped.
+        failed: key -> why a variant's sampler failed (it raised, or crashed or hung in a
+            sandbox); such a variant is out of the race, the others go on.
         measured_s: time spent in timed calls, summed over variants.
         rounds: rounds run.
     """
@@ -50,6 +52,7 @@ class RaceResult:
     eliminated: dict[Hashable, int] = field(default_factory=dict)
     measured_s: float = 0.0
     rounds: int = 0
+    failed: dict[Hashable, str] = field(default_factory=dict)
 
 
 def _draw(sampler: Sampler, n: int) -> tuple[np.ndarray, float]:
@@ -108,6 +111,7 @@ def race(
     data: dict[Hashable, list[np.ndarray]] = {k: [] for k in keys}
     alive = list(keys)
     eliminated: dict[Hashable, int] = {}
+    failed: dict[Hashable, str] = {}
     spent = 0.0
     rounds = 0
     stats: dict[Hashable, Profile] = {}
@@ -115,11 +119,18 @@ def race(
         rounds += 1
         # The first round takes enough samples for an interval at the corrected confidence.
         n_round = max(round_samples, n_first) if rounds == 1 else round_samples
-        drawn = (
-            draw_round(list(alive), n_round)
-            if draw_round is not None
-            else {k: samplers[k](n_round) for k in alive}
-        )
+        if draw_round is not None:
+            drawn = draw_round(list(alive), n_round)
+        else:
+            drawn = {}
+            for k in list(alive):
+                try:
+                    drawn[k] = samplers[k](n_round)
+                except Exception as exc:  # the variant failed (or crashed in a sandbox)
+                    failed[k] = getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"
+                    alive.remove(k)
+            if not alive:
+                raise ValueError(f"every variant failed: {failed}")
         for k in alive:
             x, s = _draw(lambda _n, out=drawn[k]: out, n_round)
             data[k].append(x)
@@ -154,9 +165,13 @@ def race(
             break
         if max_time_s is not None and spent >= max_time_s:
             break
-    profiles = {k: summarize(np.concatenate(data[k]), confidence=confidence) for k in keys}
+    profiles = {
+        k: summarize(np.concatenate(data[k]), confidence=confidence)
+        for k in keys
+        if k not in failed
+    }
     winner = min(alive, key=lambda k: profiles[k].median)
-    return RaceResult(winner, profiles, eliminated, spent, rounds)
+    return RaceResult(winner, profiles, eliminated, spent, rounds, failed)
 
 
 def _ratio_ci(a: Any, b: Any, confidence: float) -> tuple[float, float]:
@@ -196,6 +211,42 @@ def fixed_protocol(
     profiles = {k: summarize(np.concatenate(v)) for k, v in data.items()}
     winner = min(profiles, key=lambda k: profiles[k].median)
     return RaceResult(winner, profiles, {}, spent, rounds)
+
+
+def callable_sampler(
+    fn: Callable[..., Any],
+    *args: Any,
+    box: Any = None,
+    key: str | None = None,
+    min_sample_s: float = 2e-3,
+) -> Sampler:
+    """A sampler timing a Python callable ``fn(*args)``: the calls per sample are calibrated
+    on the first round (after one warm-up call) and kept, and the cost of the same loop around
+    a no-op is subtracted from every sample.
+
+    With `box` (a :class:`~airda.codeopt.Sandbox` built with ``py_args=args``; `args` here are
+    then unused) the calls run in the worker process: `fn` must pickle by reference (a
+    module-level function of an importable module), and a crash, hang or exception fails this
+    variant only (:attr:`RaceResult.failed`). `key` names it there (default: its qualified
+    name).
+    """
+    from airda.codeopt.profiler import calibrate_callable, sample_callable
+
+    inner = [0]
+    name = key or f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', repr(fn))}"
+
+    def sampler(n: int) -> tuple[np.ndarray, float]:
+        if box is not None:
+            raw = box.sample_callable(name, fn, n, inner[0], min_sample_s)
+            inner[0] = int(raw["inner"])
+            return np.asarray(raw["samples"]), float(raw["measured_s"])
+        if not inner[0]:
+            fn(*args)
+            inner[0], _ = calibrate_callable(fn, args, min_sample_s)
+        samples, spent = sample_callable(fn, args, n, inner[0])
+        return np.asarray(samples), spent
+
+    return sampler
 
 
 def sandbox_sampler(

@@ -80,6 +80,7 @@ class Sandbox:
         self._outs: list[tuple[Any, tuple[int, ...]]] = []
         self._py_args = None if py_args is None else pickle.dumps(tuple(py_args), protocol=5)
         self._blobs: dict[str, bytes] = {}
+        self._sample_s: dict[str, float] = {}
         self.restarts = 0
 
     def _setup_request(self) -> dict[str, Any]:
@@ -294,12 +295,39 @@ class Sandbox:
                 ) from None
         return {"key": key, "fn": self._blobs[key]}
 
+    def _load_callable(self, key: str, fn: Any) -> dict[str, Any]:
+        # Unpickling imports the callable's module (NumPy, PyTorch, ...): that is not the
+        # variant's run time, so it has its own generous limit.
+        req = self._callable(key, fn)
+        if self._proc is None or key not in self._loaded:
+            self._request({"op": "pyload", **req}, timeout=max(60.0, self.timeout))
+            self._loaded.add(key)
+        return req
+
     def run_callable(self, key: str, fn: Any, timeout: float | None = None) -> Any:
         """Call the Python callable `fn` once on a copy of `py_args` in the worker; its result."""
         import pickle
 
-        blob = self._request({"op": "pyrun", **self._callable(key, fn)}, timeout or self.timeout)
+        req = self._load_callable(key, fn)
+        blob = self._request({"op": "pyrun", **req}, timeout or self.timeout)
         return pickle.loads(blob)
+
+    def sample_callable(
+        self, key: str, fn: Any, n_samples: int, inner: int = 0, min_sample_s: float = 2e-3
+    ) -> dict[str, Any]:
+        """`n_samples` samples of `fn` on `py_args` in the worker (a racing round), overhead
+        subtracted: a dict with ``samples`` (seconds per call), ``inner`` (calibrated when 0)
+        and ``measured_s``."""
+        req = self._load_callable(key, fn)
+        if not inner:  # calibrate first (one call: a hang shows within the variant timeout)
+            req.update(n_samples=0, inner=0, min_sample_s=min_sample_s)
+            cal = self._request({"op": "pysample", **req}, self.timeout + 10 * min_sample_s)
+            inner = int(cal["inner"])
+            self._sample_s[key] = float(cal["sample_s"])
+        req.update(n_samples=int(n_samples), inner=int(inner), min_sample_s=min_sample_s)
+        # a sample lasts about what it did at calibration: a hang shows within the timeout
+        limit = self.timeout + 4.0 * int(n_samples) * self._sample_s.get(key, self.timeout)
+        return self._request({"op": "pysample", **req}, limit)
 
     def time_callable(self, key: str, fn: Any, options: dict[str, Any]) -> dict[str, Any]:
         """:func:`~airda.codeopt.time_callable` of `fn` on `py_args` in the worker: a dict with
@@ -310,4 +338,5 @@ class Sandbox:
         if opts.get("sync") is not None:
             opts["sync"] = pickle.dumps(opts["sync"], protocol=5)
         limit = self.timeout + 2.0 * float(opts.get("max_time_s", 1.0)) + 5.0
-        return self._request({"op": "pyprofile", "options": opts, **self._callable(key, fn)}, limit)
+        req = self._load_callable(key, fn)
+        return self._request({"op": "pyprofile", "options": opts, **req}, limit)
