@@ -399,6 +399,7 @@ def tune_c(
                     rel_ci,
                     race,
                     k_final,
+                    target <= k_final,
                     verify,
                     atol,
                     rtol,
@@ -601,6 +602,7 @@ def _evaluate(
     rel_ci: float,
     race: bool,
     k_final: int,
+    all_finalists: bool,
     verify: Any,
     atol: float,
     rtol: float,
@@ -633,16 +635,16 @@ def _evaluate(
         # Racing within the search, in the same measurement: stop as soon as the median's
         # interval lies clearly behind the k-th best so far (it cannot reach the final race of
         # the k fastest; k = 1 without a final race), or - with a final race, which measures its
-        # finalists again side by side - clearly ahead of it (it is a finalist; while fewer
-        # than k are measured, every variant is).
+        # finalists again side by side - clearly ahead of it (it is a finalist). When the whole
+        # budget is at most k variants, every variant is a finalist: its first samples suffice.
         ranked = _ranked(study)
-        if len(ranked) >= k_final:
+        if k_final > 1 and all_finalists:
+            opts["stop_below"] = math.inf
+        elif len(ranked) >= k_final:
             kth = ranked[k_final - 1]
             opts["stop_above"] = kth["ci_high_s"] * 1.02
             if k_final > 1:
                 opts["stop_below"] = kth["ci_low_s"]
-        elif k_final > 1:
-            opts["stop_below"] = math.inf
     try:
         raw = box.profile(vkey, lib, opts)
     except VariantFailed as exc:
