@@ -93,8 +93,8 @@ def race(
             a round shares (a load burst, a frequency change). From the second round on, a
             variant whose ratio's interval lies above ``1 + margin`` is dropped, and the race
             stops once no variant left can be faster than the best by more than
-            `rel_ci` (the lower end of every ratio's interval is at least ``1 / (1 + rel_ci)``):
-            the best is then within the precision asked for.
+            `rel_ci` (the lower end of every ratio's interval, at `confidence`, is at least
+            ``1 / (1 + rel_ci)``): the best is then within the precision asked for.
         draw_round: ``draw_round(alive_keys, n)`` returning key -> what a sampler returns,
             for every alive key: one call per round (e.g. one request to a sandbox worker)
             instead of one sampler call per variant; the samplers' values are then unused.
@@ -153,11 +153,17 @@ def race(
             for k in list(alive):
                 if k == best:
                     continue
-                lo, _ = _ratio_ci(np.concatenate(data[k]), base, each)
+                ratios = np.concatenate(data[k])
+                lo, _ = _ratio_ci(ratios, base, each)
                 if lo > 1.0 + margin:
                     alive.remove(k)
                     eliminated[k] = rounds
-                elif not lo >= 1.0 / (1.0 + rel_ci):
+                    continue
+                # Stopping for indifference only decides which of near-equal variants is
+                # reported (dropping the best is what the corrected `each` guards against):
+                # the plain confidence.
+                lo, _ = _ratio_ci(ratios, base, confidence)
+                if not lo >= 1.0 / (1.0 + rel_ci):
                     indifferent = False
             if len(alive) == 1 or indifferent:
                 break
