@@ -173,19 +173,11 @@ ProfileResult profile(VariantFn fn, void** args, const ProfileOptions& opts) {
       next_check = n + std::max<int64_t>(1, n / 8);
       double lo = 0.0, hi = 0.0, med = 0.0;
       if (median_ci(res.samples, opts.confidence, &lo, &hi, &med)) {
-        const bool narrow = med > 0.0 ? (hi - lo) / med <= opts.rel_ci : hi - lo <= 0.0;
-        if (narrow) {
-          res.converged = true;
-          break;
-        }
-        if (lo > opts.stop_above) {
-          res.stopped = 1;
-          break;
-        }
-        if (hi < opts.stop_below) {
-          res.stopped = -1;
-          break;
-        }
+        // Each reason is recorded (a variant both measured precisely and clearly behind its
+        // rival was raced out too).
+        res.converged = med > 0.0 ? (hi - lo) / med <= opts.rel_ci : hi - lo <= 0.0;
+        res.stopped = lo > opts.stop_above ? 1 : (hi < opts.stop_below ? -1 : 0);
+        if (res.converged || res.stopped != 0) break;
       }
     }
     if (n >= min_samples && res.measured_s >= opts.max_time_s) break;

@@ -237,3 +237,34 @@ def test_race_python_callables_in_the_sandbox_drops_failures():
     )
     assert inproc.winner == "fast"
     assert "kaboom" in inproc.failed["raises"]
+
+
+def _drifting(costs, seed=0):
+    # every round's i-th samples share a factor (a load burst, a frequency change) of up to 3x
+    rng = np.random.default_rng(seed)
+
+    def draw_round(alive, n):
+        drift = rng.uniform(1.0, 3.0, n)
+        return {k: costs[k] * drift * (1.0 + 0.002 * rng.standard_normal(n)) for k in alive}
+
+    return draw_round
+
+
+def test_paired_race_cancels_a_shared_drift():
+    costs = {"a": 1.0, "b": 1.03, "c": 1.5}
+    paired = race(dict.fromkeys(costs), draw_round=_drifting(costs), rel_ci=0.01)
+    assert paired.winner == "a"
+    assert set(paired.eliminated) == {"b", "c"}
+    unpaired = race(
+        dict.fromkeys(costs),
+        draw_round=_drifting(costs),
+        rel_ci=0.01,
+        paired=False,
+        max_rounds=10,
+    )
+    assert "b" not in unpaired.eliminated  # the drift hides 3% from unpaired intervals
+    assert paired.measured_s < unpaired.measured_s
+    # equal variants: the race stops once neither can be 1% faster than the other
+    tie = race(dict.fromkeys(["x", "y"]), draw_round=_drifting({"x": 1.0, "y": 1.0}), rel_ci=0.01)
+    assert tie.eliminated == {}
+    assert tie.rounds <= 3
