@@ -488,39 +488,54 @@ def kernel_tuner_compare(n, params, budget, cap, quick, repeats=None) -> None:
 
 
 def python_sandbox(quick: bool) -> None:
-    """Python callables timed in this process and in the sandbox worker, alternately (paired):
-    does the worker process change the measurement?"""
-    from airda.codeopt import Sandbox, time_callable
+    """Python callables timed in this process and in the sandbox worker: are the ratios
+    between variants - what a tuner decides by - the same in both? (On a shared machine two
+    processes can run at different speeds for seconds at a time, one placed beside a busy
+    neighbour and the other not, so absolute times of different processes are not compared;
+    every variant of one run is timed in the same process.)"""
+    from airda.codeopt import Sandbox, callable_sampler
 
-    print("\n## Python variants: in-process vs sandbox worker timing (paired, alternating)")
+    print("\n## Python variants: ratios between variants, in this process and in the worker")
     rng = np.random.default_rng(0)
-    cases = {
-        "np.sort(100k float64)": (np.sort, rng.random(100_000)),
-        "np.cumsum(100k float64)": (np.cumsum, rng.random(100_000)),
-        "sorted(list of 10k)": (sorted, rng.random(10_000).tolist()),
-        "sum(list of 100k)": (sum, rng.random(100_000).tolist()),
+    x = rng.random(100_000)
+    pairs = {
+        "np.cumsum / np.sort (100k float64)": (np.sort, np.cumsum, (x,)),
+        "sum / sorted (list of 100k)": (sorted, sum, (x.tolist(),)),
     }
-    repeats = 2 if quick else 6
-    cap = 0.05 if quick else 0.2
-    print(f"{repeats} pairs per callable, time_callable(max_time_s={cap}), median of the medians")
-    print(f"{'callable':26s} {'in-process':>12s} {'sandbox':>12s} {'ratio':>7s}  pair ratios")
-    for name, (fn, arg) in cases.items():
-        inproc, boxed = [], []
-        with Sandbox(py_args=(arg,)) as box:
-            box.time_callable(name, fn, {"max_time_s": 0.01})  # starts the worker, loads fn
-            for r in range(repeats):
-                order = ("in", "box") if r % 2 == 0 else ("box", "in")
+    rounds = 10 if quick else 40
+    print(
+        f"{rounds} interleaved rounds of 3 samples (>= 2 ms each) per variant; the median of the "
+        "per-round ratios [95% CI]; 3 alternating repeats"
+    )
+
+    def ratio(sa, sb):
+        res = fixed_protocol({"a": sa, "b": sb}, n_samples=3 * rounds, rounds=rounds)
+        per_round = [
+            float(np.median(b)) / float(np.median(a))
+            for a, b in zip(
+                np.array_split(res.profiles["a"].samples, rounds),
+                np.array_split(res.profiles["b"].samples, rounds),
+                strict=True,
+            )
+        ]
+        p = summarize(per_round)
+        return f"{p.median:6.3f} [{p.ci_low:.3f}..{p.ci_high:.3f}]"
+
+    for name, (fa, fb, args) in pairs.items():
+        cells = {"in-process": [], "sandbox": []}
+        with Sandbox(py_args=args) as box:
+            for r in range(1 if quick else 3):
+                order = ("in-process", "sandbox") if r % 2 == 0 else ("sandbox", "in-process")
                 for who in order:
-                    if who == "in":
-                        inproc.append(time_callable(fn, arg, max_time_s=cap).median)
+                    if who == "in-process":
+                        sa, sb = callable_sampler(fa, *args), callable_sampler(fb, *args)
                     else:
-                        a = box.time_callable(name, fn, {"max_time_s": cap})["attrs"]
-                        boxed.append(a["median_s"])
-        ratios = np.array(boxed) / np.array(inproc)
-        print(
-            f"{name:26s} {np.median(inproc) * 1e6:9.1f} us {np.median(boxed) * 1e6:9.1f} us "
-            f"{np.median(boxed) / np.median(inproc):7.3f}  " + " ".join(f"{x:.3f}" for x in ratios)
-        )
+                        sa = callable_sampler(fa, box=box, key="a")
+                        sb = callable_sampler(fb, box=box, key="b")
+                    cells[who].append(ratio(sa, sb))
+        print(f"{name}")
+        for who, vals in cells.items():
+            print(f"  {who:11s} " + "   ".join(vals))
 
 
 def main(argv=None) -> int:

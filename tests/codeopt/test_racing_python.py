@@ -252,7 +252,7 @@ def _drifting(costs, seed=0):
 
 def test_paired_race_cancels_a_shared_drift():
     costs = {"a": 1.0, "b": 1.03, "c": 1.5}
-    paired = race(dict.fromkeys(costs), draw_round=_drifting(costs), rel_ci=0.01)
+    paired = race(dict.fromkeys(costs), draw_round=_drifting(costs), rel_ci=0.01, interleaved=True)
     assert paired.winner == "a"
     assert set(paired.eliminated) == {"b", "c"}
     unpaired = race(
@@ -265,6 +265,15 @@ def test_paired_race_cancels_a_shared_drift():
     assert "b" not in unpaired.eliminated  # the drift hides 3% from unpaired intervals
     assert paired.measured_s < unpaired.measured_s
     # equal variants: the race stops once neither can be 1% faster than the other
-    tie = race(dict.fromkeys(["x", "y"]), draw_round=_drifting({"x": 1.0, "y": 1.0}), rel_ci=0.01)
+    tie = race(
+        dict.fromkeys(["x", "y"]),
+        draw_round=_drifting({"x": 1.0, "y": 1.0}),
+        rel_ci=0.01,
+        interleaved=True,
+    )
     assert tie.eliminated == {}
     assert tie.rounds <= 3
+    # one pair per round when the rounds are not interleaved: the same verdict, later
+    by_round = race(dict.fromkeys(costs), draw_round=_drifting(costs), rel_ci=0.01)
+    assert by_round.winner == "a"
+    assert by_round.rounds > paired.rounds

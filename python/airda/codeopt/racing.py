@@ -75,6 +75,7 @@ def race(
     max_time_s: float | None = None,
     draw_round: Callable[[list[Hashable], int], Mapping[Hashable, Any]] | None = None,
     paired: bool = True,
+    interleaved: bool = False,
 ) -> RaceResult:
     """Race variants by successive elimination.
 
@@ -88,13 +89,19 @@ def race(
         margin: eliminate only when the lower end is more than ``(1 + margin)`` times the best's
             upper end.
         max_rounds / max_time_s: caps on rounds and measured time.
-        paired: also compare each variant with the current best sample by sample (the i-th
-            samples of both, taken in the same round): the median of their ratios cancels what
-            a round shares (a load burst, a frequency change). From the second round on, a
+        paired: also compare each variant with the current best round by round: the median
+            of the ratios of their per-round medians cancels what a round shares (a load
+            burst, a frequency change). From the second round on, a
             variant whose ratio's interval lies above ``1 + margin`` is dropped, and the race
             stops once no variant left can be faster than the best by more than
             `rel_ci` (the lower end of every ratio's interval, at `confidence`, is at least
             ``1 / (1 + rel_ci)``): the best is then within the precision asked for.
+        interleaved: the samples of a round were taken variant by variant in turn (1, 2, 3,
+            1, 2, 3, ...; a sandbox's ``rounds`` request does that), so the i-th samples of two
+            variants are a pair of their own: the paired comparison uses every sample pair, not
+            one pair per round. Leave it False for samplers that take a variant's samples of a
+            round one after the other (a burst of load then hits several samples of one
+            variant, and such pairs are not independent).
         draw_round: ``draw_round(alive_keys, n)`` returning key -> what a sampler returns,
             for every alive key: one call per round (e.g. one request to a sandbox worker)
             instead of one sampler call per variant; the samplers' values are then unused.
@@ -149,12 +156,12 @@ def race(
             # i-th samples of both were taken in the same round (side by side, when the
             # sampler interleaves them).
             indifferent = True
-            base = np.concatenate(data[best])
+            pairs = _pairs(data[best], interleaved)
             for k in list(alive):
                 if k == best:
                     continue
-                ratios = np.concatenate(data[k])
-                lo, _ = _ratio_ci(ratios, base, each)
+                ratios = _pairs(data[k], interleaved)
+                lo, _ = _ratio_ci(ratios, pairs, each)
                 if lo > 1.0 + margin:
                     alive.remove(k)
                     eliminated[k] = rounds
@@ -162,7 +169,7 @@ def race(
                 # Stopping for indifference only decides which of near-equal variants is
                 # reported (dropping the best is what the corrected `each` guards against):
                 # the plain confidence.
-                lo, _ = _ratio_ci(ratios, base, confidence)
+                lo, _ = _ratio_ci(ratios, pairs, confidence)
                 if not lo >= 1.0 / (1.0 + rel_ci):
                     indifferent = False
             if len(alive) == 1 or indifferent:
@@ -178,6 +185,14 @@ def race(
     }
     winner = min(alive, key=lambda k: profiles[k].median)
     return RaceResult(winner, profiles, eliminated, spent, rounds, failed)
+
+
+def _pairs(rounds: list[np.ndarray], interleaved: bool) -> np.ndarray:
+    """A variant's side of the paired comparison: every sample when the rounds were
+    interleaved sample by sample, else each round's median."""
+    if interleaved:
+        return np.concatenate(rounds)
+    return np.array([float(np.median(x)) if x.size else math.nan for x in rounds])
 
 
 def _ratio_ci(a: Any, b: Any, confidence: float) -> tuple[float, float]:

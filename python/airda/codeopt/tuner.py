@@ -520,6 +520,7 @@ def _final_race(
             rel_ci=rel_ci,
             max_time_s=max(max_time_s, 0.05),
             draw_round=one_round,
+            interleaved=not flush,  # with a cache flush the worker samples in blocks
         )
     except VariantFailed:
         return None  # a variant that passed before failed now: keep the search's ranking
