@@ -91,7 +91,8 @@ def race(
         max_rounds / max_time_s: caps on rounds and measured time.
         paired: also compare each variant with the current best round by round: the median
             of the ratios of their per-round medians cancels what a round shares (a load
-            burst, a frequency change). From the second round on, a
+            burst, a frequency change). From the second round on (the first, when the rounds
+            are `interleaved`), a
             variant whose ratio's interval lies above ``1 + margin`` is dropped, and the race
             stops once no variant left can be faster than the best by more than
             `rel_ci` (the lower end of every ratio's interval, at `confidence`, is at least
@@ -151,7 +152,7 @@ def race(
                 eliminated[k] = rounds
         if len(alive) == 1:
             break
-        if paired and rounds >= 2:
+        if paired and (rounds >= 2 or interleaved):
             # Every variant alive now was sampled in every round so far, as was the best: the
             # i-th samples of both were taken in the same round (side by side, when the
             # sampler interleaves them).
