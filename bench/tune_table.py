@@ -236,28 +236,40 @@ def racing(quick: bool) -> None:
         n_samples=40 if quick else 200,
         rounds=8 if quick else 40,
     )
-    t0 = time.perf_counter()
-    r = race({k: v.sampler() for k, v in variants.items()}, round_samples=5, rel_ci=0.01)
-    race_wall = time.perf_counter() - t0
-    kt7 = fixed_protocol({k: v.sampler() for k, v in variants.items()}, n_samples=7)
-    same = fixed_protocol(
-        {k: v.sampler() for k, v in variants.items()}, n_samples=r.profiles[r.winner].n_samples
-    )
     best = truth.profiles[truth.winner].median
 
     def gap(k):
         return truth.profiles[k].median / best - 1
 
     print(f"{len(variants)} variants; truth (fixed, many samples): {truth.winner}")
-    print(
-        f"race:                 winner {r.winner} (+{gap(r.winner):.1%} vs truth), "
-        f"{r.measured_s:.3f} s measured, {r.rounds} rounds, wall {race_wall:.2f} s"
-    )
-    print(
-        f"fixed, same n as the race's winner ({r.profiles[r.winner].n_samples}): winner "
-        f"{same.winner} (+{gap(same.winner):.1%}), {same.measured_s:.3f} s measured; "
-        f"race/fixed time = {r.measured_s / same.measured_s:.2f}"
-    )
+    # unpaired (the default for these samplers, which take a variant's samples of a round in
+    # one block: stops when every interval left is rel_ci narrow) and paired by per-round
+    # medians (stops once no rival can be rel_ci faster), each against a fixed protocol giving
+    # every variant the race winner's sample count
+    for paired in (False, True):
+        t0 = time.perf_counter()
+        r = race(
+            {k: v.sampler() for k, v in variants.items()},
+            round_samples=5,
+            rel_ci=0.01,
+            paired=paired,
+        )
+        race_wall = time.perf_counter() - t0
+        same = fixed_protocol(
+            {k: v.sampler() for k, v in variants.items()},
+            n_samples=r.profiles[r.winner].n_samples,
+        )
+        label = "race (paired by round):" if paired else "race:"
+        print(
+            f"{label:24s} winner {r.winner} (+{gap(r.winner):.1%} vs truth), "
+            f"{r.measured_s:.3f} s measured, {r.rounds} rounds, wall {race_wall:.2f} s"
+        )
+        print(
+            f"  fixed, same n as the race's winner ({r.profiles[r.winner].n_samples}): winner "
+            f"{same.winner} (+{gap(same.winner):.1%}), {same.measured_s:.3f} s measured; "
+            f"race/fixed time = {r.measured_s / same.measured_s:.2f}"
+        )
+    kt7 = fixed_protocol({k: v.sampler() for k, v in variants.items()}, n_samples=7)
     print(
         f"fixed, 7 iterations (Kernel Tuner default): winner {kt7.winner} "
         f"(+{gap(kt7.winner):.1%}), {kt7.measured_s:.3f} s measured"

@@ -40,7 +40,7 @@ def test_race_spends_less_than_a_fixed_protocol_with_the_same_winner():
     # Two close contenders among 40: the fixed protocol gives every variant the samples needed
     # to separate them; racing spends them on the two only.
     costs = {"v0": 1.0, "v1": 1.01, **{f"v{i}": 1.2 + 0.05 * i for i in range(2, 40)}}
-    raced = race(_synthetic(costs, seed=1), round_samples=5, paired=False)
+    raced = race(_synthetic(costs, seed=1), round_samples=5)
     fixed = fixed_protocol(
         _synthetic(costs, seed=2), n_samples=raced.profiles[raced.winner].n_samples
     )
@@ -274,6 +274,6 @@ def test_paired_race_cancels_a_shared_drift():
     assert tie.eliminated == {}
     assert tie.rounds <= 3
     # one pair per round when the rounds are not interleaved: the same verdict, later
-    by_round = race(dict.fromkeys(costs), draw_round=_drifting(costs), rel_ci=0.01)
+    by_round = race(dict.fromkeys(costs), draw_round=_drifting(costs), rel_ci=0.01, paired=True)
     assert by_round.winner == "a"
     assert by_round.rounds > paired.rounds

@@ -74,7 +74,7 @@ def race(
     max_rounds: int = 100,
     max_time_s: float | None = None,
     draw_round: Callable[[list[Hashable], int], Mapping[Hashable, Any]] | None = None,
-    paired: bool = True,
+    paired: bool | None = None,
     interleaved: bool = False,
 ) -> RaceResult:
     """Race variants by successive elimination.
@@ -89,14 +89,18 @@ def race(
         margin: eliminate only when the lower end is more than ``(1 + margin)`` times the best's
             upper end.
         max_rounds / max_time_s: caps on rounds and measured time.
-        paired: also compare each variant with the current best round by round: the median
+        paired: also compare each variant with the current best pair by pair: the median
             of the ratios of their per-round medians cancels what a round shares (a load
             burst, a frequency change). From the second round on (the first, when the rounds
             are `interleaved`), a
             variant whose ratio's interval lies above ``1 + margin`` is dropped, and the race
             stops once no variant left can be faster than the best by more than
             `rel_ci` (the lower end of every ratio's interval, at `confidence`, is at least
-            ``1 / (1 + rel_ci)``): the best is then within the precision asked for.
+            ``1 / (1 + rel_ci)``): the best is then within the precision asked for. None (the
+            default): paired when `interleaved`. A pair of per-round medians assumes that what
+            disturbs a round disturbs both variants alike, which holds for samples taken
+            microseconds apart, not for blocks of samples taken tens of milliseconds apart on
+            a loaded machine (``bench/tune_table.py --only racing`` measures both).
         interleaved: the samples of a round were taken variant by variant in turn (1, 2, 3,
             1, 2, 3, ...; a sandbox's ``rounds`` request does that), so the i-th samples of two
             variants are a pair of their own: the paired comparison uses every sample pair, not
@@ -111,6 +115,8 @@ def race(
         raise ValueError("race needs at least one variant")
     if round_samples < 1:
         raise ValueError(f"round_samples must be >= 1, got {round_samples}")
+    if paired is None:
+        paired = interleaved
     keys = list(samplers)
     each = 1.0 - (1.0 - confidence) / len(keys)
     n_first = 1
