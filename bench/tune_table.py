@@ -201,7 +201,7 @@ def three_percent(quick: bool) -> None:
         ok_seq += pa.median < pb.median
     print(
         f"interleaved (race, <= 1 s): {ok_race}/{trials} = {ok_race / trials:.0%} correct, "
-        f"median measurement {np.median(spent):.2f} s"
+        f"median measurement {np.median(spent):.4f} s"
     )
     print(
         f"back to back (0.5 s each):  {ok_seq}/{trials} = {ok_seq / trials:.0%} correct "

@@ -215,14 +215,18 @@ def tune_c(
         jobs: compiler processes in parallel (default: the CPU count).
         variant_timeout: seconds one call may take before the variant counts as hung.
         max_time_s / rel_ci / flush: the profiler's cap, target CI width, cache flush.
-        final_race: after the search, race this many fastest variants against each other in
-            interleaved rounds for up to `max_time_s` (so a drift of the machine's speed during
-            the search does not pick the winner); the winner is stored on the study. 0 or 1:
-            off.
+        final_race: after the search, race this many fastest variants and the reference
+            against each other in interleaved rounds, compared pair by pair, for up to
+            `max_time_s` of measurement (so a drift of the machine's speed during the search
+            does not pick the winner); the winner and the reference's time are stored on the
+            study. 0 or 1: off (the reference is then timed alone).
         clock: ``"wall"`` or ``"cpu"`` (the worker thread's CPU time: steadier on a loaded
             machine, for single-threaded kernels).
-        race: measure a few samples first and stop a variant whose interval lies clearly behind
-            the best so far (it is recorded with that rough estimate, marked ``raced_out``).
+        race: stop a variant's measurement as soon as its interval lies clearly behind the
+            `final_race`-th best so far (it is recorded with that rough estimate, marked
+            ``raced_out``) or, with a final race, clearly ahead of it (a finalist, measured
+            again in the final race); when the whole budget fits the final race, every variant
+            is a finalist after its first samples.
         progress: called with each finished row (for a progress display).
     """
     from airda.space import Categorical, Space
