@@ -256,3 +256,28 @@ def test_tune_c_races_the_reference_beside_the_finalists(tmp_path):
     again = tune_c(src, "spin", args, **kw)  # answered from storage: the same race
     assert again.evaluated == 0
     assert again.speedup == res.speedup
+
+
+def test_tune_c_without_final_race_times_the_reference_alone():
+    src = """
+    void spin(float* y, int n) {
+        for (int r = 0; r < WORK; ++r)
+            for (int i = 0; i < n; ++i) y[i] = y[i] * 0.5f + 1.0f;
+    }"""
+    args = [Arg("float32", (256,), "zeros", out=True), Arg("int32", value=256)]
+    res = tune_c(
+        src,
+        "spin",
+        args,
+        params={"WORK": [1, 2]},
+        flags=["-O1"],
+        reference=src.replace("WORK", "40"),
+        strategy="grid",
+        max_time_s=0.02,
+        final_race=0,
+        verify=lambda out, expected: bool(np.all(np.isfinite(out[0]))),
+    )
+    assert "final_race" not in res.study.user_attrs
+    assert res.reference is not None
+    assert not res.reference.get("final_race")
+    assert res.speedup > 5
