@@ -615,14 +615,18 @@ py::dict build_info() {
 // ---- profiler
 // The address of a `void (*)(void**)` function and of its argument array come from ctypes;
 // they are trusted (the sandbox worker is the process that calls these), only null is refused.
+// The samples are a list of floats, not a NumPy array: the sandbox worker does not import NumPy
+// (it starts while the first variants compile).
 py::dict profile_result(airda::cpu::ProfileResult&& r) {
-  py::array_t<double> samples(static_cast<py::ssize_t>(r.samples.size()));
-  std::copy(r.samples.begin(), r.samples.end(), samples.mutable_data());
+  py::list samples(static_cast<py::ssize_t>(r.samples.size()));
+  for (size_t i = 0; i < r.samples.size(); ++i)
+    samples[i] = py::float_(r.samples[i]);
   py::dict out;
   out["samples"] = samples;
   out["inner"] = r.inner;
   out["measured_s"] = r.measured_s;
   out["converged"] = r.converged;
+  out["stopped"] = r.stopped;
   return out;
 }
 
@@ -634,7 +638,7 @@ airda::cpu::VariantFn variant_fn(std::uintptr_t fn) {
 py::dict cpu_profile(std::uintptr_t fn, std::uintptr_t args, int64_t warmup, int64_t inner,
                      double min_sample_s, int64_t min_samples, int64_t max_samples, double rel_ci,
                      double confidence, double max_time_s, bool flush, int64_t flush_bytes,
-                     int clock) {
+                     int clock, double stop_above, double stop_below) {
   if (!(confidence > 0.0 && confidence < 1.0)) throw py::value_error("confidence must be in (0, 1)");
   if (!(rel_ci >= 0.0)) throw py::value_error("rel_ci must be >= 0");
   if (!(max_time_s >= 0.0)) throw py::value_error("max_time_s must be >= 0");
@@ -649,6 +653,8 @@ py::dict cpu_profile(std::uintptr_t fn, std::uintptr_t args, int64_t warmup, int
   o.rel_ci = rel_ci;
   o.confidence = confidence;
   o.max_time_s = max_time_s;
+  o.stop_above = stop_above;
+  o.stop_below = stop_below;
   o.flush = flush;
   o.flush_bytes = flush_bytes;
   if (clock != 0 && clock != 1) throw py::value_error("clock must be 0 (wall) or 1 (thread CPU)");
@@ -753,9 +759,12 @@ PYBIND11_MODULE(_C, m) {
         py::arg("inner"), py::arg("min_sample_s"), py::arg("min_samples"),
         py::arg("max_samples"), py::arg("rel_ci"), py::arg("confidence"), py::arg("max_time_s"),
         py::arg("flush"), py::arg("flush_bytes"), py::arg("clock") = 0,
+        py::arg("stop_above") = 1e300, py::arg("stop_below") = -1.0,
         "Time fn(args) (addresses of a void(*)(void**) and a void*[]) with the GIL released "
-        "until the median's CI is within rel_ci or max_time_s is spent; returns a dict: samples "
-        "(seconds per call), inner, measured_s, converged. clock: 0 wall, 1 thread CPU time.");
+        "until the median's CI is within rel_ci or max_time_s is spent, or (racing) the CI lies "
+        "wholly above stop_above or below stop_below; returns a dict: samples (seconds per "
+        "call), inner, measured_s, converged, stopped (1 above, -1 below, 0 neither). clock: 0 "
+        "wall, 1 thread CPU time.");
   m.def("sample_variant", &cpu_sample, py::arg("fn"), py::arg("args"), py::arg("n_samples"),
         py::arg("inner"), py::arg("flush"), py::arg("flush_bytes"), py::arg("clock") = 0,
         "Exactly n_samples samples of inner calls each (a racing round); same dict as "
