@@ -214,10 +214,10 @@ def _probe_archs(supernet: Supernet, rule: str, n: int, seed: int) -> list[dict[
     rng = np.random.default_rng([seed, 0x9B0BE])
     probes: list[dict[str, Any]] = []
     if rule == "sandwich":
-        probes += [supernet.largest(), supernet.smallest()]
+        probes += [supernet.largest(), supernet.smallest()][:n]
     while len(probes) < n:
         probes.append(supernet.sample(rng))
-    return probes[:n] if rule != "sandwich" else probes[: max(n, 2)]
+    return probes
 
 
 def _controller_state(controller: Study, told: list[FrozenTrial]) -> dict[str, Any]:
@@ -607,7 +607,7 @@ def search_subnets(
     Args:
         supernet: a trained supernet.
         data: tensors ``x_train`` (calibration), ``x_val, y_val`` (the score).
-        n_trials: the study's total of complete trials to reach (a resumed study counts the
+        n_trials: the study's total of finished trials to reach (a resumed study counts the
             trials it already has).
         strategy: a strategy or its name; ``"evolution"`` by name is regularized evolution
             with a population of 20 and tournaments of 5 (SPOS searches with evolution).
@@ -657,7 +657,8 @@ def search_subnets(
     deadline = None if timeout is None else time.perf_counter() + timeout
     done = {candidate_key(t.params): t for t in study.get_trials([TrialState.COMPLETE])}
     while True:
-        remaining = n_trials - len(study.get_trials([TrialState.COMPLETE]))
+        finished = study.get_trials([TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED])
+        remaining = n_trials - len(finished)
         if remaining <= 0 or (deadline is not None and time.perf_counter() > deadline):
             break
         live, fresh = [], []
@@ -994,7 +995,9 @@ def train_model(
             opt.zero_grad(set_to_none=True)
             loss = F.cross_entropy(model(x_train[idx]), y_train[idx])
             if not math.isfinite(loss.detach().item()):
-                raise FloatingPointError(f"epoch {epoch}: the training loss is {loss.detach().item()}")
+                raise FloatingPointError(
+                    f"epoch {epoch}: the training loss is {loss.detach().item()}"
+                )
             loss.backward()
             if config.grad_clip is not None:
                 nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
