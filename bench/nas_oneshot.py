@@ -173,6 +173,15 @@ def run_one(dataset: str, kind: str, args, data) -> dict:
     name = f"{dataset}-{kind}-{args.method}-seed{args.seed}"
     ckpt = os.path.join(args.workdir, f"{name}.pt") if args.workdir else None
     storage = os.path.join(args.workdir, "studies.db") if args.workdir else None
+
+    def progress(epoch, m):
+        if args.verbose:
+            print(
+                f"  epoch {epoch}: train loss {m['train_loss']:.3f}, probe val acc "
+                f"{m['val_accuracy']:.3f}, {m['seconds']:.1f} s",
+                flush=True,
+            )
+
     load0 = _load()
     t0 = time.perf_counter()
     if args.method == "enas":
@@ -187,6 +196,7 @@ def run_one(dataset: str, kind: str, args, data) -> dict:
             checkpoint=ckpt,
             evaluator=evaluator,
             seed=args.seed,
+            callback=progress,
         )
     else:
         res = spos(
@@ -202,6 +212,7 @@ def run_one(dataset: str, kind: str, args, data) -> dict:
             checkpoint=ckpt,
             evaluator=evaluator,
             seed=args.seed,
+            callback=progress,
         )
     search_wall = time.perf_counter() - t0
     load1 = _load()
@@ -302,6 +313,7 @@ def main(argv=None) -> int:
     p.add_argument("--no-search", action="store_true", help="only the baselines")
     p.add_argument("--workdir", default=None, help="checkpoints + SQLite studies (resumable)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--verbose", action="store_true", help="print every supernet epoch")
     p.add_argument("--out", default=None, help="write the results as JSON")
     args = p.parse_args(argv)
 

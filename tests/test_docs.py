@@ -18,6 +18,7 @@ MODULES = [
     "airda.ops.parzen",
     "airda.ops.mixed_op",
     "airda.nas.mixed_op",
+    "airda.nas.oneshot",
     "airda.hpo",
     "airda.hpo.tpe",
     "airda.hpo.nsga2",

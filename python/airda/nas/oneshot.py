@@ -737,14 +737,16 @@ def spos(
     calib_size: int = 512,
     evaluator: Evaluator | None = None,
     seed: int = 0,
+    callback: Callable[[int, dict[str, Any]], None] | None = None,
 ) -> OneShotResult:
     """SPOS: train the supernet (uniform single paths, or the sandwich rule with
     ``rule="sandwich"``), then search it with `strategy` (:func:`search_subnets`).
 
     The training is recorded in study ``"{name}/supernet"`` and the search in
     ``"{name}/search"`` of `storage`; calling again with the same `name`, `storage` and
-    `checkpoint` resumes both. Returns the best subnet of the search (:class:`OneShotResult`).
-    See the module docstring for an example.
+    `checkpoint` resumes both. `callback` is passed to :func:`train_supernet`. Returns the
+    best subnet of the search (:class:`OneShotResult`). See the module docstring for an
+    example.
     """
     started = time.perf_counter()
     name, train_study = _studies(storage, name, "supernet", direction="maximize", seed=seed)
@@ -760,6 +762,7 @@ def spos(
         calib_size=calib_size,
         evaluator=evaluator,
         seed=seed,
+        callback=callback,
     )
     t0 = time.perf_counter()
     if isinstance(strategy, str) and strategy.lower() in ("evolution", "rea"):
@@ -811,6 +814,7 @@ def enas(
     calib_size: int = 512,
     evaluator: Evaluator | None = None,
     seed: int = 0,
+    callback: Callable[[int, dict[str, Any]], None] | None = None,
 ) -> OneShotResult:
     """ENAS: a REINFORCE controller samples the subnets trained on the shared weights, and
     learns from their validation accuracy (:func:`train_supernet` with
@@ -822,8 +826,8 @@ def enas(
             ``Reinforce(learning_rate=0.05, entropy=1e-3, seed=seed)``.
         controller_steps, controller_batch, reward_size: see :func:`train_supernet`.
         derive: subnets sampled from the trained controller to choose from.
-        storage, name, checkpoint: as in :func:`spos`; the controller's trials are in study
-            ``"{name}/controller"``.
+        storage, name, checkpoint, callback: as in :func:`spos`; the controller's trials
+            are in study ``"{name}/controller"``.
 
     Example:
         >>> import types, torch
@@ -870,6 +874,7 @@ def enas(
         calib_size=calib_size,
         evaluator=evaluator,
         seed=seed,
+        callback=callback,
     )
     t0 = time.perf_counter()
     x_train, _ = _split(data, "train")
