@@ -12,7 +12,9 @@ For every (dataset, supernet) pair asked for, the script
 3. retrains the architecture found **from scratch** (``supernet.extract(arch)``, re-initialised)
    with the same loop and budget as the hand-designed baselines (``--retrain-epochs``), and
    reports its test accuracy and parameter count,
-4. with ``--baselines``, trains the hand-designed baselines of the MNIST-1D paper (logistic
+4. with ``--random-archs K``, retrains K uniformly random subnets of the same space the same
+   way (does the search beat picking at random?),
+5. with ``--baselines``, trains the hand-designed baselines of the MNIST-1D paper (logistic
    regression, MLP, CNN, bidirectional GRU, the sizes of the paper's notebook) with that same
    loop and budget, and prints the accuracies the paper reports beside them.
 
@@ -158,6 +160,7 @@ def get_evaluator(name: str):
 
 
 def run_one(dataset: str, kind: str, args, data) -> dict:
+    import numpy as np
     import torch
 
     from airda.nas.cost import count_params
@@ -246,6 +249,17 @@ def run_one(dataset: str, kind: str, args, data) -> dict:
     rt = retrain(supernet, res.arch, data, rcfg, from_scratch=True, seed=args.seed)
     out["retrain"] = {k: v for k, v in rt.items() if k != "arch"}
     out["retrain_wall_s"] = time.perf_counter() - t1
+    # control: uniformly random subnets of the same space, retrained the same way
+    rng = np.random.default_rng([args.seed, 12345])
+    out["random_archs"] = []
+    for _ in range(args.random_archs):
+        arch = supernet.sample(rng)
+        r = retrain(supernet, arch, data, rcfg, from_scratch=True, seed=args.seed)
+        out["random_archs"].append(r)
+        print(
+            f"  random subnet retrained: test acc {r['test_accuracy']:.4f}, params {r['params']:,}",
+            flush=True,
+        )
     print(
         f"[{dataset} / {kind} / {args.method}] search {search_wall:.0f} s "
         f"(supernet {res.training.seconds:.0f} s, selection {res.search_seconds:.0f} s, "
@@ -310,6 +324,9 @@ def main(argv=None) -> int:
     p.add_argument("--derive", type=int, default=20, help="enas: final samples")
     p.add_argument("--evaluator", choices=["loop", "many"], default="loop")
     p.add_argument("--baselines", action="store_true", help="train the hand-designed ones")
+    p.add_argument(
+        "--random-archs", type=int, default=0, help="also retrain this many random subnets"
+    )
     p.add_argument("--no-search", action="store_true", help="only the baselines")
     p.add_argument("--workdir", default=None, help="checkpoints + SQLite studies (resumable)")
     p.add_argument("--seed", type=int, default=0)
