@@ -470,3 +470,44 @@ def test_train_model_learns_a_separable_problem():
     out = train_model(torch.nn.Linear(5, 2), data, TrainConfig(epochs=30, batch_size=25))
     assert out["val_accuracy"] >= 0.9
     assert "test_accuracy" not in out
+
+
+KILLED = """
+import os, sys, torch
+torch.set_num_threads(1)
+import airda
+sys.path.insert(0, {root!r})
+from tests.nas.test_oneshot import CFG, _data, _nb201
+from airda.nas.oneshot import train_supernet
+
+def die(epoch, metrics):
+    os._exit(3)  # killed: no exception handler runs, the trial stays running
+
+study = airda.create_study("train", storage={storage!r}, direction="maximize")
+train_supernet(_nb201(), _data(), CFG, study=study, checkpoint={ckpt!r}, seed=3, callback=die)
+"""
+
+
+def test_a_killed_run_resumes_and_closes_its_running_trial(tmp_path):
+    import pathlib
+    import subprocess
+    import sys
+
+    root = str(pathlib.Path(__file__).resolve().parents[2])
+    storage = f"sqlite:///{tmp_path / 'k.db'}"
+    ckpt = str(tmp_path / "k.pt")
+    code = KILLED.format(root=root, storage=storage, ckpt=ckpt)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 3, proc.stderr
+    study = airda.load_study("train", storage=storage)
+    assert study.trials[0].state is TrialState.RUNNING
+    whole = _nb201()
+    ref = train_supernet(whole, _data(), CFG, seed=3)
+    again = _nb201(seed=5)
+    run = train_supernet(again, _data(), CFG, study=study, checkpoint=ckpt, seed=3)
+    assert _same_weights(whole, again)
+    assert run.resumed_from == 1
+    first, second = airda.load_study("train", storage=storage).trials
+    assert first.state is TrialState.FAIL
+    assert first.error == "interrupted; resumed as trial 1"
+    assert second.intermediate == ref.trial.intermediate
