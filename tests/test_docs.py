@@ -17,6 +17,7 @@ MODULES = [
     "airda.ops.resample",
     "airda.ops.parzen",
     "airda.ops.mixed_op",
+    "airda.ops.grouped_depthwise_conv",
     "airda.nas.mixed_op",
     "airda.hpo",
     "airda.hpo.tpe",
