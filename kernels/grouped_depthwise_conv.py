@@ -87,7 +87,7 @@ def grouped_depthwise_conv_triton(xs, weight, ksizes, stride, scales, shifts, ac
     (C, KH, KW) contiguous, ksizes G (kh, kw); returns G outputs (views of one buffer)."""
     b, _, h, w = xs[0].shape
     ho, wo = (h - 1) // stride + 1, (w - 1) // stride + 1
-    big_c, big_kh, big_kw = weight.shape
+    _big_c, big_kh, big_kw = weight.shape
     device, dtype = weight.device, weight.dtype
     chans = [x.shape[1] for x in xs]
     rows, x_off, o_off, s_off = [], 0, 0, 0

@@ -79,7 +79,8 @@ def test_backend_matches_reference(backend, dtype, case, stride):
     tol = tolerance(dtype, xs, weight, ks)
     assert len(got) == len(want)
     for a, b in zip(got, want, strict=True):
-        assert a.dtype == dtype and a.device.type == device
+        assert a.dtype == dtype
+        assert a.device.type == device
         assert a.shape == b.shape
         if b.numel():
             assert (a.cpu().double() - b).abs().max().item() <= tol
