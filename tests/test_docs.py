@@ -33,6 +33,8 @@ MODULES = [
     "airda.nas.nb201_model",
     "airda.nas.cost",
     "airda.nas.benchmark",
+    "airda.nas.supernet",
+    "airda.nas.data",
     "airda.nas.proxies",
     "airda.eval",
     "airda.eval._bootstrap",

@@ -39,16 +39,30 @@ if TYPE_CHECKING:
     from airda.nas.model_space import LayerChoice, ModelSpace, Repeat, ValueChoice
     from airda.nas.nb201_model import NB201Network, build_model
     from airda.nas.search import SearchResults, benchmark_search, path_encoding
+    from airda.nas.supernet import (
+        ElasticSupernet,
+        NB201Supernet,
+        SuperBatchNorm,
+        Supernet,
+        evaluate_loop,
+        load_checkpoint,
+        recalibrate_bn,
+        save_checkpoint,
+    )
 
 __all__ = [
     "Arch",
+    "ElasticSupernet",
     "Latency",
     "LayerChoice",
     "ModelSpace",
     "NB201Network",
+    "NB201Supernet",
     "ProxyError",
     "Repeat",
     "SearchResults",
+    "SuperBatchNorm",
+    "Supernet",
     "TableObjective",
     "TabularBenchmark",
     "ValueChoice",
@@ -60,7 +74,9 @@ __all__ = [
     "canonical",
     "count_flops",
     "count_params",
+    "evaluate_loop",
     "is_degenerate",
+    "load_checkpoint",
     "measure_latency",
     "mixed_op",
     "naswot_score",
@@ -68,6 +84,8 @@ __all__ = [
     "params_to_arch",
     "path_encoding",
     "proxy_names",
+    "recalibrate_bn",
+    "save_checkpoint",
     "zero_cost_scores",
 ]
 
@@ -84,6 +102,19 @@ _LAZY = {
     "SearchResults": "airda.nas.search",
     "benchmark_search": "airda.nas.search",
     "path_encoding": "airda.nas.search",
+    **{
+        name: "airda.nas.supernet"
+        for name in (
+            "ElasticSupernet",
+            "NB201Supernet",
+            "SuperBatchNorm",
+            "Supernet",
+            "evaluate_loop",
+            "load_checkpoint",
+            "recalibrate_bn",
+            "save_checkpoint",
+        )
+    },
 }
 
 
