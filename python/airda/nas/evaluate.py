@@ -105,10 +105,6 @@ class _Trie:
 # ---- batch norm with per-node statistics -----------------------------------------------------
 
 
-def _reduce_dims(x: torch.Tensor) -> list[int]:
-    return [0, *range(2, x.dim())]
-
-
 class _NormState:
     """How the batch norms of the layer being run normalise.
 
@@ -121,18 +117,23 @@ class _NormState:
         self.mode = "eval"
         self.stats: Stats | None = None
         self.record: Stats = {}
+        self.saved: dict[nn.Module, tuple[Any, ...]] = {}
 
-    def batch_stats(self, bn: SuperBatchNorm, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        var, mean = torch.var_mean(h, dim=_reduce_dims(h), unbiased=False)
-        n = h.numel() // h.shape[1]
-        self.record[bn] = (mean, var * (n / max(n - 1, 1)))
-        return mean, var
+    def calib_norm(self, bn: SuperBatchNorm, h: torch.Tensor) -> torch.Tensor:
+        """Training-mode batch norm of `h` (its batch's statistics), recording the batch mean
+        and unbiased variance: PyTorch's own kernel, with momentum 1 into scratch buffers."""
+        c = h.shape[1]
+        mean = torch.zeros(c, dtype=h.dtype, device=h.device)
+        var = torch.ones(c, dtype=h.dtype, device=h.device)
+        y = F.batch_norm(h, mean, var, bn.weight[:c], bn.bias[:c], True, 1.0, bn.eps)
+        self.record[bn] = (mean, var)
+        return y
 
     def norm(self, bn: SuperBatchNorm, h: torch.Tensor) -> torch.Tensor:
         c = h.shape[1]
         if self.mode == "calib":
-            mean, var = self.batch_stats(bn, h)
-        elif self.stats is not None and bn in self.stats:
+            return self.calib_norm(bn, h)
+        if self.stats is not None and bn in self.stats:
             mean, var = self.stats[bn]
         else:
             mean, var = bn.running_mean[:c], bn.running_var[:c]
@@ -147,17 +148,37 @@ class _NormState:
         scale = bn.weight[:c] / torch.sqrt(var + bn.eps)
         return scale, bn.bias[:c] - mean * scale
 
-    # forward pre-hook on every SuperBatchNorm, for layers run through their own forward
-    def hook(self, bn: nn.Module, args: tuple[Any, ...]) -> None:
+    # hooks on every SuperBatchNorm, for layers run through their own forward: in calib mode
+    # the module runs in training mode on scratch running buffers (momentum 1, so they end
+    # holding the batch's statistics), which are recorded and the real buffers put back
+    def pre_hook(self, bn: nn.Module, args: tuple[Any, ...]) -> None:
         if not isinstance(bn, SuperBatchNorm):
             return
-        h = args[0]
         if self.mode == "calib":
-            bn.override = self.batch_stats(bn, h)
+            self.saved[bn] = (bn.running_mean, bn.running_var, bn.num_batches_tracked,
+                              bn.momentum, bn.training)
+            bn._buffers["running_mean"] = torch.zeros_like(bn.running_mean)
+            bn._buffers["running_var"] = torch.ones_like(bn.running_var)
+            bn._buffers["num_batches_tracked"] = torch.zeros_like(bn.num_batches_tracked)
+            bn.momentum, bn.training, bn.override = 1.0, True, None
         elif self.stats is not None and bn in self.stats:
             bn.override = self.stats[bn]
         else:
             bn.override = None
+
+    def post_hook(self, bn: nn.Module, args: tuple[Any, ...], out: Any) -> None:
+        if not isinstance(bn, SuperBatchNorm) or bn not in self.saved:
+            return
+        c = args[0].shape[1]
+        self.record[bn] = (bn.running_mean[:c], bn.running_var[:c])
+        self.restore(bn)
+
+    def restore(self, bn: SuperBatchNorm) -> None:
+        mean, var, count, momentum, training = self.saved.pop(bn)
+        bn._buffers["running_mean"] = mean
+        bn._buffers["running_var"] = var
+        bn._buffers["num_batches_tracked"] = count
+        bn.momentum, bn.training = momentum, training
 
 
 # ---- layers ------------------------------------------------------------------------------------
@@ -180,10 +201,25 @@ def _run_generic(layer, items, state: _NormState, group: bool) -> list[tuple[tor
     return out
 
 
+def _fold(weight: torch.Tensor, bn: SuperBatchNorm, state: _NormState, stats: Stats | None):
+    """A convolution weight (out channels first) and bias with the eval batch norm after it
+    folded in."""
+    scale, shift = state.affine(bn, stats, weight.shape[0])
+    return weight * scale.reshape(-1, *[1] * (weight.dim() - 1)), shift
+
+
 def _relu_conv_bn(op: nn.Sequential, xs: list[torch.Tensor], stats: list[Stats | None], state,
                   group: bool) -> tuple[list[torch.Tensor], list[Stats]]:
     """NB201's ReLU-conv-BN on several inputs (one per distinct edge computation)."""
     conv, bn = op[1], op[2]
+    if state.mode == "eval" and not group:
+        # eval: the batch norm folded into the convolution (one pass over the output fewer)
+        fn = F.conv2d if conv.weight.dim() == 4 else F.conv1d
+        outs = []
+        for x, st in zip(xs, stats, strict=True):
+            w, b = _fold(conv.weight, bn, state, st)
+            outs.append(fn(F.relu(x), w, b, conv.stride, conv.padding))
+        return outs, [{} for _ in xs]
     if group and len(xs) > 1:
         h = conv(F.relu(torch.cat(xs)))
         parts = list(h.split(xs[0].shape[0]))
@@ -273,6 +309,43 @@ def _run_nb201_cell(cell: NB201SuperCell, items, state: _NormState, group: bool)
     return out
 
 
+def _run_elastic_folded(block: ElasticBlock, items, active, out, state: _NormState):
+    """Eval-mode elastic blocks, one subnet after another with every batch norm folded into its
+    convolution; siblings share the expand and, per kernel size, the depthwise convolution."""
+    conv = F.conv2d if block.dims == 2 else F.conv1d
+    hidden_of = {n: items[n][1][1] * block.c_in for n in active}
+    by_input: dict[int, list[int]] = {}
+    for n in active:
+        by_input.setdefault(id(items[n][0]), []).append(n)
+    hidden_in: dict[int, torch.Tensor] = {}
+    for users in by_input.values():
+        lead = max(users, key=lambda n: hidden_of[n])
+        w, b = _fold(block.expand.weight[: hidden_of[lead]], block.expand_bn, state, items[lead][2])
+        h = F.relu(conv(items[lead][0], w, b), inplace=True)
+        for n in users:
+            hidden_in[n] = h if hidden_of[n] == hidden_of[lead] else h[:, : hidden_of[n]]
+    dw_users: dict[tuple[int, int], list[int]] = {}
+    for n in active:
+        dw_users.setdefault((id(items[n][0]), items[n][1][0]), []).append(n)
+    hidden_out: dict[int, torch.Tensor] = {}
+    for (_src, k), users in dw_users.items():
+        lead = max(users, key=lambda n: hidden_of[n])
+        c = hidden_of[lead]
+        lo = (block.k_max - k) // 2
+        crop = (slice(0, c), slice(None)) + (slice(lo, lo + k),) * block.dims
+        w, b = _fold(block.depthwise.weight[crop], block.depthwise_bn, state, items[lead][2])
+        h = conv(hidden_in[lead], w, b, stride=block.stride, padding=k // 2, groups=c)
+        h = F.relu(h, inplace=True)
+        for n in users:
+            hidden_out[n] = h if hidden_of[n] == c else h[:, : hidden_of[n]].contiguous()
+    for n in active:
+        w, b = _fold(block.project.weight[:, : hidden_of[n]], block.project_bn, state, items[n][2])
+        y = conv(hidden_out[n], w, b)
+        out[n] = (y + items[n][0] if block.residual else y, {})
+    state.stats, state.record = None, {}
+    return out
+
+
 def _run_elastic(block: ElasticBlock, items, state: _NormState, group: bool):
     """Elastic blocks for several trie nodes: siblings share the expand convolution and, per
     kernel size, the depthwise one; with `group`, subnets of one expansion ratio run their
@@ -289,6 +362,8 @@ def _run_elastic(block: ElasticBlock, items, state: _NormState, group: bool):
     if not active:
         return out
     records: dict[int, Stats] = {n: {} for n in active}
+    if not calib and not group:
+        return _run_elastic_folded(block, items, active, out, state)
 
     def norm(bn, h, n):
         state.stats, state.record = items[n][2], {}
@@ -559,7 +634,8 @@ def evaluate_many(
     last = len(trie.levels) - 1
     norms = [m for m in supernet.modules() if isinstance(m, SuperBatchNorm)]
     modes = {m: m.training for m in supernet.modules()}
-    handles = [m.register_forward_pre_hook(state.hook) for m in norms]
+    handles = [m.register_forward_pre_hook(state.pre_hook) for m in norms]
+    handles += [m.register_forward_hook(state.post_hook) for m in norms]
     supernet.eval()
     try:
         node_stats = None
@@ -596,6 +672,8 @@ def evaluate_many(
         for xb in _batches(x, batch_size):
             traversal.run(xb, node_stats, keep)
     finally:
+        for m in list(state.saved):  # a layer that raised mid-calibration
+            state.restore(m)
         for h in handles:
             h.remove()
         for m in norms:
