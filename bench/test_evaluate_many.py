@@ -46,9 +46,9 @@ def make_supernet(kind: str, smoke: bool = False) -> Supernet:
         net = NB201Supernet(dims=2, C=4, N=1) if smoke else NB201Supernet(dims=2, C=8, N=2)
     else:
         stages = ((4, 2, 1), (8, 2, 2)) if smoke else ((16, 4, 1), (24, 4, 2), (32, 4, 2))
-        net = ElasticSupernet(dims=2, stem=4 if smoke else 8, stages=stages, depths=(2, 3, 4)[
-            : 1 if smoke else 3
-        ])
+        net = ElasticSupernet(
+            dims=2, stem=4 if smoke else 8, stages=stages, depths=(2, 3, 4)[: 1 if smoke else 3]
+        )
     return net.eval()
 
 

@@ -155,8 +155,13 @@ class _NormState:
         if not isinstance(bn, SuperBatchNorm):
             return
         if self.mode == "calib":
-            self.saved[bn] = (bn.running_mean, bn.running_var, bn.num_batches_tracked,
-                              bn.momentum, bn.training)
+            self.saved[bn] = (
+                bn.running_mean,
+                bn.running_var,
+                bn.num_batches_tracked,
+                bn.momentum,
+                bn.training,
+            )
             bn._buffers["running_mean"] = torch.zeros_like(bn.running_mean)
             bn._buffers["running_var"] = torch.ones_like(bn.running_var)
             bn._buffers["num_batches_tracked"] = torch.zeros_like(bn.num_batches_tracked)
@@ -208,8 +213,9 @@ def _fold(weight: torch.Tensor, bn: SuperBatchNorm, state: _NormState, stats: St
     return weight * scale.reshape(-1, *[1] * (weight.dim() - 1)), shift
 
 
-def _relu_conv_bn(op: nn.Sequential, xs: list[torch.Tensor], stats: list[Stats | None], state,
-                  group: bool) -> tuple[list[torch.Tensor], list[Stats]]:
+def _relu_conv_bn(
+    op: nn.Sequential, xs: list[torch.Tensor], stats: list[Stats | None], state, group: bool
+) -> tuple[list[torch.Tensor], list[Stats]]:
     """NB201's ReLU-conv-BN on several inputs (one per distinct edge computation)."""
     conv, bn = op[1], op[2]
     if state.mode == "eval" and not group:
@@ -282,8 +288,9 @@ def _run_nb201_cell(cell: NB201SuperCell, items, state: _NormState, group: bool)
             bn = module[2]
             # in eval mode, a computation's statistics are those of any node that uses it
             st = [None if calib else items[comps[name][0]][2] for name in names]
-            outs, recs = _relu_conv_bn(module, [values[name[0]] for name in names], st, state,
-                                       group)
+            outs, recs = _relu_conv_bn(
+                module, [values[name[0]] for name in names], st, state, group
+            )
             values.update(zip(names, outs, strict=True))
             if calib:
                 for name, rec in zip(names, recs, strict=True):
@@ -541,8 +548,9 @@ def _check(supernet, archs, x, y, calib, batch_size):
     supernet.check_input(x)
     if not isinstance(y, torch.Tensor) or tuple(y.shape) != (x.shape[0],):
         got = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
-        raise ValueError(f"y must be a tensor of shape ({x.shape[0]},) (one label per input), "
-                         f"got {got}")
+        raise ValueError(
+            f"y must be a tensor of shape ({x.shape[0]},) (one label per input), got {got}"
+        )
     if y.dtype.is_floating_point or y.dtype == torch.bool:
         raise ValueError(f"y must hold integer class labels, got dtype {y.dtype}")
     if y.numel() and (int(y.min()) < 0 or int(y.max()) >= supernet.num_classes):
@@ -555,8 +563,9 @@ def _check(supernet, archs, x, y, calib, batch_size):
         except (TypeError, ValueError) as e:
             raise ValueError(f"calib: {e}") from None
         if calib.shape[1:] != x.shape[1:]:
-            raise ValueError(f"calib has inputs of shape {tuple(calib.shape[1:])}, x of "
-                             f"{tuple(x.shape[1:])}")
+            raise ValueError(
+                f"calib has inputs of shape {tuple(calib.shape[1:])}, x of {tuple(x.shape[1:])}"
+            )
         if calib.shape[0] == 0:
             raise ValueError("calib is empty")
     paths = []
@@ -640,28 +649,30 @@ def evaluate_many(
     try:
         node_stats = None
         if calib is not None:
-            # sums of batch means and unbiased variances per node and module, then averages
-            sums: list[list[Stats]] = [[{} for _ in level] for level in trie.levels]
+            # per node and module, the cumulative average of the batch means and unbiased
+            # variances, updated as PyTorch updates running statistics with momentum None
+            # (in double, stored in the buffers' dtype), so that they agree to the last bit
+            # or two
+            node_stats = [[{} for _ in level] for level in trie.levels]
             batches = 0
 
             def collect(level, node, _out, record):
-                acc = sums[level][node]
+                acc = node_stats[level][node]
+                f = 1.0 / batches
                 for bn, (mean, var) in record.items():
-                    if bn in acc:
-                        m0, v0 = acc[bn]
-                        acc[bn] = (m0 + mean, v0 + var)
+                    if batches == 1:
+                        acc[bn] = (mean, var)
                     else:
-                        acc[bn] = (mean.clone(), var.clone())
+                        m0, v0 = acc[bn]
+                        acc[bn] = (
+                            (f * mean.double() + (1 - f) * m0.double()).to(m0.dtype),
+                            (f * var.double() + (1 - f) * v0.double()).to(v0.dtype),
+                        )
 
             state.mode = "calib"
             for cb in _batches(calib, batch_size):
-                traversal.run(cb, None, collect)
                 batches += 1
-            node_stats = [
-                [{bn: (m / batches, v / batches) for bn, (m, v) in acc.items()} for acc in level]
-                for level in sums
-            ]
-            del sums
+                traversal.run(cb, None, collect)
         state.mode = "eval"
         logits: list[list[torch.Tensor]] = [[] for _ in trie.levels[last]]
 
