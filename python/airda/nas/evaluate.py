@@ -228,9 +228,11 @@ def _relu_conv_bn(
         return outs, [{} for _ in xs]
     if group and len(xs) > 1:
         h = conv(F.relu(torch.cat(xs)))
-        parts = list(h.split(xs[0].shape[0]))
-    else:
-        parts = [conv(F.relu(x)) for x in xs]
+        h, recs = _segment_norm(state, bn, h, stats)
+        outs = list(h.split(xs[0].shape[0]))
+        records = [{bn: rec} for rec in recs] if recs is not None else [{} for _ in xs]
+        return outs, records
+    parts = [conv(F.relu(x)) for x in xs]
     outs, records = [], []
     for h, st in zip(parts, stats, strict=True):
         state.stats, state.record = st, {}
@@ -353,12 +355,38 @@ def _run_elastic_folded(block: ElasticBlock, items, active, out, state: _NormSta
     return out
 
 
+def _segment_norm(state: _NormState, bn: SuperBatchNorm, h: torch.Tensor, stats: list[Any]):
+    """Batch norm of `h` = ``len(stats)`` equal segments concatenated along the batch, each with
+    its own statistics, in a few launches whatever the number of segments.
+
+    calib mode: each segment normalised with its batch statistics, returned per segment as
+    (mean, unbiased variance); eval mode: ``stats[i]`` is segment i's node statistics (or None
+    for the running ones). Returns (output, per-segment statistics or None)."""
+    g, c = len(stats), h.shape[1]
+    hv = h.reshape(g, h.shape[0] // g, c, -1)
+    records = None
+    if state.mode == "calib":
+        # in double, as PyTorch's CPU batch norm accumulates
+        var, mean = torch.var_mean(hv.double(), dim=(1, 3), unbiased=False)
+        n = hv.shape[1] * hv.shape[3]
+        unbiased = (var * (n / max(n - 1, 1))).to(h.dtype)
+        var, mean = var.to(h.dtype), mean.to(h.dtype)
+        records = [(mean[i], unbiased[i]) for i in range(g)]
+    else:
+        pairs = [
+            st[bn] if st is not None and bn in st else (bn.running_mean[:c], bn.running_var[:c])
+            for st in stats
+        ]
+        mean = torch.stack([m[:c] for m, _ in pairs])
+        var = torch.stack([v[:c] for _, v in pairs])
+    # (x - mean) * (weight / std) + bias, the order batch_norm computes in
+    scale = bn.weight[:c] / torch.sqrt(var + bn.eps)
+    y = (hv - mean[:, None, :, None]) * scale[:, None, :, None] + bn.bias[:c, None]
+    return y.reshape(h.shape), records
+
+
 def _run_elastic(block: ElasticBlock, items, state: _NormState, group: bool):
-    """Elastic blocks for several trie nodes: siblings share the expand convolution and, per
-    kernel size, the depthwise one; with `group`, subnets of one expansion ratio run their
-    pointwise convolutions together and all depthwise convolutions are one grouped kernel."""
-    calib = state.mode == "calib"
-    conv = F.conv2d if block.dims == 2 else F.conv1d
+    """Elastic blocks for several trie nodes (see the module docstring)."""
     out: list[Any] = [None] * len(items)
     active = []
     for n, (x, key, _stats) in enumerate(items):
@@ -368,111 +396,155 @@ def _run_elastic(block: ElasticBlock, items, state: _NormState, group: bool):
             active.append(n)
     if not active:
         return out
-    records: dict[int, Stats] = {n: {} for n in active}
-    if not calib and not group:
+    if group:
+        return _run_elastic_grouped(block, items, active, out, state)
+    if state.mode == "eval":
         return _run_elastic_folded(block, items, active, out, state)
+    return _run_elastic_calib(block, items, active, out, state)
 
-    def norm(bn, h, n):
-        state.stats, state.record = items[n][2], {}
-        y = state.norm(bn, h)
-        if calib:
-            records[n][bn] = state.record[bn]
+
+def _run_elastic_calib(block: ElasticBlock, items, active, out, state: _NormState):
+    """Calibration of elastic blocks, one distinct computation after another: siblings share
+    the expand convolution and, per kernel size, the depthwise one (batch statistics are per
+    channel, so a prefix of the widest sibling's are the narrower siblings')."""
+    conv = F.conv2d if block.dims == 2 else F.conv1d
+    records: dict[int, Stats] = {n: {} for n in active}
+    hidden_of = {n: items[n][1][1] * block.c_in for n in active}
+
+    def norm(bn, h, users):
+        state.record = {}
+        y = state.calib_norm(bn, h)
+        mean, var = state.record[bn]
+        for n in users:  # hidden batch norms: each user's prefix; the project's: all channels
+            c = h.shape[1] if bn is block.project_bn else hidden_of[n]
+            records[n][bn] = (mean[:c], var[:c])
         return y
 
-    # expand: one per distinct input, at the widest hidden size its users need
     by_input: dict[int, list[int]] = {}
     for n in active:
         by_input.setdefault(id(items[n][0]), []).append(n)
-    hidden_of = {n: items[n][1][1] * block.c_in for n in active}
-    expanded: dict[int, torch.Tensor] = {}
-    if group and not calib and len(by_input) > 1:
-        # one expand per width over the concatenated inputs
-        widths: dict[int, list[int]] = {}
-        for src, users in by_input.items():
-            widths.setdefault(max(hidden_of[n] for n in users), []).append(src)
-        for width, srcs in widths.items():
-            xs = [items[by_input[s][0]][0] for s in srcs]
-            h = conv(torch.cat(xs), block.expand.weight[:width]).split(xs[0].shape[0])
-            expanded.update(zip(srcs, h, strict=True))
-    else:
-        for src, users in by_input.items():
-            width = max(hidden_of[n] for n in users)
-            expanded[src] = conv(items[users[0]][0], block.expand.weight[:width])
-    # batch norm + ReLU of the expand: statistics per channel depend only on the input, so one
-    # normalisation per distinct input serves every sibling (a prefix of it)
     hidden_in: dict[int, torch.Tensor] = {}
-    for src, users in by_input.items():
-        h = expanded[src]
-        lead = max(users, key=lambda n: hidden_of[n])  # its statistics cover every channel
-        y = F.relu(norm(block.expand_bn, h, lead))
-        if calib:
-            mean, var = records[lead][block.expand_bn]
-            for n in users:
-                c = hidden_of[n]
-                records[n][block.expand_bn] = (mean[:c], var[:c])
+    for users in by_input.values():
+        lead = max(users, key=lambda n: hidden_of[n])
+        h = conv(items[lead][0], block.expand.weight[: hidden_of[lead]])
+        y = F.relu(norm(block.expand_bn, h, users))
         for n in users:
             hidden_in[n] = y[:, : hidden_of[n]]
-    # depthwise: one per (input, kernel size), at the widest hidden size of its users
     dw_users: dict[tuple[int, int], list[int]] = {}
     for n in active:
         dw_users.setdefault((id(items[n][0]), items[n][1][0]), []).append(n)
     hidden_out: dict[int, torch.Tensor] = {}
-    w_dw = block.depthwise.weight
-    if group and not calib and w_dw.is_cuda:
-        from airda.ops import grouped_depthwise_conv
+    for (_src, k), users in dw_users.items():
+        lead = max(users, key=lambda n: hidden_of[n])
+        c = hidden_of[lead]
+        lo = (block.k_max - k) // 2
+        crop = (slice(0, c), slice(None)) + (slice(lo, lo + k),) * block.dims
+        h = conv(hidden_in[lead], block.depthwise.weight[crop], stride=block.stride,
+                 padding=k // 2, groups=c)  # fmt: skip
+        y = F.relu(norm(block.depthwise_bn, h, users))
+        for n in users:
+            hidden_out[n] = y[:, : hidden_of[n]]
+    for n in active:
+        h = conv(hidden_out[n], block.project.weight[:, : hidden_of[n]])
+        y = norm(block.project_bn, h, [n])
+        out[n] = (y + items[n][0] if block.residual else y, records[n])
+    state.stats, state.record = None, {}
+    return out
 
-        lead = [max(users, key=lambda n: hidden_of[n]) for users in dw_users.values()]
-        widths = [hidden_of[n] for n in lead]
-        xs = [hidden_in[n] for n in lead]
-        scales, shifts = [], []
-        for n, c in zip(lead, widths, strict=True):
-            scale, shift = state.affine(block.depthwise_bn, items[n][2], c)
-            scales.append(scale)
-            shifts.append(shift)
+
+def _run_elastic_grouped(block: ElasticBlock, items, active, out, state: _NormState):
+    """Elastic blocks of many trie nodes as grouped launches: the expand and project
+    convolutions once per hidden width over the concatenated inputs, their batch norms per
+    segment in one go, and every depthwise convolution (any kernel size and width) as one
+    :func:`airda.ops.grouped_depthwise_conv`, with its batch norm and ReLU folded in when the
+    statistics are known (eval)."""
+    from airda.ops import grouped_depthwise_conv
+
+    calib = state.mode == "calib"
+    conv = F.conv2d if block.dims == 2 else F.conv1d
+    records: dict[int, Stats] = {n: {} for n in active}
+    hidden_of = {n: items[n][1][1] * block.c_in for n in active}
+
+    def record(bn, rec, users):
+        mean, var = rec
+        for n in users:  # hidden batch norms: each user's prefix; the project's: all channels
+            c = mean.shape[0] if bn is block.project_bn else hidden_of[n]
+            records[n][bn] = (mean[:c], var[:c])
+
+    # expand: one segment per distinct input, at the widest width among its users
+    by_input: dict[int, list[int]] = {}
+    for n in active:
+        by_input.setdefault(id(items[n][0]), []).append(n)
+    by_width: dict[int, list[list[int]]] = {}
+    for users in by_input.values():
+        by_width.setdefault(max(hidden_of[n] for n in users), []).append(users)
+    hidden_in: dict[int, torch.Tensor] = {}
+    for width, segments in by_width.items():
+        leads = [max(users, key=lambda n: hidden_of[n]) for users in segments]
+        xs = [items[lead][0] for lead in leads]
+        h = conv(torch.cat(xs) if len(xs) > 1 else xs[0], block.expand.weight[:width])
+        h, recs = _segment_norm(state, block.expand_bn, h, [items[m][2] for m in leads])
+        h = F.relu(h, inplace=True)
+        for i, (users, part) in enumerate(zip(segments, h.split(xs[0].shape[0]), strict=True)):
+            if calib:
+                record(block.expand_bn, recs[i], users)
+            for n in users:
+                hidden_in[n] = part[:, : hidden_of[n]]
+    # depthwise: one group per (input, kernel size), all in one launch
+    dw_users: dict[tuple[int, int], list[int]] = {}
+    for n in active:
+        dw_users.setdefault((id(items[n][0]), items[n][1][0]), []).append(n)
+    groups = list(dw_users.items())
+    leads = [max(users, key=lambda n: hidden_of[n]) for _, users in groups]
+    xs = [hidden_in[lead] for lead in leads]
+    kernel_sizes = [k for (_src, k), _ in groups]
+    if calib:
+        ys = grouped_depthwise_conv(xs, block.depthwise.weight, kernel_sizes, stride=block.stride)
+        # batch norm per width: the groups of one width stacked as segments
+        normed: list[Any] = [None] * len(groups)
+        widths: dict[int, list[int]] = {}
+        for i, lead in enumerate(leads):
+            widths.setdefault(hidden_of[lead], []).append(i)
+        for idx in widths.values():
+            h = torch.cat([ys[i] for i in idx]) if len(idx) > 1 else ys[idx[0]]
+            h, recs = _segment_norm(state, block.depthwise_bn, h, [None] * len(idx))
+            h = F.relu(h, inplace=True)
+            for i, part, rec in zip(idx, h.split(ys[idx[0]].shape[0]), recs, strict=True):
+                normed[i] = part
+                record(block.depthwise_bn, rec, groups[i][1])
+        ys = normed
+    else:
+        affine = [
+            state.affine(block.depthwise_bn, items[lead][2], hidden_of[lead]) for lead in leads
+        ]
         ys = grouped_depthwise_conv(
             xs,
-            w_dw,
-            [k for (_src, k) in dw_users],
+            block.depthwise.weight,
+            kernel_sizes,
             stride=block.stride,
-            scales=scales,
-            shifts=shifts,
+            scales=[a[0] for a in affine],
+            shifts=[a[1] for a in affine],
             activation="relu",
         )
-        for users, y in zip(dw_users.values(), ys, strict=True):
-            for n in users:
-                hidden_out[n] = y[:, : hidden_of[n]]
-    else:
-        for (_src, k), users in dw_users.items():
-            widest = max(users, key=lambda n: hidden_of[n])
-            c = hidden_of[widest]
-            lo = (block.k_max - k) // 2
-            crop = (slice(0, c), slice(None)) + (slice(lo, lo + k),) * block.dims
-            h = conv(hidden_in[widest], w_dw[crop], stride=block.stride, padding=k // 2, groups=c)
-            y = F.relu(norm(block.depthwise_bn, h, widest))
-            if calib:
-                mean, var = records[widest][block.depthwise_bn]
-                for n in users:
-                    records[n][block.depthwise_bn] = (mean[: hidden_of[n]], var[: hidden_of[n]])
-            for n in users:
-                hidden_out[n] = y[:, : hidden_of[n]]
-    # project: per node (its hidden width); grouped per width over concatenated inputs
-    projected: dict[int, torch.Tensor] = {}
-    if group and not calib and len(active) > 1:
-        by_width: dict[int, list[int]] = {}
-        for n in active:
-            by_width.setdefault(hidden_of[n], []).append(n)
-        for width, users in by_width.items():
-            hs = [hidden_out[n] for n in users]
-            p = conv(torch.cat(hs), block.project.weight[:, :width]).split(hs[0].shape[0])
-            projected.update(zip(users, p, strict=True))
-    else:
-        for n in active:
-            projected[n] = conv(hidden_out[n], block.project.weight[:, : hidden_of[n]])
+    hidden_out: dict[int, torch.Tensor] = {}
+    for (_key, users), y in zip(groups, ys, strict=True):
+        for n in users:
+            hidden_out[n] = y if hidden_of[n] == y.shape[1] else y[:, : hidden_of[n]]
+    # project: per width over the concatenated hidden tensors, batch norm per segment
+    by_hidden: dict[int, list[int]] = {}
     for n in active:
-        y = norm(block.project_bn, projected[n], n)
+        by_hidden.setdefault(hidden_of[n], []).append(n)
+    for width, users in by_hidden.items():
+        hs = [hidden_out[n] for n in users]
+        h = conv(torch.cat(hs) if len(hs) > 1 else hs[0], block.project.weight[:, :width])
+        h, recs = _segment_norm(state, block.project_bn, h, [items[n][2] for n in users])
         if block.residual:
-            y = y + items[n][0]
-        out[n] = (y, records[n])
+            xs = [items[n][0] for n in users]
+            h = h + (torch.cat(xs) if len(xs) > 1 else xs[0])
+        for i, (n, part) in enumerate(zip(users, h.split(hs[0].shape[0]), strict=True)):
+            if calib:
+                record(block.project_bn, recs[i], [n])
+            out[n] = (part, records[n])
     state.stats, state.record = None, {}
     return out
 
