@@ -18,6 +18,7 @@ MODULES = [
     "airda.ops.parzen",
     "airda.ops.mixed_op",
     "airda.ops.grouped_depthwise_conv",
+    "airda.nas.evaluate",
     "airda.nas.mixed_op",
     "airda.hpo",
     "airda.hpo.tpe",

@@ -427,7 +427,7 @@ def _run_elastic_calib(block: ElasticBlock, items, active, out, state: _NormStat
     for users in by_input.values():
         lead = max(users, key=lambda n: hidden_of[n])
         h = conv(items[lead][0], block.expand.weight[: hidden_of[lead]])
-        y = F.relu(norm(block.expand_bn, h, users))
+        y = F.relu(norm(block.expand_bn, h, users), inplace=True)
         for n in users:
             hidden_in[n] = y[:, : hidden_of[n]]
     dw_users: dict[tuple[int, int], list[int]] = {}
@@ -441,7 +441,7 @@ def _run_elastic_calib(block: ElasticBlock, items, active, out, state: _NormStat
         crop = (slice(0, c), slice(None)) + (slice(lo, lo + k),) * block.dims
         h = conv(hidden_in[lead], block.depthwise.weight[crop], stride=block.stride,
                  padding=k // 2, groups=c)  # fmt: skip
-        y = F.relu(norm(block.depthwise_bn, h, users))
+        y = F.relu(norm(block.depthwise_bn, h, users), inplace=True)
         for n in users:
             hidden_out[n] = y[:, : hidden_of[n]]
     for n in active:
