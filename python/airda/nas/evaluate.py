@@ -623,6 +623,13 @@ def _check(supernet, archs, x, y, calib, batch_size):
         raise ValueError(
             f"y must be a tensor of shape ({x.shape[0]},) (one label per input), got {got}"
         )
+    param = next(supernet.parameters(), None)
+    if param is not None and param.device != x.device:
+        raise ValueError(f"x is on {x.device} but the supernet's weights are on {param.device}")
+    if y.device != x.device:
+        raise ValueError(f"y is on {y.device} but x is on {x.device}")
+    if calib is not None and isinstance(calib, torch.Tensor) and calib.device != x.device:
+        raise ValueError(f"calib is on {calib.device} but x is on {x.device}")
     if y.dtype.is_floating_point or y.dtype == torch.bool:
         raise ValueError(f"y must hold integer class labels, got dtype {y.dtype}")
     if y.numel() and (int(y.min()) < 0 or int(y.max()) >= supernet.num_classes):
