@@ -57,9 +57,7 @@ def grouped_depthwise_conv_kernel(
         ow = offs % Wo
         x_base = x_ptr + x_off + q * H * W
         w_base = w_ptr + c * KH * KW + ((KH - kh) // 2) * KW + (KW - kw) // 2
-        acc = tl.zeros(
-            (BLOCK,), dtype=tl.float32 if x_ptr.dtype.element_ty == tl.float32 else tl.float64
-        )
+        acc = tl.zeros((BLOCK,), dtype=x_ptr.dtype.element_ty)
         for i in range(0, kh):
             ih = oh * stride + i - kh // 2
             row_ok = mask & (ih >= 0) & (ih < H)
