@@ -570,13 +570,14 @@ class _Traversal:
         self.state = state
         self.group = group
 
-    def run(self, xb: torch.Tensor, node_stats, visit) -> None:
+    def run(self, xb: torch.Tensor, node_stats, visit, depth: int | None = None) -> None:
         """`node_stats[l][node]`: eval statistics (or None); `visit(l, node, out, record)` sees
-        every node's output and collected statistics."""
+        every node's output and collected statistics; only the first `depth` layers run."""
+        self.depth = len(self.layers) if depth is None else depth
         self._level(0, [(0, xb)], node_stats, visit)
 
     def _level(self, level, parents, node_stats, visit) -> None:
-        if level == len(self.layers):
+        if level == self.depth:
             return
         items, nodes = [], []
         kids = self.trie.children[level]
@@ -748,10 +749,16 @@ def evaluate_many(
                             (f * var.double() + (1 - f) * v0.double()).to(v0.dtype),
                         )
 
+            # layers after the last one with a batch norm collect nothing: not run
+            depth = 1 + max(
+                (i for i, layer in enumerate(supernet.layers)
+                 if any(isinstance(m, SuperBatchNorm) for m in layer.modules())),
+                default=-1,
+            )  # fmt: skip
             state.mode = "calib"
             for cb in _batches(calib, batch_size):
                 batches += 1
-                traversal.run(cb, None, collect)
+                traversal.run(cb, None, collect, depth)
         state.mode = "eval"
         logits: list[list[torch.Tensor]] = [[] for _ in trie.levels[last]]
 
