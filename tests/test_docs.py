@@ -55,6 +55,7 @@ MODULES = [
     "airda.codeopt.pyvariants",
     "airda.schedulers._median",
     "airda.schedulers._halving",
+    "airda.schedulers._registry",
     "airda.strategies.pbt",
     "airda.strategies.bohb",
     "airda.hpo.tuning",

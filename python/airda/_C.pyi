@@ -25,9 +25,31 @@ def parzen_logpdf(
     high: npt.NDArray[np.float64],
     cat_x: npt.NDArray[np.int64] | None,
     cat_logp: npt.NDArray[np.float64] | None,
+    log_extra: npt.NDArray[np.float64] | None,
     threads: int,
     out: npt.NDArray[np.float64],
 ) -> None: ...
+def sorted_bandwidths(
+    values: npt.NDArray[np.float64],
+    consider_endpoints: bool,
+    minimum: float,
+    maximum: float,
+    out: npt.NDArray[np.float64],
+) -> None: ...
+def tpe_bandwidths(
+    sorted_rows: list[npt.NDArray[np.int64]],
+    sorted_vals: list[npt.NDArray[np.float64]],
+    index: npt.NDArray[np.int64],
+    n: int,
+    by_first: bool,
+    consider_endpoints: bool,
+    minimum: float,
+    maximum: float,
+    out: npt.NDArray[np.float64],
+    values: npt.NDArray[np.float64],
+    cache: npt.NDArray[np.float64] | None,
+    stale: npt.NDArray[np.uint8] | None,
+) -> npt.NDArray[np.int64]: ...
 def parzen_log_norm(
     mu: npt.NDArray[np.float64],
     sigma: npt.NDArray[np.float64],
