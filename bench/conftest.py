@@ -57,7 +57,8 @@ def machine() -> str:
 @pytest.fixture
 def timed(benchmark):
     """Time `fn(*args)` as entry `name` of `group`; the group's `baseline=True` entry is the
-    denominator of every ratio printed for it. `warmup=0` spares a slow entry an untimed run."""
+    denominator of every ratio printed for it. `warmup=0` spares a slow entry an untimed run;
+    `setup` (untimed) runs before every round."""
 
     def run(
         group: str,
@@ -67,11 +68,12 @@ def timed(benchmark):
         rounds: int = 5,
         baseline: bool = False,
         warmup: int = 1,
+        setup: Callable[[], None] | None = None,
     ) -> Any:
         benchmark.group = group
         benchmark.extra_info["entry"] = name
         result = benchmark.pedantic(
-            fn, args=args, rounds=rounds, iterations=1, warmup_rounds=warmup
+            fn, args=args, rounds=rounds, iterations=1, warmup_rounds=warmup, setup=setup
         )
         record = _RESULTS[group]
         if baseline:

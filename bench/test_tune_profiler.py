@@ -50,7 +50,7 @@ def test_bench_sampling_compiled_vs_python_loop(timed, which):
         return out
 
     def compiled():
-        return native().sample_variant(fn, addr, N_SAMPLES, 1, False, 0)["samples"]
+        return np.asarray(native().sample_variant(fn, addr, N_SAMPLES, 1, False, 0)["samples"])
 
     if which == "python":
         samples = timed(group, "python ctypes loop", python_loop, baseline=True)

@@ -9,7 +9,10 @@ one section). Sections:
 - matmul: a blocked matmul (tile, unroll, flags): the best found with 25% of the space
   against the exhaustive best.
 - kernel_tuner: the same space and budget through Kernel Tuner's C backend, in the same run
-  (skipped with the reason when ``kernel_tuner`` is not installed: pip install airda[bench]).
+  (skipped with the reason when ``kernel_tuner`` is not installed: pip install airda[bench]);
+  paired runs in alternating order (``--repeats N``), airda on an empty compile cache. Part of
+  the matmul section; ``--only kernel_tuner`` runs it alone.
+- python_sandbox: Python callables timed in this process and in the sandbox worker, paired.
 
 Timings depend on the machine's load; the script prints the machine and load average.
 """
@@ -98,6 +101,21 @@ float matmul_kt(float* C, const float* A, const float* B, int n) {
 CLOCK = 0  # 0 wall, 1 thread CPU time (--clock cpu)
 
 
+def aligned(a: np.ndarray, align: int = 64) -> np.ndarray:
+    """A copy of `a` starting on an `align`-byte boundary, as the sandbox worker places its
+    arguments. Where an array starts matters: the blocked matmul with AVX2 runs about 40%
+    slower on arrays 16 bytes off a 64-byte boundary, and a NumPy array starts wherever malloc
+    put it, so every measurement here (and Kernel Tuner's arguments) uses aligned copies."""
+    a = np.asarray(a)
+    if a.ndim == 0:
+        return a
+    raw = np.empty(a.nbytes + align, np.uint8)
+    start = (-raw.ctypes.data) % align
+    out = raw[start : start + a.nbytes].view(a.dtype).reshape(a.shape)
+    out[...] = a
+    return out
+
+
 class Loaded:
     """A compiled variant loaded in this process, with its arguments."""
 
@@ -106,7 +124,7 @@ class Loaded:
             str(compile_variant(source, entry, args, defines=defines, flags=flags))
         )
         rng = np.random.default_rng(0)
-        self.arrays = [a.make(rng) for a in args]
+        self.arrays = [aligned(a.make(rng)) for a in args]
         self.ptrs = (ctypes.c_void_p * len(args))(*[a.ctypes.data for a in self.arrays])
         self.fn = ctypes.cast(self.lib.airda_call, ctypes.c_void_p).value
         self.args = ctypes.addressof(self.ptrs)
@@ -183,7 +201,7 @@ def three_percent(quick: bool) -> None:
         ok_seq += pa.median < pb.median
     print(
         f"interleaved (race, <= 1 s): {ok_race}/{trials} = {ok_race / trials:.0%} correct, "
-        f"median measurement {np.median(spent):.2f} s"
+        f"median measurement {np.median(spent):.4f} s"
     )
     print(
         f"back to back (0.5 s each):  {ok_seq}/{trials} = {ok_seq / trials:.0%} correct "
@@ -218,28 +236,40 @@ def racing(quick: bool) -> None:
         n_samples=40 if quick else 200,
         rounds=8 if quick else 40,
     )
-    t0 = time.perf_counter()
-    r = race({k: v.sampler() for k, v in variants.items()}, round_samples=5, rel_ci=0.01)
-    race_wall = time.perf_counter() - t0
-    kt7 = fixed_protocol({k: v.sampler() for k, v in variants.items()}, n_samples=7)
-    same = fixed_protocol(
-        {k: v.sampler() for k, v in variants.items()}, n_samples=r.profiles[r.winner].n_samples
-    )
     best = truth.profiles[truth.winner].median
 
     def gap(k):
         return truth.profiles[k].median / best - 1
 
     print(f"{len(variants)} variants; truth (fixed, many samples): {truth.winner}")
-    print(
-        f"race:                 winner {r.winner} (+{gap(r.winner):.1%} vs truth), "
-        f"{r.measured_s:.3f} s measured, {r.rounds} rounds, wall {race_wall:.2f} s"
-    )
-    print(
-        f"fixed, same n as the race's winner ({r.profiles[r.winner].n_samples}): winner "
-        f"{same.winner} (+{gap(same.winner):.1%}), {same.measured_s:.3f} s measured; "
-        f"race/fixed time = {r.measured_s / same.measured_s:.2f}"
-    )
+    # unpaired (the default for these samplers, which take a variant's samples of a round in
+    # one block: stops when every interval left is rel_ci narrow) and paired by per-round
+    # medians (stops once no rival can be rel_ci faster), each against a fixed protocol giving
+    # every variant the race winner's sample count
+    for paired in (False, True):
+        t0 = time.perf_counter()
+        r = race(
+            {k: v.sampler() for k, v in variants.items()},
+            round_samples=5,
+            rel_ci=0.01,
+            paired=paired,
+        )
+        race_wall = time.perf_counter() - t0
+        same = fixed_protocol(
+            {k: v.sampler() for k, v in variants.items()},
+            n_samples=r.profiles[r.winner].n_samples,
+        )
+        label = "race (paired by round):" if paired else "race:"
+        print(
+            f"{label:24s} winner {r.winner} (+{gap(r.winner):.1%} vs truth), "
+            f"{r.measured_s:.3f} s measured, {r.rounds} rounds, wall {race_wall:.2f} s"
+        )
+        print(
+            f"  fixed, same n as the race's winner ({r.profiles[r.winner].n_samples}): winner "
+            f"{same.winner} (+{gap(same.winner):.1%}), {same.measured_s:.3f} s measured; "
+            f"race/fixed time = {r.measured_s / same.measured_s:.2f}"
+        )
+    kt7 = fixed_protocol({k: v.sampler() for k, v in variants.items()}, n_samples=7)
     print(
         f"fixed, 7 iterations (Kernel Tuner default): winner {kt7.winner} "
         f"(+{gap(kt7.winner):.1%}), {kt7.measured_s:.3f} s measured"
@@ -255,7 +285,7 @@ def matmul_args(n):
     ]
 
 
-def matmul(quick: bool, kt: bool) -> None:
+def matmul(quick: bool, kt: bool, repeats: int | None = None) -> None:
     print("\n## blocked matmul: 25% budget vs the exhaustive best (and Kernel Tuner)")
     params, flags = matmul_space()
     n = 64 if quick else 128
@@ -320,7 +350,7 @@ def matmul(quick: bool, kt: bool) -> None:
             f"{', '.join(f'{g:+.1%}' for g in gaps)}"
         )
     if kt:
-        kernel_tuner_compare(n, params, budget, cap, quick)
+        kernel_tuner_compare(n, params, budget, cap, quick, repeats)
 
 
 def _ck(c):
@@ -343,12 +373,18 @@ def remeasure(n, configs, quick):
     return {k: p.median for k, p in res.profiles.items()}
 
 
-def kernel_tuner_compare(n, params, budget, cap, quick) -> None:
+def kernel_tuner_compare(n, params, budget, cap, quick, repeats=None) -> None:
+    """airda against Kernel Tuner's C backend on the same space and budget, in this process:
+    paired runs in alternating order (even runs airda first, odd runs Kernel Tuner first), each
+    airda run on an empty compile cache (Kernel Tuner has none). Two airda arms: given the
+    expected output, as Kernel Tuner is (`answer=`), and given the naive reference source
+    (compiled, run for the answer and timed for the speed-up)."""
     try:
         import kernel_tuner
     except ImportError:
         print("kernel_tuner: skipped (not installed: pip install airda[bench])")
         return
+    import tempfile
     import warnings
 
     # a C kernel has no thread block: Kernel Tuner warns about it on every run
@@ -360,12 +396,19 @@ def kernel_tuner_compare(n, params, budget, cap, quick) -> None:
     b = max(1, space // 4)
     args = matmul_args(n)
     rng = np.random.default_rng(0)
-    arrays = [a.make(rng) for a in args]
+    arrays = [aligned(a.make(rng)) for a in args]  # 64-byte aligned, as airda's worker has them
     expected = arrays[1].astype(np.float64) @ arrays[2].astype(np.float64)
     kt_args = [arrays[0], arrays[1], arrays[2], np.int32(n)]
-    results = {"airda": [], "kernel_tuner": []}
-    seeds = 2 if quick else 10
-    for seed in range(seeds):
+    arms = ("airda", "airda+ref", "kernel_tuner")
+    results: dict[str, list] = {k: [] for k in arms}
+    repeats = repeats or (2 if quick else 10)
+    cache_root = Path(tempfile.mkdtemp(prefix="airda-kt-"))
+    saved_cache = os.environ.get("AIRDA_CACHE_DIR")
+    load0 = os.getloadavg()
+
+    def run_airda(seed, with_ref):
+        os.environ["AIRDA_CACHE_DIR"] = str(cache_root / f"{seed}-{with_ref}")  # cold
+        gate = {"reference": MATMUL_REF} if with_ref else {"expected": [expected]}
         t0 = time.perf_counter()
         res = tune_c(
             MATMUL,
@@ -373,7 +416,6 @@ def kernel_tuner_compare(n, params, budget, cap, quick) -> None:
             args,
             params=params,
             flags=[fixed],
-            reference=MATMUL_REF,
             strategy="random",
             seed=seed,
             budget=b,
@@ -381,9 +423,11 @@ def kernel_tuner_compare(n, params, budget, cap, quick) -> None:
             clock="cpu" if CLOCK else "wall",
             rtol=1e-3,
             atol=1e-3,
+            **gate,
         )
-        wall = time.perf_counter() - t0
-        results["airda"].append((wall, dict(res.best_params)))
+        return time.perf_counter() - t0, dict(res.best_params)
+
+    def run_kt(seed):
         np.random.seed(seed)  # noqa: NPY002 - Kernel Tuner samples from the global state
         t0 = time.perf_counter()
         kt_res, _ = kernel_tuner.tune_kernel(
@@ -405,23 +449,115 @@ def kernel_tuner_compare(n, params, budget, cap, quick) -> None:
         wall = time.perf_counter() - t0
         ok = [r for r in kt_res if isinstance(r.get("time"), float)]
         kbest = min(ok, key=lambda r: r["time"])
-        kp = {"BLOCK": kbest["BLOCK"], "UNROLL": kbest["UNROLL"], "flags": fixed}
-        results["kernel_tuner"].append((wall, kp))
+        return wall, {"BLOCK": kbest["BLOCK"], "UNROLL": kbest["UNROLL"], "flags": fixed}
+
+    try:
+        # one untimed run of each first: imports and the compiler's first start are not a tuner's
+        run_kt(repeats)
+        run_airda(repeats, False)
+        run_airda(repeats, True)
+        for seed in range(repeats):
+            order = ["airda", "airda+ref", "kernel_tuner"]
+            if seed % 2:
+                order.reverse()
+            for who in order:
+                if who == "kernel_tuner":
+                    results[who].append(run_kt(seed))
+                else:
+                    results[who].append(run_airda(seed, who == "airda+ref"))
+    finally:
+        if saved_cache is None:
+            os.environ.pop("AIRDA_CACHE_DIR", None)
+        else:
+            os.environ["AIRDA_CACHE_DIR"] = saved_cache
+    load1 = os.getloadavg()
     med = remeasure(n, [p for rows in results.values() for _, p in rows], quick)
-    print(f"same space BLOCK x UNROLL ({space} variants, {fixed}), budget {b}, {seeds} seeds")
-    print("(each tuner's pick re-measured side by side in interleaved rounds):")
-    for who, rows in results.items():
-        desc = ", ".join(f"{p['BLOCK']}/{p['UNROLL']}: {med[_ck(p)] * 1e3:.3f} ms" for _, p in rows)
-        print(
-            f"  {who:13s} picks {desc}; mean {np.mean([med[_ck(p)] for _, p in rows]) * 1e3:.3f}"
-            f" ms; wall {np.mean([w for w, _ in rows]):.2f} s per run"
+    print(
+        f"same space BLOCK x UNROLL ({space} variants, {fixed}), budget {b}, {repeats} paired "
+        f"runs (alternating order, airda on an empty compile cache each run); load average "
+        f"{load0[0]:.2f} before, {load1[0]:.2f} after"
+    )
+    print("picks re-measured side by side in interleaved rounds (ms per call)")
+    print("run  " + "  ".join(f"{a + ' wall':>17s}  {'pick':>6s}" for a in arms))
+    for i in range(repeats):
+        cells = []
+        for a in arms:
+            w, p = results[a][i]
+            cells.append(f"{w:15.3f} s  {med[_ck(p)] * 1e3:6.3f}")
+        print(f"{i:3d}  " + "  ".join(cells))
+    kt_w = np.array([w for w, _ in results["kernel_tuner"]])
+    for a in arms:
+        walls = np.array([w for w, _ in results[a]])
+        picks = np.array([med[_ck(p)] for _, p in results[a]])
+        line = (
+            f"  {a:13s} wall median {np.median(walls):.3f} s (mean {walls.mean():.3f}); "
+            f"pick median {np.median(picks) * 1e3:.3f} ms (mean {picks.mean() * 1e3:.3f})"
         )
+        if a != "kernel_tuner":
+            line += f"; faster than Kernel Tuner in {int(np.sum(walls < kt_w))}/{repeats} runs"
+            line += f", paired wall ratio median {np.median(walls / kt_w):.2f}"
+        print(line)
+
+
+def python_sandbox(quick: bool) -> None:
+    """Python callables timed in this process and in the sandbox worker: are the ratios
+    between variants - what a tuner decides by - the same in both? (On a shared machine two
+    processes can run at different speeds for seconds at a time, one placed beside a busy
+    neighbour and the other not, so absolute times of different processes are not compared;
+    every variant of one run is timed in the same process.)"""
+    from airda.codeopt import Sandbox, callable_sampler
+
+    print("\n## Python variants: ratios between variants, in this process and in the worker")
+    rng = np.random.default_rng(0)
+    x = rng.random(100_000)
+    pairs = {
+        "np.cumsum / np.sort (100k float64)": (np.sort, np.cumsum, (x,)),
+        "sum / sorted (list of 100k)": (sorted, sum, (x.tolist(),)),
+    }
+    rounds = 10 if quick else 40
+    print(
+        f"{rounds} interleaved rounds of 3 samples (>= 2 ms each) per variant; the median of the "
+        "per-round ratios [95% CI]; 3 alternating repeats"
+    )
+
+    def ratio(sa, sb):
+        res = fixed_protocol({"a": sa, "b": sb}, n_samples=3 * rounds, rounds=rounds)
+        per_round = [
+            float(np.median(b)) / float(np.median(a))
+            for a, b in zip(
+                np.array_split(res.profiles["a"].samples, rounds),
+                np.array_split(res.profiles["b"].samples, rounds),
+                strict=True,
+            )
+        ]
+        p = summarize(per_round)
+        return f"{p.median:6.3f} [{p.ci_low:.3f}..{p.ci_high:.3f}]"
+
+    for name, (fa, fb, args) in pairs.items():
+        cells = {"in-process": [], "sandbox": []}
+        with Sandbox(py_args=args) as box:
+            for r in range(1 if quick else 3):
+                order = ("in-process", "sandbox") if r % 2 == 0 else ("sandbox", "in-process")
+                for who in order:
+                    if who == "in-process":
+                        sa, sb = callable_sampler(fa, *args), callable_sampler(fb, *args)
+                    else:
+                        sa = callable_sampler(fa, box=box, key="a")
+                        sb = callable_sampler(fb, box=box, key="b")
+                    cells[who].append(ratio(sa, sb))
+        print(f"{name}")
+        for who, vals in cells.items():
+            print(f"  {who:11s} " + "   ".join(vals))
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="a short smoke run")
-    ap.add_argument("--only", choices=["accuracy", "three_percent", "racing", "matmul"])
+    ap.add_argument(
+        "--only",
+        choices=["accuracy", "three_percent", "racing", "matmul", "kernel_tuner", "python_sandbox"],
+    )
+    ap.add_argument("--repeats", type=int, default=None, help="paired Kernel Tuner runs")
     ap.add_argument("--no-kernel-tuner", action="store_true")
     ap.add_argument(
         "--clock",
@@ -434,11 +570,17 @@ def main(argv=None) -> int:
     CLOCK = 1 if a.clock == "cpu" else 0
     os.environ.setdefault("AIRDA_CACHE_DIR", str(Path.cwd() / ".airda-bench-cache"))
     header()
-    sections = [a.only] if a.only else ["accuracy", "three_percent", "racing", "matmul"]
+    sections = (
+        [a.only] if a.only else ["accuracy", "three_percent", "racing", "matmul", "python_sandbox"]
+    )
     for s in sections:
         t0 = time.perf_counter()
         if s == "matmul":
-            matmul(a.quick, not a.no_kernel_tuner)
+            matmul(a.quick, not a.no_kernel_tuner, a.repeats)
+        elif s == "kernel_tuner":
+            params, _ = matmul_space()
+            n = 64 if a.quick else 128
+            kernel_tuner_compare(n, params, None, 0.05 if a.quick else 0.3, a.quick, a.repeats)
         else:
             globals()[s](a.quick)
         print(f"({s}: {time.perf_counter() - t0:.1f} s)")

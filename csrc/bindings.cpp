@@ -12,8 +12,10 @@
 #include <stdexcept>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "airda/bits.h"
+#include "airda/grouped_depthwise_conv.h"
 #include "airda/mixed_op.h"
 #include "airda/pareto.h"
 #include "airda/parzen.h"
@@ -197,6 +199,98 @@ void cpu_mixed_op_backward(const py::array& ys, const py::array& alpha,
 
 // ---- end of the mixed op
 
+// ---- grouped depthwise conv (elastic blocks) -----------------------------------------------
+
+template <class T>
+void run_grouped_dw(const std::vector<py::array>& xs, const py::array& weight,
+                    const std::vector<std::pair<int64_t, int64_t>>& ksizes, int64_t stride,
+                    const std::vector<py::object>& scales, const std::vector<py::object>& shifts,
+                    airda::DwActivation act, std::vector<py::array>& outs, int64_t B, int64_t H,
+                    int64_t W) {
+  std::vector<airda::DwGroup<T>> groups;
+  for (size_t g = 0; g < xs.size(); ++g) {
+    airda::DwGroup<T> grp{};
+    grp.x = static_cast<const T*>(xs[g].data());
+    grp.out = static_cast<T*>(outs[g].mutable_data());
+    grp.channels = xs[g].shape(1);
+    grp.kh = ksizes[g].first;
+    grp.kw = ksizes[g].second;
+    if (!scales[g].is_none()) {
+      grp.scale = static_cast<const T*>(scales[g].cast<py::array>().data());
+      grp.shift = static_cast<const T*>(shifts[g].cast<py::array>().data());
+    }
+    groups.push_back(grp);
+  }
+  const T* w = static_cast<const T*>(weight.data());
+  const int64_t C = weight.shape(0), KH = weight.shape(1), KW = weight.shape(2);
+  py::gil_scoped_release release;
+  airda::cpu::grouped_depthwise_conv(groups, w, C, KH, KW, B, H, W, stride, act);
+}
+
+void cpu_grouped_depthwise_conv(const std::vector<py::array>& xs, const py::array& weight,
+                                const std::vector<std::pair<int64_t, int64_t>>& ksizes,
+                                int64_t stride, const std::vector<py::object>& scales,
+                                const std::vector<py::object>& shifts, int act,
+                                std::vector<py::array>& outs) {
+  if (weight.ndim() != 3) throw py::value_error("weight must be 3-D (C, KH, KW)");
+  if (!(weight.flags() & py::array::c_style)) throw py::value_error("weight must be C-contiguous");
+  const bool f64 = weight.dtype().kind() == 'f' && weight.itemsize() == 8;
+  if (!f64) require_dtype(weight, "weight", 'f', 4);
+  const int64_t C = weight.shape(0), KH = weight.shape(1), KW = weight.shape(2);
+  if (stride < 1) throw py::value_error("stride must be >= 1");
+  if (act < 0 || act > 3) throw py::value_error("act must be 0 (none), 1, 2 or 3");
+  const size_t G = xs.size();
+  if (ksizes.size() != G || scales.size() != G || shifts.size() != G || outs.size() != G)
+    throw py::value_error("xs, ksizes, scales, shifts and outs must have one entry per group");
+  int64_t B = 0, H = 0, W = 0;
+  for (size_t g = 0; g < G; ++g) {
+    const std::string at = "group " + std::to_string(g) + ": ";
+    const py::array& x = xs[g];
+    if (x.ndim() != 4 || !(x.flags() & py::array::c_style))
+      throw py::value_error(at + "x must be a C-contiguous 4-D array (B, c, H, W)");
+    require_dtype(x, "x", 'f', weight.itemsize());
+    if (g == 0) {
+      B = x.shape(0);
+      H = x.shape(2);
+      W = x.shape(3);
+      if (H < 1 || W < 1) throw py::value_error("x must have H, W >= 1");
+    } else if (x.shape(0) != B || x.shape(2) != H || x.shape(3) != W) {
+      throw py::value_error(at + "x must have the batch and spatial size of group 0");
+    }
+    const int64_t c = x.shape(1);
+    if (c < 0 || c > C) throw py::value_error(at + "more channels than weight has");
+    const auto [kh, kw] = ksizes[g];
+    if (kh < 1 || kw < 1 || kh % 2 == 0 || kw % 2 == 0 || kh > KH || kw > KW ||
+        (KH - kh) % 2 != 0 || (KW - kw) % 2 != 0)
+      throw py::value_error(at + "kernel size must be odd, within and centred in the weight's");
+    const py::array& o = outs[g];
+    if (o.ndim() != 4 || !(o.flags() & py::array::c_style) || o.shape(0) != B ||
+        o.shape(1) != c || o.shape(2) != (H - 1) / stride + 1 || o.shape(3) != (W - 1) / stride + 1)
+      throw py::value_error(at + "out must be C-contiguous (B, c, Ho, Wo)");
+    require_dtype(o, "out", 'f', weight.itemsize());
+    require_writeable(o, "out");
+    if (scales[g].is_none() != shifts[g].is_none())
+      throw py::value_error(at + "give both scale and shift, or neither");
+    if (!scales[g].is_none()) {
+      for (const py::object* v : {&scales[g], &shifts[g]}) {
+        if (!py::isinstance<py::array>(*v)) throw py::type_error(at + "scale/shift must be arrays");
+        const py::array a = v->cast<py::array>();
+        require_vector(a, "scale/shift", c);
+        require_dtype(a, "scale/shift", 'f', weight.itemsize());
+      }
+    }
+  }
+  if (G == 0) return;
+  const auto a = static_cast<airda::DwActivation>(act);
+  if (f64) {
+    run_grouped_dw<double>(xs, weight, ksizes, stride, scales, shifts, a, outs, B, H, W);
+  } else {
+    run_grouped_dw<float>(xs, weight, ksizes, stride, scales, shifts, a, outs, B, H, W);
+  }
+}
+
+// ---- end of the grouped depthwise conv
+
 // ---- Pareto op: non-dominated rank and hypervolume ------------------------------------------
 
 // values: C-contiguous (n, m) float64 with m >= 1 and no NaN; returns (n, m).
@@ -336,14 +430,30 @@ const double* parzen_sigma_data(const py::array& sigma, py::ssize_t n_comp, py::
 void cpu_parzen_logpdf(const py::array& x, const py::array& mu, const py::array& sigma,
                        const py::array& log_weights, const py::object& log_norm,
                        const py::array& low, const py::array& high, const py::object& cat_x,
-                       const py::object& cat_logp, int threads, py::array& out) {
+                       const py::object& cat_logp, const py::object& log_extra, int threads,
+                       py::array& out) {
   const double* px = f64_data(x, "x", 2);
-  const double* pmu = f64_data(mu, "mu", 2);
+  // mu (and a 2-D sigma) row-major, or both column-major (a transposed (d, n_comp) array).
+  const bool columns = mu.ndim() == 2 && !(mu.flags() & py::array::c_style) &&
+                       (mu.flags() & py::array::f_style);
+  const double* pmu = columns ? f64_data(mu.attr("T").cast<py::array>(), "mu", 2)
+                              : f64_data(mu, "mu", 2);
   const py::ssize_t n_cand = x.shape(0), d = x.shape(1), n_comp = mu.shape(0);
   require_len(mu, "mu", 1, d);
   if (n_comp < 1) throw py::value_error("mu is empty; a mixture needs at least one component");
   int64_t sigma_stride = 0;
-  const double* psigma = parzen_sigma_data(sigma, n_comp, d, &sigma_stride);
+  const double* psigma = nullptr;
+  if (columns && sigma.ndim() == 2) {
+    if (!(sigma.flags() & py::array::f_style) || (sigma.flags() & py::array::c_style)) {
+      throw py::value_error("sigma must be column-major (Fortran order) like mu");
+    }
+    psigma = f64_data(sigma.attr("T").cast<py::array>(), "sigma", 2);
+    require_len(sigma, "sigma", 0, n_comp);
+    require_len(sigma, "sigma", 1, d);
+    sigma_stride = 1;
+  } else {
+    psigma = parzen_sigma_data(sigma, n_comp, d, &sigma_stride);
+  }
   const double* pw = f64_data(log_weights, "log_weights", 1);
   require_len(log_weights, "log_weights", 0, n_comp);
   const double* pnorm = nullptr;
@@ -386,6 +496,14 @@ void cpu_parzen_logpdf(const py::array& x, const py::array& mu, const py::array&
       }
     }
   }
+  const double* pextra = nullptr;
+  py::array extra_array;
+  if (!log_extra.is_none()) {
+    extra_array = py::array::ensure(log_extra);
+    if (!extra_array) throw py::type_error("log_extra must be None or a float64 array");
+    pextra = f64_data(extra_array, "log_extra", 1);
+    require_len(extra_array, "log_extra", 0, n_cand);
+  }
   if (out.ndim() != 1 || out.shape(0) != n_cand) {
     throw py::value_error("out must have shape (" + std::to_string(n_cand) + ",)");
   }
@@ -395,7 +513,7 @@ void cpu_parzen_logpdf(const py::array& x, const py::array& mu, const py::array&
   auto* dst = static_cast<double*>(out.mutable_data());
   py::gil_scoped_release release;
   airda::cpu::parzen_logpdf(px, n_cand, d, pmu, psigma, sigma_stride, pw, pnorm, n_comp, plow,
-                            phigh, pcx, pcl, n_cat, n_choices, threads, dst);
+                            phigh, pcx, pcl, n_cat, n_choices, pextra, columns, threads, dst);
 }
 
 void cpu_parzen_log_norm(const py::array& mu, const py::array& sigma, const py::array& low,
@@ -416,6 +534,133 @@ void cpu_parzen_log_norm(const py::array& mu, const py::array& sigma, const py::
   auto* dst = static_cast<double*>(out.mutable_data());
   py::gil_scoped_release release;
   airda::cpu::parzen_log_norm(pmu, psigma, sigma_stride, n_comp, d, plow, phigh, dst);
+}
+
+const int64_t* i64_vector(const py::handle& h, const char* name, py::array* keep) {
+  *keep = py::array::ensure(h);
+  if (!*keep || keep->ndim() != 1 || !(keep->flags() & py::array::c_style)) {
+    throw py::value_error(std::string(name) + " must be a 1-D C-contiguous int64 array");
+  }
+  require_dtype(*keep, name, 'i', 8);
+  return static_cast<const int64_t*>(keep->data());
+}
+
+// TPE's neighbour bandwidths (airda.hpo.tpe) of one mixture, every dimension in one call:
+// sorted_rows[j] / sorted_vals[j] are the observations of parameter j in ascending order, index
+// (n_rows,) the index in the mixture's rows of a member row and -1 otherwise. With `by_first` the
+// components are renumbered in ascending order of the first parameter, else they keep `index`.
+// Writes out (p, n) and the members' values into values (p, n); returns perm (n,): the index of each component's row. With `cache` (p, n_rows
+// or more) the widths each row had are compared and updated, and stale (n,) uint8 marks the
+// components whose widths changed.
+py::array_t<int64_t> cpu_tpe_bandwidths(const py::list& sorted_rows, const py::list& sorted_vals,
+                                        const py::array& index, py::ssize_t n, bool by_first,
+                                        bool consider_endpoints, double minimum, double maximum,
+                                        py::array& out, py::array& values,
+                                        const py::object& cache, const py::object& stale) {
+  const py::ssize_t p = static_cast<py::ssize_t>(sorted_rows.size());
+  if (static_cast<py::ssize_t>(sorted_vals.size()) != p) {
+    throw py::value_error("sorted_rows and sorted_vals must have one array per parameter");
+  }
+  py::array index_keep;
+  const int64_t* idx = i64_vector(index, "index", &index_keep);
+  const py::ssize_t n_rows = index.shape(0);
+  f64_data(out, "out", 2);
+  require_writeable(out, "out");
+  if (out.shape(0) != p || out.shape(1) != n) {
+    throw py::value_error("out must have shape (p, n), one row per parameter");
+  }
+  f64_data(values, "values", 2);
+  require_writeable(values, "values");
+  if (values.shape(0) != p || values.shape(1) != n) {
+    throw py::value_error("values must have shape (p, n), one row per parameter");
+  }
+  auto* pvalues = static_cast<double*>(values.mutable_data());
+  if (n >= (int64_t{1} << 31)) throw py::value_error("n must be below 2**31");
+  for (py::ssize_t r = 0; r < n_rows; ++r) {
+    if (idx[r] >= n) throw py::value_error("index holds a value >= n");
+  }
+  double* pcache = nullptr;
+  char* pstale = nullptr;
+  py::array cache_array, stale_array;
+  if (cache.is_none() != stale.is_none()) {
+    throw py::value_error("cache and stale go together: give both or neither");
+  }
+  if (!cache.is_none()) {
+    cache_array = py::array::ensure(cache);
+    stale_array = py::array::ensure(stale);
+    if (!cache_array || !stale_array) throw py::type_error("cache / stale must be arrays");
+    f64_data(cache_array, "cache", 2);
+    require_writeable(cache_array, "cache");
+    if (cache_array.shape(0) != p || cache_array.shape(1) < n_rows) {
+      throw py::value_error("cache must have shape (p, >= len(index))");
+    }
+    if (stale_array.ndim() != 1 || stale_array.shape(0) != n ||
+        !(stale_array.flags() & py::array::c_style)) {
+      throw py::value_error("stale must be a 1-D C-contiguous uint8 array of n entries");
+    }
+    require_dtype(stale_array, "stale", 'u', 1);
+    require_writeable(stale_array, "stale");
+    pcache = static_cast<double*>(cache_array.mutable_data());
+    pstale = static_cast<char*>(stale_array.mutable_data());
+  }
+  std::vector<py::array> rows_keep(p), vals_keep(p);
+  std::vector<const int64_t*> rows(p);
+  std::vector<const double*> vals(p);
+  for (py::ssize_t j = 0; j < p; ++j) {
+    rows[j] = i64_vector(sorted_rows[j], "sorted_rows[j]", &rows_keep[j]);
+    vals_keep[j] = py::array::ensure(sorted_vals[j]);
+    if (!vals_keep[j]) throw py::type_error("sorted_vals[j] must be an array");
+    vals[j] = f64_data(vals_keep[j], "sorted_vals[j]", 1);
+    require_len(vals_keep[j], "sorted_vals[j]", 0, rows_keep[j].shape(0));
+  }
+  py::array_t<int64_t> perm(n);
+  int64_t* pperm = perm.mutable_data();
+  auto* dst = static_cast<double*>(out.mutable_data());
+  {
+    py::gil_scoped_release release;
+    std::vector<int32_t> position(idx, idx + n_rows);
+    int64_t found = 0;
+    if (by_first && p > 0) {
+      std::fill(position.begin(), position.end(), -1);
+      const int64_t n_sorted = rows_keep[0].shape(0);
+      for (int64_t s = 0; s < n_sorted && found < n; ++s) {
+        const int64_t r = rows[0][s];
+        if (r >= 0 && r < n_rows && idx[r] >= 0) {
+          position[r] = static_cast<int32_t>(found);
+          pperm[found++] = idx[r];
+        }
+      }
+    } else {
+      for (int64_t r = 0; r < n_rows; ++r) {
+        if (idx[r] >= 0) {
+          pperm[idx[r]] = idx[r];
+          ++found;
+        }
+      }
+    }
+    for (py::ssize_t j = 0; j < p && found == n; ++j) {
+      found = airda::cpu::neighbour_bandwidths(
+          rows[j], vals[j], rows_keep[j].shape(0), position.data(), n_rows, n, 0.0, 1.0,
+          consider_endpoints, minimum, maximum, dst + j * n, pvalues + j * n,
+          pcache ? pcache + j * cache_array.shape(1) : nullptr, 1, pstale);
+    }
+    if (found != n) n = -1;
+  }
+  if (n < 0) throw py::value_error("some member row is missing from a parameter's sorted rows");
+  return perm;
+}
+
+// The neighbour bandwidths of a small mixture from its values (p, n), into out (p, n).
+void cpu_sorted_bandwidths(const py::array& values, bool consider_endpoints, double minimum,
+                           double maximum, py::array& out) {
+  const double* pv = f64_data(values, "values", 2);
+  f64_data(out, "out", 2);
+  require_writeable(out, "out");
+  require_len(out, "out", 0, values.shape(0));
+  require_len(out, "out", 1, values.shape(1));
+  auto* dst = static_cast<double*>(out.mutable_data());
+  airda::cpu::sorted_bandwidths(pv, values.shape(0), values.shape(1), 0.0, 1.0,
+                                consider_endpoints, minimum, maximum, dst);
 }
 
 // ---- end of the Parzen op ------------------------------------------------------------------
@@ -464,14 +709,18 @@ py::dict build_info() {
 // ---- profiler
 // The address of a `void (*)(void**)` function and of its argument array come from ctypes;
 // they are trusted (the sandbox worker is the process that calls these), only null is refused.
+// The samples are a list of floats, not a NumPy array: the sandbox worker does not import NumPy
+// (it starts while the first variants compile).
 py::dict profile_result(airda::cpu::ProfileResult&& r) {
-  py::array_t<double> samples(static_cast<py::ssize_t>(r.samples.size()));
-  std::copy(r.samples.begin(), r.samples.end(), samples.mutable_data());
+  py::list samples(static_cast<py::ssize_t>(r.samples.size()));
+  for (size_t i = 0; i < r.samples.size(); ++i)
+    samples[i] = py::float_(r.samples[i]);
   py::dict out;
   out["samples"] = samples;
   out["inner"] = r.inner;
   out["measured_s"] = r.measured_s;
   out["converged"] = r.converged;
+  out["stopped"] = r.stopped;
   return out;
 }
 
@@ -483,7 +732,7 @@ airda::cpu::VariantFn variant_fn(std::uintptr_t fn) {
 py::dict cpu_profile(std::uintptr_t fn, std::uintptr_t args, int64_t warmup, int64_t inner,
                      double min_sample_s, int64_t min_samples, int64_t max_samples, double rel_ci,
                      double confidence, double max_time_s, bool flush, int64_t flush_bytes,
-                     int clock) {
+                     int clock, double stop_above, double stop_below) {
   if (!(confidence > 0.0 && confidence < 1.0)) throw py::value_error("confidence must be in (0, 1)");
   if (!(rel_ci >= 0.0)) throw py::value_error("rel_ci must be >= 0");
   if (!(max_time_s >= 0.0)) throw py::value_error("max_time_s must be >= 0");
@@ -498,6 +747,8 @@ py::dict cpu_profile(std::uintptr_t fn, std::uintptr_t args, int64_t warmup, int
   o.rel_ci = rel_ci;
   o.confidence = confidence;
   o.max_time_s = max_time_s;
+  o.stop_above = stop_above;
+  o.stop_below = stop_below;
   o.flush = flush;
   o.flush_bytes = flush_bytes;
   if (clock != 0 && clock != 1) throw py::value_error("clock must be 0 (wall) or 1 (thread CPU)");
@@ -554,6 +805,14 @@ PYBIND11_MODULE(_C, m) {
         "Gradients of mixed_op_forward given grad_out (n,), into grad_ys (K, n) and "
         "grad_alpha (K,). The sums do not depend on the thread count.");
   // ---- end of the mixed op
+  // ---- grouped depthwise conv
+  m.def("grouped_depthwise_conv", &cpu_grouped_depthwise_conv, py::arg("xs"), py::arg("weight"),
+        py::arg("ksizes"), py::arg("stride"), py::arg("scales"), py::arg("shifts"), py::arg("act"),
+        py::arg("outs"),
+        "Depthwise conv of each C-contiguous xs[g] (B, c_g, H, W) with the centre (kh, kw) crop "
+        "of weight[:c_g] (C, KH, KW), zero padding k//2, then optional scale/shift (c_g,) and "
+        "activation (0 none, 1 relu, 2 relu6, 3 hardswish), into outs[g] (B, c_g, Ho, Wo).");
+  // ---- end of the grouped depthwise conv
   // ---- Pareto op
   m.def("non_dominated_rank", &cpu_non_dominated_rank, py::arg("values"), py::arg("out"),
         "Non-dominated front of each row of a C-contiguous (n, m) float64 matrix (minimised, no "
@@ -576,9 +835,23 @@ PYBIND11_MODULE(_C, m) {
   // ---- Parzen op
   m.def("parzen_logpdf", &cpu_parzen_logpdf, py::arg("x"), py::arg("mu"), py::arg("sigma"),
         py::arg("log_weights"), py::arg("log_norm"), py::arg("low"), py::arg("high"),
-        py::arg("cat_x"), py::arg("cat_logp"), py::arg("threads"), py::arg("out"),
+        py::arg("cat_x"), py::arg("cat_logp"), py::arg("log_extra"), py::arg("threads"),
+        py::arg("out"),
         "log p(x) of a mixture of truncated normals (and categorical tables) for each row of x "
-        "(n_cand, d) float64, into out (n_cand,). Values are checked by airda.ops.parzen_logpdf.");
+        "(n_cand, d) float64, into out (n_cand,); log_extra (n_cand,) or None: one more term per "
+        "candidate. Values are checked by airda.ops.parzen_logpdf.");
+  m.def("sorted_bandwidths", &cpu_sorted_bandwidths, py::arg("values"),
+        py::arg("consider_endpoints"), py::arg("minimum"), py::arg("maximum"), py::arg("out"),
+        "TPE's neighbour bandwidths of a small mixture in the unit cube from its values (p, n) "
+        "(ties in index order), into out (p, n).");
+  m.def("tpe_bandwidths", &cpu_tpe_bandwidths, py::arg("sorted_rows"), py::arg("sorted_vals"),
+        py::arg("index"), py::arg("n"), py::arg("by_first"), py::arg("consider_endpoints"),
+        py::arg("minimum"), py::arg("maximum"), py::arg("out"), py::arg("values"),
+        py::arg("cache"), py::arg("stale"),
+        "TPE's neighbour bandwidths of one mixture in the unit cube, every parameter, into out "
+        "(p, n) and their values into values (p, n); returns perm, the index (into the mixture's rows) of each component, in "
+        "ascending order of the first parameter with by_first. cache (rows, p) / stale (n,) "
+        "uint8: widths kept per row (cache (p, rows)); changed ones are marked.");
   m.def("parzen_log_norm", &cpu_parzen_log_norm, py::arg("mu"), py::arg("sigma"), py::arg("low"),
         py::arg("high"), py::arg("out"),
         "Per-component log-normaliser of a truncated-normal mixture into out (n_comp,).");
@@ -588,9 +861,12 @@ PYBIND11_MODULE(_C, m) {
         py::arg("inner"), py::arg("min_sample_s"), py::arg("min_samples"),
         py::arg("max_samples"), py::arg("rel_ci"), py::arg("confidence"), py::arg("max_time_s"),
         py::arg("flush"), py::arg("flush_bytes"), py::arg("clock") = 0,
+        py::arg("stop_above") = 1e300, py::arg("stop_below") = -1.0,
         "Time fn(args) (addresses of a void(*)(void**) and a void*[]) with the GIL released "
-        "until the median's CI is within rel_ci or max_time_s is spent; returns a dict: samples "
-        "(seconds per call), inner, measured_s, converged. clock: 0 wall, 1 thread CPU time.");
+        "until the median's CI is within rel_ci or max_time_s is spent, or (racing) the CI lies "
+        "wholly above stop_above or below stop_below; returns a dict: samples (seconds per "
+        "call), inner, measured_s, converged, stopped (1 above, -1 below, 0 neither). clock: 0 "
+        "wall, 1 thread CPU time.");
   m.def("sample_variant", &cpu_sample, py::arg("fn"), py::arg("args"), py::arg("n_samples"),
         py::arg("inner"), py::arg("flush"), py::arg("flush_bytes"), py::arg("clock") = 0,
         "Exactly n_samples samples of inner calls each (a racing round); same dict as "

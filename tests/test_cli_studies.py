@@ -122,3 +122,78 @@ def test_the_hpo_example_config_runs_with_the_new_samplers(tmp_path, strategy, c
     study = airda.load_study("hpo-tpe-hartmann6", storage=db)
     assert len(study.trials) == 30
     assert study.best_value < -1.0  # a real search: random points average about -0.26
+
+
+def _example(name: str):
+    from pathlib import Path
+
+    return (Path(__file__).resolve().parents[1] / "examples" / name).read_text()
+
+
+@pytest.mark.parametrize(
+    "table",
+    [
+        'name = "asha"\nmin_resource = 1\nmax_resource = 27\nreduction_factor = 3',
+        'name = "hyperband"\nmax_resource = 27',
+        'name = "successive_halving"\nmax_resource = 27\nn_trials_per_bracket = 9',
+        'name = "median"\nn_startup_trials = 3',
+    ],
+)
+def test_run_with_a_scheduler_table(tmp_path, table, capsys):
+    """[scheduler] in the TOML builds the scheduler; the example objective reports epochs, so
+    trials are stopped early and the study spends fewer epochs than 27 per trial."""
+    text = _example("hpo_asha.toml")
+    start = text.index("[scheduler]")
+    end = text.index("[objective]")
+    path = tmp_path / "sched.toml"
+    path.write_text(text[:start] + "[scheduler]\n" + table + "\n\n" + text[end:])
+    db = str(tmp_path / "s.db")
+    assert main(["run", str(path), "--storage", db, "--n-trials", "30"]) == 0
+    assert "more with tpe and " in capsys.readouterr().out
+    study = airda.load_study("hpo-asha-hartmann6", storage=db)
+    assert len(study.trials) == 30
+    assert any(t.state is airda.TrialState.PRUNED for t in study.trials)
+    assert sum(max(t.intermediate) for t in study.trials) < 27 * 30
+    # the study goes on with the same scheduler from the same file
+    assert main(["run", str(path), "--storage", db, "--n-trials", "5"]) == 0
+    assert len(airda.load_study("hpo-asha-hartmann6", storage=db).trials) == 35
+
+
+def test_the_asha_example_config_runs(tmp_path, capsys):
+    path = tmp_path / "asha.toml"
+    path.write_text(_example("hpo_asha.toml"))
+    db = str(tmp_path / "s.db")
+    assert main(["run", str(path), "--storage", db, "--n-trials", "40"]) == 0
+    assert "ASHA(min_resource=1, max_resource=27, reduction_factor=3)" in capsys.readouterr().out
+    study = airda.load_study("hpo-asha-hartmann6", storage=db)
+    epochs = sum(max(t.intermediate) for t in study.trials)
+    assert epochs < 40 * 27 / 2  # most trials stop early
+    assert study.best_value < -1.0
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ('scheduler = "asha"', "[scheduler] must be a table"),
+        ("max_resource = 27", "[scheduler] needs name = one of asha, hyperband, median"),
+        ('name = "pbt"', "unknown scheduler 'pbt'; registered: asha, hyperband"),
+        ('name = "asha"', "max_resource is required"),
+        ('name = "asha"\nmax_resource = 27\neta = 3', "has no option 'eta'; its options: min_"),
+        ('name = "asha"\nmax_resource = "27"', "option 'max_resource' must be an integer"),
+        ('name = "asha"\nmax_resource = 27.0', "option 'max_resource' must be an integer"),
+        ('name = "median"\ninterval = 0', "interval >= 1"),
+        ('name = "asha"\nmin_resource = 9\nmax_resource = 3', "must be >= min_resource"),
+    ],
+)
+def test_bad_scheduler_tables_exit_1_with_a_message(tmp_path, table, message, capsys):
+    if table.startswith("scheduler ="):  # a key at the top level of the file
+        text = table + "\n" + CONFIG
+    else:
+        text = CONFIG + "\n[scheduler]\n" + table
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    db = tmp_path / "x.db"
+    assert main(["run", str(path), "--storage", str(db)]) == 1
+    err = capsys.readouterr().err
+    assert message in err
+    assert "[scheduler]" in err

@@ -5,7 +5,9 @@
 // loop over (candidate, component) is one fused multiply-add per dimension. The log-sum-exp takes
 // the largest term first and skips the exponential of terms more than 60 below it: with many
 // components far from a candidate (the usual case of TPE's g(x) over thousands of trials) most
-// terms are skipped, and the skipped mass is below n_comp * e^-60 of the total.
+// terms are skipped, and the skipped mass is below n_comp * e^-60 of the total. Chunks of
+// components whose terms all fall below that threshold are left out before their exponentials,
+// and mostly before their dimensions are summed (see score_range).
 #include "airda/parzen.h"
 
 #include <omp.h>
@@ -28,8 +30,9 @@ constexpr double kSkip = 60.0;
 #else
 #define AIRDA_PARZEN_CLONES
 #endif
-// Components per chunk: means, widths and terms of a chunk fit in L1 together.
-constexpr int64_t kChunk = 256;
+// Components per chunk: means, widths and terms of a chunk fit in L1 together, and a chunk is
+// small enough to be skipped as a whole often.
+constexpr int64_t kChunk = 64;
 // Below this many (candidate, component, dimension) steps one thread finishes first.
 constexpr int64_t kParallelWork = int64_t{1} << 18;
 
@@ -72,39 +75,75 @@ inline double exp_above(double t) {
   return keep * (p * scale);
 }
 
+// Bounds of one chunk of components, for skipping it (or the rest of its dimensions) when none of
+// its terms can come within kSkip of a candidate's largest term.
+struct ChunkBound {
+  double c_max;    // largest constant (log weight + log normaliser) of the chunk
+  double lo, hi;   // range of the means in dimension 0
+  double inv_min;  // smallest sqrt(1/2)/sigma in dimension 0
+};
+
 // The work of one thread: candidates [first, last) against every component, a chunk at a
 // time. Built twice on x86-64 (AVX2 and the baseline), picked at run time: the vector width
 // changes only the order of the additions in the two reductions.
+//
+// Pruning (never changes a term that is kept): a term is constant - sum_j z_j^2 + categorical
+// log-probabilities (at most cat_bound), so a partial sum over the first dimensions plus cat_bound
+// bounds it from above. A chunk is skipped for a candidate when the bound from dimension 0 alone
+// (the distance of x_0 to the chunk's range of means) is more than kSkip below the candidate's
+// largest term so far (or its extra term), and left after any dimension once all its partial
+// sums are; its terms would have been skipped by the log-sum-exp anyway. Components sorted by
+// their first coordinate make the first test decisive.
 AIRDA_PARZEN_CLONES
 void score_range(int64_t first, int64_t last, const double* x, int64_t d, const double* mu_t_data,
                  const double* inv_t_data, bool shared, const double* constant_data,
-                 int64_t n_comp, const int64_t* cat_x, const double* cat_logp, int64_t n_cat,
-                 int64_t n_choices, const char* inside_all, double* top_all, double* sum_all) {
+                 const ChunkBound* bounds, double cat_bound, int64_t n_comp,
+                 const int64_t* cat_x, const double* cat_logp, int64_t n_cat, int64_t n_choices,
+                 const char* inside_all, double* top_all, double* sum_all) {
   double t[kChunk];
-  for (int64_t k0 = 0; k0 < n_comp; k0 += kChunk) {
+  for (int64_t k0 = 0, chunk = 0; k0 < n_comp; k0 += kChunk, ++chunk) {
     const int64_t width = std::min<int64_t>(kChunk, n_comp - k0);
     const double* c0 = constant_data + k0;
+    const ChunkBound& bound = bounds[chunk];
+    if (bound.c_max == -kInf) continue;
     for (int64_t i = first; i < last; ++i) {
       if (!inside_all[i]) continue;
       const double* xi = x + i * d;
+      // Terms below `floor` are dropped: more than kSkip under the largest one seen so far.
+      const double floor = top_all[i] - kSkip - cat_bound;
+      if (d > 0) {
+        const double gap = std::max({bound.lo - xi[0], xi[0] - bound.hi, 0.0}) * bound.inv_min;
+        if (bound.c_max - gap * gap < floor) continue;
+      }
       for (int64_t k = 0; k < width; ++k) t[k] = c0[k];
+      bool dead = false;
       for (int64_t j = 0; j < d; ++j) {
         const double xj = xi[j];
         const double* m = mu_t_data + j * n_comp + k0;
+        double part = -kInf;
         if (shared) {
           const double s = inv_t_data[j];
+#pragma omp simd reduction(max : part)
           for (int64_t k = 0; k < width; ++k) {
             const double z = (xj - m[k]) * s;
             t[k] -= z * z;
+            part = t[k] > part ? t[k] : part;
           }
         } else {
           const double* s = inv_t_data + j * n_comp + k0;
+#pragma omp simd reduction(max : part)
           for (int64_t k = 0; k < width; ++k) {
             const double z = (xj - m[k]) * s[k];
             t[k] -= z * z;
+            part = t[k] > part ? t[k] : part;
           }
         }
+        if (part < floor) {
+          dead = true;
+          break;
+        }
       }
+      if (dead) continue;
       for (int64_t c = 0; c < n_cat; ++c) {
         const int64_t stride = n_cat * n_choices;
         const double* table = cat_logp + k0 * stride + c * n_choices + cat_x[i * n_cat + c];
@@ -115,8 +154,8 @@ void score_range(int64_t first, int64_t last, const double* x, int64_t d, const 
       double chunk_top = -kInf;
 #pragma omp simd reduction(max : chunk_top)
       for (int64_t k = 0; k < width; ++k) chunk_top = t[k] > chunk_top ? t[k] : chunk_top;
-      if (chunk_top == -kInf) continue;
       double top = top_all[i], sum = sum_all[i];
+      if (chunk_top == -kInf || chunk_top < top - kSkip) continue;
       if (chunk_top > top) {
         sum = top == -kInf ? 0.0 : sum * std::exp(top - chunk_top);
         top = chunk_top;
@@ -151,49 +190,77 @@ double normal_log_mass(double mu, double sigma, double low, double high) {
   return std::log(0.5 * (std::erf(b * kSqrtHalf) - std::erf(a * kSqrtHalf)));
 }
 
-void parzen_log_norm(const double* mu, const double* sigma, int64_t sigma_stride, int64_t n_comp,
-                     int64_t d, const double* low, const double* high, double* out) {
+namespace {
+
+// parzen_log_norm over strided means and widths: element (k, j) at k * k_stride + j * j_stride.
+void log_norm_strided(const double* mu, int64_t mu_k, int64_t mu_j, const double* sigma,
+                      int64_t s_k, int64_t s_j, int64_t n_comp, int64_t d, const double* low,
+                      const double* high, double* out) {
   for (int64_t k = 0; k < n_comp; ++k) {
-    const double* m = mu + k * d;
-    const double* s = sigma + k * sigma_stride;
     // sum of log(sigma) as the log of a product (one log per component, not per dimension),
     // taken whenever the product leaves [1e-150, 1e150] so that it never under- or overflows.
     double acc = -kHalfLog2Pi * static_cast<double>(d), product = 1.0;
     for (int64_t j = 0; j < d; ++j) {
-      product *= s[j];
+      const double m = mu[k * mu_k + j * mu_j], w = sigma[k * s_k + j * s_j];
+      product *= w;
       if (product < 1e-150 || product > 1e150) {
         acc -= std::log(product);
         product = 1.0;
       }
-      acc -= normal_log_mass(m[j], s[j], low[j], high[j]);
+      acc -= normal_log_mass(m, w, low[j], high[j]);
     }
     out[k] = acc - std::log(product);
   }
+}
+
+// A scratch vector per thread that keeps its memory between calls: fresh large vectors cost
+// page faults on every call.
+std::vector<double>& scratch(int slot, size_t size) {
+  thread_local std::vector<double> buffers[3];
+  std::vector<double>& v = buffers[slot];
+  if (v.size() < size) v.resize(size);
+  return v;
+}
+
+}  // namespace
+
+void parzen_log_norm(const double* mu, const double* sigma, int64_t sigma_stride, int64_t n_comp,
+                     int64_t d, const double* low, const double* high, double* out) {
+  log_norm_strided(mu, d, 1, sigma, sigma_stride, 1, n_comp, d, low, high, out);
 }
 
 void parzen_logpdf(const double* x, int64_t n_cand, int64_t d, const double* mu,
                    const double* sigma, int64_t sigma_stride, const double* log_weights,
                    const double* log_norm, int64_t n_comp, const double* low, const double* high,
                    const int64_t* cat_x, const double* cat_logp, int64_t n_cat, int64_t n_choices,
-                   int threads, double* out) {
+                   const double* log_extra, bool columns, int threads, double* out) {
   if (n_cand == 0) return;
-  // Per component: its constant term; means and sqrt(1/2)/sigma transposed to (d, n_comp), so
-  // that the inner loops run over components with unit stride and vectorise.
-  std::vector<double> constant(n_comp);
+  // Per component: its constant term; means and sqrt(1/2)/sigma as (d, n_comp) (transposed
+  // unless given so), so that the inner loops run over components with unit stride and
+  // vectorise.
+  const bool shared = sigma_stride == 0;
+  const int64_t mu_k = columns ? 1 : d, mu_j = columns ? n_comp : 1;
+  const int64_t s_k = shared ? 0 : (columns ? 1 : d), s_j = columns && !shared ? n_comp : 1;
+  std::vector<double>& constant = scratch(0, n_comp);
   if (log_norm == nullptr) {
-    parzen_log_norm(mu, sigma, sigma_stride, n_comp, d, low, high, constant.data());
+    log_norm_strided(mu, mu_k, mu_j, sigma, s_k, s_j, n_comp, d, low, high, constant.data());
   } else {
     std::copy(log_norm, log_norm + n_comp, constant.begin());
   }
   for (int64_t k = 0; k < n_comp; ++k) constant[k] += log_weights[k];
-  std::vector<double> mu_t(d * n_comp);
-  for (int64_t k = 0; k < n_comp; ++k) {
-    for (int64_t j = 0; j < d; ++j) mu_t[j * n_comp + k] = mu[k * d + j];
+  const double* mu_t = mu;
+  if (!columns) {
+    std::vector<double>& buffer = scratch(1, d * n_comp);
+    for (int64_t k = 0; k < n_comp; ++k) {
+      for (int64_t j = 0; j < d; ++j) buffer[j * n_comp + k] = mu[k * d + j];
+    }
+    mu_t = buffer.data();
   }
-  const bool shared = sigma_stride == 0;
-  std::vector<double> inv_t(shared ? d : d * n_comp);
+  std::vector<double>& inv_t = scratch(2, shared ? d : d * n_comp);
   if (shared) {
     for (int64_t j = 0; j < d; ++j) inv_t[j] = kSqrtHalf / sigma[j];
+  } else if (columns) {
+    for (int64_t e = 0; e < d * n_comp; ++e) inv_t[e] = kSqrtHalf / sigma[e];
   } else {
     for (int64_t k = 0; k < n_comp; ++k) {
       for (int64_t j = 0; j < d; ++j) inv_t[j * n_comp + k] = kSqrtHalf / sigma[k * d + j];
@@ -202,9 +269,38 @@ void parzen_logpdf(const double* x, int64_t n_cand, int64_t d, const double* mu,
   const int64_t work = n_cand * n_comp * std::max<int64_t>(d + n_cat, 1);
   const int team = work < kParallelWork ? 1 : (threads > 0 ? threads : omp_get_max_threads());
 
+  // Per chunk: the bounds that let a candidate skip it (see score_range).
+  const int64_t n_chunks = (n_comp + kChunk - 1) / kChunk;
+  std::vector<ChunkBound> bounds(n_chunks);
+  for (int64_t c = 0; c < n_chunks; ++c) {
+    const int64_t k0 = c * kChunk, k1 = std::min(n_comp, k0 + kChunk);
+    ChunkBound b{-kInf, kInf, -kInf, kInf};
+    for (int64_t k = k0; k < k1; ++k) {
+      if (constant[k] == -kInf) continue;
+      b.c_max = std::max(b.c_max, constant[k]);
+      if (d > 0) {
+        b.lo = std::min(b.lo, mu_t[k]);
+        b.hi = std::max(b.hi, mu_t[k]);
+        b.inv_min = std::min(b.inv_min, shared ? inv_t[0] : inv_t[k]);
+      }
+    }
+    bounds[c] = b;
+  }
+  // The categorical log-probabilities can add at most this much to a term.
+  double cat_bound = 0.0;
+  for (int64_t c = 0; c < n_cat; ++c) {
+    double most = 0.0;
+    for (int64_t k = 0; k < n_comp; ++k) {
+      const double* row = cat_logp + (k * n_cat + c) * n_choices;
+      for (int64_t v = 0; v < n_choices; ++v) most = std::max(most, row[v]);
+    }
+    cat_bound += most;
+  }
+
   // Components are taken in chunks that stay in L1 while every candidate of this thread scores
   // them; each candidate keeps a running log-sum-exp (its largest term so far and the sum of
-  // exp(term - largest)), rescaled when a chunk raises the largest.
+  // exp(term - largest)), rescaled when a chunk raises the largest. The extra term, when given,
+  // starts it.
   std::vector<double> top_all(n_cand, -kInf), sum_all(n_cand, 0.0);
   std::vector<char> inside_all(n_cand);
   for (int64_t i = 0; i < n_cand; ++i) {
@@ -212,19 +308,96 @@ void parzen_logpdf(const double* x, int64_t n_cand, int64_t d, const double* mu,
     bool inside = true;
     for (int64_t j = 0; j < d; ++j) inside = inside && xi[j] >= low[j] && xi[j] <= high[j];
     inside_all[i] = inside;
+    if (log_extra != nullptr && log_extra[i] > -kInf) {
+      top_all[i] = log_extra[i];
+      sum_all[i] = 1.0;
+    }
   }
 
 #pragma omp parallel num_threads(team)
   {
     const int n_threads = omp_get_num_threads(), me = omp_get_thread_num();
     const int64_t first = n_cand * me / n_threads, last = n_cand * (me + 1) / n_threads;
-    score_range(first, last, x, d, mu_t.data(), inv_t.data(), shared, constant.data(), n_comp,
-                cat_x, cat_logp, n_cat, n_choices, inside_all.data(), top_all.data(),
-                sum_all.data());
+    score_range(first, last, x, d, mu_t, inv_t.data(), shared, constant.data(),
+                bounds.data(), cat_bound, n_comp, cat_x, cat_logp, n_cat, n_choices,
+                inside_all.data(), top_all.data(), sum_all.data());
   }
 
   for (int64_t i = 0; i < n_cand; ++i) {
     out[i] = !inside_all[i] || top_all[i] == -kInf ? -kInf : top_all[i] + std::log(sum_all[i]);
+  }
+}
+
+int64_t neighbour_bandwidths(const int64_t* sorted_rows, const double* sorted_vals,
+                             int64_t n_sorted, const int32_t* position, int64_t n_rows, int64_t n,
+                             double low, double high, bool consider_endpoints, double minimum,
+                             double maximum, double* out, double* values, double* cache,
+                             int64_t cache_stride, char* stale) {
+  if (n <= 0) return 0;
+  // One pass over the sorted observations: when member m is found, member m - 1 has both of
+  // its neighbours and gets its width.
+  int64_t m = 0;
+  int64_t prev_pos = -1, prev_row = -1;
+  double prev_val = 0.0, prev_gap = 0.0;  // value of member m - 1, its gap to member m - 2
+  auto emit = [&](int64_t p, int64_t row, double left, double right) {
+    const double width = std::min(std::max(std::max(left, right), minimum), maximum);
+    out[p] = width;
+    if (cache != nullptr) {
+      double& kept = cache[row * cache_stride];
+      if (kept != width) {  // NaN (never computed) counts as changed
+        kept = width;
+        stale[p] = 1;
+      }
+    }
+  };
+  for (int64_t s = 0; s < n_sorted && m < n; ++s) {
+    const int64_t row = sorted_rows[s];
+    if (row < 0 || row >= n_rows) continue;
+    const int64_t p = position[row];
+    if (p < 0) continue;
+    const double v = sorted_vals[s];
+    if (values != nullptr) values[p] = v;
+    if (m == 0) {
+      prev_gap = v - low;
+    } else {
+      const double gap = v - prev_val;
+      // member m - 1: left gap prev_gap (for the first member: the bound, or its right gap)
+      const double left = m == 1 && !consider_endpoints ? gap : prev_gap;
+      emit(prev_pos, prev_row, left, gap);
+      prev_gap = gap;
+    }
+    prev_pos = p;
+    prev_row = row;
+    prev_val = v;
+    ++m;
+  }
+  if (m > 0) {  // the last member: its right neighbour is the bound, or its left gap
+    const double right = m > 1 && !consider_endpoints ? prev_gap : high - prev_val;
+    emit(prev_pos, prev_row, prev_gap, right);
+  }
+  return m;
+}
+
+void sorted_bandwidths(const double* values, int64_t p, int64_t n, double low, double high,
+                       bool consider_endpoints, double minimum, double maximum, double* out) {
+  if (n <= 0) return;
+  std::vector<int64_t> order(n);
+  for (int64_t j = 0; j < p; ++j) {
+    const double* v = values + j * n;
+    for (int64_t i = 0; i < n; ++i) order[i] = i;
+    // Ties keep their index order, as the rows of equal values do in the sorted lists.
+    std::stable_sort(order.begin(), order.end(), [v](int64_t a, int64_t b) { return v[a] < v[b]; });
+    double* o = out + j * n;
+    for (int64_t i = 0; i < n; ++i) {
+      const double x = v[order[i]];
+      double left = x - (i > 0 ? v[order[i - 1]] : low);
+      double right = (i + 1 < n ? v[order[i + 1]] : high) - x;
+      if (!consider_endpoints && n > 1) {
+        if (i == 0) left = right;
+        if (i == n - 1) right = left;
+      }
+      o[order[i]] = std::min(std::max(std::max(left, right), minimum), maximum);
+    }
   }
 }
 

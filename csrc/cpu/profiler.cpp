@@ -66,18 +66,19 @@ double time_once(VariantFn fn, void** args, int64_t inner, double* elapsed, int 
   return s / static_cast<double>(inner);
 }
 
-bool ci_converged(std::vector<double> samples, double confidence, double rel_ci) {
+// The median's CI of `samples` at `confidence`; false when there are too few samples.
+bool median_ci(std::vector<double> samples, double confidence, double* lo, double* hi,
+               double* med) {
   const int64_t n = static_cast<int64_t>(samples.size());
   const int64_t k = median_ci_rank(n, confidence);
   if (k < 1) return false;
   std::sort(samples.begin(), samples.end());
-  const double lo = samples[static_cast<size_t>(k - 1)];
-  const double hi = samples[static_cast<size_t>(n - k)];
-  const double med = n % 2 ? samples[static_cast<size_t>(n / 2)]
-                           : 0.5 * (samples[static_cast<size_t>(n / 2 - 1)] +
-                                    samples[static_cast<size_t>(n / 2)]);
-  if (!(med > 0.0)) return hi - lo <= 0.0;
-  return (hi - lo) / med <= rel_ci;
+  *lo = samples[static_cast<size_t>(k - 1)];
+  *hi = samples[static_cast<size_t>(n - k)];
+  *med = n % 2 ? samples[static_cast<size_t>(n / 2)]
+               : 0.5 * (samples[static_cast<size_t>(n / 2 - 1)] +
+                        samples[static_cast<size_t>(n / 2)]);
+  return true;
 }
 
 }  // namespace
@@ -170,9 +171,13 @@ ProfileResult profile(VariantFn fn, void** args, const ProfileOptions& opts) {
     if (n >= next_check) {
       // Checking costs a sort: check at geometrically spaced counts.
       next_check = n + std::max<int64_t>(1, n / 8);
-      if (ci_converged(res.samples, opts.confidence, opts.rel_ci)) {
-        res.converged = true;
-        break;
+      double lo = 0.0, hi = 0.0, med = 0.0;
+      if (median_ci(res.samples, opts.confidence, &lo, &hi, &med)) {
+        // Each reason is recorded (a variant both measured precisely and clearly behind its
+        // rival was raced out too).
+        res.converged = med > 0.0 ? (hi - lo) / med <= opts.rel_ci : hi - lo <= 0.0;
+        res.stopped = lo > opts.stop_above ? 1 : (hi < opts.stop_below ? -1 : 0);
+        if (res.converged || res.stopped != 0) break;
       }
     }
     if (n >= min_samples && res.measured_s >= opts.max_time_s) break;

@@ -25,9 +25,31 @@ def parzen_logpdf(
     high: npt.NDArray[np.float64],
     cat_x: npt.NDArray[np.int64] | None,
     cat_logp: npt.NDArray[np.float64] | None,
+    log_extra: npt.NDArray[np.float64] | None,
     threads: int,
     out: npt.NDArray[np.float64],
 ) -> None: ...
+def sorted_bandwidths(
+    values: npt.NDArray[np.float64],
+    consider_endpoints: bool,
+    minimum: float,
+    maximum: float,
+    out: npt.NDArray[np.float64],
+) -> None: ...
+def tpe_bandwidths(
+    sorted_rows: list[npt.NDArray[np.int64]],
+    sorted_vals: list[npt.NDArray[np.float64]],
+    index: npt.NDArray[np.int64],
+    n: int,
+    by_first: bool,
+    consider_endpoints: bool,
+    minimum: float,
+    maximum: float,
+    out: npt.NDArray[np.float64],
+    values: npt.NDArray[np.float64],
+    cache: npt.NDArray[np.float64] | None,
+    stale: npt.NDArray[np.uint8] | None,
+) -> npt.NDArray[np.int64]: ...
 def parzen_log_norm(
     mu: npt.NDArray[np.float64],
     sigma: npt.NDArray[np.float64],
@@ -81,6 +103,16 @@ def mixed_op_backward(
     grad_alpha: npt.NDArray[np.floating],
 ) -> None: ...
 def mixed_op_cuda_workspace(k: int, n: int) -> int: ...
+def grouped_depthwise_conv(
+    xs: list[npt.NDArray[np.floating]],
+    weight: npt.NDArray[np.floating],
+    ksizes: list[tuple[int, int]],
+    stride: int,
+    scales: list[npt.NDArray[np.floating] | None],
+    shifts: list[npt.NDArray[np.floating] | None],
+    act: int,
+    outs: list[npt.NDArray[np.floating]],
+) -> None: ...
 def cuda_mixed_op_forward(
     ys: int, alpha: int, kind: str, k: int, n: int, out: int, device: int, stream: int
 ) -> None: ...

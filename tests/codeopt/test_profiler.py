@@ -140,6 +140,36 @@ def test_profile_address_fixed_inner_and_flush():
 
 
 @needs_native
+def test_profile_variant_racing_bounds_stop_early():
+    from airda._native import native
+
+    _lib, fn, ptrs, _arrays = _load(1)
+    opts = dict(
+        warmup=1,
+        inner=0,
+        min_sample_s=5e-5,
+        min_samples=10,
+        max_samples=100_000,
+        rel_ci=0.0,  # never narrow enough: only the bounds or the cap stop it
+        confidence=0.95,
+        max_time_s=0.2,
+        flush=False,
+        flush_bytes=0,
+    )
+    addr = ctypes.addressof(ptrs)
+    behind = native().profile_variant(fn, addr, **opts, stop_above=1e-12)
+    assert behind["stopped"] == 1
+    assert len(behind["samples"]) == 10  # at the first check
+    ahead = native().profile_variant(fn, addr, **opts, stop_below=1.0)
+    assert ahead["stopped"] == -1
+    assert len(ahead["samples"]) == 10
+    neither = native().profile_variant(fn, addr, **{**opts, "max_time_s": 0.005})
+    assert neither["stopped"] == 0
+    assert neither["measured_s"] >= 0.005
+    assert isinstance(neither["samples"], list)  # no NumPy needed in the worker
+
+
+@needs_native
 def test_profile_address_rejects_null_and_bad_options():
     with pytest.raises(ValueError, match="null"):
         profile_address(0, 0)

@@ -133,3 +133,147 @@ def test_tune_python_validates():
         tune_python({})
     with pytest.raises(TypeError, match="not callable"):
         tune_python({"a": 3})
+
+
+def test_tune_python_in_the_sandbox_records_crash_hang_and_raise():
+    from tests.codeopt import _pyvariants as pv
+
+    x = np.linspace(0.0, 1.0, 2000)
+    variants = {
+        "segfault": pv.segfault,
+        "fast": pv.fast,
+        "hang": pv.hang,
+        "raises": pv.raises,
+        "wrong": pv.wrong,
+        "slow": pv.slow,
+        "lambda": lambda v: np.cumsum(v),  # does not pickle: recorded, not sent
+    }
+    res = tune_python(
+        variants,
+        (x,),
+        reference=pv.reference,
+        sandbox=True,
+        variant_timeout=0.5,
+        max_time_s=0.01,
+    )
+    assert res.best_params == {"variant": "fast"}
+    rows = {r["params"]["variant"]: r for r in res.rows}
+    assert rows["segfault"]["failure"] == "crash"
+    assert "SIGSEGV" in rows["segfault"]["error"]
+    assert rows["hang"]["failure"] == "timeout"
+    assert "timeout" in rows["hang"]["error"]
+    assert rows["raises"]["failure"] == "error"
+    assert "RuntimeError: kaboom" in rows["raises"]["error"]
+    assert rows["wrong"]["failure"] == "wrong"
+    assert "cannot send 'lambda' to the sandbox" in rows["lambda"]["error"]
+    assert rows["slow"]["state"] == "complete"
+    assert rows["fast"]["median_s"] < rows["slow"]["median_s"]
+    assert res.n_complete == 2
+    assert res.speedup is not None
+
+
+def test_tune_python_sandbox_bad_input():
+    from tests.codeopt import _pyvariants as pv
+
+    with pytest.raises(ValueError, match="reference failed in the sandbox"):
+        tune_python({"fast": pv.fast}, (np.ones(3),), reference=pv.raises, sandbox=True)
+    with pytest.raises(ValueError, match="args cannot be sent"):
+        tune_python({"fast": pv.fast}, (lambda: 0,), sandbox=True)
+    with pytest.raises(ValueError, match="variant_timeout"):
+        tune_python({"fast": pv.fast}, (np.ones(3),), sandbox=True, variant_timeout=0)
+
+
+def test_tune_python_sandboxes_by_default_when_it_can():
+    from tests.codeopt import _pyvariants as pv
+
+    x = np.linspace(0.0, 1.0, 1000)
+    res = tune_python(
+        {"fast": pv.fast, "slow": pv.slow}, (x,), reference=pv.reference, max_time_s=0.01
+    )
+    assert res.study.user_attrs["sandboxed"] is True
+    assert res.best_params == {"variant": "fast"}
+    # a lambda cannot be sent: everything runs in this process
+    res = tune_python(
+        {"fast": pv.fast, "l": lambda v: np.cumsum(v)},
+        (x,),
+        reference=pv.reference,
+        max_time_s=0.01,
+    )
+    assert res.study.user_attrs["sandboxed"] is False
+    assert res.n_complete == 2
+    res = tune_python({"fast": pv.fast}, (x,), sandbox=False, max_time_s=0.01)
+    assert res.study.user_attrs["sandboxed"] is False
+
+
+def test_race_python_callables_in_the_sandbox_drops_failures():
+    from airda.codeopt import callable_sampler
+    from tests.codeopt import _pyvariants as pv
+
+    x = np.linspace(0.0, 1.0, 2000)
+    with Sandbox(py_args=(x,), timeout=0.5) as box:
+        samplers = {
+            name: callable_sampler(fn, box=box, key=name, min_sample_s=2e-4)
+            for name, fn in [
+                ("fast", pv.fast),
+                ("segfault", pv.segfault),
+                ("slow", pv.slow),
+                ("hang", pv.hang),
+                ("raises", pv.raises),
+            ]
+        }
+        res = race(samplers, round_samples=3, max_time_s=0.2)
+    assert res.winner == "fast"
+    assert "SIGSEGV" in res.failed["segfault"]
+    assert "timeout" in res.failed["hang"]
+    assert "kaboom" in res.failed["raises"]
+    assert set(res.profiles) == {"fast", "slow"}
+    # in process, the same sampler
+    inproc = race(
+        {
+            "fast": callable_sampler(pv.fast, x, min_sample_s=2e-4),
+            "raises": callable_sampler(pv.raises, x),
+        },
+        round_samples=3,
+    )
+    assert inproc.winner == "fast"
+    assert "kaboom" in inproc.failed["raises"]
+
+
+def _drifting(costs, seed=0):
+    # every round's i-th samples share a factor (a load burst, a frequency change) of up to 3x
+    rng = np.random.default_rng(seed)
+
+    def draw_round(alive, n):
+        drift = rng.uniform(1.0, 3.0, n)
+        return {k: costs[k] * drift * (1.0 + 0.002 * rng.standard_normal(n)) for k in alive}
+
+    return draw_round
+
+
+def test_paired_race_cancels_a_shared_drift():
+    costs = {"a": 1.0, "b": 1.03, "c": 1.5}
+    paired = race(dict.fromkeys(costs), draw_round=_drifting(costs), rel_ci=0.01, interleaved=True)
+    assert paired.winner == "a"
+    assert set(paired.eliminated) == {"b", "c"}
+    unpaired = race(
+        dict.fromkeys(costs),
+        draw_round=_drifting(costs),
+        rel_ci=0.01,
+        paired=False,
+        max_rounds=10,
+    )
+    assert "b" not in unpaired.eliminated  # the drift hides 3% from unpaired intervals
+    assert paired.measured_s < unpaired.measured_s
+    # equal variants: the race stops once neither can be 1% faster than the other
+    tie = race(
+        dict.fromkeys(["x", "y"]),
+        draw_round=_drifting({"x": 1.0, "y": 1.0}),
+        rel_ci=0.01,
+        interleaved=True,
+    )
+    assert tie.eliminated == {}
+    assert tie.rounds <= 3
+    # one pair per round when the rounds are not interleaved: the same verdict, later
+    by_round = race(dict.fromkeys(costs), draw_round=_drifting(costs), rel_ci=0.01, paired=True)
+    assert by_round.winner == "a"
+    assert by_round.rounds > paired.rounds

@@ -190,22 +190,25 @@ def test_tune_c_budget_resumes_and_races(tmp_path):
             for (int i = 0; i < n; ++i) y[i] = y[i] * 0.5f + 1.0f;
     }"""
     args = [Arg("float32", (64,), "zeros", out=True), Arg("int32", value=64)]
+    # A final race of the 2 fastest: a variant clearly behind the second fastest so far is
+    # stopped within its measurement (raced out).
     kw = dict(
-        params={"WORK": [1, 30, 31, 32]},
+        params={"WORK": [1, 2, 30, 31]},
         flags=["-O1"],
         storage=str(tmp_path / "s.db"),
         strategy="grid",
         max_time_s=0.05,
+        final_race=2,
         verify=lambda out, ref: bool(np.all(np.isfinite(out[0]))),
     )
-    part = tune_c(src, "spin", args, budget=2, **kw)
-    assert part.evaluated == 2
+    part = tune_c(src, "spin", args, budget=3, **kw)
+    assert part.evaluated == 3
     rest = tune_c(src, "spin", args, **kw)
-    assert rest.evaluated == 2
+    assert rest.evaluated == 1
     assert rest.n_complete == 4
     assert rest.best_params["WORK"] == 1
     final = rest.study.user_attrs["final_race"]  # the finalists raced side by side
-    assert len(final["numbers"]) == 4
+    assert len(final["numbers"]) == 2
     winner = next(t for t in rest.study.trials if t.number == final["winner"])
     assert winner.params["WORK"] == 1
     assert rest.best["final_race"] is True
@@ -253,3 +256,28 @@ def test_tune_c_races_the_reference_beside_the_finalists(tmp_path):
     again = tune_c(src, "spin", args, **kw)  # answered from storage: the same race
     assert again.evaluated == 0
     assert again.speedup == res.speedup
+
+
+def test_tune_c_without_final_race_times_the_reference_alone():
+    src = """
+    void spin(float* y, int n) {
+        for (int r = 0; r < WORK; ++r)
+            for (int i = 0; i < n; ++i) y[i] = y[i] * 0.5f + 1.0f;
+    }"""
+    args = [Arg("float32", (256,), "zeros", out=True), Arg("int32", value=256)]
+    res = tune_c(
+        src,
+        "spin",
+        args,
+        params={"WORK": [1, 2]},
+        flags=["-O1"],
+        reference=src.replace("WORK", "40"),
+        strategy="grid",
+        max_time_s=0.02,
+        final_race=0,
+        verify=lambda out, expected: bool(np.all(np.isfinite(out[0]))),
+    )
+    assert "final_race" not in res.study.user_attrs
+    assert res.reference is not None
+    assert not res.reference.get("final_race")
+    assert res.speedup > 5

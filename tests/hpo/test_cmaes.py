@@ -96,15 +96,87 @@ def test_seeded_and_replayable_after_restart(tmp_path) -> None:
     assert [t.params for t in other.trials] != [t.params for t in whole.trials[:20]]
 
 
-def test_integers_do_not_stall() -> None:
+@pytest.mark.parametrize("discrete", ["spread", "margin"])
+def test_integer_search_replays_after_restart(tmp_path, discrete) -> None:
+    """With integers (whose continuous draws the margin rule recovers at each result), a study
+    stopped mid-generation and loaded again continues as if it had never stopped."""
+    space = {"n": Int(0, 20), "m": Int(1, 500, log=True), "x": Float(-1.0, 1.0)}
+
+    def objective(t) -> float:
+        return (t["n"] - 7) ** 2 + math.log(t["m"] / 40) ** 2 + t["x"] ** 2
+
+    kw = {"space": space, "load_if_exists": True}
+    strategy = {"seed": 5, "discrete": discrete}
+    whole = airda.create_study("i", storage=tmp_path / "w.db", strategy=CmaEs(**strategy), **kw)
+    whole.optimize(objective, n_trials=70)
+    part = airda.create_study("i", storage=tmp_path / "p.db", strategy=CmaEs(**strategy), **kw)
+    part.optimize(objective, n_trials=33)
+    del part
+    resumed = airda.load_study("i", storage=tmp_path / "p.db")
+    resumed.optimize(objective, n_trials=37)
+    assert [t.params for t in resumed.trials] == [t.params for t in whole.trials]
+    assert np.array_equal(whole.strategy._run.margin_a, resumed.strategy._run.margin_a)
+
+
+def test_integers_do_not_stall_with_the_spread_rule() -> None:
     space = Space({f"n{i}": Int(-10, 10) for i in range(5)})
-    study = run(space, lambda t: sum((v - 3) ** 2 for v in t.params.values()), 400, seed=1)
+    objective = lambda t: sum((v - 3) ** 2 for v in t.params.values())  # noqa: E731
+    study = airda.create_study(space=space, strategy=CmaEs(seed=1))  # discrete="spread"
+    study.optimize(objective, n_trials=400)
     assert study.best_value == 0
     s = study.strategy
     run_ = s._run
     sd = run_.sigma * np.sqrt(np.diag(run_.cov))
     assert np.all(sd >= s._min_sd(run_) * (1 - 1e-9))
     assert np.all(s._min_sd(run_) > 0)
+
+
+def _leave_probability(s: CmaEs, k: int) -> float:
+    """P(a draw of discrete coordinate k rounds outside the bin of the mean)."""
+    from airda.hpo.cmaes import _norm_cdf
+
+    run_ = s._run
+    m = float(run_.mean[k])
+    sd = run_.margin_a[k] * run_.sigma * math.sqrt(run_.cov[k, k])
+    lo, hi = s._bin_edges(k, m)
+    return _norm_cdf((lo - m) / sd) + 1.0 - _norm_cdf((hi - m) / sd)
+
+
+MIXED = {
+    "n0": Int(0, 1),
+    "n1": Int(1, 1000, log=True),
+    "x": Float(-1, 1),
+    "s": Float(0, 1, step=0.1),
+}
+
+
+@pytest.mark.parametrize(
+    ("space", "target"),
+    [
+        ({f"n{i}": Int(-10, 10) for i in range(5)}, {f"n{i}": 3 for i in range(5)}),
+        (MIXED, {"n0": 1, "n1": 37, "x": 0.25, "s": 0.7}),
+    ],
+)
+def test_integers_do_not_stall_with_the_margin(space, target) -> None:
+    """CMA-ES with margin: after every update each discrete coordinate leaves the bin of the
+    mean with probability at least 1 / (n lambda), and the optimum is found."""
+    space = Space(space)
+
+    def objective(t) -> float:
+        return sum((float(v) - target[k]) ** 2 for k, v in t.params.items())
+
+    s = CmaEs(seed=1, discrete="margin")
+    study = airda.create_study(space=space, strategy=s)
+    checked = 0
+    for _ in range(60):
+        study.optimize(objective, n_trials=10)
+        run_ = s._run
+        alpha = min(1.0 / (run_.n * run_.lam), 0.2)
+        for k in np.flatnonzero(s._discrete):
+            assert _leave_probability(s, int(k)) >= alpha * (1 - 1e-6)
+            checked += 1
+    assert checked
+    assert study.best_value < 1e-2
 
 
 def test_stepped_and_log_parameters() -> None:
@@ -251,6 +323,7 @@ def test_all_categorical_space_is_random_search() -> None:
         ({"inc_popsize": 0}, "inc_popsize"),
         ({"tolfun": -1.0}, "tolfun"),
         ({"resample": -1}, "resample"),
+        ({"discrete": "round"}, "discrete"),
         ({"bogus": 1}, "bogus"),
     ],
 )

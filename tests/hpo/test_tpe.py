@@ -329,3 +329,75 @@ def test_process_workers_share_a_sqlite_study(tmp_path):
     assert all(t.state is TrialState.COMPLETE for t in trials)
     assert len({t.params["x"] for t in trials}) == 30  # distinct streams, liars for the rest
     assert study.best_value < 0.1
+
+
+def _told_strategy(values: np.ndarray, **options) -> TPE:
+    """A TPE over [0, 1]^p told one complete trial per row of `values`."""
+    p = values.shape[1]
+    strategy = TPE(seed=0, **options)
+    strategy.setup(Space({f"x{j}": Float(0.0, 1.0) for j in range(p)}), ("minimize",))
+    for i, row in enumerate(values):
+        params = {f"x{j}": float(row[j]) for j in range(p)}
+        strategy.tell(FrozenTrial(i, TrialState.COMPLETE, params, values=(float(i),)))
+    return strategy
+
+
+@pytest.mark.parametrize("consider_endpoints", [False, True])
+@pytest.mark.parametrize("n_rows", [1, 2, 3, 37, 300])
+def test_compiled_bandwidths_match_the_reference(n_rows, consider_endpoints):
+    """airda._C.tpe_bandwidths (g's widths, means, component order and stale marks) against the
+    NumPy reference `_neighbour_bandwidths`, with ties (a coarse grid), members that are a
+    subset of the rows, and the small-mixture path that sorts instead."""
+    pytest.importorskip("airda._C")
+    rng = np.random.default_rng(n_rows)
+    values = np.round(rng.random((n_rows, 4)) * 7) / 7  # many ties
+    values[:, 3] = rng.random(n_rows)
+    s = _told_strategy(values, consider_endpoints=consider_endpoints)
+    num = s._modelled
+    for members in (np.arange(n_rows), np.sort(rng.permutation(n_rows)[: max(1, n_rows // 3)])):
+        want = s._neighbour_bandwidths(members, num, 0.01)  # (n, p) in `members` order
+        for by_first in (False, True):
+            n = len(members)
+            sigma_t, mu_t = np.empty((len(num), n)), np.empty((len(num), n))
+            rows, perm, stale, filled = s._bandwidths(
+                members, num, 0.01, sigma_t, mu_t, by_first, cache=True
+            )
+            assert filled
+            np.testing.assert_array_equal(rows, members[perm])
+            np.testing.assert_array_equal(sigma_t.T, want[perm])
+            np.testing.assert_array_equal(mu_t.T, s._x[rows][:, num])
+            if by_first and n > 1:
+                assert (np.diff(mu_t[0]) >= 0).all()
+            assert stale is not None
+            # asked again with nothing changed: no widths are stale
+            _, _, again, _ = s._bandwidths(members, num, 0.01, sigma_t, mu_t, by_first, True)
+            assert not again.any()
+            # the sorting paths (l's mixtures: NumPy and compiled) give the same widths
+            values = s._xt[np.ix_(num, members)]
+            np.testing.assert_array_equal(s._sorted_bandwidths(values, 0.01), want.T)
+            from airda._native import native
+
+            compiled = np.empty_like(values)
+            native().sorted_bandwidths(values, consider_endpoints, 0.01, 1.0, compiled)
+            np.testing.assert_array_equal(compiled, want.T)
+        s._widths_cache.clear()
+
+
+def test_cached_normalisers_equal_fresh_ones_across_results():
+    """g's normalisers come from a per-row cache keyed by the widths; after more results (which
+    move some widths) they equal the ones computed from scratch."""
+    from airda.ops import parzen_log_norm_reference
+
+    rng = np.random.default_rng(0)
+    s = _told_strategy(rng.random((200, 3)))
+    for extra in range(3):
+        s.ask(1)
+        rows = np.arange(s._n)
+        num = s._modelled
+        sigma_t, mu_t = np.empty((3, len(rows))), np.empty((3, len(rows)))
+        rows, _, stale, _ = s._bandwidths(rows, num, 0.01, sigma_t, mu_t, True, True)
+        got = s._widths_norm(rows, num, mu_t, sigma_t, stale)
+        want = parzen_log_norm_reference(mu_t.T, sigma_t.T, np.zeros(3), np.ones(3))
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+        params = {f"x{j}": float(rng.random()) for j in range(3)}
+        s.tell(FrozenTrial(200 + extra, TrialState.COMPLETE, params, values=(0.5,)))

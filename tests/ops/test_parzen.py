@@ -116,6 +116,74 @@ def test_cpu_matches_reference_huge_and_small_sigma(scale):
     )
 
 
+@pytest.mark.parametrize("sort", [False, True])
+@pytest.mark.parametrize(("n_cand", "n_comp", "d"), [(0, 3, 2), (1, 1, 1), (7, 1, 3), *SHAPES])
+def test_log_extra_matches_reference(n_cand, n_comp, d, sort):
+    """log_extra is one more term of every sum, also where it dominates (then most components
+    are skipped by the cpu backend) and where it is -inf."""
+    require_backend("cpu")
+    x, mu, sigma, log_w, low, high, _ = mixture(n_cand, n_comp, d, sigma_scale=0.01)
+    if sort:  # the order the cpu backend skips best
+        order = np.argsort(mu[:, 0], kind="stable")
+        mu, sigma, log_w = mu[order], sigma[order], log_w[order]
+    rng = np.random.default_rng(n_comp)
+    extra = rng.normal(0.0, 30.0, n_cand)
+    extra[::3] = -np.inf
+    if n_cand > 1:
+        x[1] = mu[0]  # on a mean: that component dominates
+        extra[1] = 1000.0  # and here the extra term
+    if n_cand > 2:
+        x[2, 0] = high[0] + 1.0  # outside: -inf whatever the extra term
+    want = parzen_logpdf_reference(x, mu, sigma, log_w, low, high, log_extra=extra)
+    close(parzen_logpdf(x, mu, sigma, log_w, low, high, log_extra=extra, backend="cpu"), want)
+    plain = parzen_logpdf_reference(x, mu, sigma, log_w, low, high)
+    inside = np.all((x >= low) & (x <= high), axis=1)
+    close(want[inside], np.logaddexp(plain, extra)[inside])
+
+
+@pytest.mark.parametrize("d", [1, 3, 10])
+def test_skipping_far_components_is_exact(d):
+    """Narrow components spread over the box, sorted or not: most are more than 60 below a
+    candidate's largest term, and skipping them changes nothing beyond rounding."""
+    require_backend("cpu")
+    rng = np.random.default_rng(d)
+    n_comp = 3001
+    low, high = np.zeros(d), np.ones(d)
+    mu = rng.random((n_comp, d))
+    sigma = rng.uniform(0.005, 0.05, (n_comp, d))
+    log_w = rng.normal(0.0, 5.0, n_comp)
+    log_w[::17] = -np.inf
+    x = np.vstack((rng.random((20, d)), mu[:5] + 1e-3 * (mu[:5] < 0.5)))
+    for order in (np.arange(n_comp), np.argsort(mu[:, 0], kind="stable")):
+        args = (x, mu[order], sigma[order], log_w[order], low, high)
+        close(parzen_logpdf(*args, backend="cpu"), parzen_logpdf_reference(*args))
+        extra = parzen_logpdf_reference(*args) - 30.0
+        close(
+            parzen_logpdf(*args, log_extra=extra, backend="cpu"),
+            parzen_logpdf_reference(*args, log_extra=extra),
+        )
+
+
+def test_skipping_respects_positive_categorical_terms():
+    """cat_logp may hold values above 0 (unnormalised tables): a component far away in the
+    numeric dimensions but with a large categorical term must still count."""
+    require_backend("cpu")
+    d, n_comp = 2, 200
+    low, high = np.zeros(d), np.ones(d)
+    mu = np.column_stack((np.linspace(0, 1, n_comp), np.full(n_comp, 0.5)))
+    sigma = np.full(d, 0.01)
+    log_w = np.zeros(n_comp)
+    cat_logp = np.full((n_comp, 1, 2), -1.0)
+    cat_logp[-1, 0, 1] = 6000.0  # the far component wins through its category
+    x = np.array([[0.0, 0.5], [0.0, 0.5]])
+    cat_x = np.array([[0], [1]])
+    args = (x, mu, sigma, log_w, low, high)
+    kw = {"cat_x": cat_x, "cat_logp": cat_logp}
+    want = parzen_logpdf_reference(*args, **kw)
+    close(parzen_logpdf(*args, backend="cpu", **kw), want)
+    assert want[1] > want[0] + 100
+
+
 def test_points_at_and_beyond_bounds():
     require_backend("cpu")
     x, mu, sigma, log_w, low, high, _ = mixture(6, 9, 3)
@@ -209,6 +277,9 @@ BAD = [
     ({"cat_x": np.zeros((1, 1), dtype=np.int64)}, ValueError, "together"),
     ({"cat_x": np.full((1, 1), 3), "cat_logp": np.zeros((2, 1, 3))}, ValueError, r"\[0, 3\)"),
     ({"log_norm": np.zeros(5)}, ValueError, "log_norm"),
+    ({"log_extra": np.zeros(2)}, ValueError, "log_extra must have shape"),
+    ({"log_extra": np.array([np.nan])}, ValueError, "log_extra must be numbers"),
+    ({"log_extra": np.array([np.inf])}, ValueError, "log_extra must be numbers"),
 ]
 
 
@@ -222,7 +293,7 @@ def test_bad_input_is_a_clear_error(change, error, match):
         "low": np.zeros(2),
         "high": np.ones(2),
     } | change
-    kw = {k: args.pop(k) for k in ("cat_x", "cat_logp", "log_norm") if k in args}
+    kw = {k: args.pop(k) for k in ("cat_x", "cat_logp", "log_norm", "log_extra") if k in args}
     with pytest.raises(error, match=match):
         parzen_logpdf(*args.values(), **kw)
 
@@ -244,6 +315,7 @@ def test_native_checks_shapes_itself():
             np.ones(2),
             None,
             None,
+            None,
             0,
             out,
         )
@@ -256,6 +328,7 @@ def test_native_checks_shapes_itself():
             None,
             np.zeros(2),
             np.ones(2),
+            None,
             None,
             None,
             0,
@@ -272,6 +345,22 @@ def test_native_checks_shapes_itself():
             np.ones(2),
             np.full((1, 1), 9),
             np.zeros((2, 1, 3)),
+            None,
+            0,
+            out,
+        )
+    with pytest.raises(ValueError, match="log_extra"):
+        c.parzen_logpdf(
+            np.zeros((1, 2)),
+            np.zeros((2, 2)),
+            np.ones(2),
+            np.zeros(2),
+            None,
+            np.zeros(2),
+            np.ones(2),
+            None,
+            None,
+            np.zeros(3),
             0,
             out,
         )
@@ -281,3 +370,24 @@ def test_registered():
     table = ops.available()
     assert table["parzen_logpdf"]["reference"].usable
     assert "parzen_log_norm" in table
+
+
+@pytest.mark.parametrize("shared", [False, True])
+@pytest.mark.parametrize(("n_cand", "n_comp", "d"), [(1, 2, 2), (5, 3, 7), (24, 1001, 10)])
+def test_native_takes_column_major_means_and_widths(n_cand, n_comp, d, shared):
+    """airda._C.parzen_logpdf reads transposed (Fortran-order) mu and sigma without copying them
+    (TPE keeps its observations so); the result is the reference's."""
+    require_backend("cpu")
+    from airda._native import native
+
+    x, mu, sigma, log_w, low, high, _ = mixture(n_cand, n_comp, d, shared=shared)
+    want = parzen_logpdf_reference(x, mu, sigma, log_w, low, high)
+    mu_f = np.asfortranarray(mu)
+    sigma_f = sigma if shared else np.asfortranarray(sigma)
+    for norm in (None, parzen_log_norm_reference(mu, sigma, low, high)):
+        out = np.empty(n_cand)
+        native().parzen_logpdf(x, mu_f, sigma_f, log_w, norm, low, high, None, None, None, 0, out)
+        close(out, want)
+    if not shared:
+        with pytest.raises(ValueError, match="column-major"):
+            native().parzen_logpdf(x, mu_f, sigma, log_w, None, low, high, None, None, None, 0, out)

@@ -23,6 +23,11 @@ struct ProfileOptions {
   bool flush = false;           // write over a buffer larger than the last-level cache per sample
   int64_t flush_bytes = 0;      // its size; 0: 2 x the last-level cache from /sys (64 MiB if none)
   int clock = 0;                // 0: wall (steady_clock); 1: the calling thread's CPU time
+  // Racing bounds (seconds per call), checked with the interval: stop once the median's CI lies
+  // wholly above stop_above (clearly behind a rival) or wholly below stop_below (clearly ahead
+  // of it). The defaults never stop.
+  double stop_above = 1e300;
+  double stop_below = -1.0;
 };
 
 struct ProfileResult {
@@ -30,6 +35,7 @@ struct ProfileResult {
   int64_t inner = 1;
   double measured_s = 0.0;      // time spent in timed calls
   bool converged = false;       // the CI reached rel_ci
+  int stopped = 0;              // 1: stopped above stop_above, -1: below stop_below, 0: neither
 };
 
 // Largest k such that P(Binomial(n, 1/2) < k) <= (1 - confidence) / 2: the median's

@@ -12,7 +12,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-_SECTIONS = {"study", "strategy", "objective", "budget", "space"}
+_SECTIONS = {"study", "strategy", "objective", "budget", "space", "scheduler"}
 
 
 def load_function(ref: str) -> Any:
@@ -54,6 +54,29 @@ def read_config(path: Path) -> dict[str, Any]:
     return config
 
 
+def make_scheduler(table: Any, path: Path) -> Any:
+    """The ``[scheduler]`` table -> a scheduler: ``name`` (see
+    :data:`airda.schedulers.SCHEDULERS`) and the scheduler's options as the other keys, e.g.
+    ``name = "asha"``, ``max_resource = 27``."""
+    from airda.schedulers import SCHEDULERS, get_scheduler
+
+    if not isinstance(table, dict):
+        raise ValueError(f"{path}: [scheduler] must be a table with name = '...' and options")
+    options = dict(table)
+    name = options.pop("name", None)
+    if name is None:
+        raise ValueError(f"{path}: [scheduler] needs name = one of {', '.join(sorted(SCHEDULERS))}")
+    try:
+        return get_scheduler(name, options)
+    except ValueError as exc:
+        raise ValueError(f"{path}: [scheduler]: {exc}") from None
+
+
+def _label(obj: Any) -> str:
+    """repr(obj) where its class defines one (e.g. ASHA's, with its options), else its name."""
+    return repr(obj) if type(obj).__repr__ is not object.__repr__ else type(obj).__name__
+
+
 def run_config(
     path: Path,
     *,
@@ -72,6 +95,7 @@ def run_config(
     strategy_cfg = config.get("strategy", {})
     objective = load_function(config["objective"]["function"])
     space = Space.from_dict(config["space"]) if config.get("space") else None
+    scheduler = make_scheduler(config["scheduler"], path) if "scheduler" in config else None
     strategy = airda.strategies.get_strategy(
         study_cfg.get("strategy", "random"),
         seed=study_cfg.get("seed"),
@@ -86,6 +110,7 @@ def run_config(
         strategy=strategy,
         direction=direction,
         directions=directions,
+        scheduler=scheduler,
         load_if_exists=True,
     )
     trials = n_trials if n_trials is not None else budget.get("n_trials")
@@ -95,6 +120,7 @@ def run_config(
     print(
         f"study {study.name!r} in {study.storage.url}: {before} trials so far; running "
         f"{trials if trials is not None else 'unlimited'} more with {strategy.name}"
+        f"{f' and {_label(scheduler)}' if scheduler is not None else ''}"
         f"{f' on {n_workers} workers' if n_workers > 1 else ''}",
         flush=True,
     )

@@ -243,6 +243,33 @@ def _noop(*args: Any) -> None:
     return None
 
 
+def calibrate_callable(
+    fn: Callable[..., Any], args: tuple[Any, ...], min_sample_s: float
+) -> tuple[int, float]:
+    """Calls of ``fn(*args)`` per sample so that a sample lasts at least `min_sample_s`, and
+    the seconds the last such sample took."""
+    inner = 1
+    while True:
+        t = _loop_seconds(fn, args, inner)
+        if t >= min_sample_s or inner >= 1 << 24:
+            return inner, t
+        inner = max(inner * 2, int(inner * 1.2 * min_sample_s / t) if t > 0 else inner * 2)
+
+
+def sample_callable(
+    fn: Callable[..., Any], args: tuple[Any, ...], n: int, inner: int
+) -> tuple[list[float], float]:
+    """`n` samples of `inner` calls of ``fn(*args)`` each: per-call seconds with the cost of the
+    same loop around a no-op subtracted (measured beside each sample), and the time spent."""
+    out, spent = [], 0.0
+    for _ in range(n):
+        over = _loop_seconds(_noop, args, inner)
+        t = _loop_seconds(fn, args, inner)
+        spent += t
+        out.append(max(t - over, 0.0) / inner)
+    return out, spent
+
+
 def time_callable(
     fn: Callable[..., Any],
     *args: Any,
@@ -270,12 +297,7 @@ def time_callable(
         raise TypeError(f"fn must be callable, got {type(fn).__name__}")
     for _ in range(max(warmup, 0)):
         fn(*args)
-    inner = 1
-    while True:
-        t = _loop_seconds(fn, args, inner)
-        if t >= min_sample_s or inner >= 1 << 24:
-            break
-        inner = max(inner * 2, int(inner * 1.2 * min_sample_s / t) if t > 0 else inner * 2)
+    inner, _ = calibrate_callable(fn, args, min_sample_s)
     # The same loop around a no-op taking the same arguments, measured between the samples
     # (so it sees the same machine state): its median per-call cost is subtracted.
     over: list[float] = []

@@ -23,18 +23,38 @@ import copy
 import hashlib
 import inspect
 import json
+import pickle
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from airda.codeopt.gate import check_outputs
 from airda.codeopt.profiler import time_callable
+from airda.codeopt.sandbox import VariantFailed
 from airda.codeopt.tuner import TuneResult, _result
 
 __all__ = ["tune_python"]
 
 
+_REF = "__reference__"
+
+
 def _as_outputs(value: Any) -> list[Any]:
     return list(value) if isinstance(value, tuple | list) else [value]
+
+
+def _can_send(objs: Sequence[Any]) -> bool:
+    """Whether every object pickles by reference to importable modules (a function defined
+    in ``__main__`` pickles here but cannot be loaded by the worker)."""
+    for obj in objs:
+        if obj is None:
+            continue
+        try:
+            blob = pickle.dumps(obj, protocol=5)
+        except Exception:
+            return False
+        if b"__main__" in blob:
+            return False
+    return True
 
 
 def _source_id(fn: Callable[..., Any]) -> str:
@@ -61,6 +81,8 @@ def tune_python(
     max_time_s: float = 0.5,
     rel_ci: float = 0.02,
     sync: Callable[[], Any] | None = None,
+    sandbox: bool | None = None,
+    variant_timeout: float = 10.0,
 ) -> TuneResult:
     """Find the fastest correct callable among `variants` (name -> callable of `args`).
 
@@ -68,6 +90,20 @@ def tune_python(
     reference's (`reference(*args)` or `expected`) by :func:`check_outputs`; a variant that
     raises or disagrees is recorded as failed with the reason. The correct ones are timed by
     :func:`time_callable` (overhead subtracted). The study's value is the median seconds.
+
+    Sandboxed, the variants (and the reference) are called and timed in a
+    :class:`~airda.codeopt.Sandbox` worker process, like compiled variants: a variant that
+    crashes the interpreter (a segfault in an extension), hangs (no result within
+    `variant_timeout` seconds: the worker is killed) or raises is recorded as failed with the
+    reason, and the search goes on in a fresh worker. That needs the callables, `args` and
+    `sync` to pickle by reference: module-level functions of an importable module, not
+    lambdas, closures or functions defined in ``__main__``.
+
+    `sandbox`: None (the default) sandboxes when everything can be sent to the worker and
+    runs in this process otherwise (the study's ``sandboxed`` attribute says which); True
+    always sandboxes (a variant that cannot be sent is recorded as failed; a reference or
+    `args` that cannot is an error); False always runs in this process. The worker's timings
+    agree with in-process ones (``bench/tune_table.py --only python_sandbox``).
     """
     from airda.space import Categorical
     from airda.strategies import StrategyExhausted
@@ -80,8 +116,14 @@ def tune_python(
         if not callable(fn):
             raise TypeError(f"variant {name!r} is not callable")
     args = tuple(args)
+    if variant_timeout <= 0:
+        raise ValueError(f"variant_timeout must be > 0 seconds, got {variant_timeout}")
     key_doc = {k: _source_id(v) for k, v in sorted(variants.items())}
     key_doc["__reference__"] = _source_id(reference) if reference is not None else ""
+    if sandbox is None:
+        sandbox = _can_send([*variants.values(), reference, sync, args])
+    if sandbox:  # another process, another measurement: not answered by in-process results
+        key_doc["__sandbox__"] = "1"
     key = hashlib.sha256(json.dumps(key_doc, sort_keys=True).encode()).hexdigest()[:16]
     study = create_study(
         study_name or f"tune-py-{key}",
@@ -90,57 +132,94 @@ def tune_python(
         strategy=strategy,
         seed=seed,
         load_if_exists=True,
-        user_attrs={"tune_key": key, "kind": "tune-python"},
+        user_attrs={"tune_key": key, "kind": "tune-python", "sandboxed": bool(sandbox)},
     )
-    ref_summary = study.user_attrs.get("reference")
-    want: list[Any] | None = None
-    if reference is not None:
-        want = _as_outputs(reference(*copy.deepcopy(args)))
-        if ref_summary is None:
-            ref_summary = time_callable(
-                reference, *args, max_time_s=max_time_s, rel_ci=rel_ci, sync=sync
-            ).to_attrs()
-            study.set_user_attr("reference", ref_summary)
-    elif expected is not None:
-        want = _as_outputs(expected)
-    done = {t.params["variant"] for t in study.trials if t.state.finished}
-    target = len(variants) if budget is None else min(budget, len(variants))
-    evaluated = 0
-    misses = 0
-    while len(done) < target and misses <= 20 * target:
+    box = None
+    if sandbox:
+        from airda.codeopt.sandbox import Sandbox
+
         try:
-            trial = study.ask()
-        except StrategyExhausted:
-            break
-        name = trial.params["variant"]
-        if name in done:
-            misses += 1
-            study.tell(trial, state=TrialState.FAIL, error=f"duplicate of variant {name!r}")
-            continue
-        done.add(name)
-        evaluated += 1
-        fn = variants[name]
-        try:
-            got = _as_outputs(fn(*copy.deepcopy(args)))
+            pickle.dumps(args, protocol=5)
         except Exception as exc:
-            trial.set_user_attr("failure", "error")
-            study.tell(trial, state=TrialState.FAIL, error=f"{type(exc).__name__}: {exc}")
-            continue
-        if want is not None or verify is not None:
-            problem = check_outputs(got, want or [], atol=atol, rtol=rtol, verify=verify)
-            if problem is not None:
-                trial.set_user_attr("failure", "wrong")
-                study.tell(trial, state=TrialState.FAIL, error=problem)
+            raise ValueError(
+                f"args cannot be sent to the sandbox ({type(exc).__name__}: {exc})"
+            ) from None
+        box = Sandbox(py_args=args, timeout=variant_timeout)
+        box.start()
+    timing = {"max_time_s": max_time_s, "rel_ci": rel_ci, "sync": sync}
+
+    def call(name: str, fn: Callable[..., Any]) -> list[Any]:
+        if box is None:
+            return _as_outputs(fn(*copy.deepcopy(args)))
+        return _as_outputs(box.run_callable(name, fn))
+
+    def measure(name: str, fn: Callable[..., Any]) -> dict[str, Any]:
+        if box is None:
+            return time_callable(fn, *args, **timing).to_attrs()
+        return box.time_callable(name, fn, timing)["attrs"]
+
+    try:
+        ref_summary = study.user_attrs.get("reference")
+        want: list[Any] | None = None
+        if reference is not None:
+            try:
+                want = call(_REF, reference)
+                if ref_summary is None:
+                    ref_summary = measure(_REF, reference)
+                    study.set_user_attr("reference", ref_summary)
+            except VariantFailed as exc:
+                raise ValueError(f"the reference failed in the sandbox: {exc.reason}") from None
+        elif expected is not None:
+            want = _as_outputs(expected)
+        done = {t.params["variant"] for t in study.trials if t.state.finished}
+        target = len(variants) if budget is None else min(budget, len(variants))
+        evaluated = 0
+        misses = 0
+        while len(done) < target and misses <= 20 * target:
+            try:
+                trial = study.ask()
+            except StrategyExhausted:
+                break
+            name = trial.params["variant"]
+            if name in done:
+                misses += 1
+                study.tell(trial, state=TrialState.FAIL, error=f"duplicate of variant {name!r}")
                 continue
-        try:
-            p = time_callable(fn, *args, max_time_s=max_time_s, rel_ci=rel_ci, sync=sync)
-        except Exception as exc:
-            trial.set_user_attr("failure", "error")
-            study.tell(trial, state=TrialState.FAIL, error=f"{type(exc).__name__}: {exc}")
-            continue
-        for k, v in p.to_attrs().items():
-            trial.set_user_attr(k, v)
-        study.tell(trial, p.median)
+            done.add(name)
+            evaluated += 1
+            fn = variants[name]
+            try:
+                got = call(name, fn)
+            except VariantFailed as exc:  # crashed, hung or raised in the sandbox
+                trial.set_user_attr("failure", exc.kind)
+                study.tell(trial, state=TrialState.FAIL, error=exc.reason)
+                continue
+            except Exception as exc:
+                trial.set_user_attr("failure", "error")
+                study.tell(trial, state=TrialState.FAIL, error=f"{type(exc).__name__}: {exc}")
+                continue
+            if want is not None or verify is not None:
+                problem = check_outputs(got, want or [], atol=atol, rtol=rtol, verify=verify)
+                if problem is not None:
+                    trial.set_user_attr("failure", "wrong")
+                    study.tell(trial, state=TrialState.FAIL, error=problem)
+                    continue
+            try:
+                attrs = measure(name, fn)
+            except VariantFailed as exc:
+                trial.set_user_attr("failure", exc.kind)
+                study.tell(trial, state=TrialState.FAIL, error=exc.reason)
+                continue
+            except Exception as exc:
+                trial.set_user_attr("failure", "error")
+                study.tell(trial, state=TrialState.FAIL, error=f"{type(exc).__name__}: {exc}")
+                continue
+            for k, v in attrs.items():
+                trial.set_user_attr(k, v)
+            study.tell(trial, attrs["median_s"])
+    finally:
+        if box is not None:
+            box.close()
     res = _result(study, ref_summary, evaluated)
     res.rows = [r for r in res.rows if not (r["error"] or "").startswith("duplicate of")]
     return res

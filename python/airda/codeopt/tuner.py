@@ -215,19 +215,24 @@ def tune_c(
         jobs: compiler processes in parallel (default: the CPU count).
         variant_timeout: seconds one call may take before the variant counts as hung.
         max_time_s / rel_ci / flush: the profiler's cap, target CI width, cache flush.
-        final_race: after the search, race this many fastest variants against each other in
-            interleaved rounds for up to `max_time_s` (so a drift of the machine's speed during
-            the search does not pick the winner); the winner is stored on the study. 0 or 1:
-            off.
+        final_race: after the search, race this many fastest variants and the reference
+            against each other in interleaved rounds, compared pair by pair, for up to
+            `max_time_s` of measurement (so a drift of the machine's speed during the search
+            does not pick the winner); the winner and the reference's time are stored on the
+            study. 0 or 1: off (the reference is then timed alone).
         clock: ``"wall"`` or ``"cpu"`` (the worker thread's CPU time: steadier on a loaded
             machine, for single-threaded kernels).
-        race: measure a few samples first and stop a variant whose interval lies clearly behind
-            the best so far (it is recorded with that rough estimate, marked ``raced_out``).
+        race: stop a variant's measurement as soon as its interval lies clearly behind the
+            `final_race`-th best so far (it is recorded with that rough estimate, marked
+            ``raced_out``) or, with a final race, clearly ahead of it (a finalist, measured
+            again in the final race); when the whole budget fits the final race, every variant
+            is a finalist after its first samples.
         progress: called with each finished row (for a progress display).
     """
     from airda.space import Categorical, Space
     from airda.strategies import StrategyExhausted
     from airda.study import create_study
+    from airda.trial import TrialState
 
     text, is_cpp = _read_source(source)
     cpp = bool(cpp if cpp is not None else is_cpp)
@@ -306,36 +311,35 @@ def tune_c(
     state: dict[str, Any] = {"expected": list(expected) if expected is not None else None}
     deadline = None if timeout is None else time.monotonic() + timeout
     evaluated = 0
+    k_final = final_race if final_race > 1 else 1
+
+    def ref_job() -> dict[str, Any]:
+        return {
+            "source": ref_text,
+            "entry": reference_entry or entry,
+            "args": args,
+            "defines": fixed,
+            "flags": reference_flags,
+            "cpp": ref_cpp,
+            "compiler": compiler,
+        }
 
     def reference_outputs() -> list[Any] | None:
         if state["expected"] is None and ref_text is not None:
-            lib = compile_variant(
-                ref_text,
-                reference_entry or entry,
-                args,
-                defines=fixed,
-                flags=reference_flags,
-                cpp=ref_cpp,
-                compiler=compiler,
-            )
+            lib = state.get("ref_lib")
+            if lib is None:
+                lib = compile_variant(**ref_job())
+            if isinstance(lib, CompileError):
+                raise lib
             state["ref_lib"] = lib
             state["expected"] = box.run("reference", lib)
         return state["expected"]
 
     try:
-        # ---- the reference's time (stored on the study: a second run does not re-measure)
+        # The reference's time is stored on the study (a second run does not re-measure it).
+        # It is measured in the final race, beside the finalists, or alone after the search
+        # when there is no final race.
         ref_summary = study.user_attrs.get("reference")
-        if ref_text is not None and ref_summary is None:
-            try:
-                reference_outputs()
-                raw = box.profile("reference", state["ref_lib"], profile_opts)
-            except CompileError as exc:
-                raise ValueError(f"the reference does not compile: {exc}") from None
-            except VariantFailed as exc:
-                raise ValueError(f"the reference failed: {exc.reason}") from None
-            ref_summary = _summary(raw, rel_ci).to_attrs()
-            study.set_user_attr("reference", ref_summary)
-
         done_keys = _finished_keys(study)
         misses = 0
         exhausted = False
@@ -361,21 +365,33 @@ def tune_c(
             if not batch:
                 continue
             misses = 0
-            libs = compile_variants(
-                [
-                    {
-                        "source": text,
-                        "entry": entry,
-                        "args": args,
-                        "defines": fixed | {k: v for k, v in t.params.items() if k != "flags"},
-                        "flags": t.params["flags"],
-                        "cpp": cpp,
-                        "compiler": compiler,
-                    }
-                    for t in batch
-                ],
-                workers=jobs,
-            )
+            compile_jobs = [
+                {
+                    "source": text,
+                    "entry": entry,
+                    "args": args,
+                    "defines": fixed | {k: v for k, v in t.params.items() if k != "flags"},
+                    "flags": t.params["flags"],
+                    "cpp": cpp,
+                    "compiler": compiler,
+                }
+                for t in batch
+            ]
+            # The reference compiles beside the first variants (its output is the answer).
+            with_ref = ref_text is not None and state["expected"] is None and "ref_lib" not in state
+            if with_ref:
+                compile_jobs.append(ref_job())
+            libs = compile_variants(compile_jobs, workers=(jobs or os.cpu_count() or 1) + with_ref)
+            if with_ref:
+                state["ref_lib"] = libs.pop()
+                try:
+                    reference_outputs()
+                except (CompileError, VariantFailed) as exc:
+                    for t in batch:
+                        study.tell(t, state=TrialState.FAIL, error="the reference failed")
+                    if isinstance(exc, CompileError):
+                        raise ValueError(f"the reference does not compile: {exc}") from None
+                    raise ValueError(f"the reference failed: {exc.reason}") from None
             for trial, lib in zip(batch, libs, strict=True):
                 frozen = _evaluate(
                     study,
@@ -386,6 +402,8 @@ def tune_c(
                     profile_opts,
                     rel_ci,
                     race,
+                    k_final,
+                    target <= k_final,
                     verify,
                     atol,
                     rtol,
@@ -394,15 +412,16 @@ def tune_c(
                 done_keys[_ckey(trial.params)] = frozen
                 if progress is not None:
                     progress(_row(frozen))
+
+        def reference_lib() -> Path | None:
+            if ref_text is not None and not isinstance(state.get("ref_lib"), Path):
+                with contextlib.suppress(CompileError, VariantFailed):
+                    reference_outputs()  # a resumed run: compile it once more
+            lib = state.get("ref_lib")
+            return lib if isinstance(lib, Path) else None
+
         if final_race > 1:
-
-            def reference_lib() -> Path | None:
-                if ref_text is not None and "ref_lib" not in state:
-                    with contextlib.suppress(CompileError, VariantFailed):
-                        reference_outputs()  # a resumed run: compile it once more
-                return state.get("ref_lib")
-
-            _final_race(
+            raced_ref = _final_race(
                 study,
                 box,
                 final_race,
@@ -419,7 +438,25 @@ def tune_c(
                     cpp=cpp,
                     compiler=compiler,
                 ),
+                flush,
             )
+            if raced_ref is not None:
+                ref_summary = raced_ref
+                study.set_user_attr("reference", ref_summary)
+        if ref_text is not None and ref_summary is None:
+            # No final race (or it did not time the reference): time it alone.
+            try:
+                reference_outputs()
+                lib = reference_lib()
+                if lib is None:
+                    raise CompileError("the reference did not compile")
+                raw = box.profile("reference", lib, profile_opts)
+            except CompileError as exc:
+                raise ValueError(f"the reference does not compile: {exc}") from None
+            except VariantFailed as exc:
+                raise ValueError(f"the reference failed: {exc.reason}") from None
+            ref_summary = _summary(raw, rel_ci).to_attrs()
+            study.set_user_attr("reference", ref_summary)
     finally:
         box.close()
     return _result(study, ref_summary, evaluated)
@@ -434,11 +471,13 @@ def _final_race(
     clock: str,
     reference_lib: Callable[[], Path | None],
     library: Callable[[Mapping[str, Any]], Path],
-) -> None:
+    flush: bool = False,
+) -> dict[str, Any] | None:
     """Race the `k` fastest variants, and the reference when there is one, in interleaved
     rounds: the winner and its speed-up over the reference come from measurements taken side
-    by side, not minutes apart (a machine's speed drifts)."""
-    from airda.codeopt.racing import race, sandbox_sampler
+    by side, not minutes apart (a machine's speed drifts). Every round is one request to the
+    worker. Returns the reference's summary when it raced."""
+    from airda.codeopt.racing import race
     from airda.trial import TrialState
 
     done = [
@@ -447,25 +486,48 @@ def _final_race(
         if t.state is TrialState.COMPLETE and "cached_from" not in t.user_attrs
     ]
     top = sorted(done, key=lambda t: (t.values[0], t.number))[:k]
-    if len(top) < 2:
-        return
+    if not top:
+        return None
     numbers = [t.number for t in top]
     stored = study.user_attrs.get("final_race")
     if stored and sorted(stored.get("numbers", [])) == sorted(numbers):
-        return  # already raced these (a second run answered from storage)
-    samplers: dict[Any, Any] = {}
+        return None  # already raced these (a second run answered from storage)
+    libs: dict[Any, tuple[str, Path]] = {}
     for t in top:
         lib = library(t.params)
-        samplers[t.number] = sandbox_sampler(box, lib.stem, lib, clock=clock)
+        libs[t.number] = (lib.stem, lib)
     reference = reference_lib()
     if reference is not None:
-        samplers["reference"] = sandbox_sampler(box, "reference", reference, clock=clock)
+        libs["reference"] = ("reference", reference)
+    if len(libs) < 2:
+        return None
+    inner: dict[Any, int] = {}
+    cid = clock_id(clock)
+
+    def one_round(alive: Sequence[Any], n: int) -> dict[Any, tuple[list[float], float]]:
+        raws = box.rounds(
+            [(libs[a][0], libs[a][1], inner.get(a, 0)) for a in alive],
+            {"n_samples": n, "flush": flush, "min_sample_s": 5e-5, "clock": cid},
+        )
+        out = {}
+        for a, raw in zip(alive, raws, strict=True):
+            inner[a] = int(raw["inner"])
+            out[a] = (raw["samples"], float(raw["measured_s"]))
+        return out
+
     try:
         # until one is left, or every interval is as narrow as the search's (`rel_ci`): those
         # left cannot be told apart at the precision asked for
-        res = race(samplers, round_samples=5, rel_ci=rel_ci, max_time_s=max(max_time_s, 0.05))
+        res = race(
+            {a: None for a in libs},
+            round_samples=5,
+            rel_ci=rel_ci,
+            max_time_s=max(max_time_s, 0.05),
+            draw_round=one_round,
+            interleaved=not flush,  # with a cache flush the worker samples in blocks
+        )
     except VariantFailed:
-        return  # a variant that passed before failed now: keep the search's ranking
+        return None  # a variant that passed before failed now: keep the search's ranking
     variants = {n: p for n, p in res.profiles.items() if n != "reference"}
     # the fastest variant left in the race (the reference may be faster than every variant)
     alive = [n for n in variants if n not in res.eliminated] or list(variants)
@@ -478,10 +540,13 @@ def _final_race(
         "rounds": res.rounds,
         "measured_s": res.measured_s,
     }
+    ref_attrs = None
     if "reference" in res.profiles:
         ref = res.profiles["reference"]
         record["reference"] = {"median_s": ref.median, "ci": [ref.ci_low, ref.ci_high]}
+        ref_attrs = ref.to_attrs()
     study.set_user_attr("final_race", record)
+    return ref_attrs
 
 
 def _ckey(params: Mapping[str, Any]) -> str:
@@ -541,6 +606,8 @@ def _evaluate(
     opts: dict[str, Any],
     rel_ci: float,
     race: bool,
+    k_final: int,
+    all_finalists: bool,
     verify: Any,
     atol: float,
     rtol: float,
@@ -556,8 +623,10 @@ def _evaluate(
     vkey = lib.stem
     try:
         expected = reference_outputs()
-    except (CompileError, VariantFailed) as exc:
-        raise ValueError(f"the reference failed: {exc}") from None
+    except CompileError as exc:
+        raise ValueError(f"the reference does not compile: {exc}") from None
+    except VariantFailed as exc:
+        raise ValueError(f"the reference failed: {exc.reason}") from None
     try:
         outputs = box.run(vkey, lib)
     except VariantFailed as exc:
@@ -566,30 +635,51 @@ def _evaluate(
         problem = check_outputs(outputs, expected or [], atol=atol, rtol=rtol, verify=verify)
         if problem is not None:
             return fail("wrong", problem)
-    best = _best_attrs(study) if race else None
+    opts = dict(opts)
+    if race:
+        # Racing within the search, in the same measurement: stop as soon as the median's
+        # interval lies clearly behind the k-th best so far (it cannot reach the final race of
+        # the k fastest; k = 1 without a final race), or - with a final race, which measures its
+        # finalists again side by side - clearly ahead of it (it is a finalist). When the whole
+        # budget is at most k variants, every variant is a finalist: its first samples suffice.
+        ranked = _ranked(study)
+        if k_final > 1 and all_finalists:
+            opts["stop_below"] = math.inf
+        elif len(ranked) >= k_final:
+            kth = ranked[k_final - 1]
+            opts["stop_above"] = kth["ci_high_s"] * 1.02
+            if k_final > 1:
+                opts["stop_below"] = kth["ci_low_s"]
     try:
-        if best is not None and "ci_high_s" in best:
-            # Racing against the incumbent: a short round first; stop if clearly behind.
-            first = box.sample(
-                vkey,
-                lib,
-                {"n_samples": 10, "inner": 0, "flush": opts["flush"], "clock": opts["clock"]},
-            )
-            p = _summary(first, rel_ci)
-            if p.ci_low > best["ci_high_s"] * 1.02:
-                trial.set_user_attr("raced_out", True)
-                for k, v in p.to_attrs().items():
-                    trial.set_user_attr(k, v)
-                return study.tell(trial, p.median)
         raw = box.profile(vkey, lib, opts)
     except VariantFailed as exc:
         return fail(exc.kind, exc.reason)
     p = _summary(raw, rel_ci)
     for k, v in p.to_attrs().items():
         trial.set_user_attr(k, v)
+    stopped = int(raw.get("stopped", 0))
+    if stopped > 0:
+        trial.set_user_attr("raced_out", True)
+    elif stopped < 0:
+        trial.set_user_attr("finalist", True)
     if not math.isfinite(p.median):
         return fail("timing", "non-finite time")
     return study.tell(trial, p.median)
+
+
+def _ranked(study: Any) -> list[dict[str, Any]]:
+    """The measured variants' summaries (this study's own, not answered from storage), fastest
+    first."""
+    from airda.trial import TrialState
+
+    rows = [
+        t.user_attrs
+        for t in study.trials
+        if t.state is TrialState.COMPLETE
+        and "cached_from" not in t.user_attrs
+        and "ci_high_s" in t.user_attrs
+    ]
+    return sorted(rows, key=lambda a: a["median_s"])
 
 
 def _row(t: Any) -> dict[str, Any]:

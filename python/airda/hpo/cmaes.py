@@ -10,12 +10,20 @@ How the space maps onto the search:
   parameters are log-scaled there by the space itself). A sample outside [0, 1] is drawn
   again (up to ``resample`` times), then clipped: the update uses the clipped point, so the
   distribution learns from what was evaluated.
-* Integers and stepped floats: the update sees the value evaluated (the centre of its bin),
-  and the standard deviation of each discrete coordinate is kept at least as large as the
-  width of the mean's bin divided by ``2 * z``, with z the normal quantile that leaves the
-  bin with probability 1 / (n lambda): the same guarantee as the margin of Hamano et al.
-  (GECCO 2022, "CMA-ES with margin"), reached by a lower bound on the deviation instead of
-  moving the mean. Discrete coordinates never stall.
+* Integers and stepped floats, by default (``discrete="spread"``): the update sees the value
+  evaluated (the centre of its bin) and the deviation of each discrete coordinate is raised
+  (in the covariance) to at least the width of the mean's bin over ``2 z``, z the normal
+  quantile of ``1 - alpha / 2`` with ``alpha = 1 / (n lambda)``, so a draw leaves the bin
+  with probability at least alpha when the mean is at its centre. Discrete coordinates never
+  stall.
+* ``discrete="margin"``: the CMA-ES with margin of Hamano et al. (GECCO 2022). A discrete
+  coordinate is drawn continuously and rounded to its bin after the affine map ``m + A (x - m)`` (A diagonal, 1 to start); the update learns
+  from the continuous draws. After each update, the probability that a draw leaves the bin
+  of the mean is kept at least ``alpha = 1 / (n lambda)`` per coordinate: in an edge bin by
+  moving the mean towards the bin's inner boundary; in an inner bin by raising each tail
+  below ``alpha / 2`` and solving for the mean and A that give those tails (covariance and
+  step size untouched). On the mixed-integer functions of ``bench/cmaes_margin.py`` (10-D,
+  up to 1,000 trials) it did worse than the default, so it is an option.
 * Categorical parameters are not part of the search: each is drawn uniformly at random,
   independently of everything, in every candidate. Use the ``gp`` or ``tpe`` strategy when
   categorical choices matter.
@@ -50,7 +58,7 @@ from typing import Any
 import numpy as np
 
 from airda.space import Categorical, Float, Int
-from airda.strategies.base import Strategy
+from airda.strategies.base import Strategy, pcg_state
 from airda.trial import FrozenTrial, TrialState
 
 __all__ = ["CmaEs"]
@@ -77,6 +85,11 @@ def _norm_ppf(p: float) -> float:
     r = q * q
     num = (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q
     return num / (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1)
+
+
+def _norm_cdf(z: float) -> float:
+    """Phi(z), the standard normal distribution function."""
+    return 0.5 * math.erfc(-z / math.sqrt(2.0))
 
 
 def _weights(lam: int) -> tuple[np.ndarray, float, float]:
@@ -119,6 +132,7 @@ class _Run:
         self.p_c = np.zeros(n)
         self.eig_b = np.eye(n)
         self.eig_d = np.ones(n)
+        self.margin_a = np.ones(n)  # CMA-ES with margin: the affine scale of discrete draws
         self.generation = 0
         self.best_history: list[float] = []
         self.median_history: list[float] = []
@@ -243,7 +257,10 @@ class CmaEs(Strategy):
         inc_popsize: the population factor of IPOP (and of BIPOP's large regime).
         tolfun: a run stops when its recent best values vary less than this.
         tolx: a run stops when every continuous coordinate's deviation is below this.
-        resample: draws of a sample outside the cube before it is clipped.
+        resample: draws of a sample outside the cube before it is clipped (with the margin
+            rule, only the continuous coordinates count: discrete ones round to a bin).
+        discrete: ``"spread"`` (a lower bound on the deviation of discrete coordinates) or
+            ``"margin"`` (CMA-ES with margin, Hamano et al. 2022).
         seed: the sampling seed.
 
     Single objective. See the module docstring for how the space is searched.
@@ -262,6 +279,7 @@ class CmaEs(Strategy):
         tolfun: float = 1e-11,
         tolx: float = 1e-11,
         resample: int = 10,
+        discrete: str = "spread",
         seed: int | None = None,
     ):
         super().__init__(seed=seed)
@@ -284,6 +302,8 @@ class CmaEs(Strategy):
                 raise ValueError(f"{label} must be a number >= 0, got {value!r}")
         if isinstance(resample, bool) or not isinstance(resample, int) or resample < 0:
             raise ValueError(f"resample must be an int >= 0, got {resample!r}")
+        if discrete not in ("margin", "spread"):
+            raise ValueError(f"discrete must be 'margin' or 'spread', got {discrete!r}")
         self.sigma0 = float(sigma0)
         self.popsize = popsize
         self.restart = restart
@@ -291,6 +311,7 @@ class CmaEs(Strategy):
         self.tolfun = float(tolfun)
         self.tolx = float(tolx)
         self.resample = resample
+        self.discrete = discrete
 
     def options(self) -> dict[str, Any]:
         return {
@@ -301,6 +322,7 @@ class CmaEs(Strategy):
             "tolfun": self.tolfun,
             "tolx": self.tolx,
             "resample": self.resample,
+            "discrete": self.discrete,
         }
 
     # ---- state -----------------------------------------------------------------------------
@@ -353,24 +375,37 @@ class CmaEs(Strategy):
 
     # ---- ask ---------------------------------------------------------------------------------
     def _ask_one(self, rng: np.random.Generator) -> dict[str, Any]:
+        return self._draw(rng)[0]
+
+    def _draw(self, rng: np.random.Generator) -> tuple[dict[str, Any], np.ndarray | None]:
+        """A candidate and the continuous draw of its numeric coordinates (None without
+        any): what the update learns from."""
         assert self.space is not None
         u = rng.random(self.space.dim)  # categorical (and fixed) coordinates: uniform
         run = self._run
-        if run is not None:
+        if run is None:
+            return self.space.decode(u), None
+        margin = self.discrete == "margin" and bool(self._discrete.any())
+        check = ~self._discrete if margin else np.ones(run.n, dtype=bool)
+        x = run.sample(rng)
+        for _ in range(self.resample):
+            if np.all((x[check] >= 0.0) & (x[check] <= 1.0)):
+                break
             x = run.sample(rng)
-            for _ in range(self.resample):
-                if np.all((x >= 0.0) & (x <= 1.0)):
-                    break
-                x = run.sample(rng)
-            u[self._numeric] = np.clip(x, 0.0, 1.0)
-        return self.space.decode(u)
+        shown = x.copy()
+        if margin:
+            d = self._discrete
+            shown[d] = run.mean[d] + run.margin_a[d] * (x[d] - run.mean[d])
+        u[self._numeric] = np.clip(shown, 0.0, 1.0)
+        return self.space.decode(u), x
 
     # ---- tell --------------------------------------------------------------------------------
     def _tell(self, trial: FrozenTrial) -> None:
         attrs = trial.system_attrs
         if self._run is None or "ask_index" not in attrs:
             return
-        index = self._global_index(int(attrs["ask_index"]), int(attrs.get("stream", 0)))
+        stream = int(attrs.get("stream", 0))
+        index = self._global_index(int(attrs["ask_index"]), stream)
         if index < self._gen_start:
             return  # a straggler of a finished generation
         loss = self.loss(trial)
@@ -378,8 +413,31 @@ class CmaEs(Strategy):
         if trial.state is TrialState.COMPLETE and math.isfinite(loss):
             assert self.space is not None
             x = self.space.encode(trial.params)[self._numeric]
+            if self.discrete == "margin" and self._discrete.any():
+                x = self._continuous_draw(trial, int(attrs["ask_index"]), stream, x)
         self._results[index] = (x, loss)
         self._maybe_update()
+
+    def _continuous_draw(
+        self, trial: FrozenTrial, ask_index: int, stream: int, evaluated: np.ndarray
+    ) -> np.ndarray:
+        """The continuous draw behind a told candidate (margin rule). The state has not moved
+        since a candidate of the current generation was asked, so drawing again with its
+        ask's generator gives it back; a candidate that was asked under an earlier
+        distribution (a parallel worker ahead of the generation) does not match, and its
+        discrete coordinates are mapped back through the current ``m + A (x - m)``."""
+        run = self._run
+        assert run is not None
+        bitgen = np.random.PCG64(0)
+        bitgen.state = pcg_state(self.seed, stream, ask_index)
+        candidate, x = self._draw(np.random.Generator(bitgen))
+        inactive = np.isnan(evaluated)
+        if x is not None and candidate == trial.params:
+            return np.where(inactive, np.nan, x)
+        out = evaluated.copy()
+        d = self._discrete & ~inactive
+        out[d] = run.mean[d] + (evaluated[d] - run.mean[d]) / run.margin_a[d]
+        return out
 
     def _maybe_update(self) -> None:
         while True:
@@ -406,7 +464,10 @@ class CmaEs(Strategy):
         ok.sort(key=lambda r: (r[0], r[1]))
         xs = np.stack([np.where(np.isnan(x), run.mean, x) for _, _, x in ok])
         losses = np.array([r[0] for r in ok])
-        run.update(xs, losses, self._min_sd(run))
+        spread = self.discrete == "spread"
+        run.update(xs, losses, self._min_sd(run) if spread else np.zeros(run.n))
+        if not spread:
+            self._apply_margin(run)
         if self._regime == "large":
             self._budget_large += len(members)
         else:
@@ -415,6 +476,54 @@ class CmaEs(Strategy):
         if reason is not None and self.restart != "none":
             self.stop_reasons.append(reason)
             self._new_run()
+
+    def _bin_edges(self, k: int, m: float) -> tuple[float, float]:
+        """The unit-cube boundaries of the bin of discrete coordinate k that holds m: -inf
+        / +inf for the outer side of the first / last bin (draws beyond round to it)."""
+        assert self.space is not None
+        p = self.space[self.space.names[self._numeric[k]]]
+        if isinstance(p, Int) and p.log:
+            value = p.from_unit(m)
+            lo = p.to_unit(value - 0.5) if value > p.low else -math.inf
+            hi = p.to_unit(value + 0.5) if value < p.high else math.inf
+            return lo, hi
+        n = int(p.cardinality())
+        b = min(int(min(max(m, 0.0), 1.0) * n), n - 1)
+        return (b / n if b > 0 else -math.inf), ((b + 1) / n if b < n - 1 else math.inf)
+
+    def _apply_margin(self, run: _Run) -> None:
+        """The margin correction of Hamano et al. (2022) after an update: for each discrete
+        coordinate, the probability that a draw leaves the bin of the mean is kept at least
+        alpha = 1 / (n lambda) by moving the mean and setting A (sigma and C unchanged)."""
+        alpha = min(1.0 / (run.n * run.lam), 0.2)
+        z_alpha = _norm_ppf(1 - alpha)
+        cdf = _norm_cdf
+        for k in np.flatnonzero(self._discrete):
+            m = float(run.mean[k])
+            sd0 = run.sigma * math.sqrt(max(float(run.cov[k, k]), 1e-300))
+            sd = run.margin_a[k] * sd0
+            lo, hi = self._bin_edges(int(k), m)
+            if math.isinf(lo) or math.isinf(hi):  # an edge bin: one boundary to cross
+                t = hi if math.isinf(lo) else lo
+                side = -1.0 if math.isinf(lo) else 1.0  # where the bin lies from t
+                if cdf(-side * (m - t) / sd) < alpha:
+                    run.mean[k] = t + side * z_alpha * sd
+                continue
+            low = cdf((lo - m) / sd)
+            up = 1.0 - cdf((hi - m) / sd)
+            mid = 1.0 - low - up
+            low_c, up_c = max(low, alpha / 2), max(up, alpha / 2)
+            if low_c == low and up_c == up:
+                continue  # both tails hold at least alpha / 2: nothing to change
+            excess = 1.0 - low_c - up_c - mid  # < 0: take it from the tails above alpha / 2
+            denominator = low_c + mid + up_c - 1.5 * alpha
+            low_n = low_c + excess * (low_c - alpha / 2) / denominator
+            up_n = up_c + excess * (up_c - alpha / 2) / denominator
+            low_n = min(max(low_n, 1e-10), 0.5 - 1e-10)
+            up_n = min(max(up_n, 1e-10), 0.5 - 1e-10)
+            q_low, q_up = _norm_ppf(1 - low_n), _norm_ppf(1 - up_n)
+            run.margin_a[k] = (hi - lo) / ((q_low + q_up) * sd0)
+            run.mean[k] = (lo * q_up + hi * q_low) / (q_low + q_up)
 
     def _min_sd(self, run: _Run) -> np.ndarray:
         """Per-coordinate lower bound of the deviation: 0 for continuous coordinates."""

@@ -49,6 +49,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -83,6 +84,16 @@ def _default_weights(n: int) -> np.ndarray:
     if n < 25:
         return np.ones(n)
     return np.concatenate((np.linspace(1.0 / n, 1.0, n - 25), np.ones(25)))
+
+
+@functools.lru_cache(maxsize=8)
+def _default_log_weights(n: int, prior_weight: float) -> np.ndarray:
+    """Normalised log-weights of n observations in trial order and the prior (last); cached
+    and read-only, since asks between results reuse them."""
+    w = np.append(_default_weights(n), prior_weight)
+    out = np.log(w / w.sum())
+    out.flags.writeable = False
+    return out
 
 
 def _hypervolume(points: np.ndarray, ref: np.ndarray) -> float:
@@ -284,7 +295,9 @@ class TPE(Strategy):
         m = len(self.directions)
         cap = 64
         self._x = np.full((cap, d), np.nan)
+        self._xt = np.full((d, cap), np.nan)  # the same, transposed: means of the op's layout
         self._active = np.zeros((cap, d), dtype=bool)
+        self._full = np.zeros(cap, dtype=bool)  # every modelled parameter active in the row
         self._tier = np.full(cap, _EXCLUDED, dtype=np.int8)
         self._loss = np.full((cap, m), np.inf)
         self._prune_key = np.zeros((cap, 2))
@@ -294,6 +307,9 @@ class TPE(Strategy):
         self._in_order = True  # rows are in trial-number order (the usual case)
         self._n_finished = 0  # complete or pruned
         self._norm_cache: dict[tuple[int, ...], tuple[float, np.ndarray]] = {}
+        # Neighbour bandwidths: per block, the widths (p, cap) each row's normaliser was
+        # computed with, and that normaliser; recomputed only for rows whose widths moved.
+        self._widths_cache: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
         self._buffers: dict[str, np.ndarray] = {}
         # Per numeric parameter: the rows where it is active, sorted by its value (and those
         # values), kept up to date at every row, so bandwidths need no sort per ask.
@@ -310,13 +326,21 @@ class TPE(Strategy):
             return out
 
         self._x = grown(self._x, np.nan)
+        xt = np.full((self._xt.shape[0], cap), np.nan)
+        xt[:, : self._xt.shape[1]] = self._xt
+        self._xt = xt
         self._active = grown(self._active, False)
+        self._full = grown(self._full, False)
         self._tier = grown(self._tier, _EXCLUDED)
         self._loss = grown(self._loss, np.inf)
         self._prune_key = grown(self._prune_key, 0.0)
         self._number = grown(self._number, 0)
         for key, (level, cache) in list(self._norm_cache.items()):
             self._norm_cache[key] = (level, grown(cache, np.nan))
+        for key, (widths, cache) in list(self._widths_cache.items()):
+            w = np.full((widths.shape[0], cap), np.nan)
+            w[:, : widths.shape[1]] = widths
+            self._widths_cache[key] = (w, grown(cache, np.nan))
 
     def _add_row(self, params: dict[str, Any], number: int, tier: int) -> int:
         assert self.space is not None
@@ -332,14 +356,14 @@ class TPE(Strategy):
         cat = self._kind == _CATEGORICAL
         u[cat] = np.minimum(np.floor(u[cat] * self._choices[cat]), self._choices[cat] - 1)
         self._x[r] = u
+        self._xt[:, r] = u
         for j in self._numeric:
             value = u[j]
             if value == value:  # active (not NaN)
                 j = int(j)
-                at = int(np.searchsorted(self._sorted_vals[j], value, side="right"))
-                self._sorted_vals[j] = np.insert(self._sorted_vals[j], at, value)
-                self._sorted_rows[j] = np.insert(self._sorted_rows[j], at, r)
+                self._sorted_insert(j, value, r)
         self._active[r] = ~np.isnan(u)
+        self._full[r] = self._active[r, self._modelled].all()
         self._tier[r] = tier
         self._loss[r] = np.inf
         self._number[r] = number
@@ -348,6 +372,26 @@ class TPE(Strategy):
                 self._in_order = False
             self._row_of[number] = r
         return r
+
+    def _sorted_insert(self, j: int, value: float, r: int) -> None:
+        """Row r into parameter j's sorted order (after equal values), in place: the arrays
+        have spare capacity, so a result costs one shift of the tail and no new array."""
+        vals, rows = self._sorted_vals[j], self._sorted_rows[j]
+        m = len(vals)
+        at = int(np.searchsorted(vals, value, side="right"))
+        base = vals.base if vals.base is not None else vals
+        if m + 1 > len(base):
+            cap = max(64, 2 * (m + 1))
+            new_vals, new_rows = np.empty(cap), np.empty(cap, dtype=np.int64)
+            new_vals[:m], new_rows[:m] = vals, rows
+            vals_buf, rows_buf = new_vals, new_rows
+        else:
+            vals_buf = base
+            rows_buf = rows.base if rows.base is not None else rows
+        vals_buf[at + 1 : m + 1] = vals_buf[at:m]  # overlapping: NumPy copies it safely
+        rows_buf[at + 1 : m + 1] = rows_buf[at:m]
+        vals_buf[at], rows_buf[at] = value, r
+        self._sorted_vals[j], self._sorted_rows[j] = vals_buf[: m + 1], rows_buf[: m + 1]
 
     def note(self, trial: FrozenTrial) -> None:
         super().note(trial)
@@ -405,6 +449,8 @@ class TPE(Strategy):
                 self._n = first
                 for _, cache in self._norm_cache.values():
                     cache[first:] = np.nan  # those rows will hold other trials
+                for widths, _ in self._widths_cache.values():
+                    widths[:, first:] = np.nan
                 for j, rows in self._sorted_rows.items():
                     keep = rows < first
                     if not keep.all():
@@ -504,6 +550,8 @@ class TPE(Strategy):
         modelled = self._modelled
         if not self.multivariate:
             return [_Block(np.array([j]), False) for j in modelled]
+        if self._full[rows].all():  # one joint block, also with `group`
+            return [_Block(modelled, True)]
         active = self._active[rows][:, modelled]
         if self.group:
             groups: dict[bytes, list[int]] = {}
@@ -532,7 +580,9 @@ class TPE(Strategy):
         rng: np.random.Generator,
     ) -> np.ndarray:
         cols = block.cols
-        if len(cols) == 1:
+        if self._full[below].all() and self._full[above].all():
+            pass  # every row has every parameter (no conditional ones): nothing to filter
+        elif len(cols) == 1:
             below = below[self._active[below, cols[0]]]
             above = above[self._active[above, cols[0]]]
         else:
@@ -559,6 +609,8 @@ class TPE(Strategy):
         """Normalised log-weights of the observation components and (last) the prior."""
         if given is not None:
             w = given[rows]
+        elif self._in_order or len(rows) <= 1:
+            return _default_log_weights(len(rows), self.prior_weight)
         else:
             w = _default_weights(len(rows))
             if not self._in_order and len(rows) > 1:
@@ -580,31 +632,49 @@ class TPE(Strategy):
         kept apart so that the large g(x) is scored without copying a prior row into it."""
         n_obs = len(rows)
         n_comp = n_obs + 1
-        out: dict[str, Any] = {"log_w": log_w, "num": num, "cat": cat, "n_obs": n_obs}
+        # g's components go in ascending order of the first numeric parameter: the op skips the
+        # chunks of them far from a candidate (the order changes only rounding). l keeps trial
+        # order, since candidates are drawn from its components by index.
+        by_first = cache and len(num) > 0 and n_obs > 1
+        out: dict[str, Any] = {"num": num, "cat": cat, "n_obs": n_obs}
         if len(num):
-            mu = self._buffer("mu_g" if cache else "mu_l", (n_obs, len(num)))
-            if len(num) == self._x.shape[1]:
-                np.take(self._x, rows, axis=0, out=mu)
-            else:
-                mu[:] = self._x[np.ix_(rows, num)]
             minimum = 1.0 / min(100.0, n_comp) if self.consider_magic_clip else 1e-12
-            if joint and self.bandwidth == "scott":
+            scott = joint and self.bandwidth == "scott"
+            stale = None
+            # Means and widths (p, n_obs), transposed: the op reads both in place.
+            mu_t = self._buffer("mu_g" if cache else "mu_l", (len(num), n_obs))
+            filled = False
+            if not scott:
+                sigma_t = self._buffer("sigma_g" if cache else "sigma_l", (len(num), n_obs))
+                rows, perm, stale, filled = self._bandwidths(
+                    rows, num, minimum, sigma_t, mu_t, by_first, cache
+                )
+                out["sigma_t"] = sigma_t
+            elif by_first:
+                rows, perm = self._ordered(rows, int(num[0]))
+            if by_first:
+                log_w = np.concatenate((log_w[:n_obs][perm], log_w[n_obs:]))
+            if not filled:
+                mu_t[:] = self._xt[np.ix_(num, rows)]
+            out["mu_t"] = mu_t
+            if scott:
                 level = 2.0 ** (math.floor(math.log2(max(n_obs, 1)) * _N_GRID) / _N_GRID)
                 p = len(num) + len(cat)
                 width = max(0.2 * level ** (-1.0 / (p + 4)), minimum)
-                out["sigma"] = np.full(len(num), width)
-                out["log_norm"] = self._cached_norm(rows, num, width, mu) if cache else None
+                out["sigma_t"] = np.full(len(num), width)
+                out["log_norm"] = self._cached_norm(rows, num, width, mu_t) if cache else None
             else:
-                out["sigma"] = self._neighbour_bandwidths(rows, num, minimum)
-                out["log_norm"] = None
-            out["mu"] = mu
+                out["log_norm"] = (
+                    self._widths_norm(rows, num, mu_t, sigma_t, stale) if cache else None
+                )
+        out["log_w"] = log_w
         if len(cat):
             n_choices = self._choices[cat]
             top = int(n_choices.max())
             eps = self.prior_weight / n_comp
             table = np.empty((n_obs, len(cat), top))
             prior = np.full((1, len(cat), top), -np.inf)
-            observed = self._x[np.ix_(rows, cat)].astype(np.int64)
+            observed = self._x[np.ix_(rows, cat)].astype(np.int64)  # in component order
             for c in range(len(cat)):
                 size = int(n_choices[c])
                 table[:, c, :] = -np.inf
@@ -625,6 +695,135 @@ class TPE(Strategy):
                 max(size, 2 * (buf.size if buf is not None else 0))
             )
         return buf[:size].reshape(shape)
+
+    def _ordered(self, rows: np.ndarray, j: int) -> tuple[np.ndarray, np.ndarray]:
+        """`rows` in ascending order of parameter j (from the sorted rows kept per parameter,
+        in O(n)), and the permutation that takes `rows` there."""
+        index = np.full(self._n, -1, dtype=np.int64)
+        index[rows] = np.arange(len(rows))
+        sorted_rows = self._sorted_rows[j]
+        perm = index[sorted_rows]
+        perm = perm[perm >= 0]
+        return rows[perm], perm
+
+    def _bandwidths(
+        self,
+        rows: np.ndarray,
+        num: np.ndarray,
+        minimum: float,
+        out: np.ndarray,
+        values: np.ndarray,
+        by_first: bool,
+        cache: bool,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, bool]:
+        """Neighbour bandwidths (hyperopt's rule, :meth:`_neighbour_bandwidths` is the
+        reference) of `rows` into ``out`` (len(num), n), the components ordered by the first
+        parameter when `by_first`. Returns the rows in component order, the permutation from
+        `rows`, when `cache` which components' widths differ from the ones their row's
+        cached normaliser was computed with (None: compare them), and whether the means were
+        written to ``values`` (len(num), n) on the way."""
+        n = len(rows)
+        key = tuple(num.tolist())
+        try:
+            from airda._native import native
+
+            helper = native().tpe_bandwidths
+        except ImportError:
+            helper = None
+        if not by_first and not cache and 0 < n <= 256:
+            # A small mixture (l): sorting its own values beats walking every observation.
+            values[:] = self._xt[np.ix_(num, rows)]
+            if helper is None:
+                out[:] = self._sorted_bandwidths(values, minimum)
+            else:
+                native().sorted_bandwidths(values, self.consider_endpoints, minimum, 1.0, out)
+            return rows, np.arange(n), None, True
+        widths = self._widths_entry(key)[0] if cache else None
+        if helper is None or n == 0:
+            perm = self._ordered(rows, int(num[0]))[1] if by_first else np.arange(n)
+            rows = rows[perm]
+            if n:
+                out[:] = self._neighbour_bandwidths(rows, num, minimum).T
+            return rows, perm, None, False
+        index = np.full(self._n, -1, dtype=np.int64)
+        index[rows] = np.arange(n)
+        stale = np.zeros(n, dtype=np.uint8) if cache else None
+        perm = helper(
+            [self._sorted_rows[j] for j in key],
+            [self._sorted_vals[j] for j in key],
+            index,
+            n,
+            by_first,
+            self.consider_endpoints,
+            minimum,
+            1.0,
+            out,
+            values,
+            widths,
+            stale,
+        )
+        return rows[perm], perm, stale, True
+
+    def _sorted_bandwidths(self, values: np.ndarray, minimum: float) -> np.ndarray:
+        """hyperopt's rule by sorting `values` (p, n), rows in ascending trial order: the same
+        widths as :meth:`_neighbour_bandwidths` (a stable sort puts tied values in row order,
+        as the sorted rows kept per parameter do)."""
+        p, n = values.shape
+        order = np.argsort(values, axis=1, kind="stable")
+        padded = np.empty((p, n + 2))
+        padded[:, 0] = 0.0
+        padded[:, -1] = 1.0
+        v = padded[:, 1:-1]
+        v[:] = values
+        v.sort(axis=1)  # tied values are equal: any sort gives the stable order's values
+        gaps = np.diff(padded, axis=1)  # gaps[:, i] = v[i] - left neighbour; [:, i + 1] right
+        if not self.consider_endpoints and n > 1:
+            gaps[:, 0] = gaps[:, 1]
+            gaps[:, -1] = gaps[:, -2]
+        width = np.maximum(gaps[:, :-1], gaps[:, 1:])
+        np.clip(width, minimum, 1.0, out=width)
+        out = np.empty((p, n))
+        out[np.arange(p)[:, None], order] = width
+        return out
+
+    def _widths_entry(self, key: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """Per block of parameters: the widths (p, rows) each row's cached normaliser was
+        computed with, and that normaliser (rows,)."""
+        entry = self._widths_cache.get(key)
+        if entry is None:
+            cap = len(self._tier)
+            entry = (np.full((len(key), cap), np.nan), np.full(cap, np.nan))
+            self._widths_cache[key] = entry
+        return entry
+
+    def _widths_norm(
+        self,
+        rows: np.ndarray,
+        num: np.ndarray,
+        mu_t: np.ndarray,
+        sigma_t: np.ndarray,
+        stale: np.ndarray | None,
+    ) -> np.ndarray:
+        """log-normalisers of a joint estimator's components with per-row widths, cached per
+        row with the widths they were computed for: between asks only the rows next to a
+        change (a new trial, a trial moving between l and g) get new widths, so few
+        normalisers are recomputed. Exact: a cached value is the one the op would compute."""
+        widths, cache = self._widths_entry(tuple(num.tolist()))
+        if stale is None:  # no compiled helper marked them: compare
+            changed = (widths[:, rows] != sigma_t).any(axis=0)
+            widths[:, rows[changed]] = sigma_t[:, changed]
+        else:
+            changed = stale.view(bool)
+        redo = np.flatnonzero(changed)
+        if len(redo):
+            d = len(num)
+            cache[rows[redo]] = _parzen_log_norm_trusted(
+                np.ascontiguousarray(mu_t[:, redo].T),
+                np.ascontiguousarray(sigma_t[:, redo].T),
+                np.zeros(d),
+                np.ones(d),
+            )
+        return cache[rows]
 
     def _neighbour_bandwidths(
         self, rows: np.ndarray, num: np.ndarray, minimum: float
@@ -657,10 +856,10 @@ class TPE(Strategy):
             out[order, k] = np.maximum(left, right)
         return np.clip(out, minimum, 1.0, out=out)
 
-    def _cached_norm(self, rows, num, width, mu) -> np.ndarray:
+    def _cached_norm(self, rows, num, width, mu_t) -> np.ndarray:
         """log-normalisers of a joint estimator's observation components (shared width), cached
         per row until the width moves."""
-        key = tuple(int(j) for j in num)
+        key = tuple(num.tolist())
         level, cache = self._norm_cache.get(key, (None, None))
         if level != width or cache is None:
             cache = np.full(len(self._tier), np.nan)
@@ -670,7 +869,7 @@ class TPE(Strategy):
         if missing.any():
             d = len(num)
             norm[missing] = _parzen_log_norm_trusted(
-                np.ascontiguousarray(mu[missing]), np.full(d, width), np.zeros(d), np.ones(d)
+                np.ascontiguousarray(mu_t[:, missing].T), np.full(d, width), np.zeros(d), np.ones(d)
             )
             cache[rows[missing]] = norm[missing]
         return norm
@@ -680,11 +879,15 @@ class TPE(Strategy):
         if not len(num):
             return np.empty((k, 0))
         n_obs = mix["n_obs"]
-        sigma_obs = mix["sigma"]
-        if sigma_obs.ndim == 1:
-            sigma_obs = np.broadcast_to(sigma_obs, (n_obs, len(num)))
-        mu = np.vstack((mix["mu"], np.full((1, len(num)), 0.5)))[comp]
-        sigma = np.vstack((sigma_obs, np.ones((1, len(num)))))[comp]
+        sigma_t = mix["sigma_t"]
+        if sigma_t.ndim == 1:
+            sigma_t = np.broadcast_to(sigma_t[:, None], (len(num), n_obs))
+        mu = np.full((k, len(num)), 0.5)  # the prior component: N(0.5, 1)
+        sigma = np.ones((k, len(num)))
+        obs = comp < n_obs
+        if obs.any():
+            mu[obs] = mix["mu_t"][:, comp[obs]].T
+            sigma[obs] = sigma_t[:, comp[obs]].T
         x = mu + sigma * rng.standard_normal(mu.shape)
         for _ in range(100):  # rejection: every component keeps at least a third of its mass
             bad = (x < 0.0) | (x > 1.0)
@@ -735,10 +938,12 @@ class TPE(Strategy):
         if n_obs == 0:
             return prior
         if d:
-            mu, sigma, norm = mix["mu"], mix["sigma"], mix["log_norm"]
+            mu, sigma, norm = mix["mu_t"].T, mix["sigma_t"], mix["log_norm"]
+            if sigma.ndim == 2:
+                sigma = sigma.T  # column-major (n_obs, d): read in place by the op
         else:
             mu, sigma, norm = np.empty((n_obs, 0)), np.empty(0), None
-        obs = _parzen_logpdf_trusted(
+        return _parzen_logpdf_trusted(
             xs,
             mu,
             sigma,
@@ -748,8 +953,8 @@ class TPE(Strategy):
             np.ones(d),
             codes if table is not None else None,
             table,
+            prior,
         )
-        return np.logaddexp(obs, prior)
 
 
 class MOTPE(TPE):

@@ -35,6 +35,7 @@ from airda.nas.nb201 import (
 from airda.nas.proxies import ProxyError, ZeroCostEvaluator, proxy_names, zero_cost_scores
 
 if TYPE_CHECKING:
+    from airda.nas.evaluate import evaluate_many
     from airda.nas.latency import Latency, measure_latency
     from airda.nas.model_space import LayerChoice, ModelSpace, Repeat, ValueChoice
     from airda.nas.nb201_model import NB201Network, build_model
@@ -75,6 +76,7 @@ __all__ = [
     "count_flops",
     "count_params",
     "evaluate_loop",
+    "evaluate_many",
     "is_degenerate",
     "load_checkpoint",
     "measure_latency",
@@ -102,6 +104,7 @@ _LAZY = {
     "SearchResults": "airda.nas.search",
     "benchmark_search": "airda.nas.search",
     "path_encoding": "airda.nas.search",
+    "evaluate_many": "airda.nas.evaluate",
     **{
         name: "airda.nas.supernet"
         for name in (

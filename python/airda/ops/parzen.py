@@ -9,15 +9,19 @@ each candidate row x::
 
     log p(x) = log sum_k w_k  prod_j N_trunc(x_j; mu_kj, sigma_kj)  prod_c P_kc(x_c)
 
-with a stable log-sum-exp. :func:`parzen_log_norm` gives each component's constant (its
+with a stable log-sum-exp. An optional ``log_extra`` (one value per candidate) is one more term
+of the sum, for a component the caller evaluates itself (TPE's wide prior, in closed form):
+``log(exp(log_extra) + sum_k ...)``. :func:`parzen_log_norm` gives each component's constant (its
 log-normaliser ``sum_j -log(sigma_kj) - log(2 pi) / 2 - log mass_kj``), which a caller that scores
 the same mixture many times can compute once and pass back as ``log_norm``.
 
 Conventions: a candidate outside [low, high] in some dimension has log p = -inf; a component of
 weight 0 (log-weight -inf) or probability 0 for a candidate's category contributes nothing; when
 nothing contributes, log p = -inf. Components farther than 60 (in log units) below the largest
-term of a candidate are dropped by the ``cpu`` backend; their share of the sum is below
-``n_comp * e**-60``, well under float64 rounding for any realistic n_comp.
+term of a candidate (``log_extra`` included) are dropped by the ``cpu`` backend; their share of
+the sum is below ``n_comp * e**-60``, well under float64 rounding for any realistic n_comp. The
+``cpu`` backend skips such components in chunks before summing all their dimensions; it is
+fastest with the components in ascending order of their first coordinate.
 """
 
 from __future__ import annotations
@@ -96,7 +100,9 @@ def _log_norm_reference(mu, sigma, low, high) -> np.ndarray:
     return -(np.log(sigma) + _HALF_LOG_2PI + mass).sum(axis=1)
 
 
-def _logpdf_reference(x, mu, sigma, log_weights, log_norm, low, high, cat_x, cat_logp):
+def _logpdf_reference(
+    x, mu, sigma, log_weights, log_norm, low, high, cat_x, cat_logp, log_extra=None
+):
     n_cand = x.shape[0]
     if n_cand == 0:
         return np.empty(0)
@@ -114,6 +120,8 @@ def _logpdf_reference(x, mu, sigma, log_weights, log_norm, low, high, cat_x, cat
     with np.errstate(divide="ignore"):
         out = safe + np.log(np.exp(terms - safe[:, None]).sum(axis=1))
     out[top == -np.inf] = -np.inf
+    if log_extra is not None:
+        out = np.logaddexp(out, log_extra)
     inside = np.all((x >= low) & (x <= high), axis=1)
     out[~inside] = -np.inf
     return out
@@ -130,19 +138,22 @@ def parzen_logpdf_reference(
     log_norm: Any = None,
     cat_x: Any = None,
     cat_logp: Any = None,
+    log_extra: Any = None,
 ) -> np.ndarray:
     """Reference of :func:`parzen_logpdf`: the full (candidate, component, dimension) tensor,
     then a log-sum-exp over components (same arguments, NumPy result)."""
-    args = _check(x, mu, sigma, log_weights, low, high, log_norm, cat_x, cat_logp)
+    args = _check(x, mu, sigma, log_weights, low, high, log_norm, cat_x, cat_logp, log_extra)
     return _logpdf_reference(*args[:-1])
 
 
 # ---- backends ---------------------------------------------------------------------------
 
 
-def _logpdf_cpu(x, mu, sigma, log_weights, log_norm, low, high, cat_x, cat_logp):
+def _logpdf_cpu(x, mu, sigma, log_weights, log_norm, low, high, cat_x, cat_logp, log_extra=None):
     out = np.empty(x.shape[0], dtype=np.float64)
-    native().parzen_logpdf(x, mu, sigma, log_weights, log_norm, low, high, cat_x, cat_logp, 0, out)
+    native().parzen_logpdf(
+        x, mu, sigma, log_weights, log_norm, low, high, cat_x, cat_logp, log_extra, 0, out
+    )
     return out
 
 
@@ -176,7 +187,7 @@ def _first_bad(mask: np.ndarray) -> str:
     return str(tuple(int(i) for i in np.argwhere(mask)[0]))
 
 
-def _check(x, mu, sigma, log_weights, low, high, log_norm, cat_x, cat_logp):
+def _check(x, mu, sigma, log_weights, low, high, log_norm, cat_x, cat_logp, log_extra=None):
     """Every argument checked, as float64 (int64 codes) C-contiguous host arrays."""
     mu_a, _ = _real(mu, "mu", 2)
     n_comp, d = mu_a.shape
@@ -253,7 +264,16 @@ def _check(x, mu, sigma, log_weights, low, high, log_norm, cat_x, cat_logp):
             )
         if np.isnan(cl).any() or (cl == np.inf).any():
             raise ValueError("cat_logp must hold log-probabilities (no NaN or +inf)")
-    return x_a, mu_a, sigma_a, lw, norm, low_a, high_a, cx, cl, info
+    extra = None
+    if log_extra is not None:
+        extra, _ = _real(log_extra, "log_extra", 1)
+        if extra.shape != (x_a.shape[0],):
+            raise ValueError(
+                f"log_extra must have shape ({x_a.shape[0]},), one value per candidate"
+            )
+        if np.isnan(extra).any() or (extra == np.inf).any():
+            raise ValueError("log_extra must be numbers below +inf (-inf adds nothing)")
+    return x_a, mu_a, sigma_a, lw, norm, low_a, high_a, cx, cl, extra, info
 
 
 # ---- public functions ---------------------------------------------------------------------
@@ -270,6 +290,7 @@ def parzen_logpdf(
     log_norm: Any = None,
     cat_x: Any = None,
     cat_logp: Any = None,
+    log_extra: Any = None,
     backend: str | None = None,
 ) -> Any:
     """log p(x) of a Parzen estimator (a mixture of truncated normals) for each candidate.
@@ -284,6 +305,9 @@ def parzen_logpdf(
             sigma and bounds, to skip recomputing them.
         cat_x: optional (n_cand, n_cat) integer category codes of the candidates.
         cat_logp: (n_comp, n_cat, n_choices) log-probabilities of every code, with cat_x.
+        log_extra: optional (n_cand,) log of one more term of each candidate's sum (a component
+            evaluated by the caller); -inf adds nothing. Candidates outside the bounds stay
+            -inf.
         backend: ``"cpu"`` (C++/OpenMP) or ``"reference"`` (NumPy); host data takes ``cpu``.
 
     Returns:
@@ -307,7 +331,7 @@ def parzen_logpdf(
         >>> bool(np.isclose(lp[0], ref[0], rtol=1e-12))
         True
     """
-    args = _check(x, mu, sigma, log_weights, low, high, log_norm, cat_x, cat_logp)
+    args = _check(x, mu, sigma, log_weights, low, high, log_norm, cat_x, cat_logp, log_extra)
     info = args[-1]
     impl = _LOGPDF_OP.select(info, backend)
     return like_input(impl(*args[:-1]), info, getattr(x, "device", None))
@@ -335,10 +359,12 @@ def parzen_log_norm(
     return impl(mu_a, sigma_a, low_a, high_a)
 
 
-def _parzen_logpdf_trusted(x, mu, sigma, log_weights, log_norm, low, high, cat_x, cat_logp):
+def _parzen_logpdf_trusted(
+    x, mu, sigma, log_weights, log_norm, low, high, cat_x, cat_logp, log_extra=None
+):
     """For TPE: arguments already float64/int64 C-contiguous and valid; cpu when built."""
     impl = _LOGPDF_OP.select(_HOST_INFO, None)
-    return impl(x, mu, sigma, log_weights, log_norm, low, high, cat_x, cat_logp)
+    return impl(x, mu, sigma, log_weights, log_norm, low, high, cat_x, cat_logp, log_extra)
 
 
 def _parzen_log_norm_trusted(mu, sigma, low, high):

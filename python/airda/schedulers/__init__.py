@@ -15,6 +15,10 @@ For the budget-based schedulers the step is the resource spent (epochs, samples 
 cannot be reported (``trial.report`` raises ``ValueError``, so the trial fails with that
 reason); ``inf`` is allowed and ranks last.
 
+By name (configuration files, ``airda run``'s ``[scheduler]`` table):
+``get_scheduler("asha", {"max_resource": 27})``; the names are ``median``, ``asha``,
+``successive_halving`` and ``hyperband`` (:data:`SCHEDULERS`).
+
 Population-based training (:class:`PopulationBasedTraining`, strategy ``"pbt"``) and BOHB
 (:class:`BOHB`, strategy ``"bohb"``, used with :class:`Hyperband`) are strategies: they decide
 which hyperparameters the next trial trains with.
@@ -24,16 +28,19 @@ from __future__ import annotations
 
 from airda.schedulers._halving import ASHA, Hyperband, SuccessiveHalving, rung_steps
 from airda.schedulers._median import MedianStopping, Scheduler
+from airda.schedulers._registry import SCHEDULERS, get_scheduler
 from airda.strategies.bohb import BOHB
 from airda.strategies.pbt import PopulationBasedTraining
 
 __all__ = [
     "ASHA",
     "BOHB",
+    "SCHEDULERS",
     "Hyperband",
     "MedianStopping",
     "PopulationBasedTraining",
     "Scheduler",
     "SuccessiveHalving",
+    "get_scheduler",
     "rung_steps",
 ]
