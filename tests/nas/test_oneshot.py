@@ -511,3 +511,17 @@ def test_a_killed_run_resumes_and_closes_its_running_trial(tmp_path):
     assert first.state is TrialState.FAIL
     assert first.error == "interrupted; resumed as trial 1"
     assert second.intermediate == ref.trial.intermediate
+
+
+def test_search_with_evaluate_many_scores_as_the_loop():
+    evaluate_many = pytest.importorskip("airda.nas.evaluate").evaluate_many
+    data = _data()
+    net = _elastic()
+    train_supernet(net, data, TrainConfig(epochs=1, batch_size=16), rule="sandwich")
+    kw = {"n_trials": 12, "batch": 6, "calib_size": 32, "seed": 0}
+    loop = search_subnets(net, data, evaluator=evaluate_loop, **kw)
+    many = search_subnets(net, data, evaluator=evaluate_many, **kw)
+    got = [(t.params, t.value) for t in many.trials]
+    want = [(t.params, t.value) for t in loop.trials]
+    assert [p for p, _ in got] == [p for p, _ in want]
+    np.testing.assert_allclose([v for _, v in got], [v for _, v in want], atol=1e-6)
