@@ -39,6 +39,15 @@ if TYPE_CHECKING:
     from airda.nas.latency import Latency, measure_latency
     from airda.nas.model_space import LayerChoice, ModelSpace, Repeat, ValueChoice
     from airda.nas.nb201_model import NB201Network, build_model
+    from airda.nas.oneshot import (
+        OneShotResult,
+        TrainConfig,
+        enas,
+        retrain,
+        search_subnets,
+        spos,
+        train_supernet,
+    )
     from airda.nas.search import SearchResults, benchmark_search, path_encoding
     from airda.nas.supernet import (
         ElasticSupernet,
@@ -59,6 +68,7 @@ __all__ = [
     "ModelSpace",
     "NB201Network",
     "NB201Supernet",
+    "OneShotResult",
     "ProxyError",
     "Repeat",
     "SearchResults",
@@ -66,6 +76,7 @@ __all__ = [
     "Supernet",
     "TableObjective",
     "TabularBenchmark",
+    "TrainConfig",
     "ValueChoice",
     "ZeroCostEvaluator",
     "arch_to_params",
@@ -75,6 +86,7 @@ __all__ = [
     "canonical",
     "count_flops",
     "count_params",
+    "enas",
     "evaluate_loop",
     "evaluate_many",
     "is_degenerate",
@@ -87,7 +99,11 @@ __all__ = [
     "path_encoding",
     "proxy_names",
     "recalibrate_bn",
+    "retrain",
     "save_checkpoint",
+    "search_subnets",
+    "spos",
+    "train_supernet",
     "zero_cost_scores",
 ]
 
@@ -105,6 +121,13 @@ _LAZY = {
     "benchmark_search": "airda.nas.search",
     "path_encoding": "airda.nas.search",
     "evaluate_many": "airda.nas.evaluate",
+    "OneShotResult": "airda.nas.oneshot",
+    "TrainConfig": "airda.nas.oneshot",
+    "enas": "airda.nas.oneshot",
+    "retrain": "airda.nas.oneshot",
+    "search_subnets": "airda.nas.oneshot",
+    "spos": "airda.nas.oneshot",
+    "train_supernet": "airda.nas.oneshot",
     **{
         name: "airda.nas.supernet"
         for name in (

@@ -17,8 +17,9 @@ Three ways to train the shared weights of a :class:`~airda.nas.supernet.Supernet
 After training, :func:`search_subnets` runs an ordinary airda study over ``supernet.space``
 (regularized evolution by default, any strategy works): each trial is a subnet, scored by its
 validation accuracy with inherited weights after batch-norm recalibration, through an
-evaluator (:func:`airda.nas.supernet.evaluate_loop`, or a faster one with the same signature
-and results). :func:`spos` and :func:`enas` chain the steps; :func:`retrain` trains the
+evaluator (:func:`airda.nas.evaluate_many` by default, which shares work across the
+subnets of a batch; :func:`airda.nas.supernet.evaluate_loop`, or any function with the same
+signature and results). :func:`spos` and :func:`enas` chain the steps; :func:`retrain` trains the
 architecture found as a standalone network.
 
 Everything is stored and resumable: supernet training is one trial of a study that reports
@@ -177,9 +178,9 @@ def _optimizer(
 
 
 def _default_evaluator() -> Evaluator:
-    from airda.nas.supernet import evaluate_loop
+    from airda.nas.evaluate import evaluate_many
 
-    return evaluate_loop
+    return evaluate_many
 
 
 # ---------------------------------------------------------------------------------------------
@@ -342,7 +343,7 @@ def train_supernet(
         calib_size: training samples used to re-estimate batch-norm statistics before every
             evaluation with inherited weights.
         evaluator: ``evaluator(supernet, archs, x, y, calib=...) -> [{"accuracy", "loss"}]``;
-            default :func:`airda.nas.supernet.evaluate_loop`.
+            default :func:`airda.nas.evaluate_many`.
         seed: seeds the data order, the subnet sampling and the probes.
         callback: ``callback(epoch, metrics)`` after every epoch's checkpoint (an exception
             from it stops training; the checkpoint allows resuming).
