@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from airda import ops
@@ -311,6 +312,143 @@ def mixed_op_checks(gpu_backends: list[str]) -> None:
         )
 
 
+def evaluate_many_checks(gpu_backends: list[str]) -> None:
+    """grouped_depthwise_conv on the GPU against its reference, then evaluate_many against
+    evaluate_loop (batch 64, BN recalibration on 64 inputs) for P = 32 subnets of both
+    supernets, random and evolutionary populations: equal results, and the speed-up."""
+    from airda.nas.evaluate import evaluate_many
+    from airda.nas.supernet import ElasticSupernet, NB201Supernet, evaluate_loop
+
+    print("\ngrouped_depthwise_conv (elastic blocks) and evaluate_many")
+    if "triton" in gpu_backends:
+
+        def check_values() -> tuple[bool, str]:
+            bad, cases = [], 0
+            gen = torch.Generator().manual_seed(0)
+            for batch, spatial, chans, ks, (c_max, k_max) in [
+                (1, (1, 1), (1,), (1,), (1, 1)),
+                (3, (9, 8), (7, 2, 7), (7, 3, 5), (7, 7)),
+                (2, (17,), (5, 3), (7, 3), (6, 7)),
+                (8, (32, 32), (96, 144, 72, 96), (3, 5, 7, 7), (144, 7)),
+            ]:
+                dims = len(spatial)
+                wshape = (c_max, k_max, k_max) if dims == 2 else (c_max, k_max)
+                w = torch.randn(wshape, generator=gen, dtype=torch.float64)
+                xs = [torch.randn((batch, c, *spatial), generator=gen, dtype=torch.float64)
+                      for c in chans]  # fmt: skip
+                sc = [torch.randn(c, generator=gen, dtype=torch.float64) for c in chans]
+                sh = [torch.randn(c, generator=gen, dtype=torch.float64) for c in chans]
+                for dtype in (torch.float32, torch.float64):
+                    for stride in (1, 2):
+                        for act in ("none", "relu", "hardswish"):
+                            cases += 1
+                            cast = [[t.to(dtype) for t in ts] for ts in (xs, sc, sh)]
+                            want = ops.grouped_depthwise_conv_reference(
+                                [t.double() for t in cast[0]], w.to(dtype).double(), list(ks),
+                                stride=stride, scales=[t.double() for t in cast[1]],
+                                shifts=[t.double() for t in cast[2]], activation=act,
+                            )  # fmt: skip
+                            got = ops.grouped_depthwise_conv(
+                                [t.cuda() for t in cast[0]], w.to(dtype).cuda(), list(ks),
+                                stride=stride, scales=[t.cuda() for t in cast[1]],
+                                shifts=[t.cuda() for t in cast[2]], activation=act,
+                                backend="triton",
+                            )  # fmt: skip
+                            eps = torch.finfo(dtype).eps
+                            for a, b in zip(got, want, strict=True):
+                                if not b.numel():
+                                    continue
+                                err = (a.cpu().double() - b).abs().max().item()
+                                lim = 64 * eps * (b.abs().max().item() + k_max**2 * 16)
+                                if a.shape != b.shape or not err <= lim:
+                                    bad.append(f"{batch}x{spatial} {dtype} s{stride} {act}: {err}")
+            return not bad, f"{cases} cases" + (f"; wrong: {bad[:3]}" if bad else "")
+
+        checked("triton: grouped_depthwise_conv against the float64 reference", check_values)
+
+        xs = [torch.randn(64, 144, 32, 32, device="cuda") for _ in range(32)]
+        w = torch.randn(144, 7, 7, device="cuda")
+        ks = [(3, 5, 7)[i % 3] for i in range(32)]
+
+        def per_group() -> Any:
+            return [
+                F.conv2d(x, w[:, (7 - k) // 2 : (7 + k) // 2, (7 - k) // 2 : (7 + k) // 2]
+                         .unsqueeze(1), padding=k // 2, groups=144)
+                for x, k in zip(xs, ks, strict=True)
+            ]  # fmt: skip
+
+        t_torch = gpu_time(per_group, reps=10)
+        t_ours = gpu_time(lambda: ops.grouped_depthwise_conv(xs, w, ks, backend="triton"), reps=10)
+        print(
+            f"grouped depthwise conv, 32 groups of 64x144x32x32, k in 3/5/7: 32 torch convs "
+            f"{t_torch:.3f} ms, triton one launch {t_ours:.3f} ms ({t_torch / t_ours:.2f}x)"
+        )
+        del xs
+
+    # exact float32 convolutions on both sides, so that results can be compared to 1e-5
+    tf32 = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        gen = torch.Generator().manual_seed(0)
+        x = torch.randn(64, 3, 32, 32, generator=gen).cuda()
+        y = torch.randint(0, 10, (64,), generator=gen).cuda()
+        calib = torch.randn(64, 3, 32, 32, generator=gen).cuda()
+        for name, make in (("nb201 C=16 N=5", lambda: NB201Supernet(C=16, N=5)),
+                           ("elastic (OFA default)", lambda: ElasticSupernet())):  # fmt: skip
+            torch.manual_seed(0)
+            net = make().cuda().eval()
+            for kind in ("evolution", "random"):
+                rng = np.random.default_rng(0)
+                if kind == "random":
+                    archs = [net.sample(rng) for _ in range(32)]
+                else:
+                    archs = [net.sample(rng) for _ in range(4)]
+                    while len(archs) < 32:
+                        archs.append(net.mutate(archs[int(rng.integers(len(archs)))], rng))
+
+                def many(archs=archs, net=net) -> Any:
+                    return evaluate_many(net, archs, x, y, calib=calib, batch_size=64)
+
+                def loop(archs=archs, net=net) -> Any:
+                    return evaluate_loop(net, archs, x, y, calib=calib, batch_size=64)
+
+                what = f"evaluate_many {name} {kind} P=32 batch 64"
+
+                def check(many=many, loop=loop) -> tuple[bool, str]:
+                    a, b = many(), loop()
+                    diff = max(
+                        max(abs(r["loss"] - s["loss"]), abs(r["accuracy"] - s["accuracy"]))
+                        for r, s in zip(a, b, strict=True)
+                    )
+                    return diff <= 1e-5, f"max |difference| {diff:.1e} (loss, accuracy)"
+
+                checked(f"{what}: equals evaluate_loop", check)
+                t_loop = _wall(loop)
+                t_many = _wall(many)
+                ratio = t_loop / t_many
+                print(
+                    f"  {what}: loop {t_loop:.1f} ms, evaluate_many {t_many:.1f} ms, "
+                    f"{ratio:.2f}x ({'meets' if ratio >= 3 else 'below'} the 3x target)"
+                )
+            del net
+            torch.cuda.empty_cache()
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = tf32
+
+
+def _wall(fn: Callable[[], Any], reps: int = 3) -> float:
+    """Median wall milliseconds of fn() (host work included), synchronised, after a warm-up."""
+    fn()
+    times = []
+    for _ in range(reps):
+        torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        fn()
+        torch.cuda.synchronize()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times)
+
+
 def main() -> int:
     t_start = time.perf_counter()
     if not torch.cuda.is_available():
@@ -451,6 +589,8 @@ def main() -> int:
         )
 
     mixed_op_checks(gpu_backends)
+
+    evaluate_many_checks(gpu_backends)
 
     tune_checks()
 

@@ -103,6 +103,16 @@ def mixed_op_backward(
     grad_alpha: npt.NDArray[np.floating],
 ) -> None: ...
 def mixed_op_cuda_workspace(k: int, n: int) -> int: ...
+def grouped_depthwise_conv(
+    xs: list[npt.NDArray[np.floating]],
+    weight: npt.NDArray[np.floating],
+    ksizes: list[tuple[int, int]],
+    stride: int,
+    scales: list[npt.NDArray[np.floating] | None],
+    shifts: list[npt.NDArray[np.floating] | None],
+    act: int,
+    outs: list[npt.NDArray[np.floating]],
+) -> None: ...
 def cuda_mixed_op_forward(
     ys: int, alpha: int, kind: str, k: int, n: int, out: int, device: int, stream: int
 ) -> None: ...

@@ -35,9 +35,19 @@ from airda.nas.nb201 import (
 from airda.nas.proxies import ProxyError, ZeroCostEvaluator, proxy_names, zero_cost_scores
 
 if TYPE_CHECKING:
+    from airda.nas.evaluate import evaluate_many
     from airda.nas.latency import Latency, measure_latency
     from airda.nas.model_space import LayerChoice, ModelSpace, Repeat, ValueChoice
     from airda.nas.nb201_model import NB201Network, build_model
+    from airda.nas.oneshot import (
+        OneShotResult,
+        TrainConfig,
+        enas,
+        retrain,
+        search_subnets,
+        spos,
+        train_supernet,
+    )
     from airda.nas.search import SearchResults, benchmark_search, path_encoding
     from airda.nas.supernet import (
         ElasticSupernet,
@@ -58,6 +68,7 @@ __all__ = [
     "ModelSpace",
     "NB201Network",
     "NB201Supernet",
+    "OneShotResult",
     "ProxyError",
     "Repeat",
     "SearchResults",
@@ -65,6 +76,7 @@ __all__ = [
     "Supernet",
     "TableObjective",
     "TabularBenchmark",
+    "TrainConfig",
     "ValueChoice",
     "ZeroCostEvaluator",
     "arch_to_params",
@@ -74,7 +86,9 @@ __all__ = [
     "canonical",
     "count_flops",
     "count_params",
+    "enas",
     "evaluate_loop",
+    "evaluate_many",
     "is_degenerate",
     "load_checkpoint",
     "measure_latency",
@@ -85,7 +99,11 @@ __all__ = [
     "path_encoding",
     "proxy_names",
     "recalibrate_bn",
+    "retrain",
     "save_checkpoint",
+    "search_subnets",
+    "spos",
+    "train_supernet",
     "zero_cost_scores",
 ]
 
@@ -102,6 +120,14 @@ _LAZY = {
     "SearchResults": "airda.nas.search",
     "benchmark_search": "airda.nas.search",
     "path_encoding": "airda.nas.search",
+    "evaluate_many": "airda.nas.evaluate",
+    "OneShotResult": "airda.nas.oneshot",
+    "TrainConfig": "airda.nas.oneshot",
+    "enas": "airda.nas.oneshot",
+    "retrain": "airda.nas.oneshot",
+    "search_subnets": "airda.nas.oneshot",
+    "spos": "airda.nas.oneshot",
+    "train_supernet": "airda.nas.oneshot",
     **{
         name: "airda.nas.supernet"
         for name in (

@@ -5,7 +5,8 @@ Each op has a NumPy reference and backends ``cpu`` (C++/OpenMP in ``airda._C``),
 (:func:`non_dominated_rank`, :func:`hypervolume`) and the paired bootstrap
 (:func:`bootstrap_means`, with :func:`bootstrap_indices` giving its resamples to NumPy code) have
 ``cpu`` only; the fused DARTS mixed operation (:func:`mixed_op_forward`,
-:func:`mixed_op_backward`) has all four. The backend follows the
+:func:`mixed_op_backward`) has all four; the grouped depthwise convolution of elastic blocks
+(:func:`grouped_depthwise_conv`, torch tensors only) has ``cpu`` and ``triton``. The backend follows the
 data: host arrays run on ``cpu``, CUDA tensors on ``cuda`` then ``triton``. Force one with
 ``backend=`` or ``AIRDA_BACKEND``; :func:`available` says which can run here.
 
@@ -24,6 +25,10 @@ from airda.ops._registry import (
     BackendUnavailableError,
     available,
     backend_status,
+)
+from airda.ops.grouped_depthwise_conv import (
+    grouped_depthwise_conv,
+    grouped_depthwise_conv_reference,
 )
 from airda.ops.hamming_gram import hamming_gram, hamming_gram_reference
 from airda.ops.mixed_op import (
@@ -61,6 +66,8 @@ __all__ = [
     "bootstrap_indices",
     "bootstrap_means",
     "bootstrap_means_reference",
+    "grouped_depthwise_conv",
+    "grouped_depthwise_conv_reference",
     "hamming_gram",
     "hamming_gram_reference",
     "hypervolume",

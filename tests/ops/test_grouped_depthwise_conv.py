@@ -1,0 +1,200 @@
+"""grouped_depthwise_conv: every backend against the reference (per-group torch convolutions)
+on awkward shapes, both dtypes, 1-D and 2-D, strides 1 and 2, folded affine maps and each
+activation; NaN propagation; the bad-input errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from airda.ops import grouped_depthwise_conv, grouped_depthwise_conv_reference
+from tests.helpers import COMPILED_BACKENDS, device_for, require_backend
+
+BACKENDS = ("reference", *COMPILED_BACKENDS)
+DTYPES = (torch.float32, torch.float64)
+# (batch, spatial, channels per group, kernel sizes per group, weight (C, K))
+CASES = [
+    (1, (1, 1), (1,), (1,), (1, 1)),
+    (2, (5, 7), (3, 1, 4), (3, 1, 5), (4, 5)),
+    (3, (9, 8), (7, 2, 7), (7, 3, 5), (7, 7)),
+    (2, (17,), (5, 3), (7, 3), (6, 7)),
+    (1, (2,), (1, 2), (5, 1), (2, 5)),
+    (0, (4, 4), (2,), (3,), (2, 3)),
+    (2, (3, 3), (0, 2), (3, 3), (2, 3)),
+]
+
+
+def make(case, dtype, seed=0, affine=True):
+    batch, spatial, chans, ks, (c_max, k_max) = case
+    gen = torch.Generator().manual_seed(seed)
+    dims = len(spatial)
+    wshape = (c_max, k_max, k_max) if dims == 2 else (c_max, k_max)
+    weight = (torch.randn(wshape, generator=gen, dtype=torch.float64) * 2).to(dtype)
+    xs = [
+        (torch.randn((batch, c, *spatial), generator=gen, dtype=torch.float64) * 3).to(dtype)
+        for c in chans
+    ]
+    if not affine:
+        return xs, weight, list(ks), None, None
+    scales = [torch.randn(c, generator=gen, dtype=torch.float64).to(dtype) for c in chans]
+    shifts = [torch.randn(c, generator=gen, dtype=torch.float64).to(dtype) for c in chans]
+    return xs, weight, list(ks), scales, shifts
+
+
+def tolerance(dtype, xs, weight, ks):
+    # a few ulps of the largest sum of |tap * input| a group forms (the plain conv's error)
+    eps = torch.finfo(dtype).eps
+    big = max((x.abs().max().item() if x.numel() else 0.0) for x in xs)
+    return 16 * eps * (weight.abs().max().item() * big * max(ks) ** 2 + 1) * 4
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: str(d).removeprefix("torch."))
+@pytest.mark.parametrize("case", range(len(CASES)))
+@pytest.mark.parametrize("stride", [1, 2])
+def test_backend_matches_reference(backend, dtype, case, stride):
+    require_backend(backend)
+    activation = ("none", "relu", "relu6", "hardswish")[(case + stride) % 4]
+    xs, weight, ks, scales, shifts = make(CASES[case], dtype, seed=case)
+    want = grouped_depthwise_conv_reference(
+        [x.double() for x in xs],
+        weight.double(),
+        ks,
+        stride=stride,
+        scales=[s.double() for s in scales],
+        shifts=[s.double() for s in shifts],
+        activation=activation,
+    )
+    device = device_for(backend)
+    got = grouped_depthwise_conv(
+        [x.to(device) for x in xs],
+        weight.to(device),
+        ks,
+        stride=stride,
+        scales=[s.to(device) for s in scales],
+        shifts=[s.to(device) for s in shifts],
+        activation=activation,
+        backend=backend,
+    )
+    tol = tolerance(dtype, xs, weight, ks)
+    assert len(got) == len(want)
+    for a, b in zip(got, want, strict=True):
+        assert a.dtype == dtype
+        assert a.device.type == device
+        assert a.shape == b.shape
+        if b.numel():
+            assert (a.cpu().double() - b).abs().max().item() <= tol
+
+
+@pytest.mark.parametrize("backend", COMPILED_BACKENDS)
+def test_without_affine_and_non_contiguous_input(backend):
+    require_backend(backend)
+    device = device_for(backend)
+    xs, weight, ks, _, _ = make(CASES[2], torch.float32, affine=False)
+    xs = [x.transpose(2, 3).contiguous().transpose(2, 3) for x in xs]  # not C-contiguous
+    assert not xs[0].is_contiguous()
+    got = grouped_depthwise_conv([x.to(device) for x in xs], weight.to(device), ks, backend=backend)
+    want = grouped_depthwise_conv_reference(xs, weight, ks)
+    for a, b in zip(got, want, strict=True):
+        torch.testing.assert_close(a.cpu(), b, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("backend", COMPILED_BACKENDS)
+def test_weight_with_singleton_dim_and_crop(backend):
+    """(C, 1, K, K) conv weights are taken as is; kernel k uses the centre crop."""
+    require_backend(backend)
+    device = device_for(backend)
+    weight = torch.zeros(2, 1, 5, 5)
+    weight[:, 0, 2, 2] = 1.0  # the centre tap only: a 1x1 crop is the identity
+    weight[:, 0, 0, 0] = 100.0  # outside the 3x3 crop
+    x = torch.randn(2, 2, 6, 6)
+    one, three = grouped_depthwise_conv(
+        [x.to(device), x.to(device)], weight.to(device), [1, 3], backend=backend
+    )
+    torch.testing.assert_close(one.cpu(), x)
+    torch.testing.assert_close(three.cpu(), x)
+
+
+@pytest.mark.parametrize("backend", COMPILED_BACKENDS)
+def test_nan_and_inf_propagate(backend):
+    require_backend(backend)
+    device = device_for(backend)
+    xs, weight, ks, scales, shifts = make(CASES[1], torch.float32)
+    xs[0][0, 1, 2, 3] = float("nan")
+    xs[2][1, 0, 0, 0] = float("inf")
+    for activation in ("none", "relu6"):
+        want = grouped_depthwise_conv_reference(
+            xs, weight, ks, scales=scales, shifts=shifts, activation=activation
+        )
+        got = grouped_depthwise_conv(
+            [x.to(device) for x in xs],
+            weight.to(device),
+            ks,
+            scales=[s.to(device) for s in scales],
+            shifts=[s.to(device) for s in shifts],
+            activation=activation,
+            backend=backend,
+        )
+        for a, b in zip(got, want, strict=True):
+            a = a.cpu()
+            assert torch.equal(a.isnan(), b.isnan())
+            finite = b.isfinite()
+            assert torch.equal(a.isinf(), b.isinf())
+            torch.testing.assert_close(a[finite], b[finite], rtol=1e-5, atol=1e-4)
+
+
+def test_empty_group_list():
+    assert grouped_depthwise_conv([], torch.zeros(2, 3, 3), []) == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"kernel_sizes": [3]}, ValueError, "kernel_sizes has 1 entries"),
+        ({"kernel_sizes": [3, 4]}, ValueError, r"kernel_sizes\[1\]"),
+        ({"kernel_sizes": [3, 7]}, ValueError, r"kernel_sizes\[1\]"),
+        ({"stride": 0}, ValueError, "stride"),
+        ({"activation": "gelu"}, ValueError, "activation"),
+        ({"scales": [torch.ones(2), torch.ones(4)]}, ValueError, "both scales and shifts"),
+        (
+            {"scales": [torch.ones(2), torch.ones(3)], "shifts": [torch.ones(2), torch.ones(4)]},
+            ValueError,
+            r"scales\[1\] must be a tensor of shape \(4,\)",
+        ),
+        ({"xs": [torch.zeros(2, 2, 5, 5), torch.zeros(2, 6, 5, 5)]}, ValueError, "only 5"),
+        ({"xs": [torch.zeros(2, 2, 5, 5), torch.zeros(3, 4, 5, 5)]}, ValueError, "batch"),
+        ({"xs": [torch.zeros(2, 2, 5, 5), torch.zeros(2, 4, 5)]}, ValueError, "2-D"),
+        ({"xs": [torch.zeros(2, 2, 5, 5), torch.zeros(2, 4, 5, 5).double()]}, TypeError, "dtype"),
+        ({"xs": [torch.zeros(2, 2, 0, 5), torch.zeros(2, 4, 0, 5)]}, ValueError, "empty"),
+        ({"weight": torch.zeros(5, 5, 5).numpy()}, TypeError, "torch tensors"),
+        ({"weight": torch.zeros(5, 5, 3)}, ValueError, "square"),
+        ({"weight": torch.zeros(5, 5, 5, dtype=torch.int64)}, TypeError, "float32"),
+    ],
+)
+def test_bad_input(kwargs, error, match):
+    args = {
+        "xs": [torch.zeros(2, 2, 5, 5), torch.zeros(2, 4, 5, 5)],
+        "weight": torch.zeros(5, 5, 5),
+        "kernel_sizes": [3, 5],
+    }
+    args.update(kwargs)
+    with pytest.raises(error, match=match):
+        grouped_depthwise_conv(args.pop("xs"), args.pop("weight"), args.pop("kernel_sizes"), **args)
+
+
+def test_cpu_does_not_depend_on_thread_count():
+    require_backend("cpu")
+    from airda._native import native
+
+    xs, weight, ks, scales, shifts = make(CASES[2], torch.float32)
+    xs = [x.repeat(40, 1, 1, 1) for x in xs]
+    before = native().omp_max_threads()
+    try:
+        native().set_num_threads(1)
+        one = grouped_depthwise_conv(xs, weight, ks, scales=scales, shifts=shifts, backend="cpu")
+        native().set_num_threads(2)
+        two = grouped_depthwise_conv(xs, weight, ks, scales=scales, shifts=shifts, backend="cpu")
+    finally:
+        native().set_num_threads(before)
+    for a, b in zip(one, two, strict=True):
+        assert torch.equal(a, b)
