@@ -35,6 +35,13 @@ from airda.nas.nb201 import (
 from airda.nas.proxies import ProxyError, ZeroCostEvaluator, proxy_names, zero_cost_scores
 
 if TYPE_CHECKING:
+    from airda.nas.differentiable import (
+        DARTS,
+        GDAS,
+        DifferentiableSearch,
+        SearchResult,
+        derive_arch,
+    )
     from airda.nas.evaluate import evaluate_many
     from airda.nas.latency import Latency, measure_latency
     from airda.nas.model_space import LayerChoice, ModelSpace, Repeat, ValueChoice
@@ -61,7 +68,10 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "DARTS",
+    "GDAS",
     "Arch",
+    "DifferentiableSearch",
     "ElasticSupernet",
     "Latency",
     "LayerChoice",
@@ -71,6 +81,7 @@ __all__ = [
     "OneShotResult",
     "ProxyError",
     "Repeat",
+    "SearchResult",
     "SearchResults",
     "SuperBatchNorm",
     "Supernet",
@@ -86,6 +97,7 @@ __all__ = [
     "canonical",
     "count_flops",
     "count_params",
+    "derive_arch",
     "enas",
     "evaluate_loop",
     "evaluate_many",
@@ -121,6 +133,11 @@ _LAZY = {
     "benchmark_search": "airda.nas.search",
     "path_encoding": "airda.nas.search",
     "evaluate_many": "airda.nas.evaluate",
+    "DARTS": "airda.nas.differentiable",
+    "GDAS": "airda.nas.differentiable",
+    "DifferentiableSearch": "airda.nas.differentiable",
+    "SearchResult": "airda.nas.differentiable",
+    "derive_arch": "airda.nas.differentiable",
     "OneShotResult": "airda.nas.oneshot",
     "TrainConfig": "airda.nas.oneshot",
     "enas": "airda.nas.oneshot",
