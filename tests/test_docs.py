@@ -60,6 +60,7 @@ MODULES = [
     "airda.schedulers._registry",
     "airda.strategies.pbt",
     "airda.strategies.bohb",
+    "airda.strategies.sync_halving",
     "airda.hpo.tuning",
     "airda.hpo.schedules",
     "airda.hpo.curriculum",

@@ -168,7 +168,7 @@ def test_session_with_a_pruning_scheduler(tmp_path):
     def objective(trial):
         s = Session(trial, checkpoint_dir=tmp_path)
         assert s.load_checkpoint() is None
-        with pytest.raises(ValueError, match="needs the 'pbt' strategy"):
+        with pytest.raises(ValueError, match="needs a segment strategy"):
             _ = s.steps
         for epoch in range(1, 10):
             s.report(epoch, trial["lr"] + 1 / epoch)

@@ -7,11 +7,13 @@ disk for population-based training, under ``<checkpoint_dir>/<study>/trial-<numb
 the path recorded in the trial's system attributes (``checkpoint``, ``checkpoint_step``), so a
 reloaded study finds every checkpoint again.
 
-With the ``"pbt"`` strategy, a trial is one training segment: ``session.steps`` are the steps
-it trains, ``session.load_checkpoint()`` returns the state its parent saved (its own previous
-segment, or a top member's when it exploits), and ``session.parent`` says which trial that
-was. A checkpoint that cannot be restored raises :class:`CheckpointError`: the trial fails with
-that reason and the study goes on (the member then exploits a top member).
+With a segment strategy (``"pbt"``, ``"sync_hyperband"``, ``"sync_halving"``), a trial is one
+training segment: ``session.steps`` are the steps it trains, ``session.load_checkpoint()``
+returns the state its parent saved (PBT: its own previous segment, or a top member's when it
+exploits; synchronous Hyperband: the same configuration at the rung below), and
+``session.parent`` says which trial that was. A checkpoint that cannot be restored raises
+:class:`CheckpointError`: the trial fails with that reason and the study goes on (a PBT member
+then exploits a top member; a Hyperband rung promotes the next configuration instead).
 
 States are written with ``torch.save`` when torch is installed (tensors, state dicts), else
 with pickle; only load checkpoints your own studies wrote.
@@ -96,22 +98,29 @@ class Session:
     """
 
     def __init__(self, trial: Trial, *, checkpoint_dir: str | os.PathLike[str] | None = None):
-        from airda.strategies.pbt import PopulationBasedTraining
+        from airda.strategies.segments import SegmentStrategy
 
         self.trial = trial
         self.study = trial.study
         root = checkpoint_dir or os.environ.get("AIRDA_CHECKPOINT_DIR") or "airda-checkpoints"
         self.directory = Path(root) / _safe(self.study.name) / f"trial-{trial.number}"
         strategy = self.study.strategy
-        self.pbt = strategy if isinstance(strategy, PopulationBasedTraining) else None
+        self.segments = strategy if isinstance(strategy, SegmentStrategy) else None
         self.parent: int | None = None
         self.start_step = 0
-        if self.pbt is not None:
-            self.parent = self.pbt.parent_of(trial)
-            self._set_attr("pbt_parent", self.parent)
-            if self.parent is not None:
-                parent = self.study._trial_by_number(self.parent)
-                self.start_step = int(parent.system_attrs.get("checkpoint_step", 0))
+        self.end_step: int | None = None
+        if self.segments is not None:
+            self.parent = self.segments.parent_of(trial)
+            self._set_attr(self.segments.parent_attr, self.parent)
+            parent = None if self.parent is None else self.study._trial_by_number(self.parent)
+            self.start_step, self.end_step = self.segments.segment(trial, parent)
+
+    @property
+    def pbt(self):
+        """The study's PBT strategy, or None (kept for loops written against it)."""
+        from airda.strategies.pbt import PopulationBasedTraining
+
+        return self.segments if isinstance(self.segments, PopulationBasedTraining) else None
 
     def _set_attr(self, key: str, value: Any) -> None:
         self.study.storage.set_trial_system_attr(self.trial.trial_id, key, value)
@@ -119,13 +128,15 @@ class Session:
 
     @property
     def steps(self) -> range:
-        """The steps this trial trains: a PBT segment continues from its parent's step."""
-        if self.pbt is None:
+        """The steps this trial trains: a segment continues from its parent's step (PBT: for
+        ``perturbation_interval`` steps; synchronous Hyperband: up to its rung's budget)."""
+        if self.end_step is None:
             raise ValueError(
-                "session.steps needs the 'pbt' strategy (it sets perturbation_interval); "
-                "loop over your own epochs otherwise"
+                "session.steps needs a segment strategy ('pbt', 'sync_hyperband', "
+                "'sync_halving'), which sets the steps of each trial; loop over your own "
+                "epochs otherwise"
             )
-        return range(self.start_step + 1, self.start_step + self.pbt.perturbation_interval + 1)
+        return range(self.start_step + 1, self.end_step + 1)
 
     # ---- reporting -----------------------------------------------------------------------
     def report(self, step: int, value: float) -> None:

@@ -15,6 +15,8 @@ name                    strategy
 ``nsga2``               :class:`airda.hpo.NSGA2` (steady-state NSGA-II)
 ``pbt``                 :class:`PopulationBasedTraining` (exploit / explore segments)
 ``bohb``                :class:`BOHB` (KDE sampler for Hyperband, Falkner et al. 2018)
+``sync_hyperband``      :class:`SyncHyperband` (synchronous Hyperband over checkpointed segments)
+``sync_halving``        :class:`SyncSuccessiveHalving` (synchronous successive halving)
 ``cmaes``               :class:`airda.hpo.cmaes.CmaEs` (CMA-ES with IPOP/BIPOP restarts)
 ``gp``                  :class:`airda.hpo.gp.GaussianProcessSearch` (GP + log EI)
 ======================  ==========================================================
@@ -34,7 +36,9 @@ from airda.strategies.local import LocalSearch
 from airda.strategies.pbt import PopulationBasedTraining
 from airda.strategies.predictor import PredictorGuided, WarmStart
 from airda.strategies.reinforce import Reinforce
+from airda.strategies.segments import SegmentStrategy
 from airda.strategies.simple import GridSearch, HaltonSearch, RandomSearch
+from airda.strategies.sync_halving import SyncHyperband, SyncSuccessiveHalving
 
 __all__ = [
     "BOHB",
@@ -47,8 +51,11 @@ __all__ = [
     "RandomSearch",
     "RegularizedEvolution",
     "Reinforce",
+    "SegmentStrategy",
     "Strategy",
     "StrategyExhausted",
+    "SyncHyperband",
+    "SyncSuccessiveHalving",
     "WarmStart",
     "get_strategy",
 ]
@@ -63,6 +70,8 @@ STRATEGIES: dict[str, type[Strategy]] = {
     "predictor": PredictorGuided,
     "pbt": PopulationBasedTraining,
     "bohb": BOHB,
+    "sync_hyperband": SyncHyperband,
+    "sync_halving": SyncSuccessiveHalving,
 }
 # Defined in airda.hpo (which imports this package first, so either import order works).
 from airda.hpo.cmaes import CmaEs  # noqa: E402

@@ -33,13 +33,13 @@ from typing import Any, ClassVar
 import numpy as np
 
 from airda.space import Fixed, Float, Int
-from airda.strategies.base import Strategy
+from airda.strategies.segments import SegmentStrategy
 from airda.trial import FrozenTrial, TrialState
 
 __all__ = ["PopulationBasedTraining"]
 
 
-class PopulationBasedTraining(Strategy):
+class PopulationBasedTraining(SegmentStrategy):
     """Population-based training; see the module docstring for the rule.
 
     Args:
@@ -66,9 +66,7 @@ class PopulationBasedTraining(Strategy):
 
     name: ClassVar[str] = "pbt"
     supports_multi_objective: ClassVar[bool] = False
-    # A member that continues proposes the same hyperparameters again: the study must run it,
-    # not reuse the earlier segment's result.
-    proposes_repeats: ClassVar[bool] = True
+    parent_attr: ClassVar[str] = "pbt_parent"
 
     def __init__(
         self,
@@ -105,7 +103,6 @@ class PopulationBasedTraining(Strategy):
         self.quantile = float(quantile)
         self.resample_probability = float(resample_probability)
         self.perturb_factors = factors
-        self._by_index: dict[int, FrozenTrial] = {}
 
     def options(self) -> dict[str, Any]:
         return {
@@ -116,39 +113,12 @@ class PopulationBasedTraining(Strategy):
             "perturb_factors": list(self.perturb_factors),
         }
 
-    # ---- history -------------------------------------------------------------------------
-    def _reset(self) -> None:
-        self._by_index = {}
-
-    def _index(self, trial: FrozenTrial) -> int | None:
-        attrs = trial.system_attrs
-        if "ask_index" in attrs and attrs.get("stream", 0) == self.stream:
-            return int(attrs["ask_index"])
-        return None
-
-    def note(self, trial: FrozenTrial) -> None:
-        super().note(trial)
-        i = self._index(trial)
-        if i is not None:
-            self._by_index[i] = trial
-
-    def _tell(self, trial: FrozenTrial) -> None:
-        i = self._index(trial)
-        if i is not None:
-            self._by_index[i] = trial
-
     # ---- positions -----------------------------------------------------------------------
     def generation_of(self, trial: FrozenTrial) -> int:
-        i = self._index(trial)
-        if i is None:
-            raise ValueError(f"trial {trial.number} was not proposed by this PBT strategy")
-        return i // self.population_size
+        return self._own_index(trial) // self.population_size
 
     def member_of(self, trial: FrozenTrial) -> int:
-        i = self._index(trial)
-        if i is None:
-            raise ValueError(f"trial {trial.number} was not proposed by this PBT strategy")
-        return i % self.population_size
+        return self._own_index(trial) % self.population_size
 
     # ---- decisions -----------------------------------------------------------------------
     def _decide(self, index: int) -> tuple[dict[str, Any], int | None]:
@@ -204,21 +174,6 @@ class PopulationBasedTraining(Strategy):
                 out[name] = value
         return out
 
-    def _ask_one(self, rng: np.random.Generator) -> dict[str, Any]:
-        params, _ = self._decide(self.n_asked)
-        return params
-
-    def parent_of(self, trial: FrozenTrial | Any) -> int | None:
-        """The number of the trial whose checkpoint `trial` starts from (None: from scratch).
-
-        Recorded decisions (``system_attrs["pbt_parent"]``, written by
-        :class:`airda.hpo.Session`) take precedence; otherwise the decision is recomputed.
-        """
-        frozen = getattr(trial, "_frozen", trial)
-        attrs = frozen.system_attrs
-        if "pbt_parent" in attrs:
-            return attrs["pbt_parent"]
-        i = self._index(frozen)
-        if i is None:
-            return None
-        return self._decide(i)[1]
+    def _span(self, index: int, parent: FrozenTrial | None) -> tuple[int, int]:
+        start = int(parent.system_attrs.get("checkpoint_step", 0)) if parent is not None else 0
+        return start, start + self.perturbation_interval
