@@ -346,7 +346,7 @@ def _run_elastic_folded(block: ElasticBlock, items, active, out, state: _NormSta
         h = conv(hidden_in[lead], w, b, stride=block.stride, padding=k // 2, groups=c)
         h = F.relu(h, inplace=True)
         for n in users:
-            hidden_out[n] = h if hidden_of[n] == c else h[:, : hidden_of[n]].contiguous()
+            hidden_out[n] = h if hidden_of[n] == c else _dense(h[:, : hidden_of[n]])
     for n in active:
         w, b = _fold(block.project.weight[:, : hidden_of[n]], block.project_bn, state, items[n][2])
         y = conv(hidden_out[n], w, b)
@@ -560,6 +560,13 @@ def _runner(layer: nn.Module):
 # ---- the traversal -------------------------------------------------------------------------
 
 
+def _dense(t: torch.Tensor) -> torch.Tensor:
+    """A dense copy of a view, in the memory format it had (channels last stays so)."""
+    if t.dim() == 4 and t.stride(1) == 1 and t.shape[1] > 1:
+        return t.contiguous(memory_format=torch.channels_last)
+    return t.contiguous()
+
+
 class _Traversal:
     """Runs batches through the trie level by level (slices of a level depth first)."""
 
@@ -667,6 +674,7 @@ def evaluate_many(
     calib: torch.Tensor | None = None,
     batch_size: int = 256,
     group: bool | None = None,
+    channels_last: bool | None = None,
     return_logits: bool = False,
 ) -> list[dict[str, Any]]:
     """Accuracy and loss of many subnets with inherited weights, in one shared pass.
@@ -687,6 +695,10 @@ def evaluate_many(
         batch_size: evaluation and calibration batch size.
         group: run the subnets of a layer as grouped launches (see the module docstring);
             default: on CUDA tensors only.
+        channels_last: run 2-D supernets on channels-last (NHWC) activations, oneDNN's fast
+            layout on CPUs (about 1.6-2x faster convolutions and batch norms than NCHW on the
+            development machine); default: for 4-D CPU inputs when not grouping. Results are
+            the same to float rounding.
         return_logits: also return each subnet's logits.
 
     Returns:
@@ -717,6 +729,14 @@ def evaluate_many(
         return []
     if group is None:
         group = x.is_cuda
+    if channels_last is None:
+        channels_last = x.dim() == 4 and not x.is_cuda and not group
+    if channels_last and x.dim() != 4:
+        raise ValueError(f"channels_last needs 4-D (2-D image) inputs, got {x.dim()}-D")
+
+    def layout(batch: torch.Tensor) -> torch.Tensor:
+        return batch.contiguous(memory_format=torch.channels_last) if channels_last else batch
+
     trie = _Trie.build(paths)
     state = _NormState()
     traversal = _Traversal(supernet, trie, state, group)
@@ -758,7 +778,7 @@ def evaluate_many(
             state.mode = "calib"
             for cb in _batches(calib, batch_size):
                 batches += 1
-                traversal.run(cb, None, collect, depth)
+                traversal.run(layout(cb), None, collect, depth)
         state.mode = "eval"
         logits: list[list[torch.Tensor]] = [[] for _ in trie.levels[last]]
 
@@ -767,7 +787,7 @@ def evaluate_many(
                 logits[node].append(out)
 
         for xb in _batches(x, batch_size):
-            traversal.run(xb, node_stats, keep)
+            traversal.run(layout(xb), node_stats, keep)
     finally:
         for m in list(state.saved):  # a layer that raised mid-calibration
             state.restore(m)
