@@ -310,6 +310,9 @@ class TPE(Strategy):
         # Neighbour bandwidths: per block, the widths (p, cap) each row's normaliser was
         # computed with, and that normaliser; recomputed only for rows whose widths moved.
         self._widths_cache: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
+        # g's neighbour bandwidths per block, kept between asks by the compiled NeighbourWidths
+        # (updated where g's members changed); None where the compiled module is absent.
+        self._g_widths: dict[tuple[int, ...], Any] = {}
         self._buffers: dict[str, np.ndarray] = {}
         # Per numeric parameter: the rows where it is active, sorted by its value (and those
         # values), kept up to date at every row, so bandwidths need no sort per ask.
@@ -451,6 +454,9 @@ class TPE(Strategy):
                     cache[first:] = np.nan  # those rows will hold other trials
                 for widths, _ in self._widths_cache.values():
                     widths[:, first:] = np.nan
+                for state in self._g_widths.values():
+                    if state is not None:
+                        state.invalidate()  # those rows will hold other trials
                 for j, rows in self._sorted_rows.items():
                     keep = rows < first
                     if not keep.all():
@@ -640,33 +646,50 @@ class TPE(Strategy):
         if len(num):
             minimum = 1.0 / min(100.0, n_comp) if self.consider_magic_clip else 1e-12
             scott = joint and self.bandwidth == "scott"
-            stale = None
-            # Means and widths (p, n_obs), transposed: the op reads both in place.
-            mu_t = self._buffer("mu_g" if cache else "mu_l", (len(num), n_obs))
-            filled = False
-            if not scott:
-                sigma_t = self._buffer("sigma_g" if cache else "sigma_l", (len(num), n_obs))
-                rows, perm, stale, filled = self._bandwidths(
-                    rows, num, minimum, sigma_t, mu_t, by_first, cache
+            state = self._g_state(num) if by_first and not scott else None
+            if state is not None:
+                # g, kept between asks: only the components next to a change are recomputed.
+                key = num.tolist()
+                state.update(
+                    [self._sorted_rows[j] for j in key],
+                    [self._sorted_vals[j] for j in key],
+                    self._xt,
+                    num,
+                    rows,
+                    self._n,
+                    minimum,
+                    8 + n_obs // 32,
                 )
-                out["sigma_t"] = sigma_t
-            elif by_first:
-                rows, perm = self._ordered(rows, int(num[0]))
-            if by_first:
-                log_w = np.concatenate((log_w[:n_obs][perm], log_w[n_obs:]))
-            if not filled:
-                mu_t[:] = self._xt[np.ix_(num, rows)]
-            out["mu_t"] = mu_t
-            if scott:
-                level = 2.0 ** (math.floor(math.log2(max(n_obs, 1)) * _N_GRID) / _N_GRID)
-                p = len(num) + len(cat)
-                width = max(0.2 * level ** (-1.0 / (p + 4)), minimum)
-                out["sigma_t"] = np.full(len(num), width)
-                out["log_norm"] = self._cached_norm(rows, num, width, mu_t) if cache else None
+                rows = state.rows
+                out["mu_t"], out["sigma_t"], out["log_norm"] = state.mu, state.sigma, state.log_norm
+                log_w = state.take(log_w)
             else:
-                out["log_norm"] = (
-                    self._widths_norm(rows, num, mu_t, sigma_t, stale) if cache else None
-                )
+                # Means and widths (p, n_obs), transposed: the op reads both in place.
+                mu_t = self._buffer("mu_g" if cache else "mu_l", (len(num), n_obs))
+                stale, filled = None, False
+                if not scott:
+                    sigma_t = self._buffer("sigma_g" if cache else "sigma_l", (len(num), n_obs))
+                    rows, perm, stale, filled = self._bandwidths(
+                        rows, num, minimum, sigma_t, mu_t, by_first, cache
+                    )
+                    out["sigma_t"] = sigma_t
+                elif by_first:
+                    rows, perm = self._ordered(rows, int(num[0]))
+                if by_first:
+                    log_w = np.concatenate((log_w[:n_obs][perm], log_w[n_obs:]))
+                if not filled:
+                    mu_t[:] = self._xt[np.ix_(num, rows)]
+                out["mu_t"] = mu_t
+                if scott:
+                    level = 2.0 ** (math.floor(math.log2(max(n_obs, 1)) * _N_GRID) / _N_GRID)
+                    p = len(num) + len(cat)
+                    width = max(0.2 * level ** (-1.0 / (p + 4)), minimum)
+                    out["sigma_t"] = np.full(len(num), width)
+                    out["log_norm"] = self._cached_norm(rows, num, width, mu_t) if cache else None
+                else:
+                    out["log_norm"] = (
+                        self._widths_norm(rows, num, mu_t, sigma_t, stale) if cache else None
+                    )
         out["log_w"] = log_w
         if len(cat):
             n_choices = self._choices[cat]
@@ -685,6 +708,22 @@ class TPE(Strategy):
                 prior[0, c, :size] = -math.log(size)
             out["table"], out["prior_table"] = table, prior
         return out
+
+    def _g_state(self, num: np.ndarray) -> Any:
+        """The compiled NeighbourWidths of g's block `num` (None without the compiled module)."""
+        key = tuple(num.tolist())
+        try:
+            return self._g_widths[key]
+        except KeyError:
+            pass
+        try:
+            from airda._native import native
+
+            state = native().NeighbourWidths(len(key), self.consider_endpoints)
+        except (ImportError, AttributeError):
+            state = None
+        self._g_widths[key] = state
+        return state
 
     def _buffer(self, name: str, shape: tuple[int, int]) -> np.ndarray:
         """A reused C-contiguous scratch array (fresh large arrays cost page faults each ask)."""
