@@ -8,6 +8,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstring>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -750,6 +751,49 @@ py::array_t<double> widths_take(const airda::cpu::NeighbourWidths& self, const p
   return out;
 }
 
+// TPE's per-parameter sorted observations, one new row in all of them: for every j with a
+// value (not NaN), values[j] goes into vals[j][:sizes[j]] after the equal ones (as
+// np.searchsorted(side="right") places it), row into rows[j] at the same place, and sizes[j]
+// grows by one. The buffers need spare room (checked).
+void cpu_tpe_sorted_insert(const py::list& vals, const py::list& rows, py::array& sizes,
+                           const py::array& values, int64_t row) {
+  const py::ssize_t p = static_cast<py::ssize_t>(vals.size());
+  if (static_cast<py::ssize_t>(rows.size()) != p) {
+    throw py::value_error("vals and rows must have one buffer per parameter");
+  }
+  const double* pv = f64_data(values, "values", 1);
+  require_len(values, "values", 0, p);
+  if (sizes.ndim() != 1 || sizes.shape(0) != p || !(sizes.flags() & py::array::c_style)) {
+    throw py::value_error("sizes must be a 1-D C-contiguous int64 array of p entries");
+  }
+  require_dtype(sizes, "sizes", 'i', 8);
+  require_writeable(sizes, "sizes");
+  auto* psizes = static_cast<int64_t*>(sizes.mutable_data());
+  for (py::ssize_t j = 0; j < p; ++j) {
+    const double v = pv[j];
+    if (v != v) continue;
+    py::array vbuf = py::array::ensure(vals[j]), rbuf = py::array::ensure(rows[j]);
+    if (!vbuf || !rbuf) throw py::type_error("vals[j] / rows[j] must be arrays");
+    f64_data(vbuf, "vals[j]", 1);
+    require_writeable(vbuf, "vals[j]");
+    py::array keep;
+    i64_vector(rbuf, "rows[j]", &keep);
+    require_writeable(rbuf, "rows[j]");
+    const int64_t m = psizes[j];
+    if (m < 0 || m + 1 > vbuf.shape(0) || m + 1 > rbuf.shape(0)) {
+      throw py::value_error("sorted buffer " + std::to_string(j) + " has no spare room");
+    }
+    auto* pvals = static_cast<double*>(vbuf.mutable_data());
+    auto* prows = static_cast<int64_t*>(rbuf.mutable_data());
+    const int64_t at = std::upper_bound(pvals, pvals + m, v) - pvals;
+    std::memmove(pvals + at + 1, pvals + at, (m - at) * sizeof(double));
+    std::memmove(prows + at + 1, prows + at, (m - at) * sizeof(int64_t));
+    pvals[at] = v;
+    prows[at] = row;
+    psizes[j] = m + 1;
+  }
+}
+
 // ---- end of the Parzen op ------------------------------------------------------------------
 
 #ifdef AIRDA_WITH_CUDA
@@ -939,6 +983,9 @@ PYBIND11_MODULE(_C, m) {
         "(p, n) and their values into values (p, n); returns perm, the index (into the mixture's rows) of each component, in "
         "ascending order of the first parameter with by_first. cache (rows, p) / stale (n,) "
         "uint8: widths kept per row (cache (p, rows)); changed ones are marked.");
+  m.def("tpe_sorted_insert", &cpu_tpe_sorted_insert, py::arg("vals"), py::arg("rows"),
+        py::arg("sizes"), py::arg("values"), py::arg("row"),
+        "One row into TPE's per-parameter sorted buffers (after equal values); sizes grow.");
   py::class_<airda::cpu::NeighbourWidths>(
       m, "NeighbourWidths",
       "TPE's neighbour bandwidths of one large mixture kept between asks and updated where "
