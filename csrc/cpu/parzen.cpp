@@ -466,19 +466,23 @@ void NeighbourWidths::full(const Column* columns, int64_t n, int64_t n_rows, dou
   valid_ = false;
   // The previous state stays for reusing the normalisers of components whose means and widths
   // are unchanged (a normaliser is a function of those alone).
-  std::vector<double> old_mu, old_sigma, old_norm;
-  std::vector<int32_t> old_pos;
+  // The spare buffers keep their memory from one full pass to the next (fresh large vectors
+  // cost page faults).
+  std::vector<double>& old_mu = spare_mu_;
+  std::vector<double>& old_sigma = spare_sigma_;
+  std::vector<double>& old_norm = spare_norm_;
+  std::vector<int32_t>& old_pos = spare_pos_;
   old_mu.swap(mu_);
   old_sigma.swap(sigma_);
   old_norm.swap(norm_);
   old_pos.swap(pos_);
   const int64_t old_cap = cap_;
   const int64_t cap = std::max<int64_t>({n, cap_, 64});
-  mu_.assign(p_ * cap, 0.0);
-  sigma_.assign(p_ * cap, 0.0);
-  norm_.assign(cap, 0.0);
-  comp_row_.assign(cap, 0);
-  perm_.assign(cap, 0);
+  mu_.resize(p_ * cap);
+  sigma_.resize(p_ * cap);
+  norm_.resize(cap);
+  comp_row_.resize(cap);
+  perm_.resize(cap);
   stale_.assign(cap, 0);
   cap_ = cap;
   n_ = 0;

@@ -127,6 +127,8 @@ class NeighbourWidths {
   std::vector<int32_t> pos_;   // row -> component (n_rows_ entries), -1 for non-members
   std::vector<int32_t> rank_;  // row -> index in the latest members, -1 for non-members
   std::vector<int64_t> added_, removed_;
+  std::vector<double> spare_mu_, spare_sigma_, spare_norm_;  // the state before a full pass
+  std::vector<int32_t> spare_pos_;
   std::vector<char> stale_;        // per component, cleared after each update
   std::vector<double> low_, high_;  // the unit cube's bounds, p entries
   int64_t n_full_ = 0, n_incremental_ = 0, n_norms_ = 0;
