@@ -974,13 +974,25 @@ class TPE(Strategy):
         table[1, n_obs] = 1.0
         mu, sigma = table[:, comp]
         x = mu + sigma * rng.standard_normal((k, p))
-        bad = (x < 0.0) | (x > 1.0)
-        for _ in range(100):  # rejection: every component keeps at least a third of its mass
-            if not bad.any():
-                break
-            x[bad] = mu[bad] + sigma[bad] * rng.standard_normal(int(bad.sum()))
-            bad = (x < 0.0) | (x > 1.0)
-        np.clip(x, 0.0, 1.0, out=x)
+        bad = np.flatnonzero((x < 0.0) | (x > 1.0)).tolist()
+        if bad:
+            # Rejection, up to 100 rounds (every component keeps at least a third of its mass):
+            # each round redraws the coordinates still outside, in row-major order, with one
+            # draw of that many normals (as x[bad] = mu[bad] + sigma[bad] * z would), on
+            # Python floats, since few are left after the first rounds.
+            flat, mu_f, sigma_f = x.reshape(-1), mu.reshape(-1), sigma.reshape(-1)
+            for _ in range(100):
+                z = rng.standard_normal(len(bad)).tolist()
+                left = []
+                for i, zi in zip(bad, z, strict=True):
+                    v = float(mu_f[i]) + float(sigma_f[i]) * zi
+                    flat[i] = v
+                    if v < 0.0 or v > 1.0:
+                        left.append(i)
+                bad = left
+                if not bad:
+                    break
+            np.clip(x, 0.0, 1.0, out=x)
         return self._snap(x, num)
 
     def _snap(self, x: np.ndarray, num: np.ndarray) -> np.ndarray:
