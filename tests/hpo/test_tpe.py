@@ -492,3 +492,28 @@ def test_incremental_bandwidths_equal_a_full_pass(case):
                 value = float(sum(abs(v) for v in c.values() if isinstance(v, (int, float))))
                 s.tell(FrozenTrial(i, TrialState.COMPLETE, c, values=(value,)))
     assert _check_g_states(s) > 100  # the incremental path ran
+
+
+def test_neighbour_widths_bad_input_is_a_clear_error():
+    """The compiled state names what is wrong: members not ascending, a member row missing
+    from the sorted rows, lists of the wrong length; the next good update is a full pass."""
+    pytest.importorskip("airda._C")
+    from airda._native import native
+
+    s = _told_strategy(np.random.default_rng(0).random((40, 2)))
+    num = s._modelled
+    rows = [s._sorted_rows[j] for j in num.tolist()]
+    vals = [s._sorted_vals[j] for j in num.tolist()]
+    state = native().NeighbourWidths(2, False)
+    members = np.arange(40)
+    with pytest.raises(ValueError, match="ascending"):
+        state.update(rows, vals, s._xt, num, members[::-1].copy(), 40, 0.01, 8)
+    with pytest.raises(ValueError, match="missing"):
+        short = [r[r != 7].copy() for r in rows]
+        short_vals = [v[r != 7].copy() for v, r in zip(vals, rows, strict=True)]
+        state.update(short, short_vals, s._xt, num, members, 40, 0.01, 8)
+    with pytest.raises(ValueError, match="one array per parameter"):
+        state.update(rows[:1], vals[:1], s._xt, num, members, 40, 0.01, 8)
+    assert state.update(rows, vals, s._xt, num, members, 40, 0.01, 8) == 0
+    assert state.update(rows, vals, s._xt, num, members[1:], 40, 0.01, 8) == 1
+    assert state.update(rows, vals, s._xt, num, members[1:], 40, 0.01, 8) == 2
