@@ -7,12 +7,12 @@ the multivariate sampling of all 10 parameters); in airda, ``strategy.ask(1)``. 
 the same history of n random points of a 10-D Rosenbrock function: airda's
 strategy is told the trials, Optuna's in-memory study gets them with ``add_trials``; then one
 ask is timed. airda's
-default TPE is multivariate with per-dimension neighbour bandwidths (Optuna 4+'s rule): every
-ask recomputes the widths of all n kernels (one compiled pass per dimension) but keeps each
-kernel's normaliser until its widths change (between asks of this benchmark none do; in a
-study a result moves the widths of its few neighbours); ``bandwidth='scott'`` shares one width
-per dimension and caches the normalisers per trial. The first ask after the history is untimed
-(a warm-up, as for every entry) and fills those caches. Those entries repeat asks on the same
+default TPE is multivariate with per-dimension neighbour bandwidths (Optuna 4+'s rule): g's
+kernels (means, widths, normalisers, in component order) are kept from one ask to the next by
+the compiled ``NeighbourWidths`` and updated where g's members changed (between asks of this
+benchmark none do; in a study a result moves the widths of its few neighbours);
+``bandwidth='scott'`` shares one width per dimension and caches the normalisers per trial. The
+first ask after the history is untimed (a warm-up, as for every entry) and fills those caches. Those entries repeat asks on the same
 history; "a new result before each ask" tells one more random trial (untimed) before every
 timed ask, as a study does. Targets: airda >= 10x faster
 than Optuna at 1k and 5k trials, and under 1 ms per ask at 5k.

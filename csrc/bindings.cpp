@@ -8,6 +8,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstring>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -424,6 +425,17 @@ const double* parzen_sigma_data(const py::array& sigma, py::ssize_t n_comp, py::
   return data;
 }
 
+// The column stride (in elements) of a 2-D (n_comp, d) array stored column by column (unit stride
+// along axis 0, axis 1's stride at least n_comp elements), or 0 for any other layout. A
+// C-contiguous array is row-major (0) even where it also is column-major (d == 1 or n_comp == 1).
+int64_t column_stride(const py::array& a) {
+  if (a.ndim() != 2 || (a.flags() & py::array::c_style)) return 0;
+  const py::ssize_t item = static_cast<py::ssize_t>(sizeof(double));
+  if (a.strides(0) != item || a.strides(1) % item != 0) return 0;
+  const py::ssize_t ld = a.strides(1) / item;
+  return ld >= std::max<py::ssize_t>(a.shape(0), 1) ? static_cast<int64_t>(ld) : 0;
+}
+
 // Shapes and dtypes are checked here; values (finite, sigma > 0, low < high, mu in bounds,
 // category codes in range) by the Python wrapper, which the kernel trusts for speed. Codes are
 // checked here too, since an out-of-range one would read out of bounds.
@@ -433,21 +445,24 @@ void cpu_parzen_logpdf(const py::array& x, const py::array& mu, const py::array&
                        const py::object& cat_logp, const py::object& log_extra, int threads,
                        py::array& out) {
   const double* px = f64_data(x, "x", 2);
-  // mu (and a 2-D sigma) row-major, or both column-major (a transposed (d, n_comp) array).
-  const bool columns = mu.ndim() == 2 && !(mu.flags() & py::array::c_style) &&
-                       (mu.flags() & py::array::f_style);
-  const double* pmu = columns ? f64_data(mu.attr("T").cast<py::array>(), "mu", 2)
-                              : f64_data(mu, "mu", 2);
+  // mu (and a 2-D sigma) row-major, or both column-major: (n_comp, d) with unit stride along
+  // components and a column stride of at least n_comp (a transposed (d, n_comp) array, or a
+  // view of the first n_comp columns of a wider one).
+  const int64_t mu_ld = column_stride(mu);
+  const double* pmu = mu_ld > 0 ? static_cast<const double*>(mu.data()) : f64_data(mu, "mu", 2);
+  if (mu_ld > 0) require_dtype(mu, "mu", 'f', 8);
   const py::ssize_t n_cand = x.shape(0), d = x.shape(1), n_comp = mu.shape(0);
   require_len(mu, "mu", 1, d);
   if (n_comp < 1) throw py::value_error("mu is empty; a mixture needs at least one component");
-  int64_t sigma_stride = 0;
+  int64_t sigma_stride = 0, sigma_ld = 0;
   const double* psigma = nullptr;
-  if (columns && sigma.ndim() == 2) {
-    if (!(sigma.flags() & py::array::f_style) || (sigma.flags() & py::array::c_style)) {
+  if (mu_ld > 0 && sigma.ndim() == 2) {
+    sigma_ld = column_stride(sigma);
+    if (sigma_ld == 0) {
       throw py::value_error("sigma must be column-major (Fortran order) like mu");
     }
-    psigma = f64_data(sigma.attr("T").cast<py::array>(), "sigma", 2);
+    require_dtype(sigma, "sigma", 'f', 8);
+    psigma = static_cast<const double*>(sigma.data());
     require_len(sigma, "sigma", 0, n_comp);
     require_len(sigma, "sigma", 1, d);
     sigma_stride = 1;
@@ -513,7 +528,8 @@ void cpu_parzen_logpdf(const py::array& x, const py::array& mu, const py::array&
   auto* dst = static_cast<double*>(out.mutable_data());
   py::gil_scoped_release release;
   airda::cpu::parzen_logpdf(px, n_cand, d, pmu, psigma, sigma_stride, pw, pnorm, n_comp, plow,
-                            phigh, pcx, pcl, n_cat, n_choices, pextra, columns, threads, dst);
+                            phigh, pcx, pcl, n_cat, n_choices, pextra, mu_ld, sigma_ld, threads,
+                            dst);
 }
 
 void cpu_parzen_log_norm(const py::array& mu, const py::array& sigma, const py::array& low,
@@ -661,6 +677,121 @@ void cpu_sorted_bandwidths(const py::array& values, bool consider_endpoints, dou
   auto* dst = static_cast<double*>(out.mutable_data());
   airda::cpu::sorted_bandwidths(pv, values.shape(0), values.shape(1), 0.0, 1.0,
                                 consider_endpoints, minimum, maximum, dst);
+}
+
+// TPE's neighbour bandwidths of g kept between asks (airda.cpu::NeighbourWidths). update()
+// takes the per-parameter sorted observations (lists of int64 rows / float64 values), the
+// observations xt (d, cap) and the block's parameter indices num (p,), the member rows
+// (ascending) and the number of rows in use.
+int cpu_widths_update(airda::cpu::NeighbourWidths& self, const py::list& sorted_rows,
+                      const py::list& sorted_vals, const py::array& xt, const py::array& num,
+                      const py::array& members, py::ssize_t n_rows, double minimum,
+                      py::ssize_t max_changes) {
+  const py::ssize_t p = self.p();
+  if (static_cast<py::ssize_t>(sorted_rows.size()) != p ||
+      static_cast<py::ssize_t>(sorted_vals.size()) != p) {
+    throw py::value_error("sorted_rows and sorted_vals must have one array per parameter (" +
+                          std::to_string(p) + ")");
+  }
+  const double* pxt = f64_data(xt, "xt", 2);
+  if (n_rows < 0 || xt.shape(1) < n_rows) {
+    throw py::value_error("xt must have at least n_rows columns");
+  }
+  py::array num_keep, members_keep;
+  const int64_t* pnum = i64_vector(num, "num", &num_keep);
+  require_len(num_keep, "num", 0, p);
+  const int64_t* pmembers = i64_vector(members, "members", &members_keep);
+  std::vector<py::array> rows_keep(p), vals_keep(p);
+  std::vector<airda::cpu::NeighbourWidths::Column> columns(p);
+  std::vector<const double*> value(p);
+  for (py::ssize_t j = 0; j < p; ++j) {
+    if (pnum[j] < 0 || pnum[j] >= xt.shape(0)) throw py::value_error("num holds a bad index");
+    columns[j].rows = i64_vector(sorted_rows[j], "sorted_rows[j]", &rows_keep[j]);
+    vals_keep[j] = py::array::ensure(sorted_vals[j]);
+    if (!vals_keep[j]) throw py::type_error("sorted_vals[j] must be an array");
+    columns[j].vals = f64_data(vals_keep[j], "sorted_vals[j]", 1);
+    require_len(vals_keep[j], "sorted_vals[j]", 0, rows_keep[j].shape(0));
+    columns[j].size = rows_keep[j].shape(0);
+    value[j] = pxt + pnum[j] * xt.shape(1);
+  }
+  const int64_t n = members_keep.shape(0);
+  py::gil_scoped_release release;
+  return self.update(columns.data(), value.data(), pmembers, n, n_rows, minimum, max_changes);
+}
+
+// A read-only view of the state (its memory stays with the object until its next update).
+py::array widths_view(const py::object& owner, int which) {
+  const auto& s = owner.cast<const airda::cpu::NeighbourWidths&>();
+  const py::ssize_t item = static_cast<py::ssize_t>(sizeof(double));
+  py::array out;
+  if (which < 2) {
+    const double* data = which == 0 ? s.mu() : s.sigma();
+    out = py::array(py::dtype::of<double>(), {static_cast<py::ssize_t>(s.p()), s.size()},
+                    {std::max<py::ssize_t>(s.capacity(), 1) * item, item}, data, owner);
+  } else if (which == 2) {
+    out = py::array(py::dtype::of<double>(), {s.size()}, {item}, s.log_norm(), owner);
+  } else {
+    out = py::array(py::dtype::of<int64_t>(), {s.size()}, {item},
+                    which == 3 ? s.rows() : s.perm(), owner);
+  }
+  py::detail::array_proxy(out.ptr())->flags &= ~py::detail::npy_api::NPY_ARRAY_WRITEABLE_;
+  return out;
+}
+
+// log_w (n + extra,) with its first n entries in component order: out[k] = log_w[perm[k]].
+py::array_t<double> widths_take(const airda::cpu::NeighbourWidths& self, const py::array& log_w) {
+  const double* src = f64_data(log_w, "log_w", 1);
+  const int64_t n = self.size(), total = log_w.shape(0);
+  if (total < n) throw py::value_error("log_w has fewer entries than components");
+  py::array_t<double> out(total);
+  double* dst = out.mutable_data();
+  const int64_t* perm = self.perm();
+  for (int64_t k = 0; k < n; ++k) dst[k] = src[perm[k]];
+  std::copy(src + n, src + total, dst + n);
+  return out;
+}
+
+// TPE's per-parameter sorted observations, one new row in all of them: for every j with a
+// value (not NaN), values[j] goes into vals[j][:sizes[j]] after the equal ones (as
+// np.searchsorted(side="right") places it), row into rows[j] at the same place, and sizes[j]
+// grows by one. The buffers need spare room (checked).
+void cpu_tpe_sorted_insert(const py::list& vals, const py::list& rows, py::array& sizes,
+                           const py::array& values, int64_t row) {
+  const py::ssize_t p = static_cast<py::ssize_t>(vals.size());
+  if (static_cast<py::ssize_t>(rows.size()) != p) {
+    throw py::value_error("vals and rows must have one buffer per parameter");
+  }
+  const double* pv = f64_data(values, "values", 1);
+  require_len(values, "values", 0, p);
+  if (sizes.ndim() != 1 || sizes.shape(0) != p || !(sizes.flags() & py::array::c_style)) {
+    throw py::value_error("sizes must be a 1-D C-contiguous int64 array of p entries");
+  }
+  require_dtype(sizes, "sizes", 'i', 8);
+  require_writeable(sizes, "sizes");
+  auto* psizes = static_cast<int64_t*>(sizes.mutable_data());
+  for (py::ssize_t j = 0; j < p; ++j) {
+    const double v = pv[j];
+    if (v != v) continue;
+    py::array vbuf = py::array::ensure(vals[j]), rbuf = py::array::ensure(rows[j]);
+    if (!vbuf || !rbuf) throw py::type_error("vals[j] / rows[j] must be arrays");
+    f64_data(vbuf, "vals[j]", 1);
+    require_writeable(vbuf, "vals[j]");
+    py::array keep;
+    i64_vector(rbuf, "rows[j]", &keep);
+    require_writeable(rbuf, "rows[j]");
+    const int64_t m = psizes[j];
+    if (m < 0 || m + 1 > vbuf.shape(0) || m + 1 > rbuf.shape(0)) {
+      throw py::value_error("sorted buffer " + std::to_string(j) + " has no spare room");
+    }
+    auto* pvals = static_cast<double*>(vbuf.mutable_data());
+    auto* prows = static_cast<int64_t*>(rbuf.mutable_data());
+    const int64_t at = std::upper_bound(pvals, pvals + m, v) - pvals;
+    std::memmove(pvals + at + 1, pvals + at, (m - at) * sizeof(double));
+    std::memmove(prows + at + 1, prows + at, (m - at) * sizeof(int64_t));
+    pvals[at] = v;
+    prows[at] = row;
+    psizes[j] = m + 1;
+  }
 }
 
 // ---- end of the Parzen op ------------------------------------------------------------------
@@ -852,6 +983,38 @@ PYBIND11_MODULE(_C, m) {
         "(p, n) and their values into values (p, n); returns perm, the index (into the mixture's rows) of each component, in "
         "ascending order of the first parameter with by_first. cache (rows, p) / stale (n,) "
         "uint8: widths kept per row (cache (p, rows)); changed ones are marked.");
+  m.def("tpe_sorted_insert", &cpu_tpe_sorted_insert, py::arg("vals"), py::arg("rows"),
+        py::arg("sizes"), py::arg("values"), py::arg("row"),
+        "One row into TPE's per-parameter sorted buffers (after equal values); sizes grow.");
+  py::class_<airda::cpu::NeighbourWidths>(
+      m, "NeighbourWidths",
+      "TPE's neighbour bandwidths of one large mixture kept between asks and updated where "
+      "its members changed (bit-identical to a full pass); see airda.hpo.tpe.")
+      .def(py::init<int64_t, bool>(), py::arg("p"), py::arg("consider_endpoints"))
+      .def("update", &cpu_widths_update, py::arg("sorted_rows"), py::arg("sorted_vals"),
+           py::arg("xt"), py::arg("num"), py::arg("members"), py::arg("n_rows"),
+           py::arg("minimum"), py::arg("max_changes"),
+           "Bring the state to these members; returns 0 (full pass), 1 (incremental) or 2 "
+           "(unchanged).")
+      .def("invalidate", &airda::cpu::NeighbourWidths::invalidate,
+           "Make the next update a full pass (rows were reused).")
+      .def("take", &widths_take, py::arg("log_w"),
+           "log_w with its first n entries put in component order.")
+      .def_property_readonly("mu", [](const py::object& o) { return widths_view(o, 0); },
+                             "means (p, n), a read-only view with column stride capacity")
+      .def_property_readonly("sigma", [](const py::object& o) { return widths_view(o, 1); },
+                             "widths (p, n), laid out like mu")
+      .def_property_readonly("log_norm", [](const py::object& o) { return widths_view(o, 2); },
+                             "log-normaliser of each component (n,)")
+      .def_property_readonly("rows", [](const py::object& o) { return widths_view(o, 3); },
+                             "member row of each component (n,)")
+      .def_property_readonly("perm", [](const py::object& o) { return widths_view(o, 4); },
+                             "index in `members` of each component (n,)")
+      .def_property_readonly("size", &airda::cpu::NeighbourWidths::size)
+      .def_property_readonly("full_passes", &airda::cpu::NeighbourWidths::full_passes)
+      .def_property_readonly("incremental_updates",
+                             &airda::cpu::NeighbourWidths::incremental_updates)
+      .def_property_readonly("norms_computed", &airda::cpu::NeighbourWidths::norms_computed);
   m.def("parzen_log_norm", &cpu_parzen_log_norm, py::arg("mu"), py::arg("sigma"), py::arg("low"),
         py::arg("high"), py::arg("out"),
         "Per-component log-normaliser of a truncated-normal mixture into out (n_comp,).");

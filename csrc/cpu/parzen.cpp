@@ -16,6 +16,9 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <stdexcept>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace airda::cpu {
@@ -96,7 +99,7 @@ struct ChunkBound {
 // their first coordinate make the first test decisive.
 AIRDA_PARZEN_CLONES
 void score_range(int64_t first, int64_t last, const double* x, int64_t d, const double* mu_t_data,
-                 const double* inv_t_data, bool shared, const double* constant_data,
+                 int64_t mu_ld, const double* inv_t_data, bool shared, const double* constant_data,
                  const ChunkBound* bounds, double cat_bound, int64_t n_comp,
                  const int64_t* cat_x, const double* cat_logp, int64_t n_cat, int64_t n_choices,
                  const char* inside_all, double* top_all, double* sum_all) {
@@ -119,7 +122,7 @@ void score_range(int64_t first, int64_t last, const double* x, int64_t d, const 
       bool dead = false;
       for (int64_t j = 0; j < d; ++j) {
         const double xj = xi[j];
-        const double* m = mu_t_data + j * n_comp + k0;
+        const double* m = mu_t_data + j * mu_ld + k0;
         double part = -kInf;
         if (shared) {
           const double s = inv_t_data[j];
@@ -233,14 +236,16 @@ void parzen_logpdf(const double* x, int64_t n_cand, int64_t d, const double* mu,
                    const double* sigma, int64_t sigma_stride, const double* log_weights,
                    const double* log_norm, int64_t n_comp, const double* low, const double* high,
                    const int64_t* cat_x, const double* cat_logp, int64_t n_cat, int64_t n_choices,
-                   const double* log_extra, bool columns, int threads, double* out) {
+                   const double* log_extra, int64_t mu_ld, int64_t sigma_ld, int threads,
+                   double* out) {
   if (n_cand == 0) return;
   // Per component: its constant term; means and sqrt(1/2)/sigma as (d, n_comp) (transposed
   // unless given so), so that the inner loops run over components with unit stride and
   // vectorise.
   const bool shared = sigma_stride == 0;
-  const int64_t mu_k = columns ? 1 : d, mu_j = columns ? n_comp : 1;
-  const int64_t s_k = shared ? 0 : (columns ? 1 : d), s_j = columns && !shared ? n_comp : 1;
+  const bool columns = mu_ld > 0;
+  const int64_t mu_k = columns ? 1 : d, mu_j = columns ? mu_ld : 1;
+  const int64_t s_k = shared ? 0 : (columns ? 1 : d), s_j = columns && !shared ? sigma_ld : 1;
   std::vector<double>& constant = scratch(0, n_comp);
   if (log_norm == nullptr) {
     log_norm_strided(mu, mu_k, mu_j, sigma, s_k, s_j, n_comp, d, low, high, constant.data());
@@ -249,18 +254,24 @@ void parzen_logpdf(const double* x, int64_t n_cand, int64_t d, const double* mu,
   }
   for (int64_t k = 0; k < n_comp; ++k) constant[k] += log_weights[k];
   const double* mu_t = mu;
+  int64_t ld = mu_ld;
   if (!columns) {
     std::vector<double>& buffer = scratch(1, d * n_comp);
     for (int64_t k = 0; k < n_comp; ++k) {
       for (int64_t j = 0; j < d; ++j) buffer[j * n_comp + k] = mu[k * d + j];
     }
     mu_t = buffer.data();
+    ld = n_comp;
   }
   std::vector<double>& inv_t = scratch(2, shared ? d : d * n_comp);
   if (shared) {
     for (int64_t j = 0; j < d; ++j) inv_t[j] = kSqrtHalf / sigma[j];
   } else if (columns) {
-    for (int64_t e = 0; e < d * n_comp; ++e) inv_t[e] = kSqrtHalf / sigma[e];
+    for (int64_t j = 0; j < d; ++j) {
+      const double* s = sigma + j * sigma_ld;
+      double* o = inv_t.data() + j * n_comp;
+      for (int64_t k = 0; k < n_comp; ++k) o[k] = kSqrtHalf / s[k];
+    }
   } else {
     for (int64_t k = 0; k < n_comp; ++k) {
       for (int64_t j = 0; j < d; ++j) inv_t[j * n_comp + k] = kSqrtHalf / sigma[k * d + j];
@@ -318,7 +329,7 @@ void parzen_logpdf(const double* x, int64_t n_cand, int64_t d, const double* mu,
   {
     const int n_threads = omp_get_num_threads(), me = omp_get_thread_num();
     const int64_t first = n_cand * me / n_threads, last = n_cand * (me + 1) / n_threads;
-    score_range(first, last, x, d, mu_t, inv_t.data(), shared, constant.data(),
+    score_range(first, last, x, d, mu_t, ld, inv_t.data(), shared, constant.data(),
                 bounds.data(), cat_bound, n_comp, cat_x, cat_logp, n_cat, n_choices,
                 inside_all.data(), top_all.data(), sum_all.data());
   }
@@ -399,6 +410,300 @@ void sorted_bandwidths(const double* values, int64_t p, int64_t n, double low, d
       o[order[i]] = std::min(std::max(std::max(left, right), minimum), maximum);
     }
   }
+}
+
+// ---- NeighbourWidths: g's bandwidths kept between asks ---------------------------------------
+
+NeighbourWidths::NeighbourWidths(int64_t p, bool consider_endpoints)
+    : p_(p), ends_(consider_endpoints), low_(p, 0.0), high_(p, 1.0) {
+  if (p < 1) throw std::invalid_argument("NeighbourWidths needs at least one parameter");
+}
+
+// The width of the member at sorted position s of column c (the rule of neighbour_bandwidths,
+// with the same operations so that the result is the same double).
+double NeighbourWidths::width_at(const Column& c, int64_t s, int64_t n, int64_t n_rows,
+                                 double minimum) const {
+  const double v = c.vals[s];
+  int64_t sp = s - 1;
+  while (sp >= 0 && !member(c.rows[sp], n_rows)) --sp;
+  int64_t sn = s + 1;
+  while (sn < c.size && !member(c.rows[sn], n_rows)) ++sn;
+  const bool has_prev = sp >= 0, has_next = sn < c.size;
+  double left = has_prev ? v - c.vals[sp] : v - 0.0;
+  double right = has_next ? c.vals[sn] - v : 1.0 - v;
+  if (!ends_ && n > 1) {
+    if (!has_prev) left = right;
+    if (!has_next) right = left;
+  }
+  return std::min(std::max(std::max(left, right), minimum), 1.0);
+}
+
+double NeighbourWidths::norm_of(int64_t k) const {
+  double out;
+  log_norm_strided(mu_.data() + k, 1, cap_, sigma_.data() + k, 1, cap_, 1, p_, low_.data(),
+                   high_.data(), &out);
+  return out;
+}
+
+void NeighbourWidths::reserve(int64_t need) {
+  if (need <= cap_) return;
+  const int64_t cap = std::max<int64_t>({need, 2 * cap_, 64});
+  std::vector<double> mu(p_ * cap), sigma(p_ * cap);
+  for (int64_t j = 0; j < p_; ++j) {
+    std::copy(mu_.begin() + j * cap_, mu_.begin() + j * cap_ + n_, mu.begin() + j * cap);
+    std::copy(sigma_.begin() + j * cap_, sigma_.begin() + j * cap_ + n_, sigma.begin() + j * cap);
+  }
+  mu_.swap(mu);
+  sigma_.swap(sigma);
+  norm_.resize(cap);
+  comp_row_.resize(cap);
+  perm_.resize(cap);
+  stale_.resize(cap, 0);
+  cap_ = cap;
+}
+
+void NeighbourWidths::full(const Column* columns, int64_t n, int64_t n_rows, double minimum) {
+  valid_ = false;
+  // The previous state stays for reusing the normalisers of components whose means and widths
+  // are unchanged (a normaliser is a function of those alone).
+  // The spare buffers keep their memory from one full pass to the next (fresh large vectors
+  // cost page faults).
+  std::vector<double>& old_mu = spare_mu_;
+  std::vector<double>& old_sigma = spare_sigma_;
+  std::vector<double>& old_norm = spare_norm_;
+  std::vector<int32_t>& old_pos = spare_pos_;
+  old_mu.swap(mu_);
+  old_sigma.swap(sigma_);
+  old_norm.swap(norm_);
+  old_pos.swap(pos_);
+  const int64_t old_cap = cap_;
+  const int64_t cap = std::max<int64_t>({n, cap_, 64});
+  mu_.resize(p_ * cap);
+  sigma_.resize(p_ * cap);
+  norm_.resize(cap);
+  comp_row_.resize(cap);
+  perm_.resize(cap);
+  stale_.assign(cap, 0);
+  cap_ = cap;
+  n_ = 0;
+  pos_.assign(n_rows, -1);
+  const Column& first = columns[0];
+  int64_t found = 0;
+  for (int64_t s = 0; s < first.size && found < n; ++s) {
+    const int64_t r = first.rows[s];
+    if (member(r, n_rows) && pos_[r] < 0) {
+      pos_[r] = static_cast<int32_t>(found);
+      comp_row_[found++] = r;
+    }
+  }
+  for (int64_t j = 0; j < p_ && found == n; ++j) {
+    found = neighbour_bandwidths(columns[j].rows, columns[j].vals, columns[j].size, pos_.data(),
+                                 n_rows, n, 0.0, 1.0, ends_, minimum, 1.0,
+                                 sigma_.data() + j * cap, mu_.data() + j * cap, nullptr, 0,
+                                 nullptr);
+  }
+  if (found != n) {
+    pos_.assign(n_rows, -1);
+    throw std::invalid_argument("some member row is missing from a parameter's sorted rows");
+  }
+  n_ = n;
+  for (int64_t k = 0; k < n; ++k) {
+    const int64_t r = comp_row_[k];
+    const int64_t o = r < static_cast<int64_t>(old_pos.size()) ? old_pos[r] : -1;
+    bool same = o >= 0;
+    for (int64_t j = 0; j < p_ && same; ++j) {
+      same = mu_[k + j * cap] == old_mu[o + j * old_cap] &&
+             sigma_[k + j * cap] == old_sigma[o + j * old_cap];
+    }
+    if (same) {
+      norm_[k] = old_norm[o];
+    } else {
+      norm_[k] = norm_of(k);
+      ++n_norms_;
+    }
+  }
+  minimum_ = minimum;
+  n_rows_ = n_rows;
+  valid_ = true;
+  ++n_full_;
+}
+
+bool NeighbourWidths::incremental(const Column* columns, const double* const* value, int64_t n,
+                                  int64_t n_rows, double minimum) {
+  const int64_t n_old = n_, n_add = static_cast<int64_t>(added_.size());
+  const int64_t n_changed = n_add + static_cast<int64_t>(removed_.size());
+  pos_.resize(n_rows, -1);  // rows new since the last update were not members
+  // 1. Where every changed row sits in every column, and the members whose widths may move:
+  // the changed row's nearest members on either side (and an added row itself).
+  std::vector<int64_t> loc(n_changed * p_);
+  std::vector<std::pair<int64_t, int64_t>> marks;  // (column, sorted position)
+  marks.reserve(3 * n_changed * p_);
+  for (int64_t i = 0; i < n_changed; ++i) {
+    const bool add = i < n_add;
+    const int64_t row = add ? added_[i] : removed_[i - n_add];
+    for (int64_t j = 0; j < p_; ++j) {
+      const Column& c = columns[j];
+      const double v = add ? value[j][row] : mu_[pos_[row] + j * cap_];
+      int64_t s = std::lower_bound(c.vals, c.vals + c.size, v) - c.vals;
+      while (s < c.size && c.vals[s] == v && c.rows[s] != row) ++s;
+      if (s >= c.size || !(c.vals[s] == v) || c.rows[s] != row) return false;
+      loc[i * p_ + j] = s;
+      int64_t sp = s - 1;
+      while (sp >= 0 && !member(c.rows[sp], n_rows)) --sp;
+      if (sp >= 0) marks.emplace_back(j, sp);
+      int64_t sn = s + 1;
+      while (sn < c.size && !member(c.rows[sn], n_rows)) ++sn;
+      if (sn < c.size) marks.emplace_back(j, sn);
+      if (add) marks.emplace_back(j, s);
+    }
+  }
+  // 2. The new component order: kept components keep theirs; an added row goes after the
+  // nearest kept member before it in the first column (added rows with the same one in
+  // column order).
+  struct Add {
+    int64_t anchor, s0, index;
+  };
+  std::vector<Add> adds(n_add);
+  const Column& first = columns[0];
+  for (int64_t i = 0; i < n_add; ++i) {
+    const int64_t s0 = loc[i * p_];
+    int64_t anchor = -1;
+    for (int64_t k = s0 - 1; k >= 0; --k) {
+      const int64_t r = first.rows[k];
+      if (r >= 0 && r < n_rows && pos_[r] >= 0 && rank_[r] >= 0) {
+        anchor = pos_[r];
+        break;
+      }
+    }
+    adds[i] = {anchor, s0, i};
+  }
+  std::sort(adds.begin(), adds.end(), [](const Add& a, const Add& b) {
+    return a.anchor != b.anchor ? a.anchor < b.anchor : a.s0 < b.s0;
+  });
+  std::vector<int64_t> gone(removed_.size());
+  for (size_t i = 0; i < removed_.size(); ++i) gone[i] = pos_[removed_[i]];
+  std::sort(gone.begin(), gone.end());
+  int64_t start = n_old;  // components before it keep their index
+  if (!gone.empty()) start = gone.front();
+  if (!adds.empty()) start = std::min(start, adds.front().anchor + 1);
+  // Runs of kept components that move by the same offset, and the new index of each added row.
+  struct Run {
+    int64_t from, to, len;
+  };
+  std::vector<Run> runs;
+  std::vector<int64_t> at(n_add);
+  size_t a = 0, g = 0;
+  int64_t t = start;
+  while (a < adds.size() && adds[a].anchor < start) at[adds[a++].index] = t++;
+  for (int64_t c = start; c < n_old; ++c) {
+    if (g < gone.size() && gone[g] == c) {
+      ++g;
+    } else {
+      if (!runs.empty() && runs.back().from + runs.back().len == c &&
+          runs.back().to + runs.back().len == t) {
+        ++runs.back().len;
+      } else {
+        runs.push_back({c, t, 1});
+      }
+      ++t;
+    }
+    while (a < adds.size() && adds[a].anchor == c) at[adds[a++].index] = t++;
+  }
+  if (t != n || a != adds.size()) return false;  // inconsistent: let a full pass decide
+  reserve(n);
+  // Moves in place: runs that move left in ascending order, then those that move right in
+  // descending order (neither can overwrite a run not yet moved).
+  auto shift = [&runs](auto* base) {
+    using T = std::remove_pointer_t<decltype(base)>;
+    for (const Run& r : runs) {
+      if (r.to < r.from) std::memmove(base + r.to, base + r.from, r.len * sizeof(T));
+    }
+    for (auto it = runs.rbegin(); it != runs.rend(); ++it) {
+      if (it->to > it->from) std::memmove(base + it->to, base + it->from, it->len * sizeof(T));
+    }
+  };
+  for (int64_t j = 0; j < p_; ++j) {
+    shift(mu_.data() + j * cap_);
+    shift(sigma_.data() + j * cap_);
+  }
+  shift(norm_.data());
+  shift(comp_row_.data());
+  std::vector<int64_t> redo;
+  for (int64_t i = 0; i < n_add; ++i) {
+    const int64_t k = at[i];
+    comp_row_[k] = added_[i];
+    for (int64_t j = 0; j < p_; ++j) {
+      mu_[k + j * cap_] = columns[j].vals[loc[i * p_ + j]];
+      sigma_[k + j * cap_] = std::numeric_limits<double>::quiet_NaN();
+    }
+    stale_[k] = 1;
+    redo.push_back(k);
+  }
+  n_ = n;
+  for (const int64_t r : removed_) pos_[r] = -1;
+  for (int64_t k = start; k < n; ++k) pos_[comp_row_[k]] = static_cast<int32_t>(k);
+  // 3. The widths of the marked members; the normalisers of those whose widths moved.
+  for (const auto& [j, s] : marks) {
+    const int64_t k = pos_[columns[j].rows[s]];
+    const double w = width_at(columns[j], s, n, n_rows, minimum);
+    double& kept = sigma_[k + j * cap_];
+    if (!(kept == w)) {
+      kept = w;
+      if (!stale_[k]) {
+        stale_[k] = 1;
+        redo.push_back(k);
+      }
+    }
+  }
+  for (const int64_t k : redo) {
+    norm_[k] = norm_of(k);
+    stale_[k] = 0;
+  }
+  n_norms_ += static_cast<int64_t>(redo.size());
+  n_rows_ = n_rows;
+  ++n_incremental_;
+  return true;
+}
+
+int NeighbourWidths::update(const Column* columns, const double* const* value,
+                            const int64_t* members, int64_t n, int64_t n_rows, double minimum,
+                            int64_t max_changes) {
+  if (n_rows >= (int64_t{1} << 31)) throw std::invalid_argument("n_rows must be below 2**31");
+  rank_.assign(n_rows, -1);
+  for (int64_t i = 0, prev = -1; i < n; ++i) {
+    const int64_t r = members[i];
+    if (r <= prev || r >= n_rows) {
+      throw std::invalid_argument("members must be ascending rows in [0, n_rows)");
+    }
+    rank_[r] = static_cast<int32_t>(i);
+    prev = r;
+  }
+  int result = 0;
+  bool done = false;
+  if (valid_ && minimum == minimum_ && n >= 2 && n_ >= 2 && n_rows >= n_rows_) {
+    added_.clear();
+    removed_.clear();
+    bool few = true;
+    for (int64_t r = 0; r < n_rows && few; ++r) {
+      const bool was = r < n_rows_ && pos_[r] >= 0, is = rank_[r] >= 0;
+      if (was != is) {
+        (is ? added_ : removed_).push_back(r);
+        few = static_cast<int64_t>(added_.size() + removed_.size()) <= max_changes;
+      }
+    }
+    if (few && added_.empty() && removed_.empty()) {
+      pos_.resize(n_rows, -1);
+      n_rows_ = n_rows;
+      result = 2;
+      done = true;
+    } else if (few && incremental(columns, value, n, n_rows, minimum)) {
+      result = 1;
+      done = true;
+    }
+  }
+  if (!done) full(columns, n, n_rows, minimum);
+  for (int64_t k = 0; k < n_; ++k) perm_[k] = rank_[comp_row_[k]];
+  return result;
 }
 
 }  // namespace airda::cpu

@@ -401,3 +401,119 @@ def test_cached_normalisers_equal_fresh_ones_across_results():
         np.testing.assert_allclose(got, want, rtol=1e-12)
         params = {f"x{j}": float(rng.random()) for j in range(3)}
         s.tell(FrozenTrial(200 + extra, TrialState.COMPLETE, params, values=(0.5,)))
+
+
+def _check_g_states(s: TPE) -> int:
+    """Every kept g state equals a full compiled pass and the NumPy reference, bit for bit;
+    returns how many incremental updates the states made so far."""
+    from airda._native import native
+    from airda.ops import parzen_log_norm
+
+    updates = 0
+    for key, state in s._g_widths.items():
+        if state is None or state.size < 2:
+            continue
+        updates += state.incremental_updates
+        num = np.array(key, dtype=np.int64)
+        members = np.sort(state.rows)
+        n = len(members)
+        minimum = 1.0 / min(100.0, n + 1) if s.consider_magic_clip else 1e-12
+        sorted_rows = [s._sorted_rows[j] for j in key]
+        sorted_vals = [s._sorted_vals[j] for j in key]
+        fresh = native().NeighbourWidths(len(key), s.consider_endpoints)
+        assert fresh.update(sorted_rows, sorted_vals, s._xt, num, members, s._n, minimum, 0) == 0
+        for name in ("rows", "perm", "mu", "sigma", "log_norm"):
+            np.testing.assert_array_equal(getattr(state, name), getattr(fresh, name), name)
+        # the NumPy reference: component order by the first parameter, hyperopt's widths
+        rows, perm = s._ordered(members, int(num[0]))
+        np.testing.assert_array_equal(state.rows, rows)
+        np.testing.assert_array_equal(state.perm, perm)
+        want = s._neighbour_bandwidths(members, num, minimum)[perm]
+        np.testing.assert_array_equal(state.sigma.T, want)
+        np.testing.assert_array_equal(state.mu.T, s._x[np.ix_(rows, num)])
+        norm = parzen_log_norm(
+            np.ascontiguousarray(state.mu.T),
+            np.ascontiguousarray(state.sigma.T),
+            np.zeros(len(key)),
+            np.ones(len(key)),
+            backend="cpu",
+        )
+        np.testing.assert_array_equal(state.log_norm, norm)
+    return updates
+
+
+INCREMENTAL_CASES = {
+    "floats_ties_liar": (
+        {"a": Float(0.0, 1.0), "k": Int(0, 6), "st": Float(0.0, 1.0, step=0.25)},
+        {"consider_magic_clip": False},
+    ),
+    "floats_ends": (
+        {"a": Float(0.0, 1.0), "b": Float(-1.0, 1.0), "k": Int(0, 3)},
+        {"consider_endpoints": True},
+    ),
+    "conditional_group": (None, {"group": True, "consider_magic_clip": False}),
+    "univariate": (
+        {"a": Float(0.0, 1.0), "k": Int(0, 4)},
+        {"multivariate": False, "consider_magic_clip": False},
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(INCREMENTAL_CASES))
+def test_incremental_bandwidths_equal_a_full_pass(case):
+    """g's widths, means, component order and normalisers kept between asks (compiled
+    NeighbourWidths) equal a full pass and the NumPy reference after every ask of a long study
+    with running (constant liar), pruned and failed trials, ties, batch asks (whose temporary
+    rows are rolled back) and results told out of order."""
+    pytest.importorskip("airda._C")
+    space, options = INCREMENTAL_CASES[case]
+    space = conditional_space() if space is None else Space(space)
+    s = TPE(seed=3, n_startup_trials=5, **options)
+    s.setup(space, ("minimize",))
+    rng = np.random.default_rng(7)
+    running: list[tuple[int, dict]] = []
+    number = 0
+    for step in range(260):
+        batch = 3 if step % 17 == 5 else 1
+        for c in s.ask(batch):
+            s.note(FrozenTrial(number, TrialState.RUNNING, c))
+            running.append((number, c))
+            number += 1
+        if batch == 1 and s._g_widths:
+            _check_g_states(s)
+        while len(running) > 3 or (running and rng.random() < 0.6):
+            i, c = running.pop(int(rng.integers(len(running))))
+            u = rng.random()
+            if u < 0.08:
+                s.tell(FrozenTrial(i, TrialState.FAIL, c))
+            elif u < 0.18:
+                s.tell(FrozenTrial(i, TrialState.PRUNED, c, intermediate={0: float(u)}))
+            else:
+                value = float(sum(abs(v) for v in c.values() if isinstance(v, (int, float))))
+                s.tell(FrozenTrial(i, TrialState.COMPLETE, c, values=(value,)))
+    assert _check_g_states(s) > 100  # the incremental path ran
+
+
+def test_neighbour_widths_bad_input_is_a_clear_error():
+    """The compiled state names what is wrong: members not ascending, a member row missing
+    from the sorted rows, lists of the wrong length; the next good update is a full pass."""
+    pytest.importorskip("airda._C")
+    from airda._native import native
+
+    s = _told_strategy(np.random.default_rng(0).random((40, 2)))
+    num = s._modelled
+    rows = [s._sorted_rows[j] for j in num.tolist()]
+    vals = [s._sorted_vals[j] for j in num.tolist()]
+    state = native().NeighbourWidths(2, False)
+    members = np.arange(40)
+    with pytest.raises(ValueError, match="ascending"):
+        state.update(rows, vals, s._xt, num, members[::-1].copy(), 40, 0.01, 8)
+    with pytest.raises(ValueError, match="missing"):
+        short = [r[r != 7].copy() for r in rows]
+        short_vals = [v[r != 7].copy() for v, r in zip(vals, rows, strict=True)]
+        state.update(short, short_vals, s._xt, num, members, 40, 0.01, 8)
+    with pytest.raises(ValueError, match="one array per parameter"):
+        state.update(rows[:1], vals[:1], s._xt, num, members, 40, 0.01, 8)
+    assert state.update(rows, vals, s._xt, num, members, 40, 0.01, 8) == 0
+    assert state.update(rows, vals, s._xt, num, members[1:], 40, 0.01, 8) == 1
+    assert state.update(rows, vals, s._xt, num, members[1:], 40, 0.01, 8) == 2

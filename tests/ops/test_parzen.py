@@ -391,3 +391,28 @@ def test_native_takes_column_major_means_and_widths(n_cand, n_comp, d, shared):
     if not shared:
         with pytest.raises(ValueError, match="column-major"):
             native().parzen_logpdf(x, mu_f, sigma, log_w, None, low, high, None, None, None, 0, out)
+
+
+@pytest.mark.parametrize(("n_comp", "d", "spare"), [(1, 1, 3), (1, 4, 5), (2, 3, 1), (67, 5, 61)])
+def test_native_takes_column_views_of_wider_buffers(n_comp, d, spare):
+    """mu and sigma as the first n_comp columns of wider (d, capacity) buffers (TPE's kept g
+    state): the same densities as from compact arrays, bit for bit, with the column strides of
+    mu and sigma different; any other layout of sigma is a clear error."""
+    require_backend("cpu")
+    from airda._native import native
+
+    x, mu, sigma, log_w, low, high, _ = mixture(9, n_comp, d)
+    mu_buf = np.full((d, n_comp + spare), np.nan)
+    sigma_buf = np.full((d, n_comp + 2 * spare), np.nan)
+    mu_buf[:, :n_comp], sigma_buf[:, :n_comp] = mu.T, sigma.T
+    mu_v, sigma_v = mu_buf[:, :n_comp].T, sigma_buf[:, :n_comp].T
+    for norm in (None, parzen_log_norm_reference(mu, sigma, low, high)):
+        want, out = np.empty(9), np.empty(9)
+        args = (log_w, norm, low, high, None, None, None, 0)
+        native().parzen_logpdf(x, np.asfortranarray(mu), np.asfortranarray(sigma), *args, want)
+        native().parzen_logpdf(x, mu_v, sigma_v, *args, out)
+        np.testing.assert_array_equal(out, want)
+        close(out, parzen_logpdf_reference(x, mu, sigma, log_w, low, high))
+    if d > 1:
+        with pytest.raises(ValueError, match="column-major"):
+            native().parzen_logpdf(x, mu_v, sigma, log_w, None, low, high, None, None, None, 0, out)

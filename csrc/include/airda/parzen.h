@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 namespace airda::cpu {
 
@@ -23,14 +24,17 @@ void parzen_log_norm(const double* mu, const double* sigma, int64_t sigma_stride
 // 60 below the largest are skipped (their share is below n_comp * 1e-26). log_norm may be null:
 // it is then computed with parzen_log_norm. log_extra, when not null, is one more term per
 // candidate (n_cand,), added to the sum (and counted as a term for the skipping). Components
-// sorted by their first coordinate are scored fastest. With `columns`, mu and a 2-D sigma are
-// stored column-major, (d, n_comp) (sigma_stride is then 1 for a 2-D sigma), which spares a
-// transpose. Inputs are valid (checked by the caller).
+// sorted by their first coordinate are scored fastest. With mu_ld > 0, mu and a 2-D sigma are
+// stored column-major: element (k, j) of mu at k + j * mu_ld (mu_ld >= n_comp) and of sigma at
+// k + j * sigma_ld (sigma_stride is then 1 for a 2-D sigma), which spares a transpose and lets
+// the caller keep spare capacity per dimension; mu_ld = 0: row-major (n_comp, d). Inputs are
+// valid (checked by the caller).
 void parzen_logpdf(const double* x, int64_t n_cand, int64_t d, const double* mu,
                    const double* sigma, int64_t sigma_stride, const double* log_weights,
                    const double* log_norm, int64_t n_comp, const double* low, const double* high,
                    const int64_t* cat_x, const double* cat_logp, int64_t n_cat, int64_t n_choices,
-                   const double* log_extra, bool columns, int threads, double* out);
+                   const double* log_extra, int64_t mu_ld, int64_t sigma_ld, int threads,
+                   double* out);
 
 // hyperopt's bandwidth rule in one dimension, for the observations of one mixture: `sorted_vals`
 // (n_sorted) are the values of a larger set of observations in ascending order and `sorted_rows`
@@ -54,5 +58,80 @@ int64_t neighbour_bandwidths(const int64_t* sorted_rows, const double* sorted_va
 // in index order): for small mixtures, where walking every observation costs more.
 void sorted_bandwidths(const double* values, int64_t p, int64_t n, double low, double high,
                        bool consider_endpoints, double minimum, double maximum, double* out);
+
+// TPE's neighbour bandwidths of one large mixture (g, the "above" trials), kept from one ask to
+// the next and updated where its members changed. The components are the members in ascending
+// order of the first parameter (ties in the order of the sorted lists); per component and
+// dimension the mean (the member's value) and the width (hyperopt's rule, as
+// neighbour_bandwidths computes it), and per component its log-normaliser on [0, 1]^p (as
+// parzen_log_norm computes it). Between asks a few rows join or leave (a new result, a row
+// moving between l and g, a running trial under the constant liar): update() inserts and
+// removes those components and recomputes the widths of the changed rows and of their nearest
+// member neighbours in every dimension, and the normalisers of the components whose widths
+// moved. The state after update() is exactly (bit for bit) what a full pass over the members
+// gives; a full pass is made at the first update, after invalidate(), when `minimum` changes,
+// with fewer than two members, or with more than max_changes changed rows.
+//
+// Means and widths are stored (p, capacity): element (j, k) at k + j * capacity().
+class NeighbourWidths {
+ public:
+  // One parameter's observations in ascending order of value: their rows and values.
+  struct Column {
+    const int64_t* rows;
+    const double* vals;
+    int64_t size;
+  };
+
+  NeighbourWidths(int64_t p, bool consider_endpoints);
+
+  // columns (p): the sorted observations per parameter; value[j][row]: parameter j's value in
+  // each row (n_rows entries); members (n): the member rows in ascending order, all below
+  // n_rows. Returns 0 after a full pass, 1 after an incremental update, 2 when nothing changed.
+  // Throws std::invalid_argument when a member is missing from a column or members are not
+  // ascending rows below n_rows.
+  int update(const Column* columns, const double* const* value, const int64_t* members,
+             int64_t n, int64_t n_rows, double minimum, int64_t max_changes);
+  // The next update makes a full pass (rows may have been reused for other values).
+  void invalidate() { valid_ = false; }
+
+  int64_t p() const { return p_; }
+  int64_t size() const { return n_; }
+  int64_t capacity() const { return cap_; }
+  const double* mu() const { return mu_.data(); }
+  const double* sigma() const { return sigma_.data(); }
+  const double* log_norm() const { return norm_.data(); }
+  const int64_t* rows() const { return comp_row_.data(); }  // the member row of each component
+  const int64_t* perm() const { return perm_.data(); }      // its index in `members`
+  int64_t full_passes() const { return n_full_; }
+  int64_t incremental_updates() const { return n_incremental_; }
+  int64_t norms_computed() const { return n_norms_; }
+
+ private:
+  bool member(int64_t row, int64_t n_rows) const {
+    return row >= 0 && row < n_rows && rank_[row] >= 0;
+  }
+  double width_at(const Column& c, int64_t s, int64_t n, int64_t n_rows, double minimum) const;
+  void reserve(int64_t need);
+  void full(const Column* columns, int64_t n, int64_t n_rows, double minimum);
+  bool incremental(const Column* columns, const double* const* value, int64_t n, int64_t n_rows,
+                   double minimum);
+  double norm_of(int64_t k) const;
+
+  int64_t p_;
+  bool ends_;
+  bool valid_ = false;
+  double minimum_ = 0.0;
+  int64_t n_ = 0, cap_ = 0, n_rows_ = 0;
+  std::vector<double> mu_, sigma_, norm_;
+  std::vector<int64_t> comp_row_, perm_;
+  std::vector<int32_t> pos_;   // row -> component (n_rows_ entries), -1 for non-members
+  std::vector<int32_t> rank_;  // row -> index in the latest members, -1 for non-members
+  std::vector<int64_t> added_, removed_;
+  std::vector<double> spare_mu_, spare_sigma_, spare_norm_;  // the state before a full pass
+  std::vector<int32_t> spare_pos_;
+  std::vector<char> stale_;        // per component, cleared after each update
+  std::vector<double> low_, high_;  // the unit cube's bounds, p entries
+  int64_t n_full_ = 0, n_incremental_ = 0, n_norms_ = 0;
+};
 
 }  // namespace airda::cpu

@@ -49,6 +49,7 @@ Example:
 
 from __future__ import annotations
 
+import bisect
 import functools
 import math
 from dataclasses import dataclass
@@ -90,8 +91,15 @@ def _default_weights(n: int) -> np.ndarray:
 def _default_log_weights(n: int, prior_weight: float) -> np.ndarray:
     """Normalised log-weights of n observations in trial order and the prior (last); cached
     and read-only, since asks between results reuse them."""
-    w = np.append(_default_weights(n), prior_weight)
-    out = np.log(w / w.sum())
+    out = np.empty(n + 1)  # the values of np.append(_default_weights(n), prior_weight)
+    if n < 25:
+        out[:n] = 1.0
+    else:
+        out[: n - 25] = np.linspace(1.0 / n, 1.0, n - 25)
+        out[n - 25 : n] = 1.0
+    out[n] = prior_weight
+    out /= out.sum()
+    np.log(out, out=out)
     out.flags.writeable = False
     return out
 
@@ -310,12 +318,30 @@ class TPE(Strategy):
         # Neighbour bandwidths: per block, the widths (p, cap) each row's normaliser was
         # computed with, and that normaliser; recomputed only for rows whose widths moved.
         self._widths_cache: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
+        # g's neighbour bandwidths per block, kept between asks by the compiled NeighbourWidths
+        # (updated where g's members changed); None where the compiled module is absent.
+        self._g_widths: dict[tuple[int, ...], Any] = {}
         self._buffers: dict[str, np.ndarray] = {}
+        self._snap_plans: dict[bytes, tuple] = {}
         # Per numeric parameter: the rows where it is active, sorted by its value (and those
         # values), kept up to date at every row, so bandwidths need no sort per ask.
         self._numeric = np.flatnonzero(self._kind == _NUMERIC)
-        self._sorted_rows = {int(j): np.empty(0, dtype=np.int64) for j in self._numeric}
-        self._sorted_vals = {int(j): np.empty(0) for j in self._numeric}
+        # They are views of the first _sorted_len[i] entries of buffers with spare room.
+        self._sorted_vbuf = [np.empty(64) for _ in self._numeric]
+        self._sorted_rbuf = [np.empty(64, dtype=np.int64) for _ in self._numeric]
+        self._sorted_len = np.zeros(len(self._numeric), dtype=np.int64)
+        self._sorted_rows = {int(j): self._sorted_rbuf[i][:0] for i, j in enumerate(self._numeric)}
+        self._sorted_vals = {int(j): self._sorted_vbuf[i][:0] for i, j in enumerate(self._numeric)}
+        try:
+            from airda._native import native
+
+            self._insert_native = native().tpe_sorted_insert
+        except (ImportError, AttributeError):
+            self._insert_native = None
+        # The best complete rows by (loss, trial number), single objective, kept at every
+        # result so that the split needs no pass over the losses; None once a row's result
+        # was replaced (then the split sorts).
+        self._best: list[tuple[float, int, int]] | None = []
 
     def _grow(self) -> None:
         cap = 2 * len(self._tier)
@@ -357,11 +383,8 @@ class TPE(Strategy):
         u[cat] = np.minimum(np.floor(u[cat] * self._choices[cat]), self._choices[cat] - 1)
         self._x[r] = u
         self._xt[:, r] = u
-        for j in self._numeric:
-            value = u[j]
-            if value == value:  # active (not NaN)
-                j = int(j)
-                self._sorted_insert(j, value, r)
+        if len(self._numeric):
+            self._sorted_add(u[self._numeric], r)
         self._active[r] = ~np.isnan(u)
         self._full[r] = self._active[r, self._modelled].all()
         self._tier[r] = tier
@@ -373,25 +396,33 @@ class TPE(Strategy):
             self._row_of[number] = r
         return r
 
-    def _sorted_insert(self, j: int, value: float, r: int) -> None:
-        """Row r into parameter j's sorted order (after equal values), in place: the arrays
-        have spare capacity, so a result costs one shift of the tail and no new array."""
-        vals, rows = self._sorted_vals[j], self._sorted_rows[j]
-        m = len(vals)
-        at = int(np.searchsorted(vals, value, side="right"))
-        base = vals.base if vals.base is not None else vals
-        if m + 1 > len(base):
-            cap = max(64, 2 * (m + 1))
-            new_vals, new_rows = np.empty(cap), np.empty(cap, dtype=np.int64)
-            new_vals[:m], new_rows[:m] = vals, rows
-            vals_buf, rows_buf = new_vals, new_rows
+    def _sorted_add(self, values: np.ndarray, r: int) -> None:
+        """Row r into every numeric parameter's sorted order (after equal values) where it is
+        active (not NaN), in place: the buffers have spare room, so a result costs one shift
+        of each tail and no new array."""
+        sizes = self._sorted_len
+        active = values == values
+        for i in np.flatnonzero(active & (sizes >= [len(b) for b in self._sorted_vbuf])):
+            m = int(sizes[i])
+            for bufs in (self._sorted_vbuf, self._sorted_rbuf):
+                grown = np.empty(2 * m, dtype=bufs[i].dtype)
+                grown[:m] = bufs[i][:m]
+                bufs[i] = grown
+        if self._insert_native is not None:
+            self._insert_native(self._sorted_vbuf, self._sorted_rbuf, sizes, values, r)
         else:
-            vals_buf = base
-            rows_buf = rows.base if rows.base is not None else rows
-        vals_buf[at + 1 : m + 1] = vals_buf[at:m]  # overlapping: NumPy copies it safely
-        rows_buf[at + 1 : m + 1] = rows_buf[at:m]
-        vals_buf[at], rows_buf[at] = value, r
-        self._sorted_vals[j], self._sorted_rows[j] = vals_buf[: m + 1], rows_buf[: m + 1]
+            for i in np.flatnonzero(active):
+                m = int(sizes[i])
+                vals, rows = self._sorted_vbuf[i], self._sorted_rbuf[i]
+                at = int(np.searchsorted(vals[:m], values[i], side="right"))
+                vals[at + 1 : m + 1] = vals[at:m]  # overlapping: NumPy copies it safely
+                rows[at + 1 : m + 1] = rows[at:m]
+                vals[at], rows[at] = values[i], r
+                sizes[i] = m + 1
+        for i in np.flatnonzero(active):
+            j, m = int(self._numeric[i]), int(sizes[i])
+            self._sorted_vals[j] = self._sorted_vbuf[i][:m]
+            self._sorted_rows[j] = self._sorted_rbuf[i][:m]
 
     def note(self, trial: FrozenTrial) -> None:
         super().note(trial)
@@ -404,6 +435,8 @@ class TPE(Strategy):
             r = self._add_row(trial.params, trial.number, _PENDING)
         if self._tier[r] == _EXCLUDED:
             return
+        if self._tier[r] == _COMPLETE:
+            self._best = None  # a result replaced: the kept best rows may be wrong
         if trial.state is TrialState.COMPLETE and trial.values is not None:
             if len(trial.values) != len(self.directions):
                 self._tier[r] = _EXCLUDED
@@ -418,6 +451,12 @@ class TPE(Strategy):
             self._loss[r] = signed
             self._tier[r] = _COMPLETE
             self._n_finished += 1
+            best = self._best
+            if best is not None and len(signed) == 1:
+                key = (float(signed[0]), int(trial.number), r)
+                if len(best) < self.max_below or key < best[-1]:
+                    bisect.insort(best, key)
+                    del best[self.max_below :]
         elif trial.state is TrialState.PRUNED:
             step = trial.last_step
             value = trial.intermediate[step] if step is not None else math.inf
@@ -451,11 +490,19 @@ class TPE(Strategy):
                     cache[first:] = np.nan  # those rows will hold other trials
                 for widths, _ in self._widths_cache.values():
                     widths[:, first:] = np.nan
-                for j, rows in self._sorted_rows.items():
+                for state in self._g_widths.values():
+                    if state is not None:
+                        state.invalidate()  # those rows will hold other trials
+                for i, j in enumerate(self._numeric.tolist()):
+                    rows = self._sorted_rows[j]
                     keep = rows < first
                     if not keep.all():
-                        self._sorted_rows[j] = rows[keep]
-                        self._sorted_vals[j] = self._sorted_vals[j][keep]
+                        m = int(keep.sum())
+                        self._sorted_vbuf[i][:m] = self._sorted_vals[j][keep]
+                        self._sorted_rbuf[i][:m] = rows[keep]
+                        self._sorted_len[i] = m
+                        self._sorted_vals[j] = self._sorted_vbuf[i][:m]
+                        self._sorted_rows[j] = self._sorted_rbuf[i][:m]
         return out
 
     def _ask_one(self, rng: np.random.Generator) -> dict[str, Any]:
@@ -509,6 +556,10 @@ class TPE(Strategy):
         return mask
 
     def _best_complete(self, done: np.ndarray, k: int) -> np.ndarray:
+        best = self._best
+        if self._loss.shape[1] == 1 and best is not None and k <= len(best):
+            # The k best by (loss, trial number): the set the partition below selects.
+            return np.array([r for _, _, r in best[:k]], dtype=np.int64)
         losses = self._loss[done]
         if losses.shape[1] == 1:
             v = losses[:, 0]
@@ -595,7 +646,10 @@ class TPE(Strategy):
         lower = self._mixture(below, wb, num, cat, block.joint, cache=False)
         upper = self._mixture(above, wa, num, cat, block.joint, cache=True)
         k = self.n_ei_candidates
-        comp = rng.choice(len(lower["log_w"]), size=k, p=np.exp(lower["log_w"]))
+        # rng.choice(len(p), size=k, p=p) without its checks: the same draws and RNG use.
+        cdf = np.cumsum(np.exp(lower["log_w"]))
+        cdf /= cdf[-1]
+        comp = cdf.searchsorted(rng.random(k), side="right")
         xs = self._draw_numeric(lower, comp, num, rng)
         codes = self._draw_categorical(lower, comp, cat, rng)
         score = self._logpdf(lower, xs, codes) - self._logpdf(upper, xs, codes)
@@ -640,33 +694,50 @@ class TPE(Strategy):
         if len(num):
             minimum = 1.0 / min(100.0, n_comp) if self.consider_magic_clip else 1e-12
             scott = joint and self.bandwidth == "scott"
-            stale = None
-            # Means and widths (p, n_obs), transposed: the op reads both in place.
-            mu_t = self._buffer("mu_g" if cache else "mu_l", (len(num), n_obs))
-            filled = False
-            if not scott:
-                sigma_t = self._buffer("sigma_g" if cache else "sigma_l", (len(num), n_obs))
-                rows, perm, stale, filled = self._bandwidths(
-                    rows, num, minimum, sigma_t, mu_t, by_first, cache
+            state = self._g_state(num) if by_first and not scott else None
+            if state is not None:
+                # g, kept between asks: only the components next to a change are recomputed.
+                key = num.tolist()
+                state.update(
+                    [self._sorted_rows[j] for j in key],
+                    [self._sorted_vals[j] for j in key],
+                    self._xt,
+                    num,
+                    rows,
+                    self._n,
+                    minimum,
+                    8 + n_obs // 32,
                 )
-                out["sigma_t"] = sigma_t
-            elif by_first:
-                rows, perm = self._ordered(rows, int(num[0]))
-            if by_first:
-                log_w = np.concatenate((log_w[:n_obs][perm], log_w[n_obs:]))
-            if not filled:
-                mu_t[:] = self._xt[np.ix_(num, rows)]
-            out["mu_t"] = mu_t
-            if scott:
-                level = 2.0 ** (math.floor(math.log2(max(n_obs, 1)) * _N_GRID) / _N_GRID)
-                p = len(num) + len(cat)
-                width = max(0.2 * level ** (-1.0 / (p + 4)), minimum)
-                out["sigma_t"] = np.full(len(num), width)
-                out["log_norm"] = self._cached_norm(rows, num, width, mu_t) if cache else None
+                rows = state.rows
+                out["mu_t"], out["sigma_t"], out["log_norm"] = state.mu, state.sigma, state.log_norm
+                log_w = state.take(log_w)
             else:
-                out["log_norm"] = (
-                    self._widths_norm(rows, num, mu_t, sigma_t, stale) if cache else None
-                )
+                # Means and widths (p, n_obs), transposed: the op reads both in place.
+                mu_t = self._buffer("mu_g" if cache else "mu_l", (len(num), n_obs))
+                stale, filled = None, False
+                if not scott:
+                    sigma_t = self._buffer("sigma_g" if cache else "sigma_l", (len(num), n_obs))
+                    rows, perm, stale, filled = self._bandwidths(
+                        rows, num, minimum, sigma_t, mu_t, by_first, cache
+                    )
+                    out["sigma_t"] = sigma_t
+                elif by_first:
+                    rows, perm = self._ordered(rows, int(num[0]))
+                if by_first:
+                    log_w = np.concatenate((log_w[:n_obs][perm], log_w[n_obs:]))
+                if not filled:
+                    mu_t[:] = self._xt[np.ix_(num, rows)]
+                out["mu_t"] = mu_t
+                if scott:
+                    level = 2.0 ** (math.floor(math.log2(max(n_obs, 1)) * _N_GRID) / _N_GRID)
+                    p = len(num) + len(cat)
+                    width = max(0.2 * level ** (-1.0 / (p + 4)), minimum)
+                    out["sigma_t"] = np.full(len(num), width)
+                    out["log_norm"] = self._cached_norm(rows, num, width, mu_t) if cache else None
+                else:
+                    out["log_norm"] = (
+                        self._widths_norm(rows, num, mu_t, sigma_t, stale) if cache else None
+                    )
         out["log_w"] = log_w
         if len(cat):
             n_choices = self._choices[cat]
@@ -685,6 +756,22 @@ class TPE(Strategy):
                 prior[0, c, :size] = -math.log(size)
             out["table"], out["prior_table"] = table, prior
         return out
+
+    def _g_state(self, num: np.ndarray) -> Any:
+        """The compiled NeighbourWidths of g's block `num` (None without the compiled module)."""
+        key = tuple(num.tolist())
+        try:
+            return self._g_widths[key]
+        except KeyError:
+            pass
+        try:
+            from airda._native import native
+
+            state = native().NeighbourWidths(len(key), self.consider_endpoints)
+        except (ImportError, AttributeError):
+            state = None
+        self._g_widths[key] = state
+        return state
 
     def _buffer(self, name: str, shape: tuple[int, int]) -> np.ndarray:
         """A reused C-contiguous scratch array (fresh large arrays cost page faults each ask)."""
@@ -875,40 +962,64 @@ class TPE(Strategy):
         return norm
 
     def _draw_numeric(self, mix, comp, num, rng) -> np.ndarray:
-        k = len(comp)
-        if not len(num):
+        k, p = len(comp), len(num)
+        if not p:
             return np.empty((k, 0))
         n_obs = mix["n_obs"]
-        sigma_t = mix["sigma_t"]
-        if sigma_t.ndim == 1:
-            sigma_t = np.broadcast_to(sigma_t[:, None], (len(num), n_obs))
-        mu = np.full((k, len(num)), 0.5)  # the prior component: N(0.5, 1)
-        sigma = np.ones((k, len(num)))
-        obs = comp < n_obs
-        if obs.any():
-            mu[obs] = mix["mu_t"][:, comp[obs]].T
-            sigma[obs] = sigma_t[:, comp[obs]].T
-        x = mu + sigma * rng.standard_normal(mu.shape)
-        for _ in range(100):  # rejection: every component keeps at least a third of its mass
-            bad = (x < 0.0) | (x > 1.0)
-            if not bad.any():
-                break
-            x[bad] = mu[bad] + sigma[bad] * rng.standard_normal(int(bad.sum()))
-        x = np.clip(x, 0.0, 1.0)
+        # Means and widths of the components and (last) the prior's N(0.5, 1), (n_obs + 1, p).
+        table = np.empty((2, n_obs + 1, p))
+        table[0, :n_obs] = mix["mu_t"].T
+        table[1, :n_obs] = mix["sigma_t"].T  # (p, n_obs), or (p,) shared
+        table[0, n_obs] = 0.5
+        table[1, n_obs] = 1.0
+        mu, sigma = table[:, comp]
+        x = mu + sigma * rng.standard_normal((k, p))
+        bad = np.flatnonzero((x < 0.0) | (x > 1.0)).tolist()
+        if bad:
+            # Rejection, up to 100 rounds (every component keeps at least a third of its mass):
+            # each round redraws the coordinates still outside, in row-major order, with one
+            # draw of that many normals (as x[bad] = mu[bad] + sigma[bad] * z would), on
+            # Python floats, since few are left after the first rounds.
+            flat, mu_f, sigma_f = x.reshape(-1), mu.reshape(-1), sigma.reshape(-1)
+            for _ in range(100):
+                z = rng.standard_normal(len(bad)).tolist()
+                left = []
+                for i, zi in zip(bad, z, strict=True):
+                    v = float(mu_f[i]) + float(sigma_f[i]) * zi
+                    flat[i] = v
+                    if v < 0.0 or v > 1.0:
+                        left.append(i)
+                bad = left
+                if not bad:
+                    break
+            np.clip(x, 0.0, 1.0, out=x)
         return self._snap(x, num)
 
     def _snap(self, x: np.ndarray, num: np.ndarray) -> np.ndarray:
         """Discrete parameters to the unit coordinate of the value they decode to."""
-        bins = self._bins[num]
-        binned = bins > 0
-        if binned.any():
-            b = bins[binned]
-            x[:, binned] = (np.minimum(np.floor(x[:, binned] * b), b - 1) + 0.5) / b
-        logint = self._logint[num]
-        if logint.any():
+        key = num.tobytes()
+        plan = self._snap_plans.get(key)
+        if plan is None:
+            bins = self._bins[num]
+            binned = np.flatnonzero(bins > 0)
+            logint = self._logint[num]
             lo, hi = self._log_lo[num][logint], self._log_hi[num][logint]
+            plan = (
+                binned if len(binned) else None,
+                bins[binned].astype(float),
+                np.flatnonzero(logint) if logint.any() else None,
+                lo,
+                hi,
+                self._int_low[num][logint],
+                self._int_high[num][logint],
+            )
+            self._snap_plans[key] = plan
+        binned, b, logint, lo, hi, low, high = plan
+        if binned is not None:
+            x[:, binned] = (np.minimum(np.floor(x[:, binned] * b), b - 1) + 0.5) / b
+        if logint is not None:
             v = np.rint(np.exp(lo + x[:, logint] * (hi - lo)))
-            v = np.clip(v, self._int_low[num][logint], self._int_high[num][logint])
+            v = np.clip(v, low, high)
             x[:, logint] = (np.log(v) - lo) / (hi - lo)
         return x
 
