@@ -23,6 +23,10 @@ Run a subset (the full grid is long on a small machine)::
 
 At the end the script extrapolates, from the per-trial times it measured, how long the full
 default grid would take.
+
+Long runs lose nothing: every finished regret run is appended to ``<json>.runs.jsonl`` as it
+completes, and ``--merge A.json,B.runs.jsonl,...`` builds the tables from such files (runs of
+several invocations, or of one that was stopped) without running anything.
 """
 
 from __future__ import annotations
@@ -142,7 +146,9 @@ class _Runner:
         return best, ask_s
 
 
-def regret_runs(samplers, cases, trials, seeds, log) -> list[dict[str, Any]]:
+def regret_runs(samplers, cases, trials, seeds, log, sink=None) -> list[dict[str, Any]]:
+    """Every (sampler, case, seed) run; each finished row also goes to `sink` (a path: one JSON
+    line per run, appended), so an interrupted grid keeps what it finished."""
     out = []
     for sampler in samplers:
         counts = [t for t in trials if not (_is_gp(sampler) and t > GP_MAX_TRIALS)]
@@ -165,6 +171,9 @@ def regret_runs(samplers, cases, trials, seeds, log) -> list[dict[str, Any]]:
                     "n_trials": n,
                 }
                 out.append(row)
+                if sink:
+                    with open(sink, "a") as fh:
+                        fh.write(json.dumps(row) + "\n")
                 log(
                     f"  {sampler:13s} {fname}-{dim} seed {seed}: "
                     + ", ".join(f"{t}: {row['regret'][str(t)]:.3g}" for t in counts)
@@ -374,6 +383,53 @@ def estimate_full(result: dict[str, Any]) -> float | None:
     return total / 3600
 
 
+def load_runs(path: str) -> list[dict[str, Any]]:
+    """Regret runs of a results .json or a .runs.jsonl file (a truncated last line, from a run
+    killed mid-write, is skipped)."""
+    with open(path) as fh:
+        if path.endswith(".jsonl"):
+            rows = []
+            for line in fh:
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError:
+                    continue
+            return rows
+        return json.load(fh)["regret_runs"]
+
+
+def merge(paths: list[str], precision: float, out: str | None) -> dict[str, Any]:
+    """Tables and paired tests of the regret runs in `paths` (see ``--merge``)."""
+    index: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for path in paths:
+        if not os.path.isfile(path):
+            raise SystemExit(f"--merge: {path}: no such file")
+        for r in load_runs(path):
+            index[(r["sampler"], r["function"], r["dim"], r["seed"])] = r
+    rows = list(index.values())
+    if not rows:
+        raise SystemExit(f"no regret runs in {', '.join(paths)}")
+    trials = sorted({int(t) for r in rows for t in r["regret"]})
+    result: dict[str, Any] = {
+        "machine": "merged from " + ", ".join(paths),
+        "samplers": sorted({r["sampler"] for r in rows}),
+        "skipped": [],
+        "trials": trials,
+        "seeds": len({r["seed"] for r in rows}),
+        "cases": sorted({(r["function"], r["dim"]) for r in rows}),
+        "regret_runs": rows,
+        "timing_runs": [],
+        "precision": precision,
+    }
+    result["paired_tests"] = paired_tests(rows, trials, precision)
+    result["full_run_estimate_hours"] = None
+    print(markdown(result))
+    if out:
+        with open(out, "w") as fh:
+            json.dump(result, fh, indent=1)
+    return result
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--samplers", default=",".join(AIRDA + OPTUNA))
@@ -387,6 +443,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--timing-dim", type=int, default=5, help="ignored for fixed-dim functions")
     p.add_argument("--json", default="hpo_table.json", help="where to write the raw results")
     p.add_argument("--quick", action="store_true", help="a tiny run (seconds)")
+    p.add_argument(
+        "--merge",
+        default="",
+        help="comma-separated .json results / .runs.jsonl files: tables from their regret runs "
+        "(later files win for the same sampler, function, dim and seed); nothing is run",
+    )
     p.add_argument("--quiet", action="store_true")
     p.add_argument(
         "--precision",
@@ -395,6 +457,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         help="regrets below this count as solved (equal) in the paired tests",
     )
     args = p.parse_args(argv)
+    if args.merge:
+        return merge([f for f in args.merge.split(",") if f], args.precision, args.json)
     if args.quick:
         args.functions, args.dims, args.trials, args.seeds = "branin,levy", "2", "20,40", 2
         args.timing = "30"
@@ -429,7 +493,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "cases": cases,
     }
     log(f"regret runs: {len(samplers)} samplers x {len(cases)} cases x {args.seeds} seeds")
-    result["regret_runs"] = regret_runs(samplers, cases, trials, args.seeds, log)
+    sink = f"{args.json}.runs.jsonl" if args.json else None
+    result["regret_runs"] = regret_runs(samplers, cases, trials, args.seeds, log, sink)
     log("timing runs")
     result["timing_runs"] = (
         timing_runs(samplers, args.timing_function, args.timing_dim, timing, log) if timing else []

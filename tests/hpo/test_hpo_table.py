@@ -34,6 +34,33 @@ def test_quick_run(tmp_path, capsys) -> None:
         assert set(row["regret"]) == {"20", "40"}
         assert row["regret"]["40"] <= row["regret"]["20"]
     assert result["full_run_estimate_hours"] > 0
+    # every finished run was also streamed, one JSON line each
+    streamed = table.load_runs(str(out) + ".runs.jsonl")
+    assert len(streamed) == len(result["regret_runs"])
+
+
+def test_merge_builds_tables_from_partial_runs(tmp_path, capsys) -> None:
+    table = load()
+    first = tmp_path / "a.json"
+    table.main(["--quick", "--quiet", "--json", str(first), "--timing", ""])
+    rows = table.load_runs(str(first))
+    airda_rows = [r for r in rows if not r["sampler"].startswith("optuna")]
+    optuna_rows = [r for r in rows if r["sampler"].startswith("optuna")]
+    part = tmp_path / "b.runs.jsonl"
+    part.write_text("".join(json.dumps(r) + "\n" for r in optuna_rows) + '{"trunc')
+    solo = tmp_path / "c.json"
+    solo.write_text(json.dumps({"regret_runs": airda_rows}))
+    capsys.readouterr()
+    merged = table.main(["--merge", f"{solo},{part}", "--json", ""])
+    assert len(merged["regret_runs"]) == len(rows)  # the truncated line is skipped
+    assert merged["paired_tests"] == table.paired_tests(rows, merged["trials"])
+    assert "Median regret" in capsys.readouterr().out
+    empty = tmp_path / "empty.runs.jsonl"
+    empty.write_text("")
+    with pytest.raises(SystemExit, match="no regret runs"):
+        table.main(["--merge", str(empty), "--json", ""])
+    with pytest.raises(SystemExit, match="no such file"):
+        table.main(["--merge", str(tmp_path / "missing.json"), "--json", ""])
 
 
 def test_bad_arguments_are_clear() -> None:

@@ -508,9 +508,9 @@ def test_neighbour_widths_bad_input_is_a_clear_error():
     members = np.arange(40)
     with pytest.raises(ValueError, match="ascending"):
         state.update(rows, vals, s._xt, num, members[::-1].copy(), 40, 0.01, 8)
+    short = [r[r != 7].copy() for r in rows]
+    short_vals = [v[r != 7].copy() for v, r in zip(vals, rows, strict=True)]
     with pytest.raises(ValueError, match="missing"):
-        short = [r[r != 7].copy() for r in rows]
-        short_vals = [v[r != 7].copy() for v, r in zip(vals, rows, strict=True)]
         state.update(short, short_vals, s._xt, num, members, 40, 0.01, 8)
     with pytest.raises(ValueError, match="one array per parameter"):
         state.update(rows[:1], vals[:1], s._xt, num, members, 40, 0.01, 8)
