@@ -17,6 +17,20 @@ validation accuracies is biased upwards, more so the more full-budget trials a m
 the held-out accuracy of the chosen trial is not), and the total epochs trained, as mean and
 range over seeds.
 
+After the table, per sampler: the paired difference ASHA minus random search over the seeds
+(mean, 95% BCa bootstrap and t intervals, Wilcoxon p-value, seeds better/worse/tied) for the
+validation and the held-out column, and the epochs ratio.
+
+Options (defaults in brackets): ``--seeds`` [5] from ``--seed-start`` [0]; ``--sampler``
+[bohb]; ``--min-resource`` [1], ``--eta`` [3], ``--scheduler asha|hyperband`` [asha];
+``--report acc|best|ema|loss`` [acc]: what the loop reports to the scheduler each epoch (the
+validation accuracy, its best so far, its EMA with weight ``--ema-alpha`` [0.5] on the newest
+epoch, or minus the validation loss); the trial's value stays the final-epoch validation
+accuracy; ``--n-startup-trials`` / ``--gamma`` for tpe and bohb [the strategy's defaults];
+``--curve-stats``: how well early epochs of random search's curves rank the final accuracy;
+``--cache DIR``: store random search's (deterministic) results per seed and reuse them;
+``--out`` (Markdown), ``--json`` (all runs with their learning curves).
+
 Run: ``python bench/asha_digits.py [--seeds 5] [--sampler bohb|tpe|random|halton] [--out F]``
 (needs scikit-learn and torch; one thread: ``OMP_NUM_THREADS=1``).
 """
