@@ -146,7 +146,9 @@ class _Runner:
         return best, ask_s
 
 
-def regret_runs(samplers, cases, trials, seeds, log, sink=None) -> list[dict[str, Any]]:
+def regret_runs(
+    samplers, cases, trials, seeds, log, sink=None, seed_start: int = 0
+) -> list[dict[str, Any]]:
     """Every (sampler, case, seed) run; each finished row also goes to `sink` (a path: one JSON
     line per run, appended), so an interrupted grid keeps what it finished."""
     out = []
@@ -156,7 +158,7 @@ def regret_runs(samplers, cases, trials, seeds, log, sink=None) -> list[dict[str
             continue
         n = max(counts)
         for fname, dim in cases:
-            for seed in range(seeds):
+            for seed in range(seed_start, seed_start + seeds):
                 t0 = time.perf_counter()
                 best, ask_s = _Runner(sampler, fname, dim, seed).run(n)
                 f = get_function(fname, dim)
@@ -437,6 +439,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--dims", default=",".join(map(str, DEFAULT_DIMS)))
     p.add_argument("--trials", default=",".join(map(str, DEFAULT_TRIALS)))
     p.add_argument("--seeds", type=int, default=10)
+    p.add_argument(
+        "--seed-start", type=int, default=0, help="first seed (to add seeds to an earlier run)"
+    )
     p.add_argument("--timing", default=",".join(map(str, DEFAULT_TIMING)),
                    help="trial counts for the sampler-time runs ('' to skip)")  # fmt: skip
     p.add_argument("--timing-function", default="rosenbrock")
@@ -494,7 +499,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     log(f"regret runs: {len(samplers)} samplers x {len(cases)} cases x {args.seeds} seeds")
     sink = f"{args.json}.runs.jsonl" if args.json else None
-    result["regret_runs"] = regret_runs(samplers, cases, trials, args.seeds, log, sink)
+    result["regret_runs"] = regret_runs(
+        samplers, cases, trials, args.seeds, log, sink, args.seed_start
+    )
     log("timing runs")
     result["timing_runs"] = (
         timing_runs(samplers, args.timing_function, args.timing_dim, timing, log) if timing else []
