@@ -292,25 +292,31 @@ def mixed_op_checks(gpu_backends: list[str]) -> None:
         checked(f"{backend}: mixed_op autograd function", check_grad)
         checked(f"{backend}: mixed_op on a non-default stream", check_stream)
 
-    ys = torch.randn(5, 64, 16, 32, 32, device="cuda", requires_grad=True)
-    alpha = torch.randn(5, device="cuda", requires_grad=True)
-    g = torch.randn(64, 16, 32, 32, device="cuda")
+    # A DARTS edge (K=5, batch 64, C=16, 32x32: launch-bound on a large GPU) and a large one
+    # (K=8, 256x64x32x32: memory-bound), in float32.
+    for k, shape in ((5, (64, 16, 32, 32)), (8, (256, 64, 32, 32))):
+        ys = torch.randn(k, *shape, device="cuda", requires_grad=True)
+        alpha = torch.randn(k, device="cuda", requires_grad=True)
+        g = torch.randn(shape, device="cuda")
 
-    def fwd_bwd(fn: Callable[..., Any]) -> Any:
-        return torch.autograd.grad(fn(ys, alpha), (ys, alpha), g)
+        def fwd_bwd(fn: Callable[..., Any], ys=ys, alpha=alpha, g=g) -> Any:
+            return torch.autograd.grad(fn(ys, alpha), (ys, alpha), g)
 
-    t_unfused = gpu_time(lambda: fwd_bwd(unfused))
-    # bytes the fused pair must move: ys read twice, grad_ys written, out written, g read
-    moved = (3 * ys.numel() + 2 * g.numel()) * 4
-    print(
-        f"mixed_op fwd+bwd K=5 S=(64,16,32,32) float32: unfused torch autograd {t_unfused:.3f} ms"
-    )
-    for backend in gpu_backends:
-        t = gpu_time(lambda b=backend: fwd_bwd(lambda y, a: mixed_op(y, a, backend=b)))
+        t_unfused = gpu_time(lambda: fwd_bwd(unfused))
+        # bytes the fused pair must move: ys read twice, grad_ys written, out written, g read
+        moved = (3 * ys.numel() + 2 * g.numel()) * 4
         print(
-            f"  {backend:<7} {t:8.3f} ms  {moved / t / 1e6:7.0f} GB/s  "
-            f"{t_unfused / t:5.2f}x faster than unfused"
+            f"mixed_op fwd+bwd K={k} S={shape} float32: unfused torch autograd "
+            f"{t_unfused:.3f} ms ({moved / t_unfused / 1e6:.0f} GB/s at the fused byte count)"
         )
+        for backend in gpu_backends:
+            t = gpu_time(lambda b=backend: fwd_bwd(lambda y, a: mixed_op(y, a, backend=b)))
+            print(
+                f"  {backend:<7} {t:8.3f} ms  {moved / t / 1e6:7.0f} GB/s  "
+                f"{t_unfused / t:5.2f}x faster than unfused"
+            )
+        del ys, alpha, g
+        torch.cuda.empty_cache()
 
 
 def evaluate_many_checks(gpu_backends: list[str]) -> None:
@@ -439,10 +445,30 @@ def evaluate_many_checks(gpu_backends: list[str]) -> None:
                         f"  {what}: loop {t_loop:.1f} ms, evaluate_many {t_many:.1f} ms "
                         f"{ratio:.2f}x{target}; ungrouped {t_flat:.1f} ms {t_loop / t_flat:.2f}x"
                     )
+                    if pop == 32 and kind == "evolution":
+                        _profile(many, f"{what}, grouped")
             del net
             torch.cuda.empty_cache()
     finally:
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = tf32
+
+
+def _profile(fn: Callable[[], Any], what: str) -> None:
+    """Where one call of fn spends host and device time: the top operators."""
+    from torch.profiler import ProfilerActivity, profile
+
+    fn()
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        fn()
+        torch.cuda.synchronize()
+    print(f"  profile of {what}:")
+    try:
+        table = prof.key_averages().table
+        print(table(sort_by="self_device_time_total", row_limit=10, max_name_column_width=50))
+        print(table(sort_by="self_cpu_time_total", row_limit=10, max_name_column_width=50))
+    except Exception as exc:  # a profiler API change must not stop the checks
+        print(f"  (profile table failed: {type(exc).__name__}: {exc})")
 
 
 def _wall(fn: Callable[[], Any], reps: int = 3) -> float:

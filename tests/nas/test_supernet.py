@@ -93,6 +93,29 @@ def test_extracted_subnet_equals_the_supernet_path(make, dims):
     assert all(torch.equal(a, b) for a, b in zip(before, net.parameters(), strict=True))
 
 
+@pytest.mark.parametrize(("make", "dims"), SUPERNETS)
+def test_extracted_subnet_keeps_the_supernets_device_and_dtype(make, dims):
+    # The meta device stands in for a GPU: a subnet built on the default device would fail
+    # beside CUDA inputs ("weight is on cpu"), as evaluate_loop did on the first GPU run.
+    rng = np.random.default_rng(0)
+    for to in (torch.float64, "meta"):
+        net = make(dims).to(to)
+        want = next(net.parameters())
+        for arch in (net.sample(rng), net.largest(), net.smallest()):
+            sub = net.extract(arch)
+            for t in (*sub.parameters(), *sub.buffers()):
+                assert t.device == want.device
+                if t.is_floating_point():
+                    assert t.dtype == want.dtype
+    net = make(dims).double()
+    _shake_stats(net)
+    net.eval()
+    arch = net.sample(rng)
+    x = _input(dims, 2).double()
+    with torch.no_grad():
+        torch.testing.assert_close(net.extract(arch).eval()(x), net(x, arch))
+
+
 def test_extracted_elastic_subnets_have_their_own_size():
     net = _elastic(2)
     big, small = count_params(net.extract(net.largest())), count_params(net.extract(net.smallest()))

@@ -37,6 +37,7 @@ Example:
 from __future__ import annotations
 
 import copy
+import functools
 import os
 import tempfile
 from collections.abc import Hashable, Iterable, Mapping, Sequence
@@ -137,7 +138,13 @@ class SuperBatchNorm(nn.Module):
 
     def to_plain(self, channels: int, dims: int) -> nn.modules.batchnorm._BatchNorm:
         """A standalone ``nn.BatchNorm{1,2}d`` holding a copy of the first `channels`."""
-        bn = _bn_cls(dims)(channels, eps=self.eps, momentum=self.momentum)
+        bn = _bn_cls(dims)(
+            channels,
+            eps=self.eps,
+            momentum=self.momentum,
+            device=self.weight.device,
+            dtype=self.weight.dtype,
+        )
         with torch.no_grad():
             bn.weight.copy_(self.weight[:channels])
             bn.bias.copy_(self.bias[:channels])
@@ -629,12 +636,12 @@ class ElasticBlock(nn.Module):
         k, e = key
         hidden = e * self.c_in
         w_expand, w_dw, w_project = self.weights_for(key)
-        conv = _conv_cls(self.dims)
-        expand = conv(self.c_in, hidden, 1, bias=False)
-        depthwise = conv(
-            hidden, hidden, k, stride=self.stride, padding=k // 2, groups=hidden, bias=False
+        conv = functools.partial(
+            _conv_cls(self.dims), bias=False, device=w_expand.device, dtype=w_expand.dtype
         )
-        project = conv(hidden, self.c_out, 1, bias=False)
+        expand = conv(self.c_in, hidden, 1)
+        depthwise = conv(hidden, hidden, k, stride=self.stride, padding=k // 2, groups=hidden)
+        project = conv(hidden, self.c_out, 1)
         with torch.no_grad():
             expand.weight.copy_(w_expand)
             depthwise.weight.copy_(w_dw)

@@ -21,12 +21,14 @@ zero-stride gradients, so refusing them would only move the copy to every caller
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import numpy as np
 
 from airda._native import native
 from airda.ops._arrays import ArrayInfo, describe, like_input
+from airda.ops._registry import _AUTO_ORDER as _AUTO
 from airda.ops._registry import register_op
 
 __all__ = [
@@ -227,6 +229,40 @@ def _prepare(ys: Any, alpha: Any, grad_out: Any = None) -> tuple[ArrayInfo, list
     return info, flat
 
 
+def _fast_torch(
+    op: Any, backend: str | None, ys: Any, alpha: Any, grad_out: Any = None
+) -> tuple[Any, list[Any]] | None:
+    """The implementation and flat arguments for torch tensors that pass every check, found
+    with a few attribute reads (a DARTS step calls this per edge, so the generic checks would
+    cost more than the GPU kernels); None sends the call through :func:`_prepare`, whose
+    messages name what is wrong."""
+    torch = sys.modules.get("torch")
+    if torch is None or type(ys) is not torch.Tensor or type(alpha) is not torch.Tensor:
+        return None
+    dtype, device = ys.dtype, ys.device
+    if dtype not in (torch.float32, torch.float64) or ys.dim() < 1 or device.type not in _AUTO:
+        return None
+    k = ys.shape[0]
+    if k < 1 or alpha.dtype != dtype or alpha.device != device or alpha.shape != (k,):
+        return None
+    if grad_out is not None and (
+        type(grad_out) is not torch.Tensor
+        or grad_out.dtype != dtype
+        or grad_out.device != device
+        or grad_out.shape != ys.shape[1:]
+    ):
+        return None
+    impl = op.select(ArrayInfo("torch", device.type, str(dtype)[6:], (), True), backend)
+    flat = [ys.detach().contiguous().view(k, -1), alpha.detach().contiguous()]
+    if grad_out is not None:
+        flat.append(grad_out.detach().contiguous().view(-1))
+    return impl, flat
+
+
+def _as_torch(x: Any) -> Any:
+    return _torch(x) if isinstance(x, np.ndarray) else x
+
+
 # ---- public functions -------------------------------------------------------------------
 
 
@@ -256,6 +292,10 @@ def mixed_op_forward(ys: Any, alpha: Any, *, backend: str | None = None) -> Any:
         >>> mixed_op_forward(ys, np.zeros(2)).tolist()  # equal logits: the mean
         [2.0, 3.0]
     """
+    fast = _fast_torch(_FORWARD, backend, ys, alpha)
+    if fast is not None:
+        impl, (y, a) = fast
+        return _as_torch(impl(y, a)).view(ys.shape[1:])
     info, (y, a) = _prepare(ys, alpha)
     out = _FORWARD.select(info, backend)(y, a)
     return like_input(out, info).reshape(info.shape[1:])
@@ -286,6 +326,11 @@ def mixed_op_backward(
         >>> grad_ys.tolist(), grad_alpha.tolist()  # s = (3, 7), <w, s> = 5
         ([[0.5, 0.5], [0.5, 0.5]], [-1.0, 1.0])
     """
+    fast = _fast_torch(_BACKWARD, backend, ys, alpha, grad_out)
+    if fast is not None:
+        impl, (y, a, g) = fast
+        grad_ys, grad_alpha = impl(y, a, g)
+        return _as_torch(grad_ys).view(ys.shape), _as_torch(grad_alpha)
     info, (y, a, g) = _prepare(ys, alpha, grad_out)
     grad_ys, grad_alpha = _BACKWARD.select(info, backend)(y, a, g)
     return like_input(grad_ys, info).reshape(info.shape), like_input(grad_alpha, info)
