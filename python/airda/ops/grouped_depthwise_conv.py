@@ -143,6 +143,8 @@ def _triton_backend(xs, weight, ksizes, stride, scales, shifts, activation):
     )
 
 
+_triton_backend.reads_strided = True  # type: ignore[attr-defined]
+
 _OP = register_op(
     "grouped_depthwise_conv",
     {"reference": _ref_backend, "cpu": _cpu_backend, "triton": _triton_backend},
@@ -282,7 +284,7 @@ def grouped_depthwise_conv(
                 out.append(v.detach().contiguous())
     w4 = (w if dims == 2 else w.unsqueeze(1)).contiguous()
     impl = _OP.select(describe(checked[0], "xs[0]"), backend)
-    if impl is _triton_backend:  # reads rows of any batch and channel strides in place
+    if getattr(impl, "reads_strided", False):  # rows of any batch and channel strides, in place
         from airda.kernels.grouped_depthwise_conv import inner_dense
 
         checked = [x if inner_dense(x) else x.contiguous() for x in checked]
