@@ -10,8 +10,10 @@ architecture logits ``alpha`` (shape ``(K,)``), with ``w = softmax(alpha)``::
 The compiled backends read every element once per pass; the unfused expression
 ``(softmax(alpha)[:, None, ...] * ys).sum(0)`` materialises the K weighted copies and, under
 autograd, saves and re-reads them. The softmax is taken with its maximum subtracted, in float64
-in the C++ and CUDA kernels; the dot products s_k are summed in float64 in a fixed order (chunks
-of 4096 elements, added in order), so the C++ result does not depend on the thread count.
+in the C++, CUDA and Triton kernels; the dot products s_k are summed in float64 in a fixed order
+(chunks of 4096 elements, added in order), so the C++ result does not depend on the thread count,
+and the GPU results depend on the shape only (no atomics). On the GPU, forward is one launch and
+backward two (the main pass, then one program adding the per-program partial sums).
 NaN (or an infinite logit) propagates as in the plain expression.
 
 Inputs are float32 or float64, all of one dtype, one library (NumPy or torch) and one device.
