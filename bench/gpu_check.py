@@ -390,6 +390,16 @@ def evaluate_many_checks(gpu_backends: list[str]) -> None:
             f"grouped depthwise conv, 32 groups of 64x144x32x32, k in 3/5/7: 32 torch convs "
             f"{t_torch:.3f} ms, triton one launch {t_ours:.3f} ms ({t_torch / t_ours:.2f}x)"
         )
+        from airda.kernels import grouped_depthwise_conv_v1 as v1
+
+        pairs = [(k, k) for k in ks]
+        t_old = gpu_time(
+            lambda: v1.grouped_depthwise_conv_triton(xs, w, pairs, 1, None, None, 0), reps=10
+        )
+        print(
+            f"grouped depthwise conv ... old kernel {t_old:.3f} ms vs new {t_ours:.3f} ms "
+            f"({t_old / t_ours:.2f}x)"
+        )
         del xs
 
     # exact float32 convolutions on both sides, so that results can be compared to 1e-5

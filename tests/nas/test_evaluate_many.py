@@ -216,3 +216,30 @@ def test_bad_input_is_named():
         evaluate_many(net, [good], x, y, batch_size=0)
     with pytest.raises(TypeError, match="Supernet"):
         evaluate_many(torch.nn.Linear(2, 2), [good], x, y)
+
+
+def test_grouped_with_the_triton_depthwise_kernel(monkeypatch):
+    """The grouped elastic path on the Triton grouped depthwise convolution (the GPU's backend;
+    the CPU interpreter here): the same results as the loop."""
+    from airda.ops import backend_status
+    from airda.ops.grouped_depthwise_conv import _OP
+
+    if not backend_status("triton").usable:
+        pytest.skip(f"triton cannot run here: {backend_status('triton').reason}")
+    triton_impl, calls = _OP.impls["triton"], []
+
+    def counted(xs, *args):
+        calls.append(len(xs))
+        return triton_impl(xs, *args)
+
+    counted.reads_strided = True
+    monkeypatch.setitem(_OP.impls, "cpu", counted)
+    net = _elastic(2)
+    archs = _population(net, 4)
+    x, y = _data(2, n=5)
+    loop = evaluate_loop(net, archs, x, y, calib=x[:3], return_logits=True)
+    many = evaluate_many(
+        net, archs, x, y, calib=x[:3], group=True, channels_last=False, return_logits=True
+    )
+    _compare(many, loop)
+    assert max(calls) > 1  # groups of several subnets went through the kernel

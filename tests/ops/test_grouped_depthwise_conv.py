@@ -198,3 +198,142 @@ def test_cpu_does_not_depend_on_thread_count():
         native().set_num_threads(before)
     for a, b in zip(one, two, strict=True):
         assert torch.equal(a, b)
+
+
+# ---- the Triton launcher: launches per call, inputs read in place, tiling -------------------
+
+
+def _triton_case(dtype=torch.float32, spatial=(10, 11), affine=True):
+    """Groups in mixed kernel-size order; inputs a channel prefix of a wider tensor, an
+    expanded batch (stride 0), a 1-channel group and a plain tensor."""
+    gen = torch.Generator().manual_seed(5)
+
+    def randn(*shape):
+        return torch.randn(shape, generator=gen, dtype=torch.float64).to(dtype)
+
+    base = randn(2, 9, *spatial)
+    xs = [base[:, :5], randn(2, 4, *spatial), randn(1, 6, *spatial).expand(2, -1, -1, -1)]
+    xs += [base[:, :1], base]
+    ks = [7, 3, 5, 3, 7]
+    weight = randn(9, 7, 7)
+    if not affine:
+        return xs, weight, ks, None, None
+    return xs, weight, ks, [randn(x.shape[1]) for x in xs], [randn(x.shape[1]) for x in xs]
+
+
+@pytest.mark.parametrize(
+    ("dtype", "spatial", "tile", "stride"),
+    [
+        (torch.float32, (10, 11), None, 1),
+        (torch.float32, (10, 11), None, 2),
+        (torch.float64, (10, 11), None, 1),
+        (torch.float32, (2, 9), 8, 1),  # 2 row tiles x 2 column tiles per plane
+        (torch.float64, (2, 2), 8, 1),  # 2 channels per program, up to 5 channel blocks
+        (torch.float64, (2, 2), 8, 2),
+    ],
+    ids=str,
+)
+def test_triton_strided_inputs_and_small_tiles(monkeypatch, dtype, spatial, tile, stride):
+    """Inputs read in place with their strides; small tiles split planes into several tiles
+    per row and column, and channels into several blocks."""
+    require_backend("triton")
+    kernels = pytest.importorskip("airda.kernels.grouped_depthwise_conv")
+    if tile is not None:
+        monkeypatch.setattr(kernels, "_TILE", tile)
+    xs, weight, ks, scales, shifts = _triton_case(dtype, spatial)
+    if tile is not None:  # many small programs: slow on the interpreter
+        xs, ks, scales, shifts = xs[:3], ks[:3], scales[:3], shifts[:3]
+    assert not xs[0].is_contiguous()
+    assert xs[2].stride(0) == 0
+    assert all(kernels.inner_dense(x) for x in xs)
+    device = device_for("triton")
+    got = grouped_depthwise_conv(
+        [x.to(device) for x in xs],
+        weight.to(device),
+        ks,
+        stride=stride,
+        scales=[s.to(device) for s in scales],
+        shifts=[s.to(device) for s in shifts],
+        activation="hardswish",
+        backend="triton",
+    )
+    want = grouped_depthwise_conv_reference(
+        [x.double() for x in xs],
+        weight.double(),
+        ks,
+        stride=stride,
+        scales=[s.double() for s in scales],
+        shifts=[s.double() for s in shifts],
+        activation="hardswish",
+    )
+    tol = tolerance(dtype, xs, weight, ks)
+    for a, b in zip(got, want, strict=True):
+        assert a.shape == b.shape
+        assert a.is_contiguous()
+        assert (a.cpu().double() - b).abs().max().item() <= tol
+
+
+def test_triton_launches_once_per_kernel_size_without_copies(monkeypatch):
+    """Three kernel sizes: three launches; no concatenation or copy of the inputs."""
+    require_backend("triton")
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    kernels = pytest.importorskip("airda.kernels.grouped_depthwise_conv")
+    real = kernels.grouped_depthwise_conv_kernel
+    log: list = []
+
+    class Recorder:
+        def __getitem__(self, grid):
+            def launch(*args, **kwargs):
+                log.append(("launch", (kwargs["KH"], kwargs["KW"])))
+                log.append(("inside", True))
+                try:
+                    return real[grid](*args, **kwargs)
+                finally:
+                    log.append(("inside", False))
+
+            return launch
+
+    class Ops(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            inside = [v for kind, v in log if kind == "inside"]
+            if not (inside and inside[-1]):
+                log.append(("op", str(func)))
+            return func(*args, **(kwargs or {}))
+
+    monkeypatch.setattr(kernels, "grouped_depthwise_conv_kernel", Recorder())
+    xs, weight, ks, scales, shifts = _triton_case(spatial=(4, 5))
+    device = device_for("triton")
+    xs = [x.to(device) for x in xs]
+    weight = weight.to(device)
+    scales = [s.to(device) for s in scales]
+    shifts = [s.to(device) for s in shifts]
+    with Ops():
+        grouped_depthwise_conv(
+            xs, weight, ks, scales=scales, shifts=shifts, activation="relu", backend="triton"
+        )
+    assert [v for kind, v in log if kind == "launch"] == [(3, 3), (5, 5), (7, 7)]
+    ops_seen = {v for kind, v in log if kind == "op"}
+    assert not ops_seen & {"aten.cat.default", "aten.clone.default", "aten.copy_.default"}, ops_seen
+
+
+def test_triton_first_kernel_still_matches():
+    """The first Triton kernel, kept for the GPU A/B in bench/gpu_check.py."""
+    require_backend("triton")
+    v1 = pytest.importorskip("airda.kernels.grouped_depthwise_conv_v1")
+    xs, weight, ks, scales, shifts = make(CASES[1], torch.float32)
+    device = device_for("triton")
+    got = v1.grouped_depthwise_conv_triton(
+        [x.to(device) for x in xs],
+        weight.to(device),
+        [(k, k) for k in ks],
+        1,
+        [s.to(device) for s in scales],
+        [s.to(device) for s in shifts],
+        1,
+    )
+    want = grouped_depthwise_conv_reference(
+        xs, weight, ks, scales=scales, shifts=shifts, activation="relu"
+    )
+    for a, b in zip(got, want, strict=True):
+        torch.testing.assert_close(a.cpu(), b, rtol=1e-5, atol=1e-4)

@@ -277,3 +277,118 @@ def test_half_precision_runs_the_unfused_expression(dtype):
     assert alpha.grad is not None
     with pytest.raises(TypeError, match="expected float32 or float64"):
         mixed_op(ys, alpha, backend="cpu")
+
+
+# ---- the Triton launchers: launches per call, host work, the multi-tile paths ---------------
+
+
+class _LaunchRecorder:
+    """Stands in for a jit kernel: counts launches and marks the time spent inside them."""
+
+    def __init__(self, kernel, name, log):
+        self.kernel, self.name, self.log = getattr(kernel, "kernel", kernel), name, log
+
+    def __getitem__(self, grid):
+        def launch(*args, **kwargs):
+            self.log.append(("launch", self.name))
+            self.log.append(("inside", True))
+            try:
+                return self.kernel[grid](*args, **kwargs)
+            finally:
+                self.log.append(("inside", False))
+
+        return launch
+
+
+def _record_triton_call(monkeypatch, call):
+    """(kernel launches, torch ops outside the kernels) of call()."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    kernels = pytest.importorskip("airda.kernels.mixed_op")
+    log: list = []
+    for name in ("mixed_op_forward_kernel", "mixed_op_backward_kernel", "mixed_op_finish_kernel"):
+        monkeypatch.setattr(kernels, name, _LaunchRecorder(getattr(kernels, name), name, log))
+
+    class Ops(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            inside = [v for kind, v in log if kind == "inside"]
+            if not (inside and inside[-1]):
+                log.append(("op", str(func)))
+            return func(*args, **(kwargs or {}))
+
+    with Ops():
+        call()
+    launches = [v for kind, v in log if kind == "launch"]
+    return launches, {v for kind, v in log if kind == "op"}
+
+
+@pytest.mark.parametrize("shape", [(0,), (7,), (3, 50)], ids=str)
+def test_triton_launches_and_host_work(monkeypatch, shape):
+    """Forward is one launch, backward two (one when n is 0), with no torch arithmetic."""
+    require_backend("triton")
+    device = device_for("triton")
+    ys, alpha, g = (t.to(device) for t in inputs(5, shape, torch.float32))
+    allowed = {
+        "aten.detach.default",
+        "aten.view.default",
+        "aten.empty.memory_format",
+        "aten.empty_like.default",
+    }
+    launches, torch_ops = _record_triton_call(
+        monkeypatch, lambda: mixed_op_forward(ys, alpha, backend="triton")
+    )
+    assert launches == (["mixed_op_forward_kernel"] if ys[0].numel() else [])
+    assert torch_ops <= allowed, torch_ops - allowed
+    launches, torch_ops = _record_triton_call(
+        monkeypatch, lambda: mixed_op_backward(ys, alpha, g, backend="triton")
+    )
+    main = ["mixed_op_backward_kernel"] if ys[0].numel() else []
+    assert launches == [*main, "mixed_op_finish_kernel"]
+    assert torch_ops <= allowed, torch_ops - allowed
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: str(d).removeprefix("torch."))
+@pytest.mark.parametrize("k", [1, 3, 8])
+def test_triton_many_tiles_per_program_and_many_chunks(monkeypatch, k, dtype):
+    """Small blocks and program caps: each backward program adds several tiles, and the
+    finishing kernel several chunks of partials; the result still matches, and repeats bit for
+    bit."""
+    require_backend("triton")
+    kernels = pytest.importorskip("airda.kernels.mixed_op")
+    monkeypatch.setattr(kernels, "_BLOCK_CAP", 16)
+    monkeypatch.setattr(kernels, "_MAX_PROGRAMS", 5)
+    monkeypatch.setattr(kernels, "_CHUNK_ELEMENTS", 2 * triton_next_pow2(k))
+    device = device_for("triton")
+    ys, alpha, g = inputs(k, (9, 23), dtype)  # 207 elements: 13 tiles on 5 programs
+    y, a, gd = ys.to(device), alpha.to(device), g.to(device)
+    out = mixed_op_forward(y, a, backend="triton")
+    grad_ys, grad_alpha = mixed_op_backward(y, a, gd, backend="triton")
+    eps = torch.finfo(dtype).eps
+    y64, a64, g64 = ys.double(), alpha.double(), g.double()
+    check_close(out, mixed_op_forward_reference(y64, a64), mixed_op_forward_reference(ys, alpha),
+                amax(ys), eps)  # fmt: skip
+    ref_gy, ref_ga = mixed_op_backward_reference(ys, alpha, g)
+    exact_gy, exact_ga = mixed_op_backward_reference(y64, a64, g64)
+    check_close(grad_ys, exact_gy, ref_gy, amax(g), eps)
+    dot_scale = amax((y64.abs() * g64.abs()).reshape(k, -1).sum(1))
+    check_close(grad_alpha, exact_ga, ref_ga, dot_scale, eps)
+    again = mixed_op_backward(y, a, gd, backend="triton")
+    assert torch.equal(again[0], grad_ys)
+    assert torch.equal(again[1], grad_alpha)
+
+
+def triton_next_pow2(k: int) -> int:
+    return 1 << (k - 1).bit_length()
+
+
+def test_triton_refuses_too_many_candidates():
+    require_backend("triton")
+    kernels = pytest.importorskip("airda.kernels.mixed_op")
+    k = kernels.MAX_K + 1
+    device = device_for("triton")
+    ys, alpha, g = torch.zeros(k, 3, device=device), torch.zeros(k, device=device), None
+    with pytest.raises(ValueError, match=f"K <= {kernels.MAX_K} candidates, got {k}"):
+        mixed_op_forward(ys, alpha, backend="triton")
+    g = torch.zeros(3, device=device)
+    with pytest.raises(ValueError, match=f"K <= {kernels.MAX_K}"):
+        mixed_op_backward(ys, alpha, g, backend="triton")

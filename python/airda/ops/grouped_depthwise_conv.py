@@ -17,7 +17,8 @@ Backends: ``reference`` (``torch.nn.functional.conv2d`` per group, then the affi
 activation), ``cpu`` (C++/OpenMP: one pass per output plane, the affine map and activation
 applied while the row is in cache, no padded copy; PyTorch's own CPU depthwise convolution is
 several times slower on these shapes, see ``bench/test_grouped_depthwise_conv.py``) and
-``triton`` (all groups in one launch). The inputs are torch tensors of float32 or float64.
+``triton`` (one launch per distinct kernel size, inputs read in place, channel prefixes
+of a wider tensor included). The inputs are torch tensors of float32 or float64.
 """
 
 from __future__ import annotations
@@ -142,6 +143,8 @@ def _triton_backend(xs, weight, ksizes, stride, scales, shifts, activation):
     )
 
 
+_triton_backend.reads_strided = True  # type: ignore[attr-defined]
+
 _OP = register_op(
     "grouped_depthwise_conv",
     {"reference": _ref_backend, "cpu": _cpu_backend, "triton": _triton_backend},
@@ -259,7 +262,7 @@ def grouped_depthwise_conv(
             )
         if (big_k - k) % 2:
             raise ValueError(f"kernel_sizes[{g}] = {k} cannot be centred in a {big_k} kernel")
-        x = x.detach().contiguous()
+        x = x.detach()
         checked.append(x if dims == 2 else x.unsqueeze(2))
         ksizes.append((k, k) if dims == 2 else (1, k))
     sc = sh = None
@@ -281,5 +284,11 @@ def grouped_depthwise_conv(
                 out.append(v.detach().contiguous())
     w4 = (w if dims == 2 else w.unsqueeze(1)).contiguous()
     impl = _OP.select(describe(checked[0], "xs[0]"), backend)
+    if getattr(impl, "reads_strided", False):  # rows of any batch and channel strides, in place
+        from airda.kernels.grouped_depthwise_conv import inner_dense
+
+        checked = [x if inner_dense(x) else x.contiguous() for x in checked]
+    else:
+        checked = [x.contiguous() for x in checked]
     outs = impl(checked, w4, ksizes, stride, sc, sh, activation)
     return outs if dims == 2 else [o.squeeze(2) for o in outs]

@@ -10,8 +10,10 @@ architecture logits ``alpha`` (shape ``(K,)``), with ``w = softmax(alpha)``::
 The compiled backends read every element once per pass; the unfused expression
 ``(softmax(alpha)[:, None, ...] * ys).sum(0)`` materialises the K weighted copies and, under
 autograd, saves and re-reads them. The softmax is taken with its maximum subtracted, in float64
-in the C++ and CUDA kernels; the dot products s_k are summed in float64 in a fixed order (chunks
-of 4096 elements, added in order), so the C++ result does not depend on the thread count.
+in the C++, CUDA and Triton kernels; the dot products s_k are summed in float64 in a fixed order
+(chunks of 4096 elements, added in order), so the C++ result does not depend on the thread count,
+and the GPU results depend on the shape only (no atomics). On the GPU, forward is one launch and
+backward two (the main pass, then one program adding the per-program partial sums).
 NaN (or an infinite logit) propagates as in the plain expression.
 
 Inputs are float32 or float64, all of one dtype, one library (NumPy or torch) and one device.
@@ -21,7 +23,9 @@ zero-stride gradients, so refusing them would only move the copy to every caller
 
 from __future__ import annotations
 
+import functools
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -102,10 +106,25 @@ def _bwd_cpu(ys: Any, alpha: Any, g: Any) -> tuple[Any, Any]:
     return grad_ys, grad_alpha
 
 
-def _stream(t: Any) -> int:
+@functools.cache
+def _raw_stream() -> Callable[[int], int]:
+    """device index -> the handle of torch's current stream there. torch's private
+    ``_cuda_getCurrentRawStream`` (what Triton's launcher calls) skips building a Stream
+    object per call; torch.cuda.current_stream is the fallback."""
     import torch
 
-    return torch.cuda.current_stream(t.device).cuda_stream
+    raw = getattr(torch._C, "_cuda_getCurrentRawStream", None)
+    if raw is not None:
+        return raw
+    return lambda index: torch.cuda.current_stream(index).cuda_stream
+
+
+def _stream(t: Any) -> int:
+    return _raw_stream()(t.device.index)
+
+
+def _kind(t: Any) -> str:
+    return "float32" if t.element_size() == 4 else "float64"  # the dtypes _DTYPES allows
 
 
 def _fwd_cuda(ys: Any, alpha: Any) -> Any:
@@ -113,9 +132,15 @@ def _fwd_cuda(ys: Any, alpha: Any) -> Any:
 
     k, n = ys.shape
     out = torch.empty(n, dtype=ys.dtype, device=ys.device)
-    kind = str(ys.dtype).removeprefix("torch.")
     native().cuda_mixed_op_forward(
-        ys.data_ptr(), alpha.data_ptr(), kind, k, n, out.data_ptr(), ys.device.index, _stream(ys)
+        ys.data_ptr(),
+        alpha.data_ptr(),
+        _kind(ys),
+        k,
+        n,
+        out.data_ptr(),
+        ys.device.index,
+        _stream(ys),
     )
     return out
 
@@ -129,12 +154,11 @@ def _bwd_cuda(ys: Any, alpha: Any, g: Any) -> tuple[Any, Any]:
     work = torch.empty(
         native().mixed_op_cuda_workspace(k, n), dtype=torch.float64, device=ys.device
     )
-    kind = str(ys.dtype).removeprefix("torch.")
     native().cuda_mixed_op_backward(
         ys.data_ptr(),
         alpha.data_ptr(),
         g.data_ptr(),
-        kind,
+        _kind(ys),
         k,
         n,
         grad_ys.data_ptr(),
@@ -154,16 +178,19 @@ def _torch(x: Any) -> Any:
     return x
 
 
-def _fwd_triton(ys: Any, alpha: Any) -> Any:
-    from airda.kernels.mixed_op import mixed_op_forward_triton
+@functools.cache
+def _kernels() -> Any:
+    import airda.kernels.mixed_op
 
-    return mixed_op_forward_triton(_torch(ys), _torch(alpha))
+    return airda.kernels.mixed_op
+
+
+def _fwd_triton(ys: Any, alpha: Any) -> Any:
+    return _kernels().mixed_op_forward_triton(_torch(ys), _torch(alpha))
 
 
 def _bwd_triton(ys: Any, alpha: Any, g: Any) -> tuple[Any, Any]:
-    from airda.kernels.mixed_op import mixed_op_backward_triton
-
-    return mixed_op_backward_triton(_torch(ys), _torch(alpha), _torch(g))
+    return _kernels().mixed_op_backward_triton(_torch(ys), _torch(alpha), _torch(g))
 
 
 _FORWARD = register_op(
