@@ -738,6 +738,59 @@ py::array widths_view(const py::object& owner, int which) {
   return out;
 }
 
+// log p(x) of the state's mixture (see NeighbourWidths::logpdf): x (n_cand, p) C-contiguous in
+// the unit cube, log_w (>= n) the members' log weights in member order, the categorical tables
+// (in component order) and log_extra as parzen_logpdf takes them, into out (n_cand,).
+void widths_logpdf(const airda::cpu::NeighbourWidths& self, const py::array& x,
+                   const py::array& log_w, const py::object& cat_x, const py::object& cat_logp,
+                   const py::object& log_extra, int threads, py::array& out) {
+  const double* px = f64_data(x, "x", 2);
+  const py::ssize_t n_cand = x.shape(0);
+  require_len(x, "x", 1, self.p());
+  const double* pw = f64_data(log_w, "log_w", 1);
+  if (log_w.shape(0) < self.size()) throw py::value_error("log_w has fewer entries than components");
+  if (self.size() < 1) throw py::value_error("the state has no components (update it first)");
+  const int64_t* pcx = nullptr;
+  const double* pcl = nullptr;
+  int64_t n_cat = 0, n_choices = 0;
+  py::array cx_array, cl_array, extra_array;
+  if (cat_x.is_none() != cat_logp.is_none()) {
+    throw py::value_error("cat_x and cat_logp go together: give both or neither");
+  }
+  if (!cat_x.is_none()) {
+    cx_array = py::array::ensure(cat_x);
+    cl_array = py::array::ensure(cat_logp);
+    if (!cx_array || !cl_array) throw py::type_error("cat_x / cat_logp must be arrays");
+    require_matrix(cx_array, "cat_x");
+    require_dtype(cx_array, "cat_x", 'i', 8);
+    pcl = f64_data(cl_array, "cat_logp", 3);
+    n_cat = cx_array.shape(1);
+    n_choices = cl_array.shape(2);
+    require_len(cx_array, "cat_x", 0, n_cand);
+    require_len(cl_array, "cat_logp", 0, self.size());
+    require_len(cl_array, "cat_logp", 1, n_cat);
+    pcx = static_cast<const int64_t*>(cx_array.data());
+    for (int64_t i = 0; i < n_cand * n_cat; ++i) {
+      if (pcx[i] < 0 || pcx[i] >= n_choices) throw py::value_error("cat_x holds a bad code");
+    }
+  }
+  const double* pextra = nullptr;
+  if (!log_extra.is_none()) {
+    extra_array = py::array::ensure(log_extra);
+    if (!extra_array) throw py::type_error("log_extra must be None or a float64 array");
+    pextra = f64_data(extra_array, "log_extra", 1);
+    require_len(extra_array, "log_extra", 0, n_cand);
+  }
+  if (out.ndim() != 1 || out.shape(0) != n_cand || !(out.flags() & py::array::c_style)) {
+    throw py::value_error("out must be C-contiguous with shape (" + std::to_string(n_cand) + ",)");
+  }
+  require_dtype(out, "out", 'f', 8);
+  require_writeable(out, "out");
+  auto* dst = static_cast<double*>(out.mutable_data());
+  py::gil_scoped_release release;
+  self.logpdf(px, n_cand, pw, pcx, pcl, n_cat, n_choices, pextra, threads, dst);
+}
+
 // log_w (n + extra,) with its first n entries in component order: out[k] = log_w[perm[k]].
 py::array_t<double> widths_take(const airda::cpu::NeighbourWidths& self, const py::array& log_w) {
   const double* src = f64_data(log_w, "log_w", 1);
@@ -998,6 +1051,10 @@ PYBIND11_MODULE(_C, m) {
            "(unchanged).")
       .def("invalidate", &airda::cpu::NeighbourWidths::invalidate,
            "Make the next update a full pass (rows were reused).")
+      .def("logpdf", &widths_logpdf, py::arg("x"), py::arg("log_w"), py::arg("cat_x"),
+           py::arg("cat_logp"), py::arg("log_extra"), py::arg("threads"), py::arg("out"),
+           "log p(x) of the mixture of the components, weighted by log_w (member order), into "
+           "out; as parzen_logpdf (whose checks of values the caller has made).")
       .def("take", &widths_take, py::arg("log_w"),
            "log_w with its first n entries put in component order.")
       .def_property_readonly("mu", [](const py::object& o) { return widths_view(o, 0); },

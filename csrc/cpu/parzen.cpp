@@ -33,9 +33,11 @@ constexpr double kSkip = 60.0;
 #else
 #define AIRDA_PARZEN_CLONES
 #endif
-// Components per chunk: means, widths and terms of a chunk fit in L1 together, and a chunk is
-// small enough to be skipped as a whole often.
-constexpr int64_t kChunk = 64;
+// Components per chunk: the means and widths of a chunk in 10 dimensions fit in L1 together.
+constexpr int64_t kChunk = 128;
+// Components per step of the scoring kernel (two vectors of four), and candidates per block.
+constexpr int64_t kGroup = 8;
+constexpr int kBlock = 4;
 // Below this many (candidate, component, dimension) steps one thread finishes first.
 constexpr int64_t kParallelWork = int64_t{1} << 18;
 
@@ -78,96 +80,197 @@ inline double exp_above(double t) {
   return keep * (p * scale);
 }
 
-// Bounds of one chunk of components, for skipping it (or the rest of its dimensions) when none of
-// its terms can come within kSkip of a candidate's largest term.
+// Bounds of one chunk of components, for skipping it when none of its terms can come within
+// kSkip of the largest term of any candidate of a block.
 struct ChunkBound {
   double c_max;    // largest constant (log weight + log normaliser) of the chunk
   double lo, hi;   // range of the means in dimension 0
   double inv_min;  // smallest sqrt(1/2)/sigma in dimension 0
 };
 
-// The work of one thread: candidates [first, last) against every component, a chunk at a
-// time. Built twice on x86-64 (AVX2 and the baseline), picked at run time: the vector width
-// changes only the order of the additions in the two reductions.
+// The components of one chunk as the scoring kernel reads them: element (j, k) of the means at
+// m[j * m_ld + k], of sqrt(1/2)/sigma at s[j * s_ld + k] (at s[j] when the widths are shared),
+// the constants at c[k]; `groups` groups of kGroup components (the last chunk is padded with
+// components whose constant is -inf).
+struct ChunkView {
+  const double* m;
+  int64_t m_ld;
+  const double* s;
+  int64_t s_ld;
+  const double* c;
+  int64_t groups;
+};
+
+// Terms of kBlock candidates against a chunk, t[b * kChunk + k] = c_k - sum_j z_bjk^2 with
+// z = (x_bj - mu_jk) * sqrt(1/2) / sigma_jk: dense, kGroup components (two vectors of four) by
+// kBlock candidates per step, so that each mean and width loaded from L1 serves four
+// candidates and the accumulators stay in registers. No pruning inside: in 10-D about 80% of
+// the chunks of a long study keep a term within kSkip of the largest, and a dense step costs
+// less than the bookkeeping that would skip the rest.
+#if defined(__GNUC__) || defined(__clang__)
+template <bool kShared>
+__attribute__((always_inline)) inline void block_terms_body(const double* const* xb, int64_t d,
+                                                            const ChunkView& v, double* t) {
+  typedef double v4 __attribute__((vector_size(32)));
+  for (int64_t g = 0; g < v.groups; ++g) {
+    const int64_t k = g * kGroup;
+    v4 lo[kBlock], hi[kBlock], c_lo, c_hi;
+    std::memcpy(&c_lo, v.c + k, sizeof(v4));
+    std::memcpy(&c_hi, v.c + k + 4, sizeof(v4));
+    for (int b = 0; b < kBlock; ++b) {
+      lo[b] = c_lo;
+      hi[b] = c_hi;
+    }
+    for (int64_t j = 0; j < d; ++j) {
+      v4 m_lo, m_hi, s_lo, s_hi;
+      std::memcpy(&m_lo, v.m + j * v.m_ld + k, sizeof(v4));
+      std::memcpy(&m_hi, v.m + j * v.m_ld + k + 4, sizeof(v4));
+      if constexpr (kShared) {
+        s_lo = v4{} + v.s[j];
+        s_hi = s_lo;
+      } else {
+        std::memcpy(&s_lo, v.s + j * v.s_ld + k, sizeof(v4));
+        std::memcpy(&s_hi, v.s + j * v.s_ld + k + 4, sizeof(v4));
+      }
+      for (int b = 0; b < kBlock; ++b) {
+        const double xj = xb[b][j];
+        const v4 z_lo = (xj - m_lo) * s_lo, z_hi = (xj - m_hi) * s_hi;
+        lo[b] -= z_lo * z_lo;
+        hi[b] -= z_hi * z_hi;
+      }
+    }
+    for (int b = 0; b < kBlock; ++b) {
+      std::memcpy(t + b * kChunk + k, &lo[b], sizeof(v4));
+      std::memcpy(t + b * kChunk + k + 4, &hi[b], sizeof(v4));
+    }
+  }
+}
+#else
+template <bool kShared>
+inline void block_terms_body(const double* const* xb, int64_t d, const ChunkView& v, double* t) {
+  for (int b = 0; b < kBlock; ++b) {
+    double* tb = t + b * kChunk;
+    for (int64_t k = 0; k < v.groups * kGroup; ++k) tb[k] = v.c[k];
+    for (int64_t j = 0; j < d; ++j) {
+      const double xj = xb[b][j];
+      for (int64_t k = 0; k < v.groups * kGroup; ++k) {
+        const double z = (xj - v.m[j * v.m_ld + k]) * (kShared ? v.s[j] : v.s[j * v.s_ld + k]);
+        tb[k] -= z * z;
+      }
+    }
+  }
+}
+#endif
+
+// Built for AVX2 with FMA and for the baseline, picked at run time (the FMA changes only the
+// rounding of each term).
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+__attribute__((target("avx2,fma"))) void block_terms_avx2(const double* const* xb, int64_t d,
+                                                          const ChunkView& v, bool shared,
+                                                          double* t) {
+  if (shared) {
+    block_terms_body<true>(xb, d, v, t);
+  } else {
+    block_terms_body<false>(xb, d, v, t);
+  }
+}
+bool has_avx2_fma() {
+  static const bool has = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  }();
+  return has;
+}
+#endif
+
+void block_terms(const double* const* xb, int64_t d, const ChunkView& v, bool shared, double* t) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  if (has_avx2_fma()) return block_terms_avx2(xb, d, v, shared, t);
+#endif
+  if (shared) {
+    block_terms_body<true>(xb, d, v, t);
+  } else {
+    block_terms_body<false>(xb, d, v, t);
+  }
+}
+
+// One candidate's running log-sum-exp (its largest term so far and the sum of exp(term -
+// largest)) with the `width` terms of a chunk: terms more than kSkip below the largest are
+// skipped, a group of kGroup at a time when all of its terms are.
+AIRDA_PARZEN_CLONES
+void lse_update(const double* t, int64_t width, double& top_io, double& sum_io) {
+  double chunk_top = -kInf;
+#pragma omp simd reduction(max : chunk_top)
+  for (int64_t k = 0; k < width; ++k) chunk_top = t[k] > chunk_top ? t[k] : chunk_top;
+  double top = top_io, sum = sum_io;
+  if (chunk_top == -kInf || chunk_top < top - kSkip) return;
+  if (chunk_top > top) {
+    sum = top == -kInf ? 0.0 : sum * std::exp(top - chunk_top);
+    top = chunk_top;
+  }
+  const double floor = top - kSkip;
+  double add = 0.0;
+  for (int64_t k = 0; k < width; k += kGroup) {
+    double most = -kInf;
+#pragma omp simd reduction(max : most)
+    for (int64_t l = 0; l < kGroup; ++l) most = t[k + l] > most ? t[k + l] : most;
+    if (most < floor) continue;
+#pragma omp simd reduction(+ : add)
+    for (int64_t l = 0; l < kGroup; ++l) add += exp_above(t[k + l] - top);
+  }
+  top_io = top;
+  sum_io = sum + add;
+}
+
+// The work of one thread: blocks [first, last) of kBlock candidates (in `order`) against every
+// component, a chunk at a time (the chunk's means and widths stay in L1 while the thread's
+// blocks score it).
 //
 // Pruning (never changes a term that is kept): a term is constant - sum_j z_j^2 + categorical
-// log-probabilities (at most cat_bound), so a partial sum over the first dimensions plus cat_bound
-// bounds it from above. A chunk is skipped for a candidate when the bound from dimension 0 alone
-// (the distance of x_0 to the chunk's range of means) is more than kSkip below the candidate's
-// largest term so far (or its extra term), and left after any dimension once all its partial
-// sums are; its terms would have been skipped by the log-sum-exp anyway. Components sorted by
-// their first coordinate make the first test decisive.
-AIRDA_PARZEN_CLONES
-void score_range(int64_t first, int64_t last, const double* x, int64_t d, const double* mu_t_data,
-                 int64_t mu_ld, const double* inv_t_data, bool shared, const double* constant_data,
-                 const ChunkBound* bounds, double cat_bound, int64_t n_comp,
-                 const int64_t* cat_x, const double* cat_logp, int64_t n_cat, int64_t n_choices,
-                 const char* inside_all, double* top_all, double* sum_all) {
-  double t[kChunk];
-  for (int64_t k0 = 0, chunk = 0; k0 < n_comp; k0 += kChunk, ++chunk) {
-    const int64_t width = std::min<int64_t>(kChunk, n_comp - k0);
-    const double* c0 = constant_data + k0;
+// log-probabilities (at most cat_bound), so the distance of x_0 to the chunk's range of means in
+// dimension 0 bounds it from above; a block skips a chunk when that bound is more than kSkip
+// below the largest term so far of each of its candidates (or its extra term): their terms
+// would have been skipped by the log-sum-exp anyway. Components sorted by their first
+// coordinate make the test decisive in low dimensions.
+void score_blocks(int64_t first, int64_t last, const int64_t* order, int64_t n_cand,
+                  const double* x, int64_t d, const ChunkView* views, const ChunkBound* bounds,
+                  int64_t n_chunks, bool shared, double cat_bound, const int64_t* cat_x,
+                  const double* cat_logp, int64_t n_cat, int64_t n_choices, int64_t n_comp,
+                  double* top_all, double* sum_all) {
+  alignas(64) double t[kBlock * kChunk];
+  for (int64_t chunk = 0; chunk < n_chunks; ++chunk) {
+    const ChunkView& view = views[chunk];
     const ChunkBound& bound = bounds[chunk];
     if (bound.c_max == -kInf) continue;
-    for (int64_t i = first; i < last; ++i) {
-      if (!inside_all[i]) continue;
-      const double* xi = x + i * d;
-      // Terms below `floor` are dropped: more than kSkip under the largest one seen so far.
-      const double floor = top_all[i] - kSkip - cat_bound;
-      if (d > 0) {
-        const double gap = std::max({bound.lo - xi[0], xi[0] - bound.hi, 0.0}) * bound.inv_min;
-        if (bound.c_max - gap * gap < floor) continue;
-      }
-      for (int64_t k = 0; k < width; ++k) t[k] = c0[k];
-      bool dead = false;
-      for (int64_t j = 0; j < d; ++j) {
-        const double xj = xi[j];
-        const double* m = mu_t_data + j * mu_ld + k0;
-        double part = -kInf;
-        if (shared) {
-          const double s = inv_t_data[j];
-#pragma omp simd reduction(max : part)
-          for (int64_t k = 0; k < width; ++k) {
-            const double z = (xj - m[k]) * s;
-            t[k] -= z * z;
-            part = t[k] > part ? t[k] : part;
-          }
-        } else {
-          const double* s = inv_t_data + j * n_comp + k0;
-#pragma omp simd reduction(max : part)
-          for (int64_t k = 0; k < width; ++k) {
-            const double z = (xj - m[k]) * s[k];
-            t[k] -= z * z;
-            part = t[k] > part ? t[k] : part;
-          }
+    const int64_t k0 = chunk * kChunk, width = std::min(kChunk, n_comp - k0);
+    for (int64_t blk = first; blk < last; ++blk) {
+      int64_t ids[kBlock];
+      const double* xb[kBlock];
+      const int nb = static_cast<int>(std::min<int64_t>(kBlock, n_cand - blk * kBlock));
+      bool any = false;
+      for (int b = 0; b < kBlock; ++b) {
+        ids[b] = order[blk * kBlock + std::min(b, nb - 1)];
+        xb[b] = x + ids[b] * d;
+        if (b >= nb) continue;
+        bool alive = true;
+        if (d > 0) {
+          const double x0 = xb[b][0];
+          const double gap = std::max({bound.lo - x0, x0 - bound.hi, 0.0}) * bound.inv_min;
+          alive = bound.c_max - gap * gap >= top_all[ids[b]] - kSkip - cat_bound;
         }
-        if (part < floor) {
-          dead = true;
-          break;
+        any = any || alive;
+      }
+      if (!any) continue;
+      block_terms(xb, d, view, shared, t);
+      for (int b = 0; b < nb; ++b) {
+        double* tb = t + b * kChunk;
+        for (int64_t c = 0; c < n_cat; ++c) {
+          const int64_t stride = n_cat * n_choices;
+          const double* table = cat_logp + k0 * stride + c * n_choices + cat_x[ids[b] * n_cat + c];
+          for (int64_t k = 0; k < width; ++k) tb[k] += table[k * stride];
         }
+        lse_update(tb, view.groups * kGroup, top_all[ids[b]], sum_all[ids[b]]);
       }
-      if (dead) continue;
-      for (int64_t c = 0; c < n_cat; ++c) {
-        const int64_t stride = n_cat * n_choices;
-        const double* table = cat_logp + k0 * stride + c * n_choices + cat_x[i * n_cat + c];
-        for (int64_t k = 0; k < width; ++k) t[k] += table[k * stride];
-      }
-      // `omp simd` lets the two reductions be split into vector lanes (a different but
-      // fixed order of additions).
-      double chunk_top = -kInf;
-#pragma omp simd reduction(max : chunk_top)
-      for (int64_t k = 0; k < width; ++k) chunk_top = t[k] > chunk_top ? t[k] : chunk_top;
-      double top = top_all[i], sum = sum_all[i];
-      if (chunk_top == -kInf || chunk_top < top - kSkip) continue;
-      if (chunk_top > top) {
-        sum = top == -kInf ? 0.0 : sum * std::exp(top - chunk_top);
-        top = chunk_top;
-      }
-      double add = 0.0;
-#pragma omp simd reduction(+ : add)
-      for (int64_t k = 0; k < width; ++k) add += exp_above(t[k] - top);
-      top_all[i] = top;
-      sum_all[i] = sum + add;
     }
   }
 }
@@ -219,7 +322,7 @@ void log_norm_strided(const double* mu, int64_t mu_k, int64_t mu_j, const double
 // A scratch vector per thread that keeps its memory between calls: fresh large vectors cost
 // page faults on every call.
 std::vector<double>& scratch(int slot, size_t size) {
-  thread_local std::vector<double> buffers[3];
+  thread_local std::vector<double> buffers[4];
   std::vector<double>& v = buffers[slot];
   if (v.size() < size) v.resize(size);
   return v;
@@ -277,14 +380,30 @@ void parzen_logpdf(const double* x, int64_t n_cand, int64_t d, const double* mu,
       for (int64_t j = 0; j < d; ++j) inv_t[j * n_comp + k] = kSqrtHalf / sigma[k * d + j];
     }
   }
+  parzen_logpdf_prepared(x, n_cand, d, mu_t, ld, inv_t.data(), shared ? 0 : n_comp,
+                         constant.data(), n_comp, low, high, cat_x, cat_logp, n_cat, n_choices,
+                         log_extra, threads, out);
+}
+
+void parzen_logpdf_prepared(const double* x, int64_t n_cand, int64_t d, const double* mu_t,
+                            int64_t ld, const double* inv, int64_t inv_ld,
+                            const double* constant, int64_t n_comp, const double* low,
+                            const double* high, const int64_t* cat_x, const double* cat_logp,
+                            int64_t n_cat, int64_t n_choices, const double* log_extra,
+                            int threads, double* out) {
+  if (n_cand == 0) return;
+  const bool shared = inv_ld == 0;
   const int64_t work = n_cand * n_comp * std::max<int64_t>(d + n_cat, 1);
   const int team = work < kParallelWork ? 1 : (threads > 0 ? threads : omp_get_max_threads());
 
-  // Per chunk: the bounds that let a candidate skip it (see score_range).
+  // Per chunk: where the kernel reads it (the last chunk from a padded copy) and the bounds
+  // that let a block skip it (see score_blocks).
   const int64_t n_chunks = (n_comp + kChunk - 1) / kChunk;
   std::vector<ChunkBound> bounds(n_chunks);
+  std::vector<ChunkView> views(n_chunks);
+  std::vector<double>& tail = scratch(3, (2 * std::max<int64_t>(d, 1) + 1) * kChunk);
   for (int64_t c = 0; c < n_chunks; ++c) {
-    const int64_t k0 = c * kChunk, k1 = std::min(n_comp, k0 + kChunk);
+    const int64_t k0 = c * kChunk, k1 = std::min(n_comp, k0 + kChunk), width = k1 - k0;
     ChunkBound b{-kInf, kInf, -kInf, kInf};
     for (int64_t k = k0; k < k1; ++k) {
       if (constant[k] == -kInf) continue;
@@ -292,10 +411,28 @@ void parzen_logpdf(const double* x, int64_t n_cand, int64_t d, const double* mu,
       if (d > 0) {
         b.lo = std::min(b.lo, mu_t[k]);
         b.hi = std::max(b.hi, mu_t[k]);
-        b.inv_min = std::min(b.inv_min, shared ? inv_t[0] : inv_t[k]);
+        b.inv_min = std::min(b.inv_min, shared ? inv[0] : inv[k]);
       }
     }
     bounds[c] = b;
+    const int64_t groups = (width + kGroup - 1) / kGroup;
+    if (width == groups * kGroup) {
+      views[c] = {mu_t + k0, ld, shared ? inv : inv + k0, inv_ld, constant + k0, groups};
+    } else {  // padded: components with constant -inf (terms -inf), means and widths 0
+      double* m = tail.data();
+      double* w = m + d * kChunk;
+      double* k_const = w + d * kChunk;
+      std::fill(tail.begin(), tail.begin() + (2 * d + 1) * kChunk, 0.0);
+      for (int64_t j = 0; j < d; ++j) {
+        std::copy(mu_t + j * ld + k0, mu_t + j * ld + k1, m + j * kChunk);
+        if (!shared) {
+          std::copy(inv + j * inv_ld + k0, inv + j * inv_ld + k1, w + j * kChunk);
+        }
+      }
+      std::fill(k_const, k_const + kChunk, -kInf);
+      std::copy(constant + k0, constant + k1, k_const);
+      views[c] = {m, kChunk, shared ? inv : w, kChunk, k_const, groups};
+    }
   }
   // The categorical log-probabilities can add at most this much to a term.
   double cat_bound = 0.0;
@@ -308,30 +445,39 @@ void parzen_logpdf(const double* x, int64_t n_cand, int64_t d, const double* mu,
     cat_bound += most;
   }
 
-  // Components are taken in chunks that stay in L1 while every candidate of this thread scores
-  // them; each candidate keeps a running log-sum-exp (its largest term so far and the sum of
+  // Each candidate keeps a running log-sum-exp (its largest term so far and the sum of
   // exp(term - largest)), rescaled when a chunk raises the largest. The extra term, when given,
-  // starts it.
+  // starts it. Candidates go in blocks of kBlock in ascending order of their first coordinate,
+  // so that a block's candidates tend to skip the same chunks.
   std::vector<double> top_all(n_cand, -kInf), sum_all(n_cand, 0.0);
   std::vector<char> inside_all(n_cand);
+  std::vector<int64_t> order(n_cand);
   for (int64_t i = 0; i < n_cand; ++i) {
     const double* xi = x + i * d;
     bool inside = true;
     for (int64_t j = 0; j < d; ++j) inside = inside && xi[j] >= low[j] && xi[j] <= high[j];
     inside_all[i] = inside;
+    order[i] = i;
     if (log_extra != nullptr && log_extra[i] > -kInf) {
       top_all[i] = log_extra[i];
       sum_all[i] = 1.0;
     }
   }
+  if (d > 0) {
+    // (NaN first coordinates last: such candidates are outside and score -inf)
+    auto key = [x, d](int64_t i) { return x[i * d] == x[i * d] ? x[i * d] : kInf; };
+    std::stable_sort(order.begin(), order.end(),
+                     [&key](int64_t a, int64_t b) { return key(a) < key(b); });
+  }
+  const int64_t n_blocks = (n_cand + kBlock - 1) / kBlock;
 
 #pragma omp parallel num_threads(team)
   {
     const int n_threads = omp_get_num_threads(), me = omp_get_thread_num();
-    const int64_t first = n_cand * me / n_threads, last = n_cand * (me + 1) / n_threads;
-    score_range(first, last, x, d, mu_t, ld, inv_t.data(), shared, constant.data(),
-                bounds.data(), cat_bound, n_comp, cat_x, cat_logp, n_cat, n_choices,
-                inside_all.data(), top_all.data(), sum_all.data());
+    const int64_t first = n_blocks * me / n_threads, last = n_blocks * (me + 1) / n_threads;
+    score_blocks(first, last, order.data(), n_cand, x, d, views.data(), bounds.data(), n_chunks,
+                 shared, cat_bound, cat_x, cat_logp, n_cat, n_choices, n_comp, top_all.data(),
+                 sum_all.data());
   }
 
   for (int64_t i = 0; i < n_cand; ++i) {
@@ -445,16 +591,35 @@ double NeighbourWidths::norm_of(int64_t k) const {
   return out;
 }
 
+void NeighbourWidths::refresh(int64_t k) {
+  norm_[k] = norm_of(k);
+  for (int64_t j = 0; j < p_; ++j) inv_[k + j * cap_] = kSqrtHalf / sigma_[k + j * cap_];
+}
+
+void NeighbourWidths::logpdf(const double* x, int64_t n_cand, const double* log_w,
+                             const int64_t* cat_x, const double* cat_logp, int64_t n_cat,
+                             int64_t n_choices, const double* log_extra, int threads,
+                             double* out) const {
+  if (n_ <= 0) throw std::invalid_argument("the state has no components (update it first)");
+  constant_.resize(n_);
+  for (int64_t k = 0; k < n_; ++k) constant_[k] = norm_[k] + log_w[perm_[k]];
+  parzen_logpdf_prepared(x, n_cand, p_, mu_.data(), cap_, inv_.data(), cap_, constant_.data(), n_,
+                         low_.data(), high_.data(), cat_x, cat_logp, n_cat, n_choices, log_extra,
+                         threads, out);
+}
+
 void NeighbourWidths::reserve(int64_t need) {
   if (need <= cap_) return;
   const int64_t cap = std::max<int64_t>({need, 2 * cap_, 64});
-  std::vector<double> mu(p_ * cap), sigma(p_ * cap);
+  std::vector<double> mu(p_ * cap), sigma(p_ * cap), inv(p_ * cap);
   for (int64_t j = 0; j < p_; ++j) {
     std::copy(mu_.begin() + j * cap_, mu_.begin() + j * cap_ + n_, mu.begin() + j * cap);
     std::copy(sigma_.begin() + j * cap_, sigma_.begin() + j * cap_ + n_, sigma.begin() + j * cap);
+    std::copy(inv_.begin() + j * cap_, inv_.begin() + j * cap_ + n_, inv.begin() + j * cap);
   }
   mu_.swap(mu);
   sigma_.swap(sigma);
+  inv_.swap(inv);
   norm_.resize(cap);
   comp_row_.resize(cap);
   perm_.resize(cap);
@@ -480,6 +645,7 @@ void NeighbourWidths::full(const Column* columns, int64_t n, int64_t n_rows, dou
   const int64_t cap = std::max<int64_t>({n, cap_, 64});
   mu_.resize(p_ * cap);
   sigma_.resize(p_ * cap);
+  inv_.resize(p_ * cap);
   norm_.resize(cap);
   comp_row_.resize(cap);
   perm_.resize(cap);
@@ -507,6 +673,11 @@ void NeighbourWidths::full(const Column* columns, int64_t n, int64_t n_rows, dou
     throw std::invalid_argument("some member row is missing from a parameter's sorted rows");
   }
   n_ = n;
+  for (int64_t j = 0; j < p_; ++j) {
+    const double* w = sigma_.data() + j * cap;
+    double* o = inv_.data() + j * cap;
+    for (int64_t k = 0; k < n; ++k) o[k] = kSqrtHalf / w[k];
+  }
   for (int64_t k = 0; k < n; ++k) {
     const int64_t r = comp_row_[k];
     const int64_t o = r < static_cast<int64_t>(old_pos.size()) ? old_pos[r] : -1;
@@ -625,6 +796,7 @@ bool NeighbourWidths::incremental(const Column* columns, const double* const* va
   for (int64_t j = 0; j < p_; ++j) {
     shift(mu_.data() + j * cap_);
     shift(sigma_.data() + j * cap_);
+    shift(inv_.data() + j * cap_);
   }
   shift(norm_.data());
   shift(comp_row_.data());
@@ -656,7 +828,7 @@ bool NeighbourWidths::incremental(const Column* columns, const double* const* va
     }
   }
   for (const int64_t k : redo) {
-    norm_[k] = norm_of(k);
+    refresh(k);
     stale_[k] = 0;
   }
   n_norms_ += static_cast<int64_t>(redo.size());

@@ -36,6 +36,17 @@ void parzen_logpdf(const double* x, int64_t n_cand, int64_t d, const double* mu,
                    const double* log_extra, int64_t mu_ld, int64_t sigma_ld, int threads,
                    double* out);
 
+// parzen_logpdf with the per-component work done by the caller: the means mu_t and the scaled
+// inverse widths inv = sqrt(1/2) / sigma stored by dimension (element (j, k) at j * ld + k and
+// j * inv_ld + k; inv_ld = 0: one width per dimension, inv[j], shared by every component), and
+// constant[k] = log weight + log-normaliser of component k.
+void parzen_logpdf_prepared(const double* x, int64_t n_cand, int64_t d, const double* mu_t,
+                            int64_t ld, const double* inv, int64_t inv_ld,
+                            const double* constant, int64_t n_comp, const double* low,
+                            const double* high, const int64_t* cat_x, const double* cat_logp,
+                            int64_t n_cat, int64_t n_choices, const double* log_extra,
+                            int threads, double* out);
+
 // hyperopt's bandwidth rule in one dimension, for the observations of one mixture: `sorted_vals`
 // (n_sorted) are the values of a larger set of observations in ascending order and `sorted_rows`
 // their row numbers; `position[row]` (n_rows entries, 32-bit so that the table stays in the
@@ -93,12 +104,19 @@ class NeighbourWidths {
              int64_t n, int64_t n_rows, double minimum, int64_t max_changes);
   // The next update makes a full pass (rows may have been reused for other values).
   void invalidate() { valid_ = false; }
+  // parzen_logpdf of the mixture of the components with weights log_w (the members' log
+  // weights in the order of `members`, n entries), candidates x (n_cand, p) in the unit cube;
+  // the arguments from cat_x on as parzen_logpdf takes them (cat_logp in component order).
+  void logpdf(const double* x, int64_t n_cand, const double* log_w, const int64_t* cat_x,
+              const double* cat_logp, int64_t n_cat, int64_t n_choices, const double* log_extra,
+              int threads, double* out) const;
 
   int64_t p() const { return p_; }
   int64_t size() const { return n_; }
   int64_t capacity() const { return cap_; }
   const double* mu() const { return mu_.data(); }
   const double* sigma() const { return sigma_.data(); }
+  const double* inv_sigma() const { return inv_.data(); }  // sqrt(1/2) / sigma, laid out alike
   const double* log_norm() const { return norm_.data(); }
   const int64_t* rows() const { return comp_row_.data(); }  // the member row of each component
   const int64_t* perm() const { return perm_.data(); }      // its index in `members`
@@ -116,18 +134,20 @@ class NeighbourWidths {
   bool incremental(const Column* columns, const double* const* value, int64_t n, int64_t n_rows,
                    double minimum);
   double norm_of(int64_t k) const;
+  void refresh(int64_t k);  // component k's normaliser and inverse widths from its widths
 
   int64_t p_;
   bool ends_;
   bool valid_ = false;
   double minimum_ = 0.0;
   int64_t n_ = 0, cap_ = 0, n_rows_ = 0;
-  std::vector<double> mu_, sigma_, norm_;
+  std::vector<double> mu_, sigma_, inv_, norm_;
   std::vector<int64_t> comp_row_, perm_;
   std::vector<int32_t> pos_;   // row -> component (n_rows_ entries), -1 for non-members
   std::vector<int32_t> rank_;  // row -> index in the latest members, -1 for non-members
   std::vector<int64_t> added_, removed_;
   std::vector<double> spare_mu_, spare_sigma_, spare_norm_;  // the state before a full pass
+  mutable std::vector<double> constant_;                      // scratch of logpdf
   std::vector<int32_t> spare_pos_;
   std::vector<char> stale_;        // per component, cleared after each update
   std::vector<double> low_, high_;  // the unit cube's bounds, p entries

@@ -710,7 +710,9 @@ class TPE(Strategy):
                 )
                 rows = state.rows
                 out["mu_t"], out["sigma_t"], out["log_norm"] = state.mu, state.sigma, state.log_norm
-                log_w = state.take(log_w)
+                # Scored by the state itself (its inverse widths are kept too); log_w stays in
+                # member order, which the state maps to its components.
+                out["state"] = state
             else:
                 # Means and widths (p, n_obs), transposed: the op reads both in place.
                 mu_t = self._buffer("mu_g" if cache else "mu_l", (len(num), n_obs))
@@ -1048,6 +1050,19 @@ class TPE(Strategy):
             prior = prior - np.log(self._choices[mix["cat"]]).sum()
         if n_obs == 0:
             return prior
+        state = mix.get("state")
+        if state is not None:
+            out = np.empty(len(xs))
+            state.logpdf(
+                xs,
+                log_w,
+                codes if table is not None else None,
+                table,
+                prior,
+                0,
+                out,
+            )
+            return out
         if d:
             mu, sigma, norm = mix["mu_t"].T, mix["sigma_t"], mix["log_norm"]
             if sigma.ndim == 2:
