@@ -1036,6 +1036,21 @@ PYBIND11_MODULE(_C, m) {
         "(p, n) and their values into values (p, n); returns perm, the index (into the mixture's rows) of each component, in "
         "ascending order of the first parameter with by_first. cache (rows, p) / stale (n,) "
         "uint8: widths kept per row (cache (p, rows)); changed ones are marked.");
+  m.def(
+      "tpe_default_log_weights",
+      [](int64_t n, double prior_weight, py::array& out) {
+        if (n < 0) throw py::value_error("n must be >= 0");
+        if (!(prior_weight > 0.0)) throw py::value_error("prior_weight must be > 0");
+        if (out.ndim() != 1 || out.shape(0) != n + 1 || !(out.flags() & py::array::c_style)) {
+          throw py::value_error("out must be C-contiguous with n + 1 entries");
+        }
+        require_dtype(out, "out", 'f', 8);
+        require_writeable(out, "out");
+        airda::cpu::tpe_default_log_weights(n, prior_weight,
+                                            static_cast<double*>(out.mutable_data()));
+      },
+      py::arg("n"), py::arg("prior_weight"), py::arg("out"),
+      "TPE's default log-weights of n observations and the prior into out (n + 1,).");
   m.def("tpe_sorted_insert", &cpu_tpe_sorted_insert, py::arg("vals"), py::arg("rows"),
         py::arg("sizes"), py::arg("values"), py::arg("row"),
         "One row into TPE's per-parameter sorted buffers (after equal values); sizes grow.");

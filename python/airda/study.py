@@ -107,6 +107,7 @@ class Study:
         self._told: set[int] = set()
         self._seq = 0
         self._complete_by_key: dict[str, FrozenTrial] = {}
+        self._unkeyed: list[FrozenTrial] = []  # complete trials not yet in _complete_by_key
         self._waiting: set[int] = set()  # numbers of enqueued trials not yet started
 
     def _sync(self) -> None:
@@ -129,7 +130,7 @@ class Study:
             for t in finished:
                 self._told.add(t.number)
                 if t.state is TrialState.COMPLETE and self.cache and not self._dynamic:
-                    self._complete_by_key.setdefault(candidate_key(t.params), t)
+                    self._unkeyed.append(t)  # keyed when looked up (ask/tell never does)
                 self.strategy.tell(t)
 
     @property
@@ -366,6 +367,10 @@ class Study:
         trial = self.ask()
         cached = None
         if self.cache and not self._dynamic and not getattr(self.strategy, "proposes_repeats", 0):
+            with self._lock:
+                for t in self._unkeyed:
+                    self._complete_by_key.setdefault(candidate_key(t.params), t)
+                self._unkeyed.clear()
             cached = self._complete_by_key.get(candidate_key(trial.params))
         if cached is not None and cached.number != trial.number:
             # The strategy proposed a candidate already evaluated: reuse its result.

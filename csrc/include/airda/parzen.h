@@ -47,6 +47,11 @@ void parzen_logpdf_prepared(const double* x, int64_t n_cand, int64_t d, const do
                             int64_t n_cat, int64_t n_choices, const double* log_extra,
                             int threads, double* out);
 
+// TPE's default weights of n observations in trial order and the prior (out[n]), normalised,
+// as logs (n + 1 entries): 1 each below 25 observations, else a linear ramp from 1/n (the
+// oldest) to 1 over the first n - 25 and 1 for the 25 newest (Optuna's default).
+void tpe_default_log_weights(int64_t n, double prior_weight, double* out);
+
 // hyperopt's bandwidth rule in one dimension, for the observations of one mixture: `sorted_vals`
 // (n_sorted) are the values of a larger set of observations in ascending order and `sorted_rows`
 // their row numbers; `position[row]` (n_rows entries, 32-bit so that the table stays in the
