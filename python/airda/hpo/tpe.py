@@ -65,6 +65,9 @@ from airda.trial import FrozenTrial, TrialState
 __all__ = ["MOTPE", "TPE"]
 
 _COMPLETE, _PRUNED, _PENDING, _EXCLUDED = 0, 1, 2, 3
+# Which tiers the estimators use (indexed by tier), without and with the constant liar.
+_USED = np.array([True, True, False, False])
+_USED_LIAR = np.array([True, True, True, False])
 _NUMERIC, _CATEGORICAL, _CONSTANT = 0, 1, 2
 # The bandwidth of joint estimators follows n on a grid of 8 steps per doubling, so their
 # normalising constants can be cached per observation between steps (changes of ~0.6%).
@@ -330,6 +333,9 @@ class TPE(Strategy):
         self._sorted_vbuf = [np.empty(64) for _ in self._numeric]
         self._sorted_rbuf = [np.empty(64, dtype=np.int64) for _ in self._numeric]
         self._sorted_len = np.zeros(len(self._numeric), dtype=np.int64)
+        self._sorted_cap = np.full(len(self._numeric), 64, dtype=np.int64)
+        self._numeric_ids = [int(j) for j in self._numeric]
+        self._has_cat = bool((self._kind == _CATEGORICAL).any())
         self._sorted_rows = {int(j): self._sorted_rbuf[i][:0] for i, j in enumerate(self._numeric)}
         self._sorted_vals = {int(j): self._sorted_vbuf[i][:0] for i, j in enumerate(self._numeric)}
         try:
@@ -379,8 +385,9 @@ class TPE(Strategy):
         except (KeyError, ValueError, TypeError):  # not a candidate of this space: left out
             u = np.full(self.space.dim, np.nan)
             tier = _EXCLUDED
-        cat = self._kind == _CATEGORICAL
-        u[cat] = np.minimum(np.floor(u[cat] * self._choices[cat]), self._choices[cat] - 1)
+        if self._has_cat:
+            cat = self._kind == _CATEGORICAL
+            u[cat] = np.minimum(np.floor(u[cat] * self._choices[cat]), self._choices[cat] - 1)
         self._x[r] = u
         self._xt[:, r] = u
         if len(self._numeric):
@@ -402,12 +409,15 @@ class TPE(Strategy):
         of each tail and no new array."""
         sizes = self._sorted_len
         active = values == values
-        for i in np.flatnonzero(active & (sizes >= [len(b) for b in self._sorted_vbuf])):
-            m = int(sizes[i])
-            for bufs in (self._sorted_vbuf, self._sorted_rbuf):
-                grown = np.empty(2 * m, dtype=bufs[i].dtype)
-                grown[:m] = bufs[i][:m]
-                bufs[i] = grown
+        full = active & (sizes >= self._sorted_cap)
+        if full.any():
+            for i in np.flatnonzero(full):
+                m = int(sizes[i])
+                for bufs in (self._sorted_vbuf, self._sorted_rbuf):
+                    grown = np.empty(2 * m, dtype=bufs[i].dtype)
+                    grown[:m] = bufs[i][:m]
+                    bufs[i] = grown
+                self._sorted_cap[i] = 2 * m
         if self._insert_native is not None:
             self._insert_native(self._sorted_vbuf, self._sorted_rbuf, sizes, values, r)
         else:
@@ -419,10 +429,18 @@ class TPE(Strategy):
                 rows[at + 1 : m + 1] = rows[at:m]
                 vals[at], rows[at] = values[i], r
                 sizes[i] = m + 1
-        for i in np.flatnonzero(active):
-            j, m = int(self._numeric[i]), int(sizes[i])
-            self._sorted_vals[j] = self._sorted_vbuf[i][:m]
-            self._sorted_rows[j] = self._sorted_rbuf[i][:m]
+        vals, rows = self._sorted_vals, self._sorted_rows
+        for j, m, vbuf, rbuf, on in zip(
+            self._numeric_ids,
+            sizes.tolist(),
+            self._sorted_vbuf,
+            self._sorted_rbuf,
+            active.tolist(),
+            strict=True,
+        ):
+            if on:
+                vals[j] = vbuf[:m]
+                rows[j] = rbuf[:m]
 
     def note(self, trial: FrozenTrial) -> None:
         super().note(trial)
@@ -516,13 +534,11 @@ class TPE(Strategy):
     def _propose(self, rng: np.random.Generator) -> dict[str, Any]:
         assert self.space is not None
         n = self._n
-        tier = self._tier[:n]
-        use = (tier == _COMPLETE) | (tier == _PRUNED)
-        if self.constant_liar:
-            use |= tier == _PENDING
+        use = (_USED_LIAR if self.constant_liar else _USED)[self._tier[:n]]
         rows = np.flatnonzero(use)
-        below_mask = self._split(rows)
-        below, above = rows[below_mask[rows]], rows[~below_mask[rows]]
+        below_mask = self._split(rows)  # a subset of `use`
+        below = np.flatnonzero(below_mask)
+        above = np.flatnonzero(use > below_mask)
         below_weights = self._below_weights(below)
         u = np.full(self.space.dim, 0.5)
         for block in self._blocks(rows):
@@ -652,7 +668,12 @@ class TPE(Strategy):
         comp = cdf.searchsorted(rng.random(k), side="right")
         xs = self._draw_numeric(lower, comp, num, rng)
         codes = self._draw_categorical(lower, comp, cat, rng)
-        score = self._logpdf(lower, xs, codes) - self._logpdf(upper, xs, codes)
+        # The prior's log-density up to its weight, shared by l and g.
+        dx = xs - 0.5
+        prior = len(num) * _PRIOR_LOG_NORM - 0.5 * np.einsum("ij,ij->i", dx, dx)
+        if len(cat):
+            prior -= np.log(self._choices[cat]).sum()
+        score = self._logpdf(lower, xs, codes, prior) - self._logpdf(upper, xs, codes, prior)
         best = int(np.argmax(score))
         out = np.empty(len(cols))
         out[self._kind[cols] == _NUMERIC] = xs[best]
@@ -968,13 +989,18 @@ class TPE(Strategy):
         if not p:
             return np.empty((k, 0))
         n_obs = mix["n_obs"]
-        # Means and widths of the components and (last) the prior's N(0.5, 1), (n_obs + 1, p).
-        table = np.empty((2, n_obs + 1, p))
-        table[0, :n_obs] = mix["mu_t"].T
-        table[1, :n_obs] = mix["sigma_t"].T  # (p, n_obs), or (p,) shared
-        table[0, n_obs] = 0.5
-        table[1, n_obs] = 1.0
-        mu, sigma = table[:, comp]
+        # Means and widths of the drawn components; the prior (index n_obs) is N(0.5, 1).
+        if n_obs:
+            obs = np.minimum(comp, n_obs - 1)
+            mu = mix["mu_t"][:, obs].T
+            sigma_t = mix["sigma_t"]
+            sigma = sigma_t[:, obs].T if sigma_t.ndim == 2 else np.broadcast_to(sigma_t, (k, p))
+            prior = (comp >= n_obs)[:, None]
+            if prior.any():
+                mu = np.where(prior, 0.5, mu)
+                sigma = np.where(prior, 1.0, sigma)
+        else:
+            mu, sigma = np.full((k, p), 0.5), np.ones((k, p))
         x = mu + sigma * rng.standard_normal((k, p))
         bad = np.flatnonzero((x < 0.0) | (x > 1.0)).tolist()
         if bad:
@@ -1036,18 +1062,17 @@ class TPE(Strategy):
         codes = (u >= cum).sum(axis=2)
         return np.minimum(codes, self._choices[cat] - 1).astype(np.int64)
 
-    def _logpdf(self, mix, xs, codes) -> np.ndarray:
+    def _logpdf(self, mix, xs, codes, prior) -> np.ndarray:
         """log of the mixture's density at the candidates: the observation components by the
-        compiled op, the prior component in closed form."""
+        compiled op, the prior component in closed form (`prior`: its log-density, N(0.5, 1)
+        truncated to [0, 1] in every numeric dimension and uniform choices, before its
+        weight)."""
         d = len(mix["num"])
         n_obs = mix["n_obs"]
         log_w = mix["log_w"]
         xs = np.ascontiguousarray(xs)
-        # Prior: N(0.5, 1) truncated to [0, 1] in every numeric dimension, uniform choices.
-        prior = log_w[n_obs] + d * _PRIOR_LOG_NORM - 0.5 * ((xs - 0.5) ** 2).sum(axis=1)
+        prior = prior + log_w[n_obs]
         table = mix.get("table")
-        if table is not None:
-            prior = prior - np.log(self._choices[mix["cat"]]).sum()
         if n_obs == 0:
             return prior
         state = mix.get("state")
