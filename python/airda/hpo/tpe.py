@@ -552,6 +552,12 @@ class TPE(Strategy):
         """A mask over all rows: True for the `below` ones among `rows`."""
         n_below = min(math.ceil(self.gamma * len(rows)), self.max_below)
         mask = np.zeros(self._n, dtype=bool)
+        best = self._best
+        if best is not None and self._loss.shape[1] == 1 and 0 < n_below <= len(best):
+            # The kept best complete rows: every complete row is among `rows`, so these are
+            # the ones the path below selects.
+            mask[[r for _, _, r in best[:n_below]]] = True
+            return mask
         tier = self._tier[rows]
         done = rows[tier == _COMPLETE]
         if len(done) >= n_below:
@@ -617,7 +623,7 @@ class TPE(Strategy):
         modelled = self._modelled
         if not self.multivariate:
             return [_Block(np.array([j]), False) for j in modelled]
-        if self._full[rows].all():  # one joint block, also with `group`
+        if self._full[: self._n].all() or self._full[rows].all():  # one joint block
             return [_Block(modelled, True)]
         active = self._active[rows][:, modelled]
         if self.group:
@@ -647,7 +653,7 @@ class TPE(Strategy):
         rng: np.random.Generator,
     ) -> np.ndarray:
         cols = block.cols
-        if self._full[below].all() and self._full[above].all():
+        if self._full[: self._n].all() or (self._full[below].all() and self._full[above].all()):
             pass  # every row has every parameter (no conditional ones): nothing to filter
         elif len(cols) == 1:
             below = below[self._active[below, cols[0]]]
