@@ -1051,6 +1051,48 @@ PYBIND11_MODULE(_C, m) {
       },
       py::arg("n"), py::arg("prior_weight"), py::arg("out"),
       "TPE's default log-weights of n observations and the prior into out (n + 1,).");
+  m.def(
+      "tpe_truncated_draws",
+      [](py::array& x, const py::array& mu, const py::array& sigma, const py::array& z) {
+        // x = mu + sigma * z[:size] (all (k, p) C-contiguous float64), then the rejection of
+        // TPE's draws in [0, 1]: each round redraws the coordinates still outside, in
+        // row-major order, from the next normals of z (as consecutive draws of the generator
+        // would give them). Returns how many normals were used, or -1 when z ran out (x is
+        // then left as after the last whole round; the caller falls back).
+        const double* pm = f64_data(mu, "mu", 2);
+        const double* ps = f64_data(sigma, "sigma", 2);
+        const double* pz = f64_data(z, "z", 1);
+        f64_data(x, "x", 2);
+        require_writeable(x, "x");
+        const py::ssize_t size = x.shape(0) * x.shape(1);
+        if (mu.size() != size || sigma.size() != size) {
+          throw py::value_error("x, mu and sigma must have the same shape");
+        }
+        if (z.shape(0) < size) throw py::value_error("z must hold at least x.size normals");
+        auto* px = static_cast<double*>(x.mutable_data());
+        const py::ssize_t n_z = z.shape(0);
+        std::vector<py::ssize_t> bad, left;
+        for (py::ssize_t i = 0; i < size; ++i) {
+          px[i] = pm[i] + ps[i] * pz[i];
+          if (px[i] < 0.0 || px[i] > 1.0) bad.push_back(i);
+        }
+        py::ssize_t used = size;
+        for (int round = 0; round < 100 && !bad.empty(); ++round) {
+          if (used + static_cast<py::ssize_t>(bad.size()) > n_z) return py::ssize_t{-1};
+          left.clear();
+          for (const py::ssize_t i : bad) {
+            const double v = pm[i] + ps[i] * pz[used++];
+            px[i] = v;
+            if (v < 0.0 || v > 1.0) left.push_back(i);
+          }
+          bad.swap(left);
+        }
+        for (py::ssize_t i = 0; i < size; ++i) px[i] = std::min(std::max(px[i], 0.0), 1.0);
+        return used;
+      },
+      py::arg("x"), py::arg("mu"), py::arg("sigma"), py::arg("z"),
+      "TPE's draws with their rejection into [0, 1] from pre-drawn normals z; returns how many "
+      "were used (-1: too few).");
   m.def("tpe_sorted_insert", &cpu_tpe_sorted_insert, py::arg("vals"), py::arg("rows"),
         py::arg("sizes"), py::arg("values"), py::arg("row"),
         "One row into TPE's per-parameter sorted buffers (after equal values); sizes grow.");

@@ -517,3 +517,108 @@ def test_neighbour_widths_bad_input_is_a_clear_error():
     assert state.update(rows, vals, s._xt, num, members, 40, 0.01, 8) == 0
     assert state.update(rows, vals, s._xt, num, members[1:], 40, 0.01, 8) == 1
     assert state.update(rows, vals, s._xt, num, members[1:], 40, 0.01, 8) == 2
+
+
+@pytest.mark.parametrize(
+    ("n_rows", "p", "n_cand", "n_cat"),
+    [(2, 1, 1, 0), (37, 3, 5, 0), (300, 10, 24, 0), (130, 4, 7, 2)],
+)
+def test_neighbour_widths_logpdf_matches_the_reference(n_rows, p, n_cand, n_cat):
+    """g's compiled state scores candidates itself (its kept inverse widths, weights given in
+    member order, the components in row order): the NumPy reference over the state's means,
+    widths and normalisers, with and without the extra (prior) term and categorical tables."""
+    pytest.importorskip("airda._C")
+    from airda._native import native
+    from airda.ops.parzen import parzen_logpdf_reference
+
+    rng = np.random.default_rng(n_rows)
+    s = _told_strategy(np.round(rng.random((n_rows, p)), 2))  # ties too
+    num = s._modelled
+    rows = [s._sorted_rows[j] for j in num.tolist()]
+    vals = [s._sorted_vals[j] for j in num.tolist()]
+    members = (
+        np.sort(rng.choice(n_rows, size=max(2, n_rows - 3), replace=False))
+        if n_rows > 2
+        else np.arange(n_rows)
+    )
+    state = native().NeighbourWidths(p, False)
+    state.update(rows, vals, s._xt, num, members, n_rows, 0.01, 8)
+    n = state.size
+    log_w = np.log(rng.dirichlet(np.ones(n + 1)))  # member order, then the prior's
+    x = rng.random((n_cand, p))
+    if n_cand > 1:
+        x[1] = state.mu[:, 0]  # on a mean
+    cat_x = cat_logp = None
+    if n_cat:
+        cat_x = rng.integers(0, 3, (n_cand, n_cat))
+        cat_logp = np.log(rng.dirichlet(np.ones(3), size=(n, n_cat)))
+    mu, sigma = np.ascontiguousarray(state.mu.T), np.ascontiguousarray(state.sigma.T)
+    weights = log_w[state.perm]
+    for extra in (None, rng.normal(0.0, 5.0, n_cand)):
+        out = np.empty(n_cand)
+        state.logpdf(x, log_w, cat_x, cat_logp, extra, 0, out)
+        want = parzen_logpdf_reference(
+            x,
+            mu,
+            sigma,
+            weights,
+            np.zeros(p),
+            np.ones(p),
+            log_norm=np.array(state.log_norm),
+            cat_x=cat_x,
+            cat_logp=cat_logp,
+            log_extra=extra,
+        )
+        np.testing.assert_allclose(out, want, rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="fewer entries"):
+        state.logpdf(x, log_w[: n - 1], None, None, None, 0, np.empty(n_cand))
+    with pytest.raises(ValueError, match="x"):
+        state.logpdf(np.ascontiguousarray(x[:, :0]), log_w, None, None, None, 0, np.empty(n_cand))
+
+
+def test_compiled_default_log_weights_match_numpy():
+    """The compiled default log-weights (a vectorised log) against NumPy's: within 4 ulp for
+    every count up to and across the 25-trial ramp, and large ones."""
+    pytest.importorskip("airda._C")
+    from airda._native import native
+    from airda.hpo.tpe import _default_weights
+
+    for n in [*range(60), 100, 1001, 4875, 100_000]:
+        for prior_weight in (1.0, 0.3, 7.0):
+            w = np.append(_default_weights(n), prior_weight)
+            want = np.log(w / w.sum())
+            got = np.empty(n + 1)
+            native().tpe_default_log_weights(n, prior_weight, got)
+            np.testing.assert_array_max_ulp(got, want, maxulp=4)
+    with pytest.raises(ValueError, match="n \\+ 1"):
+        native().tpe_default_log_weights(5, 1.0, np.empty(5))
+
+
+def test_draws_ahead_give_the_same_candidates():
+    """When no draw follows in the ask, the normals are drawn ahead in one call and the
+    rejection into [0, 1] runs compiled: the same candidates as round-by-round draws (numpy's
+    consecutive draws are one stream), also where many coordinates are rejected (the prior
+    component, wide components at the bounds) and when the normals drawn ahead run out."""
+    pytest.importorskip("airda._C")
+    s = _told_strategy(np.random.default_rng(1).random((40, 6)))
+    k, p = 24, 6
+    rng = np.random.default_rng(5)
+    mix = {
+        "n_obs": 3,
+        "mu_t": rng.choice([0.0, 0.5, 1.0], size=(p, 3)),
+        "sigma_t": rng.choice([0.01, 0.3, 2.0], size=(p, 3)),
+    }
+    num = np.arange(p)
+    for seed in range(30):
+        comp = np.random.default_rng(seed).integers(0, 4, k)  # 3: the prior
+        ahead = s._draw_numeric(mix, comp, num, np.random.default_rng(seed), last=True)
+        rounds = s._draw_numeric(mix, comp, num, np.random.default_rng(seed), last=False)
+        np.testing.assert_array_equal(ahead, rounds)
+        assert ahead.min() >= 0.0
+        assert ahead.max() <= 1.0
+    # Too few normals ahead: the compiled step says so and leaves the fallback to the caller.
+    from airda._native import native
+
+    mu, sigma = np.full((2, 2), 0.0), np.full((2, 2), 5.0)
+    x = np.empty((2, 2))
+    assert native().tpe_truncated_draws(x, mu, sigma, np.full(4, -1.0)) == -1

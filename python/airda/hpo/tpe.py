@@ -81,6 +81,7 @@ _PRIOR_LOG_NORM = -0.5 * math.log(2.0 * math.pi) - math.log(math.erf(0.5 / math.
 class _Block:
     cols: np.ndarray  # parameter indices
     joint: bool  # one estimator over all of them (multivariate) or one parameter (univariate)
+    last: bool = False  # the last block of the ask: no draws follow it
 
 
 def _default_weights(n: int) -> np.ndarray:
@@ -342,8 +343,10 @@ class TPE(Strategy):
             from airda._native import native
 
             self._insert_native = native().tpe_sorted_insert
+            self._truncated_native = native().tpe_truncated_draws
         except (ImportError, AttributeError):
             self._insert_native = None
+            self._truncated_native = None
         # The best complete rows by (loss, trial number), single objective, kept at every
         # result so that the split needs no pass over the losses; None once a row's result
         # was replaced (then the split sorts).
@@ -541,7 +544,10 @@ class TPE(Strategy):
         above = np.flatnonzero(use > below_mask)
         below_weights = self._below_weights(below)
         u = np.full(self.space.dim, 0.5)
-        for block in self._blocks(rows):
+        blocks = self._blocks(rows)
+        for i, block in enumerate(blocks):
+            if i == len(blocks) - 1:
+                block = _Block(block.cols, block.joint, last=True)
             u[block.cols] = self._sample_block(block, below, below_weights, above, rng)
         cat = self._kind == _CATEGORICAL
         u[cat] = (u[cat] + 0.5) / self._choices[cat]
@@ -672,7 +678,7 @@ class TPE(Strategy):
         cdf = np.cumsum(np.exp(lower["log_w"]))
         cdf /= cdf[-1]
         comp = cdf.searchsorted(rng.random(k), side="right")
-        xs = self._draw_numeric(lower, comp, num, rng)
+        xs = self._draw_numeric(lower, comp, num, rng, last=len(cat) == 0 and block.last)
         codes = self._draw_categorical(lower, comp, cat, rng)
         # The prior's log-density up to its weight, shared by l and g.
         dx = xs - 0.5
@@ -991,7 +997,11 @@ class TPE(Strategy):
             cache[rows[missing]] = norm[missing]
         return norm
 
-    def _draw_numeric(self, mix, comp, num, rng) -> np.ndarray:
+    def _draw_numeric(self, mix, comp, num, rng, last: bool = False) -> np.ndarray:
+        """Draws from the components `comp` of l, truncated to [0, 1] by rejection. `last`:
+        nothing else draws from `rng` in this ask, so the normals may be drawn ahead in one
+        call (the same stream: consecutive draws of the generator) and the rejection run
+        compiled."""
         k, p = len(comp), len(num)
         if not p:
             return np.empty((k, 0))
@@ -1008,6 +1018,19 @@ class TPE(Strategy):
                 sigma = np.where(prior, 1.0, sigma)
         else:
             mu, sigma = np.full((k, p), 0.5), np.ones((k, p))
+        if last and self._truncated_native is not None:
+            mu, sigma = np.ascontiguousarray(mu), np.ascontiguousarray(sigma)
+            z = rng.standard_normal(2 * k * p + 64)
+            x = np.empty((k, p))
+            if self._truncated_native(x, mu, sigma, z) >= 0:
+                return self._snap(x, num)
+            # Too few normals drawn ahead (rare): redo from the generator as consecutive
+            # draws, the first 2kp + 64 of which are z.
+            more = rng.standard_normal(64 * k * p)
+            z = np.concatenate((z, more))
+            if self._truncated_native(x, mu, sigma, z) >= 0:
+                return self._snap(x, num)
+            raise RuntimeError("TPE could not draw inside [0, 1]")  # unreachable in practice
         x = mu + sigma * rng.standard_normal((k, p))
         bad = np.flatnonzero((x < 0.0) | (x > 1.0)).tolist()
         if bad:
