@@ -282,7 +282,7 @@ void score_blocks(int64_t first, int64_t last, const int64_t* order, int64_t n_c
   std::vector<double>& kept = scratch(4, n_local * stride);
   std::vector<double>& kept_max = scratch(5, n_local * (stride / kGroup));  // of each kept group
   std::vector<int64_t> count(n_local, 0);
-  for (int64_t chunk = n_chunks - 1; chunk >= 0; --chunk) {
+  for (int64_t chunk = 0; chunk < n_chunks; ++chunk) {
     const ChunkView& view = views[chunk];
     const ChunkBound& bound = bounds[chunk];
     if (bound.c_max == -kInf) continue;
@@ -741,12 +741,13 @@ void NeighbourWidths::full(const Column* columns, int64_t n, int64_t n_rows, dou
   cap_ = cap;
   n_ = 0;
   pos_.assign(n_rows, -1);
+  const Column& first = columns[0];
   int64_t found = 0;
-  for (int64_t r = 0; r < n_rows; ++r) {  // the components in member order
-    if (rank_[r] >= 0) {
-      pos_[r] = rank_[r];
-      comp_row_[rank_[r]] = r;
-      ++found;
+  for (int64_t s = 0; s < first.size && found < n; ++s) {
+    const int64_t r = first.rows[s];
+    if (member(r, n_rows) && pos_[r] < 0) {
+      pos_[r] = static_cast<int32_t>(found);
+      comp_row_[found++] = r;
     }
   }
   for (int64_t j = 0; j < p_ && found == n; ++j) {
@@ -815,33 +816,59 @@ bool NeighbourWidths::incremental(const Column* columns, const double* const* va
       if (add) marks.emplace_back(j, s);
     }
   }
-  // 2. The new component order is the members' (ascending rows): each component moves to its
-  // row's rank. Kept components keep their relative order, so they move in runs; rows are
-  // added mostly at the end (a new trial), which moves nothing.
-  int64_t start = n_old;  // components before it keep their index
-  for (const int64_t r : removed_) start = std::min<int64_t>(start, pos_[r]);
-  std::vector<int64_t> at(n_add);
+  // 2. The new component order: kept components keep theirs; an added row goes after the
+  // nearest kept member before it in the first column (added rows with the same one in
+  // column order).
+  struct Add {
+    int64_t anchor, s0, index;
+  };
+  std::vector<Add> adds(n_add);
+  const Column& first = columns[0];
   for (int64_t i = 0; i < n_add; ++i) {
-    at[i] = rank_[added_[i]];
-    start = std::min(start, at[i]);
+    const int64_t s0 = loc[i * p_];
+    int64_t anchor = -1;
+    for (int64_t k = s0 - 1; k >= 0; --k) {
+      const int64_t r = first.rows[k];
+      if (r >= 0 && r < n_rows && pos_[r] >= 0 && rank_[r] >= 0) {
+        anchor = pos_[r];
+        break;
+      }
+    }
+    adds[i] = {anchor, s0, i};
   }
+  std::sort(adds.begin(), adds.end(), [](const Add& a, const Add& b) {
+    return a.anchor != b.anchor ? a.anchor < b.anchor : a.s0 < b.s0;
+  });
+  std::vector<int64_t> gone(removed_.size());
+  for (size_t i = 0; i < removed_.size(); ++i) gone[i] = pos_[removed_[i]];
+  std::sort(gone.begin(), gone.end());
+  int64_t start = n_old;  // components before it keep their index
+  if (!gone.empty()) start = gone.front();
+  if (!adds.empty()) start = std::min(start, adds.front().anchor + 1);
+  // Runs of kept components that move by the same offset, and the new index of each added row.
   struct Run {
     int64_t from, to, len;
   };
   std::vector<Run> runs;
-  int64_t kept = start;
+  std::vector<int64_t> at(n_add);
+  size_t a = 0, g = 0;
+  int64_t t = start;
+  while (a < adds.size() && adds[a].anchor < start) at[adds[a++].index] = t++;
   for (int64_t c = start; c < n_old; ++c) {
-    const int64_t t = rank_[comp_row_[c]];
-    if (t < 0) continue;  // removed
-    if (!runs.empty() && runs.back().from + runs.back().len == c &&
-        runs.back().to + runs.back().len == t) {
-      ++runs.back().len;
+    if (g < gone.size() && gone[g] == c) {
+      ++g;
     } else {
-      runs.push_back({c, t, 1});
+      if (!runs.empty() && runs.back().from + runs.back().len == c &&
+          runs.back().to + runs.back().len == t) {
+        ++runs.back().len;
+      } else {
+        runs.push_back({c, t, 1});
+      }
+      ++t;
     }
-    ++kept;
+    while (a < adds.size() && adds[a].anchor == c) at[adds[a++].index] = t++;
   }
-  if (kept + n_add != n) return false;  // inconsistent: let a full pass decide
+  if (t != n || a != adds.size()) return false;  // inconsistent: let a full pass decide
   reserve(n);
   // Moves in place: runs that move left in ascending order, then those that move right in
   // descending order (neither can overwrite a run not yet moved).

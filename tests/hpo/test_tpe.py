@@ -424,11 +424,11 @@ def _check_g_states(s: TPE) -> int:
         assert fresh.update(sorted_rows, sorted_vals, s._xt, num, members, s._n, minimum, 0) == 0
         for name in ("rows", "perm", "mu", "sigma", "log_norm"):
             np.testing.assert_array_equal(getattr(state, name), getattr(fresh, name), name)
-        # the NumPy reference: the components in member order, hyperopt's widths
-        rows = members
+        # the NumPy reference: component order by the first parameter, hyperopt's widths
+        rows, perm = s._ordered(members, int(num[0]))
         np.testing.assert_array_equal(state.rows, rows)
-        np.testing.assert_array_equal(state.perm, np.arange(n))
-        want = s._neighbour_bandwidths(members, num, minimum)
+        np.testing.assert_array_equal(state.perm, perm)
+        want = s._neighbour_bandwidths(members, num, minimum)[perm]
         np.testing.assert_array_equal(state.sigma.T, want)
         np.testing.assert_array_equal(state.mu.T, s._x[np.ix_(rows, num)])
         norm = parzen_log_norm(

@@ -76,9 +76,8 @@ void sorted_bandwidths(const double* values, int64_t p, int64_t n, double low, d
                        bool consider_endpoints, double minimum, double maximum, double* out);
 
 // TPE's neighbour bandwidths of one large mixture (g, the "above" trials), kept from one ask to
-// the next and updated where its members changed. The components are the members in their
-// order (ascending rows, so that a new trial's row joins at the end and moves nothing; the
-// scoring kernel is dense and gains nothing from another order); per component and
+// the next and updated where its members changed. The components are the members in ascending
+// order of the first parameter (ties in the order of the sorted lists); per component and
 // dimension the mean (the member's value) and the width (hyperopt's rule, as
 // neighbour_bandwidths computes it), and per component its log-normaliser on [0, 1]^p (as
 // parzen_log_norm computes it). Between asks a few rows join or leave (a new result, a row

@@ -719,9 +719,8 @@ class TPE(Strategy):
         kept apart so that the large g(x) is scored without copying a prior row into it."""
         n_obs = len(rows)
         n_comp = n_obs + 1
-        # g's components go in ascending order of the first numeric parameter where NumPy
-        # computes them (the op skips the chunks of them far from a candidate; the order
-        # changes only rounding); the compiled state keeps them in row order. l keeps trial
+        # g's components go in ascending order of the first numeric parameter: the op skips the
+        # chunks of them far from a candidate (the order changes only rounding). l keeps trial
         # order, since candidates are drawn from its components by index.
         by_first = cache and len(num) > 0 and n_obs > 1
         out: dict[str, Any] = {"num": num, "cat": cat, "n_obs": n_obs}
