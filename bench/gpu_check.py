@@ -2,7 +2,9 @@
 
 Run on a GPU machine after installing the package (this script builds nothing):
 
-    pip install --no-build-isolation --no-deps . && python bench/gpu_check.py
+    python -m pip install --no-build-isolation --no-deps . && python bench/gpu_check.py
+
+(``python -m pip``: on some images the ``pip`` on the PATH belongs to another Python.)
 
 Prints PASS/FAIL per check and the timing ratios against the reference and against torch
 doing the same computation; exits 1 if any check fails. Meant to finish in under 3 minutes on
