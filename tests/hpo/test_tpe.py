@@ -417,7 +417,7 @@ def _check_g_states(s: TPE) -> int:
         num = np.array(key, dtype=np.int64)
         members = np.sort(state.rows)
         n = len(members)
-        minimum = 1.0 / min(100.0, n + 1) if s.consider_magic_clip else 1e-12
+        minimum = 1.0 / min(100.0, n + 2) if s.consider_magic_clip else 1e-12
         sorted_rows = [s._sorted_rows[j] for j in key]
         sorted_vals = [s._sorted_vals[j] for j in key]
         fresh = native().NeighbourWidths(len(key), s.consider_endpoints)

@@ -16,7 +16,8 @@ How this one works:
 * Univariate (``multivariate=False``): one estimator per parameter over the trials where it is
   active, with hyperopt's bandwidths (the larger gap to the neighbouring means; with
   ``consider_endpoints`` the bounds count as neighbours), clipped below at
-  ``1 / min(100, n + 1)`` ("magic clip"). ``multivariate=True`` (the default, as in Optuna 4+):
+  ``1 / min(100, n + 2)`` ("magic clip": n observations, the prior and one, as hyperopt and
+  Optuna count them). ``multivariate=True`` (the default, as in Optuna 4+):
   one joint estimator over the parameters active in every trial (product kernels, the same bandwidth rule per dimension, or
   with ``bandwidth="scott"`` one width ``0.2 n^(-1/(p + 4))`` per dimension); the other
   parameters fall back to univariate. ``group=True``: the parameters are split into groups that
@@ -182,7 +183,8 @@ class TPE(Strategy):
         max_below: ... capped at this many (Optuna's default: 0.1 and 25).
         prior_weight: weight of the prior component of every estimator.
         consider_endpoints: the bounds count as neighbours in univariate bandwidths.
-        consider_magic_clip: bandwidths at least ``1 / min(100, n_components)`` of the range.
+        consider_magic_clip: bandwidths at least ``1 / min(100, n_components + 1)`` of the range
+            (n_components counts the prior, as hyperopt and Optuna do).
         multivariate: one joint estimator over the parameters every trial has (default);
             False: one estimator per parameter.
         group: one joint estimator per group of parameters active together (needs
@@ -725,7 +727,8 @@ class TPE(Strategy):
         by_first = cache and len(num) > 0 and n_obs > 1
         out: dict[str, Any] = {"num": num, "cat": cat, "n_obs": n_obs}
         if len(num):
-            minimum = 1.0 / min(100.0, n_comp) if self.consider_magic_clip else 1e-12
+            # hyperopt's and Optuna's magic clip: 1 + the kernels (the observations and the prior).
+            minimum = 1.0 / min(100.0, n_comp + 1) if self.consider_magic_clip else 1e-12
             scott = joint and self.bandwidth == "scott"
             state = self._g_state(num) if by_first and not scott else None
             if state is not None:
