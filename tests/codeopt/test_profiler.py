@@ -116,17 +116,20 @@ def _load(k: int):
 @needs_native
 def test_profile_address_orders_known_costs():
     loaded = {k: _load(k) for k in (1, 4)}
-    medians: dict[int, list[float]] = {1: [], 4: []}
-    for _ in range(3):  # alternating, so a drift of the machine's speed hits both
+    ratios = []
+    for _ in range(5):  # paired rounds, so a drift of the machine's speed hits both of a pair
+        medians = {}
         for k, (_lib, fn, ptrs, _arrays) in loaded.items():
             p = profile_address(fn, ctypes.addressof(ptrs), max_time_s=0.02, rel_ci=0.02)
             assert p.n_samples >= 10
             assert p.inner >= 1
             assert p.measured_s > 0
             assert p.ci_low <= p.median <= p.ci_high
-            medians[k].append(p.median)
-    # 4x the work: the ratio is near 4 (loose bounds: the test machine is shared).
-    assert 2.5 < min(medians[4]) / min(medians[1]) < 6.0
+            medians[k] = p.median
+        ratios.append(medians[4] / medians[1])
+    # 4x the work: the ratio is near 4 (loose bounds: the test machine is shared, and one of
+    # three unpaired rounds once measured 7x there).
+    assert 2.5 < float(np.median(ratios)) < 6.0
 
 
 @needs_native
