@@ -804,6 +804,72 @@ py::array_t<double> widths_take(const airda::cpu::NeighbourWidths& self, const p
   return out;
 }
 
+// One TPE proposal of a joint block of numeric parameters (airda::cpu::tpe_propose_numeric):
+// g (updated) with log weights g_log_w (its members', then the prior's), l the rows `below` of
+// xt (d, cap) in the parameters `num`, with log weights l_log_w; k uniform draws and the normals
+// z; the snap plan per parameter (bins, logint, lo, hi, low, high, (p,) each); into x (k, p) and
+// score (k,). Returns the best candidate's index, or -1 when the normals ran out.
+int64_t cpu_tpe_propose_numeric(const airda::cpu::NeighbourWidths& g, const py::array& g_log_w,
+                                const py::array& xt, const py::array& num,
+                                const py::array& below, const py::array& l_log_w,
+                                bool consider_endpoints, double l_minimum,
+                                const py::array& uniform, const py::array& z,
+                                const py::array& bins, const py::array& logint,
+                                const py::array& lo, const py::array& hi, const py::array& low,
+                                const py::array& high, double prior_const, py::array& x,
+                                py::array& score) {
+  const py::ssize_t p = g.p(), n_g = g.size();
+  if (n_g < 1) throw py::value_error("the state has no components (update it first)");
+  const double* pgw = f64_data(g_log_w, "g_log_w", 1);
+  require_len(g_log_w, "g_log_w", 0, n_g + 1);
+  const double* pxt = f64_data(xt, "xt", 2);
+  py::array num_keep, below_keep;
+  const int64_t* pnum = i64_vector(num, "num", &num_keep);
+  require_len(num_keep, "num", 0, p);
+  const int64_t* pbelow = i64_vector(below, "below", &below_keep);
+  const py::ssize_t n_l = below_keep.shape(0);
+  if (n_l < 1) throw py::value_error("below must hold at least one row");
+  const double* plw = f64_data(l_log_w, "l_log_w", 1);
+  require_len(l_log_w, "l_log_w", 0, n_l + 1);
+  const double* pu = f64_data(uniform, "uniform", 1);
+  const py::ssize_t k = uniform.shape(0);
+  const double* pz = f64_data(z, "z", 1);
+  const double* plans[5];
+  const char* names[5] = {"bins", "lo", "hi", "low", "high"};
+  const py::array* arrays[5] = {&bins, &lo, &hi, &low, &high};
+  for (int i = 0; i < 5; ++i) {
+    plans[i] = f64_data(*arrays[i], names[i], 1);
+    require_len(*arrays[i], names[i], 0, p);
+  }
+  if (logint.ndim() != 1 || logint.shape(0) != p || logint.itemsize() != 1 ||
+      !(logint.flags() & py::array::c_style)) {
+    throw py::value_error("logint must be a C-contiguous bool or uint8 array of p entries");
+  }
+  f64_data(x, "x", 2);
+  require_writeable(x, "x");
+  require_len(x, "x", 0, k);
+  require_len(x, "x", 1, p);
+  f64_data(score, "score", 1);
+  require_writeable(score, "score");
+  require_len(score, "score", 0, k);
+  auto* px = static_cast<double*>(x.mutable_data());
+  auto* pscore = static_cast<double*>(score.mutable_data());
+  std::vector<double> l_mu(p * n_l);
+  for (py::ssize_t j = 0; j < p; ++j) {
+    if (pnum[j] < 0 || pnum[j] >= xt.shape(0)) throw py::value_error("num holds a bad index");
+    for (py::ssize_t i = 0; i < n_l; ++i) {
+      if (pbelow[i] < 0 || pbelow[i] >= xt.shape(1)) throw py::value_error("below holds a bad row");
+      l_mu[j * n_l + i] = pxt[pnum[j] * xt.shape(1) + pbelow[i]];
+    }
+  }
+  const airda::cpu::TpeSnap snap{plans[0], static_cast<const uint8_t*>(logint.data()),
+                                 plans[1], plans[2], plans[3], plans[4]};
+  py::gil_scoped_release release;
+  return airda::cpu::tpe_propose_numeric(g, pgw, l_mu.data(), n_l, plw, consider_endpoints,
+                                         l_minimum, pu, k, pz, z.shape(0), snap, prior_const, px,
+                                         pscore);
+}
+
 // TPE's per-parameter sorted observations, one new row in all of them: for every j with a
 // value (not NaN), values[j] goes into vals[j][:sizes[j]] after the equal ones (as
 // np.searchsorted(side="right") places it), row into rows[j] at the same place, and sizes[j]
@@ -1070,29 +1136,18 @@ PYBIND11_MODULE(_C, m) {
         }
         if (z.shape(0) < size) throw py::value_error("z must hold at least x.size normals");
         auto* px = static_cast<double*>(x.mutable_data());
-        const py::ssize_t n_z = z.shape(0);
-        std::vector<py::ssize_t> bad, left;
-        for (py::ssize_t i = 0; i < size; ++i) {
-          px[i] = pm[i] + ps[i] * pz[i];
-          if (px[i] < 0.0 || px[i] > 1.0) bad.push_back(i);
-        }
-        py::ssize_t used = size;
-        for (int round = 0; round < 100 && !bad.empty(); ++round) {
-          if (used + static_cast<py::ssize_t>(bad.size()) > n_z) return py::ssize_t{-1};
-          left.clear();
-          for (const py::ssize_t i : bad) {
-            const double v = pm[i] + ps[i] * pz[used++];
-            px[i] = v;
-            if (v < 0.0 || v > 1.0) left.push_back(i);
-          }
-          bad.swap(left);
-        }
-        for (py::ssize_t i = 0; i < size; ++i) px[i] = std::min(std::max(px[i], 0.0), 1.0);
-        return used;
+        return airda::cpu::tpe_truncated_draws(px, pm, ps, size, pz, z.shape(0));
       },
       py::arg("x"), py::arg("mu"), py::arg("sigma"), py::arg("z"),
       "TPE's draws with their rejection into [0, 1] from pre-drawn normals z; returns how many "
       "were used (-1: too few).");
+  m.def("tpe_propose_numeric", &cpu_tpe_propose_numeric, py::arg("g"), py::arg("g_log_w"),
+        py::arg("xt"), py::arg("num"), py::arg("below"), py::arg("l_log_w"),
+        py::arg("consider_endpoints"), py::arg("l_minimum"), py::arg("uniform"), py::arg("z"),
+        py::arg("bins"), py::arg("logint"), py::arg("lo"), py::arg("hi"), py::arg("low"),
+        py::arg("high"), py::arg("prior_const"), py::arg("x"), py::arg("score"),
+        "One TPE proposal of a joint block of numeric parameters in one call (candidates into "
+        "x, scores into score); returns the best index, or -1 when the normals z ran out.");
   m.def("tpe_sorted_insert", &cpu_tpe_sorted_insert, py::arg("vals"), py::arg("rows"),
         py::arg("sizes"), py::arg("values"), py::arg("row"),
         "One row into TPE's per-parameter sorted buffers (after equal values); sizes grow.");

@@ -994,4 +994,93 @@ void tpe_default_log_weights(int64_t n, double prior_weight, double* out) {
   log_positive(out, n + 1, out);
 }
 
+
+int64_t tpe_truncated_draws(double* x, const double* mu, const double* sigma, int64_t size,
+                            const double* z, int64_t n_z) {
+  if (n_z < size) return -1;
+  std::vector<int64_t> bad, left;
+  for (int64_t i = 0; i < size; ++i) {
+    x[i] = mu[i] + sigma[i] * z[i];
+    if (x[i] < 0.0 || x[i] > 1.0) bad.push_back(i);
+  }
+  int64_t used = size;
+  for (int round = 0; round < 100 && !bad.empty(); ++round) {
+    if (used + static_cast<int64_t>(bad.size()) > n_z) return -1;
+    left.clear();
+    for (const int64_t i : bad) {
+      const double v = mu[i] + sigma[i] * z[used++];
+      x[i] = v;
+      if (v < 0.0 || v > 1.0) left.push_back(i);
+    }
+    bad.swap(left);
+  }
+  for (int64_t i = 0; i < size; ++i) x[i] = std::min(std::max(x[i], 0.0), 1.0);
+  return used;
+}
+
+int64_t tpe_propose_numeric(const NeighbourWidths& g, const double* g_log_w, const double* l_mu,
+                            int64_t n_l, const double* l_log_w, bool consider_endpoints,
+                            double l_minimum, const double* uniform, int64_t k, const double* z,
+                            int64_t n_z, const TpeSnap& snap, double prior_const, double* x,
+                            double* score) {
+  const int64_t p = g.p(), n_g = g.size();
+  if (n_l < 1 || n_g < 1 || k < 1) throw std::invalid_argument("l and g need components");
+  // l's widths, as the Python path computes them (sorted_bandwidths).
+  std::vector<double> l_sigma(p * n_l);
+  sorted_bandwidths(l_mu, p, n_l, 0.0, 1.0, consider_endpoints, l_minimum, 1.0, l_sigma.data());
+  // The components drawn: rng.choice's inverse CDF over l's weights (the prior last).
+  std::vector<double> cdf(n_l + 1);
+  double acc = 0.0;
+  for (int64_t i = 0; i <= n_l; ++i) cdf[i] = acc += std::exp(l_log_w[i]);
+  const double total = cdf[n_l];
+  for (double& c : cdf) c /= total;
+  std::vector<double> mu(k * p), sigma(k * p);
+  for (int64_t i = 0; i < k; ++i) {
+    const int64_t comp = std::upper_bound(cdf.begin(), cdf.end(), uniform[i]) - cdf.begin();
+    const bool prior = comp >= n_l;
+    for (int64_t j = 0; j < p; ++j) {
+      mu[i * p + j] = prior ? 0.5 : l_mu[j * n_l + comp];
+      sigma[i * p + j] = prior ? 1.0 : l_sigma[j * n_l + comp];
+    }
+  }
+  if (tpe_truncated_draws(x, mu.data(), sigma.data(), k * p, z, n_z) < 0) return -1;
+  for (int64_t j = 0; j < p; ++j) {
+    const double b = snap.bins[j];
+    const bool logint = snap.logint[j] != 0;
+    if (!(b > 0.0) && !logint) continue;
+    const double lo = snap.lo[j], span = snap.hi[j] - snap.lo[j];
+    for (int64_t i = 0; i < k; ++i) {
+      double& v = x[i * p + j];
+      if (b > 0.0) v = (std::min(std::floor(v * b), b - 1.0) + 0.5) / b;
+      if (logint) {
+        const double r = std::nearbyint(std::exp(lo + v * span));
+        v = (std::log(std::min(std::max(r, snap.low[j]), snap.high[j])) - lo) / span;
+      }
+    }
+  }
+  // The prior's log-density, then weighted into each mixture as its last term.
+  std::vector<double> extra_l(k), extra_g(k), lower(k);
+  for (int64_t i = 0; i < k; ++i) {
+    double sq = 0.0;
+    for (int64_t j = 0; j < p; ++j) {
+      const double dx = x[i * p + j] - 0.5;
+      sq += dx * dx;
+    }
+    const double prior = prior_const - 0.5 * sq;
+    extra_l[i] = prior + l_log_w[n_l];
+    extra_g[i] = prior + g_log_w[n_g];
+  }
+  const std::vector<double> low(p, 0.0), high(p, 1.0);
+  parzen_logpdf(x, k, p, l_mu, l_sigma.data(), 1, l_log_w, nullptr, n_l, low.data(), high.data(),
+                nullptr, nullptr, 0, 0, extra_l.data(), n_l, n_l, 0, lower.data());
+  g.logpdf(x, k, g_log_w, nullptr, nullptr, 0, 0, extra_g.data(), 0, score);
+  int64_t best = 0;
+  for (int64_t i = 0; i < k; ++i) {
+    score[i] = lower[i] - score[i];
+    // np.argmax: the first largest, a NaN counting as largest.
+    if (score[best] == score[best] && (score[i] > score[best] || score[i] != score[i])) best = i;
+  }
+  return best;
+}
+
 }  // namespace airda::cpu

@@ -622,3 +622,174 @@ def test_draws_ahead_give_the_same_candidates():
     mu, sigma = np.full((2, 2), 0.0), np.full((2, 2), 5.0)
     x = np.empty((2, 2))
     assert native().tpe_truncated_draws(x, mu, sigma, np.full(4, -1.0)) == -1
+
+
+@pytest.mark.parametrize("constant_liar", [True, False])
+def test_compiled_proposal_matches_the_python_path(constant_liar):
+    """The common case's proposal in one compiled call (tpe_propose_numeric) against the Python
+    path it replaces: the same trials, value for value, over studies with stepped floats,
+    log-scaled and plain integers (snapped candidates, ties among them) and parallel asks
+    (pending rows under the constant liar)."""
+    pytest.importorskip("airda._C")
+    space = Space(
+        {
+            "a": Float(-2.0, 3.0),
+            "b": Float(1e-4, 1.0, log=True),
+            "c": Float(0.0, 1.0, step=0.125),
+            "n": Int(1, 1000, log=True),
+            "m": Int(-3, 4),
+        }
+    )
+
+    def objective(p):
+        return (
+            (p["a"] - 0.7) ** 2
+            + math.log(p["b"]) ** 2 / 40
+            + p["c"]
+            + abs(p["m"] - 1)
+            + (math.log(p["n"]) - 3.0) ** 2
+        )
+
+    runs = []
+    for compiled in (True, False):
+        strategy = TPE(seed=3, n_startup_trials=5, constant_liar=constant_liar)
+        strategy.setup(space, ("minimize",))
+        if not compiled:
+            strategy._propose_native = None
+        used = []
+        if compiled:  # count the compiled calls: the fast path must be the one taken
+            inner = strategy._propose_native
+
+            def counted(*args):
+                used.append(1)
+                return inner(*args)
+
+            strategy._propose_native = counted
+        values, number = [], 0
+        for _ in range(40):
+            batch = strategy.ask(3)  # three at once: later ones see the earlier as running
+            for params in batch:
+                strategy.note(FrozenTrial(number, TrialState.RUNNING, params))
+                number += 1
+            for i, params in enumerate(batch):
+                value = objective(params)
+                values.append(value)
+                strategy.tell(
+                    FrozenTrial(
+                        number - len(batch) + i, TrialState.COMPLETE, params, values=(value,)
+                    )
+                )
+        if compiled:
+            assert len(used) > 60
+        runs.append(values)
+    assert runs[0] == runs[1]
+
+
+def test_compiled_proposal_bad_input():
+    """tpe_propose_numeric refuses arguments of the wrong shape or type with a clear error, and
+    says when the normals drawn ahead ran out (the caller then draws more)."""
+    pytest.importorskip("airda._C")
+    from airda._native import native
+
+    s = _told_strategy(np.random.default_rng(2).random((30, 3)))
+    s.ask()
+    num = s._modelled
+    state = s._g_state(num)
+    above = np.arange(3, 30)
+    s._update_g(state, num, above, 0.01)
+    k, p = 6, 3
+    wa = np.full(len(above) + 1, -np.log(len(above) + 1))
+    wb = np.full(4, -np.log(4))
+    below = np.arange(3)
+    plan = (np.zeros(p), np.zeros(p, np.uint8), np.zeros(p), np.ones(p), np.zeros(p), np.zeros(p))
+    x, score = np.empty((k, p)), np.empty(k)
+    fn = native().tpe_propose_numeric
+    best = fn(
+        state,
+        wa,
+        s._xt,
+        num,
+        below,
+        wb,
+        False,
+        0.2,
+        np.full(k, 0.5),
+        np.zeros(2 * k * p),
+        *plan,
+        -1.0,
+        x,
+        score,
+    )
+    assert 0 <= best < k and score[best] == score.max()
+    np.testing.assert_array_equal(x, np.broadcast_to(x[0], (k, p)))  # z = 0: at the means
+    # Too few normals: -1, and the caller draws more.
+    assert (
+        fn(
+            state,
+            wa,
+            s._xt,
+            num,
+            below,
+            wb,
+            False,
+            0.2,
+            np.full(k, 0.5),
+            np.zeros(k * p - 1),
+            *plan,
+            -1.0,
+            x,
+            score,
+        )
+        == -1
+    )
+    with pytest.raises(ValueError, match="g_log_w"):
+        fn(
+            state,
+            wa[:-1],
+            s._xt,
+            num,
+            below,
+            wb,
+            False,
+            0.2,
+            np.full(k, 0.5),
+            np.zeros(2 * k * p),
+            *plan,
+            -1.0,
+            x,
+            score,
+        )
+    with pytest.raises(ValueError, match="below"):
+        fn(
+            state,
+            wa,
+            s._xt,
+            num,
+            np.array([10**6]),
+            np.zeros(2),
+            False,
+            0.2,
+            np.full(k, 0.5),
+            np.zeros(2 * k * p),
+            *plan,
+            -1.0,
+            x,
+            score,
+        )
+    with pytest.raises(ValueError, match="x"):
+        fn(
+            state,
+            wa,
+            s._xt,
+            num,
+            below,
+            wb,
+            False,
+            0.2,
+            np.full(k, 0.5),
+            np.zeros(2 * k * p),
+            *plan,
+            -1.0,
+            np.empty((k, p + 1)),
+            score,
+        )

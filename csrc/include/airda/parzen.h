@@ -159,4 +159,37 @@ class NeighbourWidths {
   int64_t n_full_ = 0, n_incremental_ = 0, n_norms_ = 0;
 };
 
+// TPE's draws from its chosen components, truncated to [0, 1] by rejection, from pre-drawn
+// normals: x = mu + sigma * z[:size] (all `size` entries, row-major (k, p)), then each round
+// redraws the coordinates still outside, in row-major order, from the next normals of z (as
+// consecutive draws of the generator would give them), up to 100 rounds, and clips. Returns how
+// many normals were used, or -1 when the n_z normals ran out (x is then incomplete).
+int64_t tpe_truncated_draws(double* x, const double* mu, const double* sigma, int64_t size,
+                            const double* z, int64_t n_z);
+
+// How TPE snaps a numeric parameter's unit coordinate to the value it decodes to: bins[j] > 0
+// puts it at the centre of its bin of bins[j]; logint[j] != 0 rounds exp(lo + x (hi - lo)) to an
+// integer in [low, high] and maps it back (a log-scaled integer parameter).
+struct TpeSnap {
+  const double* bins;
+  const uint8_t* logint;
+  const double *lo, *hi, *low, *high;
+};
+
+// One TPE proposal in the common case, a single joint block of numeric parameters, in one call
+// (the Python path, airda.hpo.tpe.TPE._sample_block, is the reference): l is the mixture of the
+// n_l "below" observations l_mu (p, n_l) with neighbour bandwidths clipped to [l_minimum, 1] and
+// log weights l_log_w (n_l + 1, the prior's last); g is `g`, updated, with log weights g_log_w
+// (its members' in member order, then the prior's). Each of the k candidates picks a component
+// of l by its uniform draw (the prior, N(0.5, 1), is the last), is drawn from it by
+// tpe_truncated_draws and snapped; its score is log l(x) - log g(x), the prior's density
+// exp(prior_const - |x - 0.5|^2 / 2) weighted into both. Writes the candidates x (k, p) and
+// scores (k,); returns the index of the best (the first of equals), or -1 when the normals ran
+// out.
+int64_t tpe_propose_numeric(const NeighbourWidths& g, const double* g_log_w, const double* l_mu,
+                            int64_t n_l, const double* l_log_w, bool consider_endpoints,
+                            double l_minimum, const double* uniform, int64_t k, const double* z,
+                            int64_t n_z, const TpeSnap& snap, double prior_const, double* x,
+                            double* score);
+
 }  // namespace airda::cpu

@@ -346,9 +346,13 @@ class TPE(Strategy):
 
             self._insert_native = native().tpe_sorted_insert
             self._truncated_native = native().tpe_truncated_draws
+            # The common case of a proposal in one compiled call (None: the Python path).
+            self._propose_native = native().tpe_propose_numeric
         except (ImportError, AttributeError):
             self._insert_native = None
             self._truncated_native = None
+            self._propose_native = None
+        self._native_snaps: dict[bytes, tuple] = {}
         # The best complete rows by (loss, trial number), single objective, kept at every
         # result so that the split needs no pass over the losses; None once a row's result
         # was replaced (then the split sorts).
@@ -671,6 +675,19 @@ class TPE(Strategy):
             above = above[self._active[above][:, cols].all(axis=1)]
         num = cols[self._kind[cols] == _NUMERIC]
         cat = cols[self._kind[cols] == _CATEGORICAL]
+        if (
+            self._propose_native is not None
+            and block.last
+            and block.joint
+            and len(num) == len(cols)
+            and below_weights is None
+            and self.bandwidth == "neighbour"
+            and 0 < len(below) <= 256
+            and len(above) > 1
+        ):
+            state = self._g_state(num)
+            if state is not None:
+                return self._sample_native(state, num, below, above, rng)
         wb = self._weights(below, below_weights)
         wa = self._weights(above, None)
         lower = self._mixture(below, wb, num, cat, block.joint, cache=False)
@@ -693,6 +710,50 @@ class TPE(Strategy):
         out[self._kind[cols] == _NUMERIC] = xs[best]
         out[self._kind[cols] == _CATEGORICAL] = codes[best]
         return out
+
+    def _sample_native(
+        self,
+        state: Any,
+        num: np.ndarray,
+        below: np.ndarray,
+        above: np.ndarray,
+        rng: np.random.Generator,
+    ) -> np.ndarray:
+        """The common case of :meth:`_sample_block` (one joint block of numeric parameters, the
+        last of the ask, single objective) in one compiled call: the same estimators, the same
+        draws from `rng` and the same candidates; scores equal up to rounding."""
+        wb = self._weights(below, None)
+        wa = self._weights(above, None)
+        clip = self.consider_magic_clip
+        self._update_g(state, num, above, 1.0 / min(100.0, len(above) + 2) if clip else 1e-12)
+        k, p = self.n_ei_candidates, len(num)
+        uniform = rng.random(k)
+        z = rng.standard_normal(2 * k * p + 64)
+        plan = self._native_snaps.get(num.tobytes())
+        if plan is None:
+            logint = self._logint[num]
+            plan = self._native_snaps[num.tobytes()] = (
+                self._bins[num].astype(float),
+                logint.astype(np.uint8),
+                np.ascontiguousarray(self._log_lo[num]),
+                np.ascontiguousarray(self._log_hi[num]),
+                np.where(logint, self._int_low[num], 0.0),
+                np.where(logint, self._int_high[num], 0.0),
+            )
+        x, score = np.empty((k, p)), np.empty(k)
+        args = (state, wa, self._xt, num, below, wb, self.consider_endpoints)
+        minimum = 1.0 / min(100.0, len(below) + 2) if clip else 1e-12
+        best = self._propose_native(
+            *args, minimum, uniform, z, *plan, p * _PRIOR_LOG_NORM, x, score
+        )
+        if best < 0:  # too few normals drawn ahead (rare): more, as consecutive draws
+            z = np.concatenate((z, rng.standard_normal(64 * k * p)))
+            best = self._propose_native(
+                *args, minimum, uniform, z, *plan, p * _PRIOR_LOG_NORM, x, score
+            )
+            if best < 0:
+                raise RuntimeError("TPE could not draw inside [0, 1]")  # unreachable in practice
+        return x[best]
 
     def _weights(self, rows: np.ndarray, given: np.ndarray | None) -> np.ndarray:
         """Normalised log-weights of the observation components and (last) the prior."""
@@ -732,18 +793,7 @@ class TPE(Strategy):
             scott = joint and self.bandwidth == "scott"
             state = self._g_state(num) if by_first and not scott else None
             if state is not None:
-                # g, kept between asks: only the components next to a change are recomputed.
-                key = num.tolist()
-                state.update(
-                    [self._sorted_rows[j] for j in key],
-                    [self._sorted_vals[j] for j in key],
-                    self._xt,
-                    num,
-                    rows,
-                    self._n,
-                    minimum,
-                    8 + n_obs // 32,
-                )
+                self._update_g(state, num, rows, minimum)
                 rows = state.rows
                 out["mu_t"], out["sigma_t"], out["log_norm"] = state.mu, state.sigma, state.log_norm
                 # Scored by the state itself (its inverse widths are kept too); log_w stays in
@@ -794,6 +844,21 @@ class TPE(Strategy):
                 prior[0, c, :size] = -math.log(size)
             out["table"], out["prior_table"] = table, prior
         return out
+
+    def _update_g(self, state: Any, num: np.ndarray, rows: np.ndarray, minimum: float) -> None:
+        """g's compiled state brought to the members `rows`: kept between asks, only the
+        components next to a change are recomputed."""
+        key = num.tolist()
+        state.update(
+            [self._sorted_rows[j] for j in key],
+            [self._sorted_vals[j] for j in key],
+            self._xt,
+            num,
+            rows,
+            self._n,
+            minimum,
+            8 + len(rows) // 32,
+        )
 
     def _g_state(self, num: np.ndarray) -> Any:
         """The compiled NeighbourWidths of g's block `num` (None without the compiled module)."""
