@@ -660,9 +660,9 @@ def test_compiled_proposal_matches_the_python_path(constant_liar):
         if compiled:  # count the compiled calls: the fast path must be the one taken
             inner = strategy._propose_native
 
-            def counted(*args):
-                used.append(1)
-                return inner(*args)
+            def counted(*args, _inner=inner, _used=used):
+                _used.append(1)
+                return _inner(*args)
 
             strategy._propose_native = counted
         values, number = [], 0
@@ -720,7 +720,8 @@ def test_compiled_proposal_bad_input():
         x,
         score,
     )
-    assert 0 <= best < k and score[best] == score.max()
+    assert 0 <= best < k
+    assert score[best] == score.max()
     np.testing.assert_array_equal(x, np.broadcast_to(x[0], (k, p)))  # z = 0: at the means
     # Too few normals: -1, and the caller draws more.
     assert (
