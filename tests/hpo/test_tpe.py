@@ -794,3 +794,61 @@ def test_compiled_proposal_bad_input():
             np.empty((k, p + 1)),
             score,
         )
+
+
+@pytest.mark.parametrize(
+    ("n_rows", "p", "n_cand", "minimum", "threads"),
+    [
+        (9, 2, 3, 0.01, 0),  # fewer components than one step of the screen
+        (260, 5, 70, 0.01, 0),  # a padded last chunk; candidates in several passes
+        (1500, 10, 24, 0.01, 0),  # clustered observations, candidates among them
+        (4000, 10, 220, 0.01, 2),  # enough work for two threads
+        (300, 3, 24, 1e-5, 0),  # widths too narrow for the screen: the dense kernel
+    ],
+)
+def test_neighbour_widths_screened_logpdf_matches_the_reference(
+    n_rows, p, n_cand, minimum, threads
+):
+    """Without categorical dimensions g's state scores through a single-precision screen and an
+    exact pass over the components it keeps: the NumPy reference and the generic compiled op
+    agree, with candidates on means, near clusters, outside [0, 1] or NaN, and an extra term
+    that dwarfs every component (so that none is within reach of the largest)."""
+    pytest.importorskip("airda._C")
+    from airda._native import native
+    from airda.ops.parzen import _logpdf_cpu, parzen_logpdf_reference
+
+    rng = np.random.default_rng(n_rows + p)
+    centres = rng.random((4, p))
+    values = np.clip(centres[rng.integers(0, 4, n_rows)] + rng.normal(0, 0.05, (n_rows, p)), 0, 1)
+    s = _told_strategy(values)
+    num = s._modelled
+    rows = [s._sorted_rows[j] for j in num.tolist()]
+    vals = [s._sorted_vals[j] for j in num.tolist()]
+    members = np.sort(rng.choice(n_rows, size=n_rows - 2, replace=False))
+    state = native().NeighbourWidths(p, False)
+    state.update(rows, vals, s._xt, num, members, n_rows, minimum, 8)
+    n = state.size
+    log_w = np.log(rng.dirichlet(np.ones(n + 1)))
+    x = np.clip(centres[rng.integers(0, 4, n_cand)] + rng.normal(0, 0.03, (n_cand, p)), 0, 1)
+    x[0] = state.mu[:, n // 2]
+    if n_cand > 2:
+        x[1, 0] = 1.5  # outside
+        x[2, -1] = np.nan
+    mu, sigma = np.ascontiguousarray(state.mu.T), np.ascontiguousarray(state.sigma.T)
+    weights = np.ascontiguousarray(log_w[state.perm])
+    norm = np.array(state.log_norm)
+    lo, hi = np.zeros(p), np.ones(p)
+    ok = np.flatnonzero(~np.isnan(x).any(axis=1))  # the reference refuses NaN
+    for extra in (None, rng.normal(0.0, 5.0, n_cand), np.full(n_cand, 1e4)):
+        out = np.empty(n_cand)
+        state.logpdf(x, log_w, None, None, extra, threads, out)
+        e = None if extra is None else extra[ok]
+        want = parzen_logpdf_reference(
+            x[ok], mu, sigma, weights, lo, hi, log_norm=norm, log_extra=e
+        )
+        np.testing.assert_allclose(out[ok], want, rtol=1e-12, atol=1e-12)
+        dense = _logpdf_cpu(x, mu, sigma, weights, norm, lo, hi, None, None, extra)
+        np.testing.assert_allclose(out, dense, rtol=1e-13, atol=1e-13)
+        if n_cand > 2:
+            assert out[1] == -np.inf
+            assert out[2] == -np.inf

@@ -147,6 +147,9 @@ class NeighbourWidths {
   double minimum_ = 0.0;
   int64_t n_ = 0, cap_ = 0, n_rows_ = 0;
   std::vector<double> mu_, sigma_, inv_, norm_;
+  // The means and sqrt(1/2) / sigma in single precision, laid out alike, for logpdf's screen.
+  std::vector<float> mu32_, inv32_;
+  double inv_max_ = 0.0;  // at least the largest sqrt(1/2) / sigma
   std::vector<int64_t> comp_row_, perm_;
   std::vector<int32_t> pos_;   // row -> component (n_rows_ entries), -1 for non-members
   std::vector<int32_t> rank_;  // row -> index in the latest members, -1 for non-members
