@@ -11,6 +11,10 @@
 // skipped mass is below n_comp * e^-60 of the total. A block of candidates skips a chunk
 // outright when the distance in the first dimension alone puts all of its terms below that
 // threshold (decisive in low dimensions, with components sorted by their first coordinate).
+//
+// TPE's g state (NeighbourWidths) scores without categorical dimensions through a
+// single-precision screen instead (screened_logpdf): every term in float32, sixteen components a
+// step, then the few within reach of the largest in double precision.
 #include "airda/parzen.h"
 
 #include <omp.h>
