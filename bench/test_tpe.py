@@ -176,3 +176,52 @@ def test_parzen_logpdf(timed, n_cand, n_comp, d, backend):
         rounds=3 if backend == "reference" else 20,
         baseline=backend == "reference",
     )
+
+
+@functools.cache
+def g_state(n: int):
+    """g's kept state after a TPE study's worth of clustered trials in 10-D (as TPE's own
+    history crowds around the good region), its log weights, and 24 candidates among them."""
+    rng = np.random.default_rng(n)
+    centres = rng.uniform(-1.5, 1.5, (5, DIM))
+    x = np.clip(centres[rng.integers(0, 5, n)] + rng.normal(0, 0.2, (n, DIM)), -2.0, 2.0)
+    strategy = TPE(seed=0)
+    strategy.setup(space(), ("minimize",))
+    y = rosenbrock(x)
+    for i in range(n):
+        params = {f"x{j}": float(x[i, j]) for j in range(DIM)}
+        strategy.tell(FrozenTrial(i, TrialState.COMPLETE, params, values=(float(y[i]),)))
+    strategy.ask()  # builds g's state
+    (state,) = [s for s in strategy._g_widths.values() if s is not None]
+    log_w = np.log(np.full(state.size + 1, 1.0 / (state.size + 1)))
+    cand = centres[rng.integers(0, 5, 24)] + rng.normal(0, 0.1, (24, DIM))
+    cand = np.clip((cand + 2.0) / 4.0, 0.0, 1.0)
+    return state, log_w, cand
+
+
+@pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("path", ["dense cpu op", "g state (single-precision screen)"])
+def test_g_state_logpdf(timed, n, path):
+    """The op TPE runs on g each ask: the state's own scoring (a single-precision screen, then
+    the few components within reach in double precision) against the dense compiled op on the
+    same mixture (baseline)."""
+    pytest.importorskip("airda._C")
+    from airda.ops.parzen import _logpdf_cpu
+
+    state, log_w, x = g_state(n)
+    out = np.empty(len(x))
+    if path == "dense cpu op":
+        mu, sigma = np.ascontiguousarray(state.mu.T), np.ascontiguousarray(state.sigma.T)
+        weights = np.ascontiguousarray(log_w[state.perm])
+        norm = np.array(state.log_norm)
+        lo, hi = np.zeros(DIM), np.ones(DIM)
+
+        def fn():
+            return _logpdf_cpu(x, mu, sigma, weights, norm, lo, hi, None, None, None)
+    else:
+
+        def fn():
+            state.logpdf(x, log_w, None, None, None, 0, out)
+            return out
+
+    timed(f"g's logpdf, {n} trials, {DIM}-D", path, fn, rounds=30, baseline=path == "dense cpu op")
