@@ -1155,7 +1155,8 @@ PYBIND11_MODULE(_C, m) {
       m, "NeighbourWidths",
       "TPE's neighbour bandwidths of one large mixture kept between asks and updated where "
       "its members changed (bit-identical to a full pass); see airda.hpo.tpe.")
-      .def(py::init<int64_t, bool>(), py::arg("p"), py::arg("consider_endpoints"))
+      .def(py::init<int64_t, bool, bool>(), py::arg("p"), py::arg("consider_endpoints"),
+           py::arg("by_row") = false)
       .def("update", &cpu_widths_update, py::arg("sorted_rows"), py::arg("sorted_vals"),
            py::arg("xt"), py::arg("num"), py::arg("members"), py::arg("n_rows"),
            py::arg("minimum"), py::arg("max_changes"),
@@ -1180,6 +1181,8 @@ PYBIND11_MODULE(_C, m) {
       .def_property_readonly("perm", [](const py::object& o) { return widths_view(o, 4); },
                              "index in `members` of each component (n,)")
       .def_property_readonly("size", &airda::cpu::NeighbourWidths::size)
+      .def_property_readonly("by_row", &airda::cpu::NeighbourWidths::by_row,
+                             "components in row order (else by the first parameter)")
       .def_property_readonly("full_passes", &airda::cpu::NeighbourWidths::full_passes)
       .def_property_readonly("incremental_updates",
                              &airda::cpu::NeighbourWidths::incremental_updates)

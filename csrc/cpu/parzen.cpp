@@ -651,8 +651,8 @@ void sorted_bandwidths(const double* values, int64_t p, int64_t n, double low, d
 
 // ---- NeighbourWidths: g's bandwidths kept between asks ---------------------------------------
 
-NeighbourWidths::NeighbourWidths(int64_t p, bool consider_endpoints)
-    : p_(p), ends_(consider_endpoints), low_(p, 0.0), high_(p, 1.0) {
+NeighbourWidths::NeighbourWidths(int64_t p, bool consider_endpoints, bool by_row)
+    : p_(p), ends_(consider_endpoints), by_row_(by_row), low_(p, 0.0), high_(p, 1.0) {
   if (p < 1) throw std::invalid_argument("NeighbourWidths needs at least one parameter");
 }
 
@@ -995,11 +995,20 @@ void NeighbourWidths::full(const Column* columns, int64_t n, int64_t n_rows, dou
   pos_.assign(n_rows, -1);
   const Column& first = columns[0];
   int64_t found = 0;
-  for (int64_t s = 0; s < first.size && found < n; ++s) {
-    const int64_t r = first.rows[s];
-    if (member(r, n_rows) && pos_[r] < 0) {
-      pos_[r] = static_cast<int32_t>(found);
-      comp_row_[found++] = r;
+  if (by_row_) {  // the members in ascending order of row
+    for (int64_t r = 0; r < n_rows && found < n; ++r) {
+      if (rank_[r] >= 0) {
+        pos_[r] = static_cast<int32_t>(found);
+        comp_row_[found++] = r;
+      }
+    }
+  } else {  // in ascending order of the first parameter
+    for (int64_t s = 0; s < first.size && found < n; ++s) {
+      const int64_t r = first.rows[s];
+      if (member(r, n_rows) && pos_[r] < 0) {
+        pos_[r] = static_cast<int32_t>(found);
+        comp_row_[found++] = r;
+      }
     }
   }
   for (int64_t j = 0; j < p_ && found == n; ++j) {
@@ -1079,23 +1088,36 @@ bool NeighbourWidths::incremental(const Column* columns, const double* const* va
   }
   // 2. The new component order: kept components keep theirs; an added row goes after the
   // nearest kept member before it in the first column (added rows with the same one in
-  // column order).
+  // column order), or by row: after the kept member of the next lower row (added rows with
+  // the same one in row order; a new trial's row joins at the end and nothing shifts).
   struct Add {
     int64_t anchor, s0, index;
   };
   std::vector<Add> adds(n_add);
   const Column& first = columns[0];
+  auto kept = [&](int64_t r) {
+    return r >= 0 && r < n_rows && r < static_cast<int64_t>(pos_.size()) && pos_[r] >= 0 &&
+           rank_[r] >= 0;
+  };
   for (int64_t i = 0; i < n_add; ++i) {
-    const int64_t s0 = loc[i * p_];
-    int64_t anchor = -1;
-    for (int64_t k = s0 - 1; k >= 0; --k) {
-      const int64_t r = first.rows[k];
-      if (r >= 0 && r < n_rows && pos_[r] >= 0 && rank_[r] >= 0) {
-        anchor = pos_[r];
-        break;
+    int64_t anchor = -1, key = loc[i * p_];
+    if (by_row_) {
+      key = added_[i];
+      for (int64_t r = key - 1; r >= 0; --r) {
+        if (kept(r)) {
+          anchor = pos_[r];
+          break;
+        }
+      }
+    } else {
+      for (int64_t k = key - 1; k >= 0; --k) {
+        if (kept(first.rows[k])) {
+          anchor = pos_[first.rows[k]];
+          break;
+        }
       }
     }
-    adds[i] = {anchor, s0, i};
+    adds[i] = {anchor, key, i};
   }
   std::sort(adds.begin(), adds.end(), [](const Add& a, const Add& b) {
     return a.anchor != b.anchor ? a.anchor < b.anchor : a.s0 < b.s0;

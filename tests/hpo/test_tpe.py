@@ -420,12 +420,17 @@ def _check_g_states(s: TPE) -> int:
         minimum = 1.0 / min(100.0, n + 2) if s.consider_magic_clip else 1e-12
         sorted_rows = [s._sorted_rows[j] for j in key]
         sorted_vals = [s._sorted_vals[j] for j in key]
-        fresh = native().NeighbourWidths(len(key), s.consider_endpoints)
+        assert state.by_row == (len(key) >= 3)
+        fresh = native().NeighbourWidths(len(key), s.consider_endpoints, state.by_row)
         assert fresh.update(sorted_rows, sorted_vals, s._xt, num, members, s._n, minimum, 0) == 0
         for name in ("rows", "perm", "mu", "sigma", "log_norm"):
             np.testing.assert_array_equal(getattr(state, name), getattr(fresh, name), name)
-        # the NumPy reference: component order by the first parameter, hyperopt's widths
-        rows, perm = s._ordered(members, int(num[0]))
+        # the NumPy reference: component order by row (from three parameters) or by the first
+        # parameter, hyperopt's widths
+        if state.by_row:
+            rows, perm = members, np.arange(n)
+        else:
+            rows, perm = s._ordered(members, int(num[0]))
         np.testing.assert_array_equal(state.rows, rows)
         np.testing.assert_array_equal(state.perm, perm)
         want = s._neighbour_bandwidths(members, num, minimum)[perm]

@@ -77,7 +77,8 @@ void sorted_bandwidths(const double* values, int64_t p, int64_t n, double low, d
 
 // TPE's neighbour bandwidths of one large mixture (g, the "above" trials), kept from one ask to
 // the next and updated where its members changed. The components are the members in ascending
-// order of the first parameter (ties in the order of the sorted lists); per component and
+// order of the first parameter (ties in the order of the sorted lists), or of their rows
+// (by_row); per component and
 // dimension the mean (the member's value) and the width (hyperopt's rule, as
 // neighbour_bandwidths computes it), and per component its log-normaliser on [0, 1]^p (as
 // parzen_log_norm computes it). Between asks a few rows join or leave (a new result, a row
@@ -98,7 +99,10 @@ class NeighbourWidths {
     int64_t size;
   };
 
-  NeighbourWidths(int64_t p, bool consider_endpoints);
+  // by_row: the components in ascending order of their rows instead of the first parameter
+  // (a new trial's row joins at the end, so that an update shifts no arrays; the order the
+  // dense kernel's chunk skipping needs is lost, which matters in one or two dimensions).
+  NeighbourWidths(int64_t p, bool consider_endpoints, bool by_row = false);
 
   // columns (p): the sorted observations per parameter; value[j][row]: parameter j's value in
   // each row (n_rows entries); members (n): the member rows in ascending order, all below
@@ -118,6 +122,7 @@ class NeighbourWidths {
 
   int64_t p() const { return p_; }
   int64_t size() const { return n_; }
+  bool by_row() const { return by_row_; }
   int64_t capacity() const { return cap_; }
   const double* mu() const { return mu_.data(); }
   const double* sigma() const { return sigma_.data(); }
@@ -143,6 +148,7 @@ class NeighbourWidths {
 
   int64_t p_;
   bool ends_;
+  bool by_row_;
   bool valid_ = false;
   double minimum_ = 0.0;
   int64_t n_ = 0, cap_ = 0, n_rows_ = 0;

@@ -782,9 +782,10 @@ class TPE(Strategy):
         kept apart so that the large g(x) is scored without copying a prior row into it."""
         n_obs = len(rows)
         n_comp = n_obs + 1
-        # g's components go in ascending order of the first numeric parameter: the op skips the
-        # chunks of them far from a candidate (the order changes only rounding). l keeps trial
-        # order, since candidates are drawn from its components by index.
+        # g's components go in ascending order of the first numeric parameter (in row order in
+        # the compiled state from three parameters on): the op skips the chunks of them far from
+        # a candidate (the order changes only rounding). l keeps trial order, since candidates
+        # are drawn from its components by index.
         by_first = cache and len(num) > 0 and n_obs > 1
         out: dict[str, Any] = {"num": num, "cat": cat, "n_obs": n_obs}
         if len(num):
@@ -870,7 +871,10 @@ class TPE(Strategy):
         try:
             from airda._native import native
 
-            state = native().NeighbourWidths(len(key), self.consider_endpoints)
+            # From three parameters on, the components go in row order: a new trial joins at
+            # the end and an update shifts nothing. The order by the first parameter pays only
+            # where the op's chunk skipping decides, in one or two dimensions.
+            state = native().NeighbourWidths(len(key), self.consider_endpoints, len(key) >= 3)
         except (ImportError, AttributeError):
             state = None
         self._g_widths[key] = state
