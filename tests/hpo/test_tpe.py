@@ -804,7 +804,8 @@ def test_compiled_proposal_bad_input():
 @pytest.mark.parametrize(
     ("n_rows", "p", "n_cand", "minimum", "threads"),
     [
-        (9, 2, 3, 0.01, 0),  # fewer components than one step of the screen
+        (9, 3, 3, 0.01, 0),  # fewer components than one step of the screen
+        (500, 2, 24, 0.01, 0),  # two dimensions: the dense kernel
         (260, 5, 70, 0.01, 0),  # a padded last chunk; candidates in several passes
         (1500, 10, 24, 0.01, 0),  # clustered observations, candidates among them
         (4000, 10, 220, 0.01, 2),  # enough work for two threads
