@@ -531,10 +531,11 @@ class Space:
         """Point in [0, 1]^dim -> candidate; coordinates of inactive parameters are ignored."""
         if len(x) != self.dim:
             raise SpaceError(f"expected {self.dim} coordinates, got {len(x)}")
+        if isinstance(x, np.ndarray):
+            x = x.tolist()  # Python floats: indexing an array element by element is slower
         out: dict[str, Any] = {}
-        for i, (name, p) in enumerate(self.params.items()):
-            if self.is_active(name, out):
-                u = x[i]
+        for (name, p), u in zip(self.params.items(), x, strict=True):
+            if not p.when or self.is_active(name, out):
                 out[name] = p.from_unit(0.5 if u is None or math.isnan(u) else u)
         return out
 
