@@ -101,7 +101,10 @@ def test_serial_process_killed_mid_trial_then_resumed(tmp_path):
     ("content", "message"),
     [
         (b"hello, this is a text file\n" * 10, "not an SQLite database"),
-        (b"SQLite format 3\x00" + b"\x00" * 200, "not a readable SQLite database|not an airda"),
+        (
+            b"SQLite format 3\x00" + b"\x00" * 200,
+            "damaged|not a readable SQLite database|not an airda",
+        ),
     ],
 )
 def test_corrupt_or_foreign_files_are_refused_untouched(tmp_path, content, message):

@@ -249,8 +249,8 @@ class Study:
         if state is TrialState.COMPLETE:
             try:
                 checked = check_values(values, len(self.directions))
-            except ValueError as exc:
-                state, error = TrialState.FAIL, f"ValueError: {exc}"
+            except Exception as exc:  # whatever the objective returned, the trial ends
+                state, error = TrialState.FAIL, f"{type(exc).__name__}: {exc}"
         elif state is TrialState.PRUNED and live is not None and live.intermediate:
             last = live.intermediate[max(live.intermediate)]
             checked = (last,) if len(self.directions) == 1 else None
@@ -531,10 +531,51 @@ def create_study(
     except DuplicatedStudyError:
         if not load_if_exists:
             raise
+        _check_same_settings(
+            store.get_study(name),
+            dirs if direction is not None or directions is not None else None,
+            space_obj if space is not None and len(space_obj) else None,
+        )
         return load_study(
             name, storage=store, strategy=strategy, seed=seed, scheduler=scheduler, cache=cache
         )
     return Study(store, record, strat, scheduler, cache=cache)
+
+
+def _check_same_settings(
+    record: StudyRecord, directions: tuple[str, ...] | None, space: Space | None
+) -> None:
+    """`load_if_exists` loads the study it names only if what the caller gave matches it:
+    a stored study searched with another space or direction would silently give answers to
+    a question the caller did not ask."""
+    where = f"study {record.name!r} exists with"
+    if directions is not None and directions != record.directions:
+        if len(directions) != len(record.directions):
+            raise ValueError(
+                f"{where} {len(record.directions)} objective(s) {list(record.directions)}; "
+                f"this call gives {len(directions)}: {list(directions)}"
+            )
+        raise ValueError(
+            f"{where} directions {list(record.directions)}; this call gives {list(directions)}"
+        )
+    if space is None:
+        return
+    stored = record.space or {}
+    given = space.to_dict()
+    if stored == given:
+        return
+    diffs = []
+    for key in sorted(set(stored) | set(given), key=lambda k: (k not in given, k)):
+        if key not in stored:
+            diffs.append(f"{key!r} is new (not in the stored space)")
+        elif key not in given:
+            diffs.append(f"{key!r} is missing (the stored space has {stored[key]})")
+        elif stored[key] != given[key]:
+            diffs.append(f"{key!r} is {given[key]}, stored as {stored[key]}")
+    raise ValueError(
+        f"{where} another space: {'; '.join(diffs)}. Use another study name, or load it "
+        "with load_study (the stored space is used)"
+    )
 
 
 def load_study(
@@ -555,5 +596,9 @@ def load_study(
     else:
         strat = get_strategy(strategy, seed=seed)
     study = Study(store, record, strat, scheduler, cache=cache)
+    if not getattr(store, "read_only", False):
+        # Running trials of workers that died (a killed process, a lost machine) are failed
+        # here, so the history the strategy replays holds no trial that never ends.
+        study.fail_stale_trials()
     study._sync()
     return study

@@ -70,34 +70,51 @@ class FrozenTrial:
         return max(self.intermediate) if self.intermediate else None
 
 
+def _describe(v: Any) -> str:
+    text = repr(v)
+    return f"{type(v).__name__} {text if len(text) <= 60 else text[:57] + '...'}"
+
+
+def _finite(v: Any) -> float:
+    # bool and str would pass float(); a study that minimises True or "1.5" is a bug upstream.
+    if isinstance(v, (bool, str, bytes)) or type(v).__name__ == "bool_":
+        raise ValueError(f"the objective returned {_describe(v)}; expected a number")
+    if not isinstance(v, numbers.Real):
+        raise ValueError(f"the objective returned {_describe(v)}; expected a number")
+    try:
+        f = float(v)
+    except OverflowError:
+        raise ValueError(f"the objective returned {_describe(v)}: too large for a float") from None
+    if not math.isfinite(f):
+        raise ValueError(f"the objective returned {f}: not a finite number")
+    return f
+
+
 def check_values(raw: Any, n_objectives: int) -> tuple[float, ...]:
-    """Objective output -> a tuple of finite floats; ValueError saying what is wrong."""
-    if isinstance(raw, numbers.Real) and not isinstance(raw, bool):
-        vals: Sequence[Any] = (raw,)
-    elif isinstance(raw, (list, tuple)):
+    """Objective output -> a tuple of finite floats; ValueError saying what is wrong.
+
+    Takes a number, a sequence of numbers (one per objective), or a NumPy/PyTorch scalar or
+    1-D array; refuses bool, str and numbers a float cannot hold.
+    """
+    vals: Sequence[Any]
+    if isinstance(raw, (list, tuple)):
         vals = raw
-    elif hasattr(raw, "item") and getattr(raw, "size", getattr(raw, "numel", lambda: 0)) in (1,):
-        vals = (raw.item(),)
-    else:
+    elif isinstance(raw, (numbers.Real, bool, str, bytes)):
+        vals = (raw,)
+    elif hasattr(raw, "tolist") and hasattr(raw, "shape") and len(raw.shape) <= 1:
         try:
-            vals = (float(raw),)
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"the objective returned {type(raw).__name__} {raw!r}; expected a number "
-                f"or a sequence of {n_objectives} numbers"
-            ) from None
+            listed = raw.tolist()
+        except Exception as exc:
+            raise ValueError(f"the objective returned {_describe(raw)} ({exc})") from None
+        vals = listed if isinstance(listed, list) else (listed,)
+    else:
+        raise ValueError(
+            f"the objective returned {_describe(raw)}; expected a number "
+            f"or a sequence of {n_objectives} numbers"
+        )
     if len(vals) != n_objectives:
         raise ValueError(f"the objective returned {len(vals)} values; the study has {n_objectives}")
-    out = []
-    for v in vals:
-        try:
-            f = float(v)
-        except (TypeError, ValueError):
-            raise ValueError(f"the objective returned a non-number {v!r}") from None
-        if not math.isfinite(f):
-            raise ValueError(f"the objective returned {f}: not a finite number")
-        out.append(f)
-    return tuple(out)
+    return tuple(_finite(v) for v in vals)
 
 
 class Trial:
@@ -159,19 +176,29 @@ class Trial:
         """Record an intermediate value (e.g. validation loss after epoch `step`)."""
         if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
             raise ValueError(f"step must be a non-negative int, got {step!r}")
-        v = float(value)
+        if isinstance(value, (bool, str, bytes)) or not isinstance(value, numbers.Real):
+            if not (hasattr(value, "item") and getattr(value, "shape", None) in ((), (1,))):
+                raise TypeError(
+                    f"trial {self.number}: report a number, got {_describe(value)} at step {step}"
+                )
+            value = value.item()
+        try:
+            v = float(value)
+        except OverflowError:
+            v = math.copysign(math.inf, value)
         if math.isnan(v):
             raise ValueError(f"trial {self.number}: reported value at step {step} is NaN")
-        self.intermediate[int(step)] = v
+        # Stored first: when the write fails, the live trial does not claim the value either.
         self.study._storage.set_intermediate(self.trial_id, int(step), v)
+        self.intermediate[int(step)] = v
 
     def should_prune(self) -> bool:
         """Whether the study's scheduler would stop this trial at its last reported step."""
         return self.study._should_prune(self)
 
     def set_user_attr(self, key: str, value: Any) -> None:
-        self.user_attrs[key] = value
         self.study._storage.set_trial_user_attr(self.trial_id, key, value)
+        self.user_attrs[key] = value
 
     def __repr__(self) -> str:
         return f"Trial(number={self.number}, params={self.params})"

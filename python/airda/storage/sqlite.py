@@ -9,6 +9,16 @@ assigned inside the write transaction, so none is ever shared or skipped.
 ``synchronous=NORMAL`` in WAL mode survives a crash of any process; a power cut may lose the
 last commits. The file must be on a local disk (WAL needs shared memory, which network file
 systems do not give).
+
+Nothing in this module opens the database file except through SQLite. Closing any descriptor
+of a file drops every POSIX lock this process holds on it, including those of SQLite
+connections still open on it (SQLite's "How to corrupt your database", section 2.2); another
+process may then checkpoint and delete the WAL that a connection here still writes to, and
+the writes after that are lost. SQLite's own connections share their locks per file and
+defer closing descriptors while locks are held, so many handles on one file are safe.
+
+A file that cannot be written (read-only file or folder) is opened read-only: every read works
+and every write raises :class:`StorageError` saying so.
 """
 
 from __future__ import annotations
@@ -19,6 +29,7 @@ import random
 import sqlite3
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,7 +49,6 @@ __all__ = ["SQLiteStorage"]
 
 SCHEMA_NAME = "airda-study"
 SCHEMA_VERSION = 1
-_SQLITE_MAGIC = b"SQLite format 3\x00"
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -89,6 +99,38 @@ def _dumps(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"), allow_nan=False)
 
 
+def _dumps_reported(obj: Any) -> str:
+    # Reported values may be +-inf (a diverged loss), as in Optuna; Python's JSON writes them
+    # as Infinity, which only Python reads back, so SQL never looks inside this column.
+    return json.dumps(obj, separators=(",", ":"))
+
+
+class _Damaged(ValueError):
+    """A stored row does not decode into what airda wrote."""
+
+
+def _loads(text: Any, what: str, kind: type | tuple[type, ...]) -> Any:
+    if not isinstance(text, str):
+        raise _Damaged(f"{what} is {type(text).__name__} {text!r}, not JSON text")
+    try:
+        obj = json.loads(text)
+    except ValueError as exc:
+        raise _Damaged(f"{what} is not valid JSON ({exc}): {text[:80]!r}") from None
+    if not isinstance(obj, kind):
+        raise _Damaged(f"{what} is a JSON {type(obj).__name__}, expected {kind}: {text[:80]!r}")
+    return obj
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _time(v: Any, what: str) -> float | None:
+    if v is None or _is_number(v):
+        return v
+    raise _Damaged(f"{what} is {v!r}, not a time")
+
+
 def _row_to_trial(row: Sequence[Any]) -> FrozenTrial:
     (
         trial_id,
@@ -105,59 +147,67 @@ def _row_to_trial(row: Sequence[Any]) -> FrozenTrial:
         error,
         tb,
     ) = row
+    if not isinstance(number, int) or isinstance(number, bool):
+        raise _Damaged(f"trial id {trial_id} has the number {number!r}")
+    where = f"trial {number}"
+    try:
+        state_ = TrialState(state)
+    except ValueError:
+        raise _Damaged(f"{where} has the state {state!r}") from None
+    vals = None
+    if values is not None:
+        vals = _loads(values, f"{where}'s values", list)
+        if not vals or not all(_is_number(v) for v in vals):
+            raise _Damaged(f"{where}'s values are {values[:80]!r}, not a list of numbers")
+    reported = _loads(inter, f"{where}'s reported values", dict)
+    intermediate = {}
+    for k, v in reported.items():
+        try:
+            step = int(k)
+        except ValueError:
+            raise _Damaged(f"{where} reported at step {k!r}, not an integer") from None
+        if not _is_number(v):
+            raise _Damaged(f"{where} reported {v!r} at step {step}, not a number")
+        intermediate[step] = float(v)
     return FrozenTrial(
         number=number,
-        state=TrialState(state),
-        params=json.loads(params),
-        values=tuple(json.loads(values)) if values is not None else None,
-        intermediate={int(k): v for k, v in json.loads(inter).items()},
-        user_attrs=json.loads(user),
-        system_attrs=json.loads(system),
-        datetime_start=start,
-        datetime_complete=end,
-        worker=worker,
+        state=state_,
+        params=_loads(params, f"{where}'s params", dict),
+        values=tuple(float(v) for v in vals) if vals is not None else None,
+        intermediate=intermediate,
+        user_attrs=_loads(user, f"{where}'s user attributes", dict),
+        system_attrs=_loads(system, f"{where}'s system attributes", dict),
+        datetime_start=_time(start, f"{where}'s start"),
+        datetime_complete=_time(end, f"{where}'s end"),
+        worker=worker if isinstance(worker, str) else str(worker),
         error=error,
         traceback=tb,
         trial_id=trial_id,
     )
 
 
-def _check_existing_file(path: Path) -> None:
-    """Refuse, without writing a byte, a file that is not an airda study database."""
-    with open(path, "rb") as f:
-        head = f.read(len(_SQLITE_MAGIC))
-    if head != _SQLITE_MAGIC:
-        raise StorageError(
-            f"{path} is not an SQLite database (wrong header); it was left untouched"
-        )
-    try:
-        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        try:
-            tables = {
-                r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")
-            }
-            if not tables:
-                return  # an empty database: ours to initialise
-            if "meta" not in tables:
-                raise StorageError(
-                    f"{path} is an SQLite database of something else (tables: "
-                    f"{', '.join(sorted(tables)[:5])}); it was left untouched"
-                )
-            meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
-        finally:
-            con.close()
-    except sqlite3.DatabaseError as exc:
-        raise StorageError(
-            f"{path} is not a readable SQLite database ({exc}); it was left untouched"
-        ) from None
-    if meta.get("schema") != SCHEMA_NAME:
-        raise StorageError(f"{path} is not an airda study database; it was left untouched")
-    version = int(meta.get("version", "0"))
-    if version > SCHEMA_VERSION:
-        raise StorageError(
-            f"{path} has schema version {version}, newer than this airda ({SCHEMA_VERSION}); "
-            "upgrade airda to open it"
-        )
+def _row_to_record(row: Sequence[Any]) -> StudyRecord:
+    sid, name, directions, space, strategy, user_attrs, created = row
+    where = f"study {name!r}"
+    dirs = _loads(directions, f"{where}'s directions", list)
+    if not dirs or any(d not in ("minimize", "maximize") for d in dirs):
+        raise _Damaged(f"{where}'s directions are {directions[:80]!r}")
+    return StudyRecord(
+        sid,
+        name,
+        tuple(dirs),
+        _loads(space, f"{where}'s space", dict) if space else None,
+        _loads(strategy, f"{where}'s strategy", dict) if strategy else None,
+        _loads(user_attrs, f"{where}'s user attributes", dict),
+        _time(created, f"{where}'s creation time") or 0.0,
+    )
+
+
+def _readonly_message(path: Path) -> str:
+    return (
+        f"{path} is read-only (no write permission on the file or its folder): "
+        "its studies can be read but not written"
+    )
 
 
 class SQLiteStorage(Storage):
@@ -167,6 +217,10 @@ class SQLiteStorage(Storage):
         path: the database file; created (with its folder) if absent.
         timeout: seconds a writer waits for the lock before retrying.
         retries: how many times a transaction is retried on "locked"/"busy".
+
+    Attributes:
+        read_only: the file or its folder cannot be written; reads work, writes raise
+            :class:`StorageError`.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, timeout: float = 60.0, retries: int = 20):
@@ -175,31 +229,78 @@ class SQLiteStorage(Storage):
         self.timeout = timeout
         self.retries = retries
         self._local = threading.local()
-        if self.path.exists() and self.path.stat().st_size > 0:
-            _check_existing_file(self.path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._init_schema()
+        self.read_only = False
+        if self.path.is_dir():
+            raise StorageError(
+                f"{self.path} is a folder; give a database file, e.g. {self.path / 'studies.db'}"
+            )
+        if self.path.exists():
+            self.read_only = not (
+                os.access(self.path, os.W_OK) and os.access(self.path.parent, os.W_OK)
+            )
+        else:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StorageError(f"cannot create {self.path}: {exc.strerror}") from None
+        version = self._inspect()
+        if version is None or version < SCHEMA_VERSION:
+            if self.read_only:
+                raise StorageError(
+                    _readonly_message(self.path)
+                    + (
+                        "; it holds no study yet"
+                        if version is None
+                        else f", and its schema (version {version}) needs an upgrade first"
+                    )
+                )
+            self._init_schema()
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"path": self.path, "timeout": self.timeout, "retries": self.retries}
+        return {
+            "path": self.path,
+            "timeout": self.timeout,
+            "retries": self.retries,
+            "read_only": self.read_only,
+        }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.path = state["path"]
         self.url = f"sqlite:///{self.path}"
         self.timeout = state["timeout"]
         self.retries = state["retries"]
+        self.read_only = state.get("read_only", False)
         self._local = threading.local()
 
     # ---- connections and transactions ----------------------------------------------------
+    def _connect_read_only(self) -> sqlite3.Connection:
+        uri = "file:" + urllib.parse.quote(str(self.path))
+        con = sqlite3.connect(
+            f"{uri}?mode=ro", uri=True, timeout=self.timeout, isolation_level=None
+        )
+        try:
+            con.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+        except sqlite3.OperationalError:
+            # A WAL database in a folder nobody may write: no -shm file can be made, so read
+            # the file as it stands (nobody can be writing it).
+            con.close()
+            con = sqlite3.connect(
+                f"{uri}?immutable=1", uri=True, timeout=self.timeout, isolation_level=None
+            )
+        return con
+
     def _con(self) -> sqlite3.Connection:
         # One connection per thread and process: sqlite3 connections must not cross either.
         con = getattr(self._local, "con", None)
         if con is None or self._local.pid != os.getpid():
-            con = sqlite3.connect(
-                self.path, timeout=self.timeout, isolation_level=None, check_same_thread=True
-            )
-            con.execute("PRAGMA journal_mode=WAL")
-            con.execute("PRAGMA synchronous=NORMAL")
+            if self.read_only:
+                con = self._connect_read_only()
+            else:
+                con = sqlite3.connect(
+                    self.path, timeout=self.timeout, isolation_level=None, check_same_thread=True
+                )
+                con.execute("PRAGMA journal_mode=WAL")
+                con.execute("PRAGMA synchronous=NORMAL")
             con.execute("PRAGMA foreign_keys=ON")
             self._local.con = con
             self._local.pid = os.getpid()
@@ -211,6 +312,14 @@ class SQLiteStorage(Storage):
             con.close()
         self._local.con = None
 
+    def _error(self, exc: BaseException) -> StorageError:
+        if isinstance(exc, _Damaged):
+            return StorageError(f"{self.path}: {exc} (the file was changed outside airda)")
+        msg = str(exc)
+        if "readonly" in msg.lower() or "read-only" in msg.lower():
+            return StorageError(f"{_readonly_message(self.path)} (SQLite: {msg})")
+        return StorageError(f"{self.path}: {msg}")
+
     def _retry(self, fn: Callable[[], T]) -> T:
         delay = 0.001
         for attempt in range(self.retries + 1):
@@ -219,9 +328,12 @@ class SQLiteStorage(Storage):
             except sqlite3.OperationalError as exc:
                 msg = str(exc).lower()
                 if ("locked" not in msg and "busy" not in msg) or attempt == self.retries:
-                    raise StorageError(f"{self.path}: {exc}") from exc
+                    raise self._error(exc) from exc
                 time.sleep(delay * (1 + random.random()))
                 delay = min(delay * 2, 0.5)
+            except (sqlite3.Error, _Damaged) as exc:
+                # Malformed pages, hand-edited rows: name the file, never a raw sqlite3 error.
+                raise self._error(exc) from exc
         raise AssertionError("unreachable")
 
     @contextmanager
@@ -236,6 +348,9 @@ class SQLiteStorage(Storage):
         con.execute("COMMIT")
 
     def _write_txn(self, body: Callable[[sqlite3.Connection], T]) -> T:
+        if self.read_only:
+            raise StorageError(_readonly_message(self.path))
+
         def run() -> T:
             with self._write() as con:
                 return body(con)
@@ -244,6 +359,55 @@ class SQLiteStorage(Storage):
 
     def _read(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
         return self._retry(lambda: self._con().execute(sql, args).fetchall())
+
+    def _inspect(self) -> int | None:
+        """The file's schema version, None for an empty database; refuse anything else
+        without writing a byte (through SQLite only: see the module's docstring)."""
+        if not self.path.exists():
+            return None
+        try:
+            con = self._connect_read_only()
+            try:
+                tables = {
+                    r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")
+                }
+                meta = (
+                    dict(con.execute("SELECT key, value FROM meta").fetchall())
+                    if "meta" in tables
+                    else {}
+                )
+            finally:
+                con.close()
+        except sqlite3.DatabaseError as exc:
+            if "not a database" in str(exc):
+                raise StorageError(
+                    f"{self.path} is not an SQLite database, or a damaged one (SQLite: {exc}); "
+                    "it was left untouched"
+                ) from None
+            raise StorageError(
+                f"{self.path} is not a readable SQLite database ({exc}); it was left untouched"
+            ) from None
+        if not tables:
+            return None  # an empty database: ours to initialise
+        if "meta" not in tables:
+            raise StorageError(
+                f"{self.path} is an SQLite database of something else (tables: "
+                f"{', '.join(sorted(tables)[:5])}); it was left untouched"
+            )
+        if meta.get("schema") != SCHEMA_NAME:
+            raise StorageError(f"{self.path} is not an airda study database; it was left untouched")
+        try:
+            version = int(meta.get("version", "0"))
+        except ValueError:
+            raise StorageError(
+                f"{self.path}: schema version {meta.get('version')!r} is not a number"
+            ) from None
+        if version > SCHEMA_VERSION:
+            raise StorageError(
+                f"{self.path} has schema version {version}, newer than this airda "
+                f"({SCHEMA_VERSION}); upgrade airda to open it"
+            )
+        return version
 
     def _init_schema(self) -> None:
         def body(con: sqlite3.Connection) -> None:
@@ -267,16 +431,9 @@ class SQLiteStorage(Storage):
         self._write_txn(body)
 
     # ---- studies -------------------------------------------------------------------------
-    def _record(self, row: Sequence[Any]) -> StudyRecord:
-        sid, name, directions, space, strategy, user_attrs, created = row
-        return StudyRecord(
-            sid,
-            name,
-            tuple(json.loads(directions)),
-            json.loads(space) if space else None,
-            json.loads(strategy) if strategy else None,
-            json.loads(user_attrs),
-            created,
+    def _records(self, sql: str, args: Sequence[Any] = ()) -> list[StudyRecord]:
+        return self._retry(
+            lambda: [_row_to_record(r) for r in self._con().execute(sql, args).fetchall()]
         )
 
     def create_study(self, name, directions, space, strategy, user_attrs):
@@ -297,26 +454,25 @@ class SQLiteStorage(Storage):
             except sqlite3.IntegrityError:
                 raise DuplicatedStudyError(f"a study named {name!r} exists already") from None
             row = con.execute("SELECT * FROM studies WHERE study_id=?", (cur.lastrowid,)).fetchone()
-            return self._record(row)
+            return _row_to_record(row)
 
         return self._write_txn(body)
 
     def get_study(self, name):
-        rows = self._read("SELECT * FROM studies WHERE name=?", (name,))
+        rows = self._records("SELECT * FROM studies WHERE name=?", (name,))
         if not rows:
             raise StudyNotFoundError(f"no study named {name!r} in {self.url}")
-        return self._record(rows[0])
+        return rows[0]
 
     def _study_by_id(self, study_id: int) -> StudyRecord:
-        rows = self._read("SELECT * FROM studies WHERE study_id=?", (study_id,))
+        rows = self._records("SELECT * FROM studies WHERE study_id=?", (study_id,))
         if not rows:
             raise StudyNotFoundError(f"no study with id {study_id} in {self.url}")
-        return self._record(rows[0])
+        return rows[0]
 
     def list_studies(self):
         out = []
-        for row in self._read("SELECT * FROM studies ORDER BY study_id"):
-            rec = self._record(row)
+        for rec in self._records("SELECT * FROM studies ORDER BY study_id"):
             states = dict(
                 self._read(
                     "SELECT state, COUNT(*) FROM trials WHERE study_id=? GROUP BY state",
@@ -331,7 +487,9 @@ class SQLiteStorage(Storage):
                     f"ORDER BY json_extract(trial_values, '$[0]') {order} LIMIT 1",
                     (rec.study_id,),
                 )
-                best = tuple(json.loads(r[0][0])) if r else None
+                best = (
+                    tuple(self._retry(lambda r=r: _loads(r[0][0], "values", list))) if r else None
+                )
             out.append(StudySummary(rec, sum(states.values()), states, best))
         return out
 
@@ -351,12 +509,8 @@ class SQLiteStorage(Storage):
         )
 
     def set_study_user_attr(self, study_id, key, value):
-        self._write_txn(
-            lambda con: con.execute(
-                "UPDATE studies SET user_attrs=json_set(user_attrs, ?, json(?)) WHERE study_id=?",
-                (f'$."{key}"', _dumps(value), study_id),
-            )
-        )
+        _dumps(value)  # not JSON: TypeError before any write
+        self._update_json("studies", "study_id", study_id, "user_attrs", key, value, _dumps)
 
     # ---- trials --------------------------------------------------------------------------
     @staticmethod
@@ -453,7 +607,8 @@ class SQLiteStorage(Storage):
     ):
         values_json = _dumps(list(values)) if values is not None else None
         params_json = _dumps(params) if params is not None else None
-        attrs_json = _dumps(system_attrs) if system_attrs else None
+        attrs = dict(system_attrs) if system_attrs else {}
+        attrs_json = _dumps(attrs) if attrs else None
 
         def body(con: sqlite3.Connection) -> FrozenTrial:
             row = con.execute(
@@ -464,17 +619,21 @@ class SQLiteStorage(Storage):
             study_id, current, number = row
             if current != TrialState.RUNNING.value:
                 raise StorageError(f"trial {number} is {current}, not running")
+            merged = None
+            if attrs_json is not None:
+                (old,) = con.execute(
+                    "SELECT system_attrs FROM trials WHERE trial_id=?", (trial_id,)
+                ).fetchone()
+                merged = _dumps(_loads(old, f"trial {number}'s system attributes", dict) | attrs)
             con.execute(
                 "UPDATE trials SET state=?, trial_values=?, params=COALESCE(?, params), "
-                "system_attrs=CASE WHEN ? IS NULL THEN system_attrs "
-                "ELSE json_patch(system_attrs, ?) END, error=?, traceback=?, "
+                "system_attrs=COALESCE(?, system_attrs), error=?, traceback=?, "
                 "datetime_complete=?, seq=? WHERE trial_id=?",
                 (
                     state.value,
                     values_json,
                     params_json,
-                    attrs_json,
-                    attrs_json,
+                    merged,
                     error,
                     traceback,
                     time.time(),
@@ -486,29 +645,60 @@ class SQLiteStorage(Storage):
 
         return self._write_txn(body)
 
-    def _update_json(self, trial_id: int, column: str, key: str, value_json: str) -> None:
+    def _update_json(
+        self,
+        table: str,
+        id_column: str,
+        row_id: int,
+        column: str,
+        key: str,
+        value: Any,
+        dumps: Callable[[Any], str],
+    ) -> None:
+        # Read, change and write the object in Python, inside the write transaction: SQL's
+        # JSON paths would need the key quoted (a key with '"' was silently dropped) and
+        # cannot hold +-inf.
+        is_trial = table == "trials"
+
         def body(con: sqlite3.Connection) -> None:
+            extra = ", study_id" if is_trial else ""
             row = con.execute(
-                "SELECT study_id FROM trials WHERE trial_id=?", (trial_id,)
+                f"SELECT {column}{extra} FROM {table} WHERE {id_column}=?", (row_id,)
             ).fetchone()
             if row is None:
-                raise StorageError(f"no trial with id {trial_id}")
-            con.execute(
-                f"UPDATE trials SET {column}=json_set({column}, ?, json(?)), seq=? "
-                "WHERE trial_id=?",
-                (f'$."{key}"', value_json, self._next_seq(con, row[0]), trial_id),
-            )
+                raise StorageError(f"no {table[:-1]} with id {row_id} in {self.url}")
+            obj = _loads(row[0], f"{table[:-1]} id {row_id}'s {column}", dict)
+            obj[key] = value
+            if is_trial:
+                con.execute(
+                    f"UPDATE trials SET {column}=?, seq=? WHERE trial_id=?",
+                    (dumps(obj), self._next_seq(con, row[1]), row_id),
+                )
+            else:
+                con.execute(
+                    f"UPDATE {table} SET {column}=? WHERE {id_column}=?", (dumps(obj), row_id)
+                )
 
         self._write_txn(body)
 
     def set_intermediate(self, trial_id, step, value):
-        self._update_json(trial_id, "intermediate", str(int(step)), _dumps(float(value)))
+        self._update_json(
+            "trials",
+            "trial_id",
+            trial_id,
+            "intermediate",
+            str(int(step)),
+            float(value),
+            _dumps_reported,
+        )
 
     def set_trial_user_attr(self, trial_id, key, value):
-        self._update_json(trial_id, "user_attrs", key, _dumps(value))
+        _dumps(value)
+        self._update_json("trials", "trial_id", trial_id, "user_attrs", key, value, _dumps)
 
     def set_trial_system_attr(self, trial_id, key, value):
-        self._update_json(trial_id, "system_attrs", key, _dumps(value))
+        _dumps(value)
+        self._update_json("trials", "trial_id", trial_id, "system_attrs", key, value, _dumps)
 
     def heartbeat(self, trial_ids):
         if not trial_ids:
