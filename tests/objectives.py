@@ -18,3 +18,11 @@ def kill_self_on_trial_3(trial):
         marker.write_text(str(os.getpid()))
         os.kill(os.getpid(), signal.SIGKILL)
     return (trial["x"] - 1.0) ** 2
+
+
+def slow_quadratic(trial):
+    """A trial that takes a while, so that workers are mid-trial when their parent is killed."""
+    import time
+
+    time.sleep(0.05)
+    return (trial["x"] - 1.0) ** 2

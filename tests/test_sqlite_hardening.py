@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -311,3 +313,52 @@ def test_load_if_exists_with_a_different_space_names_the_difference(tmp_path):
     # The same settings (or none given) load the study.
     airda.create_study("s", storage=path, space={"x": Float(0, 1)}, load_if_exists=True)
     airda.create_study("s", storage=path, load_if_exists=True)
+
+
+# ---- worker processes die with their parent ----------------------------------------------------
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_worker_processes_die_with_their_parent(tmp_path, sig):
+    path = tmp_path / "s.db"
+    airda.create_study("s", storage=path, space=SPACE)
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import airda; from tests import objectives; "
+            f"airda.load_study('s', storage={str(path)!r}).optimize("
+            "objectives.slow_quadratic, n_trials=100000, n_workers=2)",
+        ],
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    )
+    storage = get_storage(path)
+    study = airda.load_study("s", storage=storage)
+    deadline = time.monotonic() + 60
+    workers: set[int] = set()
+    while len(workers) < 2 and time.monotonic() < deadline:
+        workers = {int(t.worker.rpartition(":")[2]) for t in study.trials}
+        time.sleep(0.05)  # polling another process, not pacing the code under test
+    assert len(workers) == 2, "the workers never started"
+    parent.send_signal(sig)
+    parent.wait(timeout=30)
+    deadline = time.monotonic() + 20
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [pid for pid in workers if _alive(pid)], "workers outlived their parent"
+    n = len(study.trials)
+    time.sleep(0.3)
+    assert len(study.trials) == n  # nobody writes any more
+    # Nothing is left running once a study is loaded again.
+    again = airda.load_study("s", storage=path)
+    assert not again.get_trials([TrialState.RUNNING])
+    if sig == signal.SIGTERM:
+        stopped = [t for t in again.trials if t.error and "WorkerTerminated" in t.error]
+        assert stopped, "a worker told to stop records its trial as failed"

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing as mp
+import os
 import pickle
+import signal
 import sys
 import threading
 import time
@@ -202,7 +204,39 @@ class ThreadExecutor(Executor):
             raise errors[0]
 
 
+class WorkerTerminated(BaseException):
+    """Raised in a worker process when it is told to stop (SIGTERM, or its parent died); the
+    running trial is recorded as failed with this reason before the worker exits."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise WorkerTerminated(f"the worker was stopped by signal {signum} (its parent ended)")
+
+
+def _die_with_parent(parent: int) -> None:
+    """Stop this worker when the process that started it dies, even by SIGKILL: workers that
+    ran on would take trials from a budget nobody watches."""
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0) == 0:
+            if os.getppid() != parent:  # died before the request took effect
+                os.kill(os.getpid(), signal.SIGTERM)
+            return
+
+    def watch() -> None:  # elsewhere, poll for the parent
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="airda-parent-watch", daemon=True).start()
+
+
 def _worker_main(
+    parent: int,
     storage: Any,
     name: str,
     strategy_config: dict,
@@ -219,19 +253,23 @@ def _worker_main(
     from airda.strategies import get_strategy
     from airda.study import Study
 
-    record = storage.get_study(name)
-    study = Study(
-        storage,
-        record,
-        get_strategy(strategy_config),
-        scheduler,
-        cache=cache,
-        stream=stream,
-        n_streams=n_streams,
-    )
-    budget = _Budget(n_trials, deadline_in, counter)
-    with _Heartbeat(study):
-        _loop(study, objective, budget, catch, (), None)
+    try:
+        _die_with_parent(parent)
+        record = storage.get_study(name)
+        study = Study(
+            storage,
+            record,
+            get_strategy(strategy_config),
+            scheduler,
+            cache=cache,
+            stream=stream,
+            n_streams=n_streams,
+        )
+        budget = _Budget(n_trials, deadline_in, counter)
+        with _Heartbeat(study):
+            _loop(study, objective, budget, catch, (), None)
+    except WorkerTerminated:
+        sys.exit(128 + signal.SIGTERM)
 
 
 class ProcessExecutor(Executor):
@@ -266,6 +304,7 @@ class ProcessExecutor(Executor):
             ctx.Process(
                 target=_worker_main,
                 args=(
+                    os.getpid(),
                     study.storage,
                     study.name,
                     config,

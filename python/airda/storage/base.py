@@ -9,6 +9,7 @@ returns only the trials changed since the sequence number the caller last saw.
 from __future__ import annotations
 
 import abc
+import json
 import math
 import os
 import socket
@@ -63,6 +64,17 @@ class StudySummary:
     n_trials: int
     states: dict[str, int]
     best_values: tuple[float, ...] | None
+
+
+def check_json(value: Any) -> None:
+    """Attributes are stored as JSON in every backend: refuse, before any write, what a file
+    could not hold (so that an in-memory study behaves as its SQLite copy would)."""
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"attribute values must be JSON (numbers, strings, lists, dicts): {exc}"
+        ) from None
 
 
 def current_worker() -> str:

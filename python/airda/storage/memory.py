@@ -17,6 +17,7 @@ from airda.storage.base import (
     StudyRecord,
     StudySummary,
     best_of,
+    check_json,
 )
 from airda.trial import FrozenTrial, TrialState
 
@@ -100,6 +101,7 @@ class InMemoryStorage(Storage):
             self._replace_study(study_id, space=space)
 
     def set_study_user_attr(self, study_id, key, value):
+        check_json(value)
         with self._lock:
             attrs = dict(self._by_id[study_id].user_attrs)
             attrs[key] = value
@@ -197,11 +199,13 @@ class InMemoryStorage(Storage):
             self._put(study_id, dataclasses.replace(t, intermediate=t.intermediate | {step: value}))
 
     def set_trial_system_attr(self, trial_id, key, value):
+        check_json(value)
         with self._lock:
             study_id, t = self._get(trial_id)
             self._put(study_id, dataclasses.replace(t, system_attrs=t.system_attrs | {key: value}))
 
     def set_trial_user_attr(self, trial_id, key, value):
+        check_json(value)
         with self._lock:
             study_id, t = self._get(trial_id)
             self._put(study_id, dataclasses.replace(t, user_attrs=t.user_attrs | {key: value}))

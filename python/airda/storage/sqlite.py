@@ -42,6 +42,7 @@ from airda.storage.base import (
     StudyNotFoundError,
     StudyRecord,
     StudySummary,
+    check_json,
 )
 from airda.trial import FrozenTrial, TrialState
 
@@ -509,7 +510,7 @@ class SQLiteStorage(Storage):
         )
 
     def set_study_user_attr(self, study_id, key, value):
-        _dumps(value)  # not JSON: TypeError before any write
+        check_json(value)
         self._update_json("studies", "study_id", study_id, "user_attrs", key, value, _dumps)
 
     # ---- trials --------------------------------------------------------------------------
@@ -693,11 +694,11 @@ class SQLiteStorage(Storage):
         )
 
     def set_trial_user_attr(self, trial_id, key, value):
-        _dumps(value)
+        check_json(value)
         self._update_json("trials", "trial_id", trial_id, "user_attrs", key, value, _dumps)
 
     def set_trial_system_attr(self, trial_id, key, value):
-        _dumps(value)
+        check_json(value)
         self._update_json("trials", "trial_id", trial_id, "system_attrs", key, value, _dumps)
 
     def heartbeat(self, trial_ids):

@@ -24,6 +24,7 @@ __all__ = [
     "test_finish_only_running_trials",
     "test_incremental_sync",
     "test_intermediate_values_and_attrs",
+    "test_odd_attribute_keys_and_infinite_reports",
     "test_study_lifecycle",
     "test_system_attrs_of_running_trials",
     "test_trial_numbers_are_consecutive",
@@ -109,6 +110,25 @@ def test_intermediate_values_and_attrs(storage: Storage) -> None:
     (got,), _ = storage.get_trials(sid)
     assert got.intermediate == {0: 1.0, 3: 0.25}
     assert got.user_attrs == {"note": {"a": 1}}
+
+
+def test_odd_attribute_keys_and_infinite_reports(storage: Storage) -> None:
+    """Any string is a key (quotes, dots, JSON-path syntax), a diverged loss is reported as
+    inf (as Optuna stores it), and a value that is not JSON changes nothing."""
+    keys = ['a"b', "a.b", "$.x", "a'b", "[0]", "", "\\"]
+    rec = storage.create_study("s", ["minimize"], None, None, {})
+    t = storage.create_trial(rec.study_id, {})
+    for i, key in enumerate(keys):
+        storage.set_trial_user_attr(t.trial_id, key, i)
+        storage.set_study_user_attr(rec.study_id, key, [i])
+    storage.set_intermediate(t.trial_id, 0, float("inf"))
+    storage.set_intermediate(t.trial_id, 1, -float("inf"))
+    with pytest.raises(TypeError):
+        storage.set_trial_user_attr(t.trial_id, "bad", object())
+    (got,), _ = storage.get_trials(rec.study_id)
+    assert got.user_attrs == {key: i for i, key in enumerate(keys)}
+    assert got.intermediate == {0: float("inf"), 1: -float("inf")}
+    assert storage.get_study("s").user_attrs == {key: [i] for i, key in enumerate(keys)}
 
 
 def test_system_attrs_of_running_trials(storage: Storage) -> None:
