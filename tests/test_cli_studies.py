@@ -71,7 +71,7 @@ def test_run_with_workers(tmp_path, config, capsys):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("[study]\nname = 1\n[objective]\n", "function = 'module:function' is required"),
+        ("[study]\nname = 'x'\n[objective]\n", "function = 'module:function' is required"),
         ("[objective]\nfunction = 'nowhere.module:f'\n", "cannot import 'nowhere.module'"),
         ("[objective]\nfunction = 'json:nothing'\n", "has no attribute 'nothing'"),
         ("[objective]\nfunction = 'no-colon'\n", "must look like"),

@@ -7,17 +7,65 @@ Example:
     $ airda studies list                  # the studies of ./airda-studies.db
     $ airda eval compare new.txt old.txt  # is new better than old? effect, interval, verdict
     $ airda tune c kernel.c --entry f ... # the fastest correct variant of a C kernel
+    $ airda -q run study.toml             # no per-trial lines, no progress (-v: debug)
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from airda._version import __version__
 
 __all__ = ["main"]
+
+_VERBOSITIES = ("debug", "info", "warning", "error", "critical")
+
+
+def _add_verbosity(parser: argparse.ArgumentParser, default: object) -> None:
+    """-v / -q / --verbosity, before or after the command (`airda -q run x.toml` and
+    `airda run x.toml -q`); a subcommand's copy leaves the value alone when not given."""
+    group = parser.add_argument_group("verbosity")
+    group.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=default,
+        help="say more: debug log lines (repeatable)",
+    )
+    group.add_argument(
+        "-q",
+        "--quiet",
+        action="count",
+        default=default,
+        help="say less: no per-trial lines or progress; -qq: errors only",
+    )
+    group.add_argument(
+        "--verbosity",
+        choices=_VERBOSITIES,
+        default=argparse.SUPPRESS if default is argparse.SUPPRESS else None,
+        help="log level of the airda logger (default: info)",
+    )
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
+    """Every parser below `parser`, at any depth."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):
+                yield child
+                yield from _subparsers(child)
+
+
+def _level(args: argparse.Namespace) -> int:
+    from airda._logging import INFO, parse_level
+
+    if getattr(args, "verbosity", None):
+        return parse_level(args.verbosity)
+    step = (getattr(args, "quiet", 0) or 0) - (getattr(args, "verbose", 0) or 0)
+    return min(max(INFO + 10 * step, 10), 50)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -26,6 +74,7 @@ def _parser() -> argparse.ArgumentParser:
         description="AI R&D automation: architecture, hyperparameter and kernel search.",
     )
     parser.add_argument("--version", action="version", version=f"airda {__version__}")
+    _add_verbosity(parser, 0)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     info = sub.add_parser(
@@ -58,7 +107,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Run (or continue) the study a TOML file describes: [study] name, storage, "
         "direction, strategy, seed; [strategy.options]; [objective] function = "
         "'module:function'; [budget] n_trials, timeout, workers; [space] parameters. "
-        "See examples/quickstart.toml.",
+        "Unknown keys are errors. n_trials counts new evaluations; a finite space stops when "
+        "every candidate was tried. See examples/quickstart.toml.",
     )
     run.add_argument("config", help="the TOML file")
     run.add_argument("--storage", help="override [study] storage (file path or URL)")
@@ -87,10 +137,18 @@ def _parser() -> argparse.ArgumentParser:
     s_export = ssub.add_parser(
         "export",
         help="write a study's trials to CSV or JSON",
-        description="Write every trial to a .csv or .json file.",
+        description="Write every trial to a .csv or .json file, or to stdout with -o -.",
     )
     s_export.add_argument("name")
-    s_export.add_argument("-o", "--output", required=True, help="output file (.csv or .json)")
+    s_export.add_argument(
+        "-o", "--output", required=True, help="output file (.csv or .json), or - for stdout"
+    )
+    s_export.add_argument(
+        "--format",
+        choices=["csv", "json"],
+        help="output format (default: the file's suffix; csv for stdout)",
+    )
+    s_export.add_argument("--force", action="store_true", help="overwrite an existing file")
     s_export.add_argument("--storage", help=storage_help)
     s_delete = ssub.add_parser(
         "delete",
@@ -99,7 +157,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     s_delete.add_argument("name")
     s_delete.add_argument("--storage", help=storage_help)
-    s_delete.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+    s_delete.add_argument(
+        "-y",
+        "--yes",
+        action="store_true",
+        help="do not ask for confirmation (required when stdin is not a terminal)",
+    )
 
     ev = sub.add_parser(
         "eval",
@@ -213,14 +276,40 @@ def _parser() -> argparse.ArgumentParser:
     from airda.cli.tune import add_parser as add_tune_parser
 
     add_tune_parser(sub)
+    for child in _subparsers(parser):
+        _add_verbosity(child, argparse.SUPPRESS)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit code (0 success, 1 failure, 2 usage error)."""
+    """Run the command line; return the exit code (0 success, 1 failure, 2 usage error, 130
+    interrupted, 141 when the reader of stdout went away, as in ``airda ... | head``)."""
+    try:
+        try:
+            return _main(argv)
+        finally:
+            # Flush while a closed pipe can still be caught, not at interpreter exit (where
+            # Python would print "Exception ignored ... BrokenPipeError").
+            sys.stdout.flush()
+    except BrokenPipeError:
+        _stdout_to_devnull()
+        return 141  # 128 + SIGPIPE, what a shell reports for `yes | head`
+
+
+def _stdout_to_devnull() -> None:
+    """What the Python docs advise after EPIPE: point stdout at devnull, so that the flush at
+    exit writes nowhere instead of raising again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # stdout without a file descriptor
+        pass
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = _parser()
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["tune"]:
+    if next((a for a in argv if not a.startswith("-")), None) == "tune":
         from airda.cli.tune import join_option_values
 
         argv = join_option_values(argv)
@@ -228,6 +317,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    from airda._logging import verbosity
+
+    with verbosity(_level(args)):
+        return _run(parser, args)
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     try:
         if args.command == "info":
             from airda.cli.info import run_info
@@ -260,7 +356,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.action == "show":
                 return studies.run_show(args.name, args.storage, args.top)
             if args.action == "export":
-                return studies.run_export(args.name, args.storage, args.output)
+                return studies.run_export(
+                    args.name, args.storage, args.output, fmt=args.format, force=args.force
+                )
             if args.action == "delete":
                 return studies.run_delete(args.name, args.storage, args.yes)
         if args.command == "nas":
@@ -318,6 +416,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: finished trials are saved", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        raise  # an OSError, but not a failure of the command: main() ends quietly
     except (ValueError, TypeError, RuntimeError, KeyError, OSError) as exc:
         print(f"airda {args.command}: error: {exc}", file=sys.stderr)
         return 1

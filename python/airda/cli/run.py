@@ -1,9 +1,18 @@
-"""``airda run CONFIG.toml``: run a study described in a file."""
+"""``airda run CONFIG.toml``: run a study described in a file.
+
+The file is checked before anything runs: an unknown table or key is an error that lists the
+valid ones and suggests the nearest (a misspelt ``ntrials`` must not silently mean "no trial
+limit"), and every value is checked for its type.
+"""
 
 from __future__ import annotations
 
+import difflib
 import importlib
+import inspect
+import math
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +21,84 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-_SECTIONS = {"study", "strategy", "objective", "budget", "space", "scheduler"}
+# What each table may hold, and the type of each value: "int", "number", "str", "table",
+# "strs" (a list of strings). [space] and [scheduler] are checked by their own rules.
+_SCHEMA: dict[str, dict[str, str]] = {
+    "study": {
+        "name": "str",
+        "storage": "str",
+        "direction": "str",
+        "directions": "strs",
+        "strategy": "str",
+        "seed": "int",
+    },
+    "strategy": {"options": "table"},
+    "objective": {"function": "str"},
+    "budget": {"n_trials": "int", "timeout": "number", "workers": "int"},
+}
+_SECTIONS = (*_SCHEMA, "space", "scheduler")
+_TYPE_NAMES = {
+    "int": "an integer",
+    "number": "a number",
+    "str": "a string",
+    "table": "a table",
+    "strs": "a list of strings",
+}
+_DIRECTIONS = ("minimize", "maximize")
+# The keys of a [space] parameter, by its type.
+_PARAM_KEYS = {
+    "float": ({"low", "high"}, {"log", "step", "when"}),
+    "int": ({"low", "high"}, {"log", "step", "when"}),
+    "categorical": ({"choices"}, {"when"}),
+    "fixed": ({"value"}, {"when"}),
+    "space": ({"params"}, {"when"}),
+}
+# A space this small is enumerated to know when every candidate has been tried.
+_ENUMERABLE = 200_000
+
+
+def did_you_mean(word: str, choices: Any) -> str:
+    """`` (did you mean 'n_trials'?)`` for a near miss, else ``""``."""
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _kind(value: Any) -> str:
+    """The TOML name of a value's type, for messages."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a float"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "a table"
+    return type(value).__name__
+
+
+def _type_ok(value: Any, expected: str) -> bool:
+    if expected == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if expected == "number":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if expected == "str":
+        return isinstance(value, str)
+    if expected == "table":
+        return isinstance(value, dict)
+    if expected == "strs":
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    raise AssertionError(expected)
+
+
+def _unknown(path: Path, where: str, key: str, valid: Any, hint: str = "") -> ValueError:
+    return ValueError(
+        f"{path}: unknown key {key!r} in {where}{did_you_mean(key, valid)}; valid keys: "
+        f"{', '.join(valid)}{hint}"
+    )
 
 
 def load_function(ref: str) -> Any:
@@ -37,21 +123,136 @@ def load_function(ref: str) -> Any:
 
 
 def read_config(path: Path) -> dict[str, Any]:
+    """Read and check a study's TOML file; ValueError names the file, table and key at fault."""
     try:
         with open(path, "rb") as f:
             config = tomllib.load(f)
     except FileNotFoundError:
         raise ValueError(f"no config file {path}") from None
+    except IsADirectoryError:
+        raise ValueError(f"{path} is a directory, not a TOML file") from None
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"{path} is not valid TOML: {exc}") from None
-    unknown = set(config) - _SECTIONS
-    if unknown:
+    for key, value in config.items():
+        if key in _SECTIONS:
+            if not isinstance(value, dict):
+                raise ValueError(f"{path}: [{key}] must be a table, got {key} = {value!r}")
+            continue
+        owner = next((s for s, keys in _SCHEMA.items() if key in keys), None)
+        near = difflib.get_close_matches(key, _SECTIONS, n=1, cutoff=0.6)
+        if owner is not None:
+            hint = f" (it belongs in [{owner}])"
+        elif near:
+            hint = f" (did you mean [{near[0]}]?)"
+        else:
+            hint = did_you_mean(key, [k for keys in _SCHEMA.values() for k in keys])
+        what = "section" if isinstance(value, dict) else "key"
         raise ValueError(
-            f"{path}: unknown section(s) {sorted(unknown)}; expected {sorted(_SECTIONS)}"
+            f"{path}: unknown {what} {key!r} at the top of the file{hint}; sections: "
+            f"{', '.join(f'[{s}]' for s in _SECTIONS)}"
         )
-    if "objective" not in config or "function" not in config["objective"]:
+    for section, schema in _SCHEMA.items():
+        table = config.get(section, {})
+        for key, value in table.items():
+            if key not in schema:
+                hint = ""
+                if section == "strategy" and key == "name":
+                    hint = "; the strategy's name goes in [study] strategy"
+                elif section == "strategy":
+                    hint = "; the strategy's options go in [strategy.options]"
+                raise _unknown(path, f"[{section}]", key, list(schema), hint)
+            if not _type_ok(value, schema[key]):
+                raise ValueError(
+                    f"{path}: [{section}] {key} must be {_TYPE_NAMES[schema[key]]}, got "
+                    f"{value!r} ({_kind(value)})"
+                )
+    _check_values(path, config)
+    if "function" not in config.get("objective", {}):
         raise ValueError(f"{path}: [objective] function = 'module:function' is required")
+    if config.get("space"):
+        _check_space(path, config["space"], "[space]")
     return config
+
+
+def _check_values(path: Path, config: dict[str, Any]) -> None:
+    study = config.get("study", {})
+    for d in [study["direction"]] if "direction" in study else study.get("directions", []):
+        if d not in _DIRECTIONS:
+            raise ValueError(
+                f"{path}: [study] direction must be 'minimize' or 'maximize', got {d!r}"
+                f"{did_you_mean(d, _DIRECTIONS)}"
+            )
+    if "direction" in study and "directions" in study:
+        raise ValueError(f"{path}: [study] give direction or directions, not both")
+    if study.get("seed", 0) < 0:
+        raise ValueError(f"{path}: [study] seed must be >= 0, got {study['seed']}")
+    budget = config.get("budget", {})
+    if budget.get("n_trials", 0) < 0:
+        raise ValueError(f"{path}: [budget] n_trials must be >= 0, got {budget['n_trials']}")
+    if "timeout" in budget and not (budget["timeout"] > 0 and math.isfinite(budget["timeout"])):
+        raise ValueError(f"{path}: [budget] timeout must be > 0 seconds, got {budget['timeout']}")
+    if budget.get("workers", 1) < 1:
+        raise ValueError(f"{path}: [budget] workers must be >= 1, got {budget['workers']}")
+
+
+def _check_space(path: Path, table: Mapping[str, Any], where: str) -> None:
+    """The keys of every parameter table; the values are checked by :class:`Space`."""
+    for name, spec in table.items():
+        if not isinstance(spec, dict):
+            continue  # a list (categorical) or a plain value (fixed)
+        if "type" not in spec:
+            _check_space(path, spec, f"{where} {name}")  # a nested space
+            continue
+        kind = spec["type"]
+        if kind not in _PARAM_KEYS:
+            raise ValueError(
+                f"{path}: {where} {name}: unknown type {kind!r}{did_you_mean(kind, _PARAM_KEYS)}; "
+                f"types: {', '.join(_PARAM_KEYS)}"
+            )
+        required, optional = _PARAM_KEYS[kind]
+        valid = ["type", *sorted(required), *sorted(optional)]
+        for key in spec:
+            if key not in valid:
+                raise _unknown(path, f"{where} {name} ({kind})", key, valid)
+        missing = sorted(required - set(spec))
+        if missing:
+            raise ValueError(f"{path}: {where} {name} ({kind}) needs {', '.join(missing)}")
+        if kind == "space":
+            if not isinstance(spec["params"], dict):
+                raise ValueError(f"{path}: {where} {name}: params must be a table")
+            _check_space(path, spec["params"], f"{where} {name}")
+
+
+def make_space(table: Any, path: Path) -> Any:
+    from airda.space import Space
+
+    try:
+        return Space.from_dict(table)
+    except (ValueError, TypeError, KeyError) as exc:  # SpaceError is a ValueError
+        raise ValueError(f"{path}: [space]: {exc}") from None
+
+
+def make_strategy(study_cfg: dict[str, Any], options: dict[str, Any], path: Path) -> Any:
+    from airda.strategies import _ALIASES as aliases
+    from airda.strategies import STRATEGIES, get_strategy
+
+    name = study_cfg.get("strategy", "random")
+    key = aliases.get(name.lower(), name.lower())
+    if key not in STRATEGIES:
+        raise ValueError(
+            f"{path}: [study] strategy {name!r} is unknown{did_you_mean(name, STRATEGIES)}; "
+            f"strategies: {', '.join(sorted(STRATEGIES))}"
+        )
+    params = inspect.signature(STRATEGIES[key]).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        valid = [n for n in params if n != "seed"]
+        for option in options:
+            if option not in valid:
+                raise _unknown(path, f"[strategy.options] of {key!r}", option, valid)
+    try:
+        return get_strategy(name, seed=study_cfg.get("seed"), **options)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{path}: [strategy.options]: {exc}") from None
 
 
 def make_scheduler(table: Any, path: Path) -> Any:
@@ -69,12 +270,38 @@ def make_scheduler(table: Any, path: Path) -> Any:
     try:
         return get_scheduler(name, options)
     except ValueError as exc:
-        raise ValueError(f"{path}: [scheduler]: {exc}") from None
+        raise ValueError(f"{path}: [scheduler]: {exc}{did_you_mean(name, SCHEDULERS)}") from None
 
 
 def _label(obj: Any) -> str:
     """repr(obj) where its class defines one (e.g. ASHA's, with its options), else its name."""
     return repr(obj) if type(obj).__repr__ is not object.__repr__ else type(obj).__name__
+
+
+def space_size(space: Any) -> int | None:
+    """The number of candidates of a finite space small enough to enumerate, else None."""
+    if not len(space):
+        return None  # define-by-run: the space is not known in advance
+    bound = math.prod(p.cardinality() for p in space.params.values())
+    if bound > _ENUMERABLE:  # inf for continuous parameters
+        return None
+    return int(space.size())
+
+
+def _evaluated(trials: list[Any]) -> set[str]:
+    """The distinct candidates with a result (what the study's cache would reuse)."""
+    from airda.space import candidate_key
+
+    return {candidate_key(t.params) for t in trials if t.state.value == "complete"}
+
+
+def _check_flags(n_trials: int | None, workers: int | None, timeout: float | None) -> None:
+    if n_trials is not None and n_trials < 0:
+        raise ValueError(f"--n-trials must be >= 0, got {n_trials}")
+    if workers is not None and workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {workers}")
+    if timeout is not None and not (timeout > 0 and math.isfinite(timeout)):
+        raise ValueError(f"--timeout must be > 0 seconds, got {timeout}")
 
 
 def run_config(
@@ -87,25 +314,28 @@ def run_config(
     name: str | None,
 ) -> int:
     import airda
-    from airda.space import Space
+    from airda._logging import TrialProgress
+    from airda.cli.studies import check_storage, is_reused, print_best
 
+    _check_flags(n_trials, workers, timeout)
     config = read_config(path)
     study_cfg = dict(config.get("study", {}))
     budget = dict(config.get("budget", {}))
-    strategy_cfg = config.get("strategy", {})
     objective = load_function(config["objective"]["function"])
-    space = Space.from_dict(config["space"]) if config.get("space") else None
+    space = make_space(config["space"], path) if config.get("space") else None
     scheduler = make_scheduler(config["scheduler"], path) if "scheduler" in config else None
-    strategy = airda.strategies.get_strategy(
-        study_cfg.get("strategy", "random"),
-        seed=study_cfg.get("seed"),
-        **dict(strategy_cfg.get("options", {})),
-    )
+    options = dict(config.get("strategy", {}).get("options", {}))
+    strategy = make_strategy(study_cfg, options, path)
+    if storage is not None:
+        check_storage(storage, "--storage")
+    else:
+        storage = study_cfg.get("storage", "airda-studies.db")
+        check_storage(storage, f"{path}: [study] storage")
     direction = study_cfg.get("direction")
     directions = study_cfg.get("directions")
     study = airda.create_study(
         name or study_cfg.get("name"),
-        storage=storage or study_cfg.get("storage", "airda-studies.db"),
+        storage=storage,
         space=space,
         strategy=strategy,
         direction=direction,
@@ -113,18 +343,76 @@ def run_config(
         scheduler=scheduler,
         load_if_exists=True,
     )
+    wanted = tuple(directions or [direction or "minimize"])
+    if study.directions != wanted:
+        raise ValueError(
+            f"study {study.name!r} in {study.storage.url} was created to "
+            f"{', '.join(study.directions)}, but {path} asks to {', '.join(wanted)}: give the "
+            "study another name (--name) to start a new one"
+        )
+    if space is not None and len(study.space) and study.space != space:
+        raise ValueError(
+            f"study {study.name!r} in {study.storage.url} has another space than [space] of "
+            f"{path} ({', '.join(study.space.names)}): give the study another name (--name) "
+            "to start a new one"
+        )
     trials = n_trials if n_trials is not None else budget.get("n_trials")
     limit = timeout if timeout is not None else budget.get("timeout")
     n_workers = workers if workers is not None else int(budget.get("workers", 1))
-    before = len(study.trials)
+    before = study.trials
+    print(f"study {study.name!r} in {study.storage.url}: {_history(study, before)}", flush=True)
+    size = space_size(study.space)
+    note = ""
+    if size is not None:
+        left = size - len(_evaluated(before))
+        if left <= 0:
+            print(f"every one of the {size} candidates of the space has been evaluated")
+            return print_best(study)
+        if trials is None or trials > left:
+            note = f" (the {left} untried of the space's {size} candidates)"
+            trials = left
+    if trials is None and limit is None:
+        raise ValueError(
+            f"{path}: give [budget] n_trials or timeout (or --n-trials / --timeout): "
+            "without either the study never ends"
+        )
     print(
-        f"study {study.name!r} in {study.storage.url}: {before} trials so far; running "
-        f"{trials if trials is not None else 'unlimited'} more with {strategy.name}"
-        f"{f' and {_label(scheduler)}' if scheduler is not None else ''}"
-        f"{f' on {n_workers} workers' if n_workers > 1 else ''}",
+        f"running {trials if trials is not None else 'unlimited'} more{note} with "
+        f"{strategy.name}{f' and {_label(scheduler)}' if scheduler is not None else ''}"
+        f"{f' on {n_workers} workers' if n_workers > 1 else ''}"
+        f"{f' for at most {limit:g} s' if limit is not None else ''}",
         flush=True,
     )
-    study.optimize(objective, n_trials=trials, timeout=limit, n_workers=n_workers)
-    from airda.cli.studies import print_best
-
+    progress = TrialProgress(study, trials)
+    try:
+        study.optimize(
+            objective,
+            n_trials=trials,
+            timeout=limit,
+            n_workers=n_workers,
+            callbacks=[progress],
+            show_progress=False,  # ours, with rate and ETA, and log lines off a terminal
+        )
+    finally:
+        progress.close()
+    new = study.trials[len(before) :]
+    reused = sum(map(is_reused, new))
+    if reused:
+        print(
+            f"this run: {len(new)} trials, {len(new) - reused} evaluated, {reused} reused the "
+            "result of a candidate evaluated before"
+        )
     return print_best(study)
+
+
+def _history(study: Any, trials: list[Any]) -> str:
+    """``new study`` or ``already has 12 trials (10 complete, 2 fail), best 0.1``."""
+    if not trials:
+        return "new study"
+    counts: dict[str, int] = {}
+    for t in trials:
+        counts[t.state.value] = counts.get(t.state.value, 0) + 1
+    text = f"already has {len(trials)} trials ({', '.join(f'{n} {s}' for s, n in counts.items())})"
+    if len(study.directions) == 1 and counts.get("complete"):
+        text += f", best {study.best_value:.6g}"
+    return text
