@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+import types
 
 import pytest
 
@@ -96,9 +97,14 @@ def test_missing_storage_file_is_an_error_not_a_new_file(tmp_path, capsys):
 def test_delete_asks_for_confirmation(tmp_path, monkeypatch, capsys):
     db = tmp_path / "d.db"
     airda.create_study("keep", storage=db, space={"x": Float(0, 1)})
+    monkeypatch.setattr("sys.stdin", types.SimpleNamespace(isatty=lambda: True))
     monkeypatch.setattr("builtins.input", lambda _prompt: "n")
     assert main(["studies", "delete", "keep", "--storage", str(db)]) == 1
+    assert "not deleted" in capsys.readouterr().out
     assert airda.load_study("keep", storage=db).name == "keep"
+    monkeypatch.setattr("builtins.input", lambda _prompt: "y")
+    assert main(["studies", "delete", "keep", "--storage", str(db)]) == 0
+    assert "deleted study 'keep'" in capsys.readouterr().out
 
 
 def test_studies_help(capsys):

@@ -61,6 +61,8 @@ INFO = logging.INFO
 DEBUG = logging.DEBUG
 
 ENV_VERBOSITY = "AIRDA_VERBOSITY"
+ENV_PROGRESS_INTERVAL = "AIRDA_PROGRESS_INTERVAL"  # seconds between progress log lines
+DEFAULT_PROGRESS_INTERVAL = 30.0
 _ROOT = "airda"
 _LEVELS = {"debug": DEBUG, "info": INFO, "warning": WARNING, "error": ERROR, "critical": CRITICAL}
 
@@ -330,7 +332,8 @@ class Progress:
         unit: one step, e.g. ``"trial"``, ``"epoch"``, ``"variant"``.
         initial: steps already done (a resumed run): the rate counts only new ones.
         stream: where a bar is drawn (default ``sys.stderr``); a bar only when it is a terminal.
-        log_interval: seconds between log lines when not on a terminal.
+        log_interval: seconds between log lines when not on a terminal (default:
+            ``AIRDA_PROGRESS_INTERVAL`` from the environment, else 30).
         enabled: False for none; None (default) follows the verbosity.
         clock: seconds, monotonic (tests pass a fake one).
 
@@ -351,14 +354,14 @@ class Progress:
         *,
         initial: int = 0,
         stream: TextIO | None = None,
-        log_interval: float = 30.0,
+        log_interval: float | None = None,
         enabled: bool | None = None,
         clock: Callable[[], float] = time.monotonic,
     ):
         self.total, self.desc, self.unit = total, desc, unit
         self.n = self.initial = initial
         self.postfix: dict[str, Any] = {}
-        self.log_interval = log_interval
+        self.log_interval = _interval() if log_interval is None else float(log_interval)
         self._clock = clock
         self._start = self._last_log = clock()
         self._lines = 0
@@ -367,11 +370,10 @@ class Progress:
         self._bar: Any = None
         self.enabled = _log.isEnabledFor(INFO) if enabled is None else bool(enabled)
         stream = sys.stderr if stream is None else stream
-        self.terminal = self.enabled and _isatty(stream)
-        if self.terminal:
+        tqdm = _tqdm() if self.enabled and _isatty(stream) else None
+        self.terminal = tqdm is not None
+        if tqdm is not None:
             global _active_terminal_bars
-            from tqdm import tqdm
-
             self._bar = tqdm(
                 total=total,
                 initial=initial,
@@ -448,6 +450,29 @@ class Progress:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def _tqdm() -> Any:
+    """tqdm's bar class, or None without tqdm (a broken install): then log lines instead."""
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm
+
+
+def _interval() -> float:
+    text = os.environ.get(ENV_PROGRESS_INTERVAL, "").strip()
+    if not text:
+        return DEFAULT_PROGRESS_INTERVAL
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not value >= 0:  # NaN too
+        _log.warning("ignoring %s=%r: not a number of seconds", ENV_PROGRESS_INTERVAL, text)
+        return DEFAULT_PROGRESS_INTERVAL
+    return value
 
 
 def _isatty(stream: Any) -> bool:

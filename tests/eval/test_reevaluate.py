@@ -127,3 +127,37 @@ def test_report_files_and_cli(tmp_path, capsys):
     assert (out / "report.html").exists()
     assert main(["eval", "report", "nope", "--storage", str(tmp_path / "s.db")]) == 1
     assert "nope" in capsys.readouterr().err
+
+
+def test_minimised_optimism_is_explained_with_its_own_sign(tmp_path):
+    """A minimised study's optimism is held-out minus search: the text must not call it
+    "search minus held-out" (which would flip its sign)."""
+    study = airda.create_study(
+        "loss", storage=str(tmp_path / "m.db"), space={"x": Float(0, 1)}, seed=0
+    )
+    study.optimize(lambda t: -_true(t["x"]) - _noise(t["x"]), n_trials=30)
+    ae.finish_search(study)
+    r = ae.reevaluate(study, lambda p, s: -_held_out(p, s), top_k=2, seeds=4, n_resamples=200)
+    assert r.direction == "minimize"
+    assert r.mean_optimism > 0  # the lucky low losses come back higher
+    for c in r.candidates:
+        assert c.optimism == pytest.approx(c.mean - c.search_value)
+    text = str(r)
+    assert "search minus held-out" not in text
+    assert f"mean optimism {r.mean_optimism:+.4g} (held-out mean minus search value" in text
+    md = ae.write_report(study, tmp_path / "rep")["markdown"].read_text()
+    assert "held-out mean minus search value: positive means" in md
+    maximised = _searched(tmp_path, 12)
+    ae.finish_search(maximised)
+    r = ae.reevaluate(maximised, _held_out, top_k=1, seeds=3, n_resamples=200)
+    assert "(search value minus held-out mean: positive means" in str(r)
+
+
+def test_report_of_a_study_without_splits_does_not_speak_of_a_locked_split(tmp_path):
+    study = _searched(tmp_path, 5)
+    md = ae.write_report(study, tmp_path / "rep")["markdown"].read_text()
+    assert "still locked" not in md
+    assert "No data splits are recorded for this study" in md
+    ae.Splits(20, seed=0, study=study)  # now the study has a test split, still locked
+    md = ae.write_report(study, tmp_path / "rep")["markdown"].read_text()
+    assert "the test split is still locked" in md

@@ -4,10 +4,30 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 from airda.cli.studies import open_storage
+
+# The library's words for what `airda eval compare` spells as flags: its messages name the
+# arguments of airda.eval.compare, and a command-line user should read the flag to pass.
+_FLAG_NAMES = (
+    (re.compile(r"\bpaired=False\b"), "--unpaired"),
+    (re.compile(r"\bnan_policy='omit'"), "--omit-nan"),
+    (re.compile(r"\btest='(\w+)'"), r"--test \1"),
+    (re.compile(r"\bhigher_is_better=False\b"), "--lower-is-better"),
+    (re.compile(r"\bn_resamples\b"), "--resamples"),
+    (re.compile(r"^alpha\b"), "--alpha"),
+)
+
+
+def flag_words(message: str, candidate: str, baseline: str) -> str:
+    """A message of :func:`airda.eval.compare` in the words of the command line."""
+    for pattern, flag in _FLAG_NAMES:
+        message = pattern.sub(flag, message)
+    # compare() calls the second sample "baseline": say which file that is.
+    return re.sub(r"\bbaseline\b", f"baseline ({baseline})", message, count=1)
 
 
 def run_report(name: str, storage: str | None, out: str | None) -> int:
@@ -80,23 +100,34 @@ def run_compare(
 ) -> int:
     from airda.eval import compare
 
-    result = compare(
-        read_scores(candidate, column),
-        read_scores(baseline, column),
-        paired=paired,
-        higher_is_better=not lower_is_better,
-        test=test,
-        alpha=alpha,
-        n_resamples=n_resamples,
-        seed=seed,
-        nan_policy="omit" if omit_nan else "raise",
-        name=Path(candidate).stem,
-    )
+    if n_resamples < 1:
+        raise ValueError(f"--resamples must be >= 1, got {n_resamples}")
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"--alpha must be in (0, 1), got {alpha}")
+    if not paired and test != "permutation":
+        raise ValueError(
+            f"--test {test} needs paired scores: drop --unpaired or use --test permutation"
+        )
+    try:
+        result = compare(
+            read_scores(candidate, column),
+            read_scores(baseline, column),
+            paired=paired,
+            higher_is_better=not lower_is_better,
+            test=test,
+            alpha=alpha,
+            n_resamples=n_resamples,
+            seed=seed,
+            nan_policy="omit" if omit_nan else "raise",
+            name=Path(candidate).stem,
+        )
+    except (ValueError, TypeError) as exc:
+        raise type(exc)(flag_words(str(exc), candidate, baseline)) from None
     if as_json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
         print(result)
         print(f"assumptions: {result.assumptions}")
         for note in result.notes:
-            print(f"note: {note}")
+            print(f"note: {flag_words(note, candidate, baseline)}")
     return 0

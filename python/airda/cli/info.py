@@ -20,13 +20,25 @@ def _version(dist: str) -> str | None:
         return None
 
 
+NO_DRIVER = "no NVIDIA driver"
+
+
+def _driver_version(c: Any) -> int:
+    """The CUDA driver's version, 0 when no NVIDIA driver is installed (what
+    cudaDriverGetVersion reports then)."""
+    try:
+        return int(c.cuda_driver_version() or 0)
+    except (RuntimeError, TypeError, ValueError):
+        return 0
+
+
 def _cuda_report(c: Any) -> dict[str, Any]:
     info = c.build_info()
     report: dict[str, Any] = {
         "built": bool(info["cuda_built"]),
         "architectures": [f"sm_{a}" for a in str(info["cuda_architectures"]).split(",") if a],
         "runtime_version": info["cuda_runtime_version"],
-        "driver_version": c.cuda_driver_version(),
+        "driver_version": _driver_version(c),
         "devices": [],
         "error": None,
     }
@@ -36,6 +48,13 @@ def _cuda_report(c: Any) -> dict[str, Any]:
             report["devices"] = [c.cuda_device_name(i) for i in range(count)]
         except RuntimeError as exc:
             report["error"] = str(exc)
+        if not report["driver_version"]:
+            # CUDA's own words ("driver version is insufficient") read as "update your
+            # driver" on a machine that has none: say what is missing.
+            report["error"] = (
+                f"{NO_DRIVER} on this machine (the CUDA backend is built; running it needs an "
+                f"NVIDIA GPU and its driver){'; ' + report['error'] if report['error'] else ''}"
+            )
     return report
 
 
@@ -66,11 +85,20 @@ def collect() -> dict[str, Any]:
         report["compiled"] = {"error": error}
         report["cuda"] = {"built": False, "error": error}
     report["backends"] = {b: str(airda.ops.backend_status(b)) for b in airda.ops.BACKENDS}
+    cuda = report["cuda"]
+    if cuda.get("built") and not cuda.get("driver_version") and "cuda" in report["backends"]:
+        report["backends"]["cuda"] = f"unavailable: built, but {NO_DRIVER} is installed here"
     report["ops"] = {
         op: {b: status.usable for b, status in row.items()}
         for op, row in airda.ops.available().items()
     }
     return report
+
+
+def _driver_text(version: int) -> str:
+    if not version:
+        return NO_DRIVER
+    return f"driver {version // 1000}.{version % 1000 // 10}"
 
 
 def _format(report: dict[str, Any]) -> str:
@@ -93,7 +121,7 @@ def _format(report: dict[str, Any]) -> str:
         rt = cuda["runtime_version"]
         lines.append(
             f"  CUDA built: {', '.join(cuda['architectures'])}, runtime {rt // 1000}.{rt % 1000 // 10}"
-            f", static cudart; driver {cuda['driver_version'] or 'none'}"
+            f", static cudart; {_driver_text(cuda['driver_version'])}"
         )
         if cuda["devices"]:
             lines.append(f"  GPUs: {'; '.join(cuda['devices'])}")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from typing import Any
 
-from airda.cli.studies import table
+from airda._logging import Progress
+from airda.cli.studies import check_storage, table
 
 SPACES = ("nb201",)
 
@@ -17,16 +17,11 @@ def _require_space(space: str) -> None:
         raise ValueError(f"unknown space {space!r}; available: {', '.join(SPACES)}")
 
 
-def _progress(total: int, label: str):
-    """A one-line progress display on a terminal, silent otherwise."""
-    done = [0]
+def _seed_progress(bar: Any, metric: str):
+    """``benchmark_search``'s per-seed callback, feeding a progress bar."""
 
     def tick(seed: int, result: Any) -> None:
-        done[0] += 1
-        if sys.stderr.isatty():
-            print(f"\r{label}: seed {done[0]}/{total}", end="", file=sys.stderr, flush=True)
-            if done[0] == total:
-                print(file=sys.stderr)
+        bar.update(1, **{metric: result.search_values[-1]})
 
     return tick
 
@@ -52,6 +47,8 @@ def run_search(
     from airda.nas.search import benchmark_search
 
     _require_space(space)
+    if storage is not None:
+        check_storage(storage)
     bench = TabularBenchmark.from_csv(benchmark)
     for m in [metric, *report]:
         if m not in bench.metrics:
@@ -62,18 +59,19 @@ def run_search(
     factory: Any = strategy
     if warm_start:
         factory = _warm_factory(strategy, warm_start, warm_pool, warm_n)
-    results = benchmark_search(
-        bench,
-        metric=metric,
-        strategy=factory,
-        budget=budget,
-        seeds=seeds,
-        checkpoints=checkpoints,
-        report=report,
-        progress=_progress(seeds, f"{strategy} on {metric}"),
-        storage=storage,
-        study_prefix=name,
-    )
+    with Progress(seeds, desc=f"{strategy} on {metric}", unit="seed") as bar:
+        results = benchmark_search(
+            bench,
+            metric=metric,
+            strategy=factory,
+            budget=budget,
+            seeds=seeds,
+            checkpoints=checkpoints,
+            report=report,
+            progress=_seed_progress(bar, metric),
+            storage=storage,
+            study_prefix=name,
+        )
     label = strategy + (f"+warm({warm_start})" if warm_start else "")
     if as_json:
         out = results.to_dict()
@@ -183,18 +181,16 @@ def run_score(
     rng = np.random.default_rng(seed)
     space_ = nb201_space()
     evaluator = ZeroCostEvaluator(proxies=tuple(proxies), seed=seed, batch_size=batch_size)
-    rows = []
-    for i in range(n):
-        arch = params_to_arch(space_.sample(rng))
-        from airda.nas import build_model
+    from airda.nas import build_model
 
-        scores = evaluator.score(lambda a=arch: build_model(a), name=str(arch))
-        truth = float(bench.lookup(arch, metric)) if bench is not None else None
-        rows.append((str(arch), scores, truth))
-        if sys.stderr.isatty():
-            print(f"\rscored {i + 1}/{n}", end="", file=sys.stderr, flush=True)
-    if sys.stderr.isatty():
-        print(file=sys.stderr)
+    rows = []
+    with Progress(n, desc=f"scoring with {', '.join(proxies)}", unit="arch") as bar:
+        for _ in range(n):
+            arch = params_to_arch(space_.sample(rng))
+            scores = evaluator.score(lambda a=arch: build_model(a), name=str(arch))
+            truth = float(bench.lookup(arch, metric)) if bench is not None else None
+            rows.append((str(arch), scores, truth))
+            bar.update(1)
     corr = {}
     if bench is not None:
         truth = np.array([r[2] for r in rows])

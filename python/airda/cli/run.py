@@ -247,6 +247,11 @@ def make_strategy(study_cfg: dict[str, Any], options: dict[str, Any], path: Path
     if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
         valid = [n for n in params if n != "seed"]
         for option in options:
+            if option not in valid and not valid:
+                raise ValueError(
+                    f"{path}: unknown key {option!r} in [strategy.options]: strategy {key!r} "
+                    "takes no options"
+                )
             if option not in valid:
                 raise _unknown(path, f"[strategy.options] of {key!r}", option, valid)
     try:
@@ -288,11 +293,12 @@ def space_size(space: Any) -> int | None:
     return int(space.size())
 
 
-def _evaluated(trials: list[Any]) -> set[str]:
-    """The distinct candidates with a result (what the study's cache would reuse)."""
+def _tried(trials: list[Any]) -> set[str]:
+    """The distinct candidates with a finished trial (the study's own test of a finite space
+    being done: it stops when every candidate has one)."""
     from airda.space import candidate_key
 
-    return {candidate_key(t.params) for t in trials if t.state.value == "complete"}
+    return {candidate_key(t.params) for t in trials if t.state.finished}
 
 
 def _check_flags(n_trials: int | None, workers: int | None, timeout: float | None) -> None:
@@ -343,19 +349,6 @@ def run_config(
         scheduler=scheduler,
         load_if_exists=True,
     )
-    wanted = tuple(directions or [direction or "minimize"])
-    if study.directions != wanted:
-        raise ValueError(
-            f"study {study.name!r} in {study.storage.url} was created to "
-            f"{', '.join(study.directions)}, but {path} asks to {', '.join(wanted)}: give the "
-            "study another name (--name) to start a new one"
-        )
-    if space is not None and len(study.space) and study.space != space:
-        raise ValueError(
-            f"study {study.name!r} in {study.storage.url} has another space than [space] of "
-            f"{path} ({', '.join(study.space.names)}): give the study another name (--name) "
-            "to start a new one"
-        )
     trials = n_trials if n_trials is not None else budget.get("n_trials")
     limit = timeout if timeout is not None else budget.get("timeout")
     n_workers = workers if workers is not None else int(budget.get("workers", 1))
@@ -364,9 +357,9 @@ def run_config(
     size = space_size(study.space)
     note = ""
     if size is not None:
-        left = size - len(_evaluated(before))
+        left = size - len(_tried(before))
         if left <= 0:
-            print(f"every one of the {size} candidates of the space has been evaluated")
+            print(f"every one of the {size} candidates of the space has been tried")
             return print_best(study)
         if trials is None or trials > left:
             note = f" (the {left} untried of the space's {size} candidates)"

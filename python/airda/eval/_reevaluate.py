@@ -132,8 +132,24 @@ class Reevaluation:
     def __str__(self) -> str:
         text = self.table()
         if self.mean_optimism is not None:
-            text += f"\nmean optimism (search minus held-out): {self.mean_optimism:+.4g}"
+            text += (
+                f"\nmean optimism {self.mean_optimism:+.4g} ({optimism_definition(self.direction)})"
+            )
         return text
+
+
+def optimism_definition(direction: str) -> str:
+    """What the optimism of a study in `direction` is, in words: the sign convention is the
+    same for both directions (positive: the search was optimistic), the subtraction is not."""
+    if direction == "minimize":
+        return (
+            "held-out mean minus search value: positive means the candidates scored worse "
+            "(higher) on held-out data than in the search, i.e. the search was optimistic"
+        )
+    return (
+        "search value minus held-out mean: positive means the candidates scored worse "
+        "(lower) on held-out data than in the search, i.e. the search was optimistic"
+    )
 
 
 def _evaluate_all(

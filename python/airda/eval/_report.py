@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from airda.eval._compare import STUDY_ATTR as COMPARISONS_ATTR
-from airda.eval._protocol import FINISHED_ATTR, READS_ATTR
+from airda.eval._protocol import FINISHED_ATTR, READS_ATTR, SPLITS_ATTR
 from airda.eval._reevaluate import STUDY_ATTR as REEVALUATION_ATTR
+from airda.eval._reevaluate import optimism_definition
 
 __all__ = ["write_report"]
 
@@ -211,8 +212,14 @@ def write_report(study: Any, out_dir: str | Path) -> dict[str, Path]:
             f"The search was declared finished at {_when(finished.get('time'))} with "
             f"{finished.get('n_trials')} trials."
         )
-    else:
+    elif attrs.get(SPLITS_ATTR):
         doc.para("The search has not been declared finished: the test split is still locked.")
+    else:
+        # Nothing is locked where nothing was split: say that the protocol was not used.
+        doc.para(
+            "No data splits are recorded for this study (airda.eval.Splits), so no test split "
+            "was locked and the search was not declared finished (airda.eval.finish_search)."
+        )
     doc.table(
         ["read at", "what", "items", "worker", "trials then"],
         [
@@ -277,9 +284,8 @@ def write_report(study: Any, out_dir: str | Path) -> dict[str, Path]:
         )
         if reeval.get("mean_optimism") is not None:
             doc.para(
-                f"Winner's curse: on average the re-evaluated candidates scored "
-                f"{reeval['mean_optimism']:+.4g} worse on held-out data than in the search "
-                "(positive: the search was optimistic)."
+                f"Winner's curse: mean optimism {reeval['mean_optimism']:+.4g} "
+                f"({optimism_definition(reeval['direction'])})."
             )
         for c in reeval["candidates"]:
             for note in c.get("notes", []) + (c.get("comparison") or {}).get("notes", []):
