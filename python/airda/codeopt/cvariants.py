@@ -16,20 +16,37 @@ Example:
     4
     >>> print(trampoline("scale", [Arg("float32", shape=(8,)), Arg("int32", value=8)]))
     #ifdef __cplusplus
-    extern "C"
+    extern "C" {
     #endif
-    void airda_call(void** a) { scale((float*)a[0], *(int*)a[1]); }
+    static unsigned long long* airda_beat_;
+    void airda_set_beat(unsigned long long* p) { airda_beat_ = p; }
+    void airda_call(void** a) {
+        scale((float*)a[0], *(int*)a[1]);
+        if (airda_beat_) ++*(volatile unsigned long long*)airda_beat_;
+    }
+    #ifdef __cplusplus
+    }
+    #endif
+    >>> parse_arg("float32[2**40]")
+    Traceback (most recent call last):
+    ...
+    ValueError: argument 'float32[2**40]' needs 4 TiB (1099511627776 float32 values); an argument may take at most 16 GiB
 """
 
 from __future__ import annotations
 
 import ast
+import contextlib
 import hashlib
+import math
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import tempfile
+import threading
+import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -39,12 +56,14 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "MAX_ARG_BYTES",
     "Arg",
     "CompileError",
     "cache_dir",
     "compile_variant",
     "compile_variants",
     "compiler_version",
+    "kill_compilers",
     "parse_arg",
     "trampoline",
 ]
@@ -63,9 +82,21 @@ _CTYPES = {
 }
 _INITS = ("rand", "randn", "zeros", "ones", "arange")
 
+#: The largest array argument, in bytes: the tuner builds it, and the worker keeps its initial
+#: values and a working copy.
+MAX_ARG_BYTES = 16 << 30
+_MAX_DIM = 1 << 40
+
+
+def _fmt_bytes(n: int) -> str:
+    for unit, size in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{n} bytes"
+
 
 class CompileError(RuntimeError):
-    """A variant did not compile; the message holds the compiler's output (shortened)."""
+    """A variant did not compile; the message holds the compiler's full output."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +129,12 @@ class Arg:
                 raise ValueError(f"scalar argument {self.name or self.dtype!r} needs a value")
             if self.out:
                 raise ValueError("a scalar argument cannot be an output (pass an array)")
+            info = np.iinfo(self.dtype) if np.dtype(self.dtype).kind in "iu" else None
+            if info is not None and not info.min <= self.value <= info.max:
+                raise ValueError(
+                    f"scalar argument {self.name or self.dtype!r}: {self.value} does not fit "
+                    f"{self.dtype} ({info.min}..{info.max})"
+                )
         else:
             shape = tuple(int(s) for s in self.shape)
             if any(s < 0 for s in shape):
@@ -105,6 +142,14 @@ class Arg:
             object.__setattr__(self, "shape", shape)
             if self.init not in _INITS:
                 raise ValueError(f"argument init must be one of {_INITS}, got {self.init!r}")
+            n = math.prod(shape)
+            nbytes = n * np.dtype(self.dtype).itemsize
+            if nbytes > MAX_ARG_BYTES or any(s > _MAX_DIM for s in shape):
+                label = self.name or f"{self.dtype}{list(shape)}"
+                raise ValueError(
+                    f"argument {label!r} needs {_fmt_bytes(nbytes)} ({n} {self.dtype} values); "
+                    f"an argument may take at most {_fmt_bytes(MAX_ARG_BYTES)}"
+                )
 
     @property
     def ctype(self) -> str:
@@ -113,6 +158,12 @@ class Arg:
     @property
     def is_array(self) -> bool:
         return self.shape is not None
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the value (an array's elements, or one scalar)."""
+        n = math.prod(self.shape) if self.shape is not None else 1
+        return n * np.dtype(self.dtype).itemsize
 
     def describe(self) -> str:
         if self.shape is None:
@@ -145,41 +196,96 @@ _ARRAY_RE = re.compile(r"^(\w+)\[([^\]]*)\](.*)$")
 _SCALAR_RE = re.compile(r"^(\w+)=(.+)$")
 
 
-def _eval_expr(expr: str, names: Mapping[str, Any]) -> int | float:
-    """Evaluate an arithmetic expression over `names` (+ - * / // % ** and parentheses)."""
+# Bounds of the expression evaluator: a shape or a value is a small expression over the
+# defines, never a computation (``10**10**10`` would run for ever, ``2**40`` elements fail
+# later with an allocation error).
+_MAX_EXPR = 256
+_MAX_NODES = 64
+_MAX_INT = 1 << 62
 
-    def ev(node: ast.AST) -> Any:
+
+def _eval_expr(
+    expr: str, names: Mapping[str, Any], *, integer: bool = False, _depth: int = 0
+) -> int | float:
+    """Evaluate an arithmetic expression over `names`, bounded: integers (and, unless
+    `integer`, floats) combined by ``+ - * // **`` (and ``/ %`` unless `integer`) and
+    parentheses; every operand and result within +-2**62."""
+    text = str(expr).strip()
+    if len(text) > _MAX_EXPR:
+        raise ValueError(f"expression too long ({len(text)} characters, at most {_MAX_EXPR})")
+    if _depth > 4:
+        raise ValueError(f"expression {expr!r}: defines refer to each other too deeply")
+    try:
+        tree = ast.parse(text, mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        raise ValueError(f"cannot parse expression {expr!r}") from None
+    if sum(1 for _ in ast.walk(tree)) > _MAX_NODES:
+        raise ValueError(f"expression {expr!r} is too complex")
+    ops: dict[type, Any] = {
+        ast.Add: lambda a, b: a + b,
+        ast.Sub: lambda a, b: a - b,
+        ast.Mult: lambda a, b: a * b,
+        ast.FloorDiv: lambda a, b: a // b,
+        ast.Pow: _bounded_pow,
+    }
+    if not integer:
+        ops[ast.Div] = lambda a, b: a / b
+        ops[ast.Mod] = lambda a, b: a % b
+
+    def check(v: Any) -> int | float:
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise ValueError(f"unsupported value {v!r} in {expr!r}")
+        if isinstance(v, float):
+            if integer:
+                raise ValueError(f"expression {expr!r}: a shape takes integers, got {v!r}")
+            if not math.isfinite(v) or abs(v) > 1e300:
+                raise ValueError(f"expression {expr!r}: value out of range")
+        elif abs(v) > _MAX_INT:
+            raise ValueError(f"expression {expr!r}: value too large (over 2**62)")
+        return v
+
+    def ev(node: ast.AST) -> int | float:
         if isinstance(node, ast.Expression):
             return ev(node.body)
         if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
-            return node.value
+            return check(node.value)
         if isinstance(node, ast.Name):
             if node.id not in names:
                 raise ValueError(f"unknown name {node.id!r} in {expr!r} (define it with --define)")
             v = names[node.id]
-            return _eval_expr(str(v), {}) if isinstance(v, str) else v
-        if isinstance(node, ast.BinOp):
+            if isinstance(v, str):
+                return _eval_expr(v, {}, integer=integer, _depth=_depth + 1)
+            return check(v)
+        if isinstance(node, ast.BinOp) and type(node.op) in ops:
             a, b = ev(node.left), ev(node.right)
-            ops = {
-                ast.Add: lambda: a + b,
-                ast.Sub: lambda: a - b,
-                ast.Mult: lambda: a * b,
-                ast.Div: lambda: a / b,
-                ast.FloorDiv: lambda: a // b,
-                ast.Mod: lambda: a % b,
-                ast.Pow: lambda: a**b,
-            }
-            if type(node.op) in ops:
-                return ops[type(node.op)]()
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-            return -ev(node.operand)
+            try:
+                return check(ops[type(node.op)](a, b))
+            except ZeroDivisionError:
+                raise ValueError(f"division by zero in {expr!r}") from None
+            except OverflowError:
+                raise ValueError(f"expression {expr!r}: value too large") from None
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+            v = ev(node.operand)
+            return check(-v if isinstance(node.op, ast.USub) else v)
         raise ValueError(f"unsupported expression {expr!r}")
 
-    try:
-        tree = ast.parse(expr.strip(), mode="eval")
-    except SyntaxError:
-        raise ValueError(f"cannot parse expression {expr!r}") from None
     return ev(tree)
+
+
+def _bounded_pow(a: int | float, b: int | float) -> int | float:
+    """``a ** b`` refused before it is computed when the result would leave +-2**62."""
+    if isinstance(a, int) and isinstance(b, int):
+        if b < 0:
+            raise ValueError(f"negative exponent in {a}**{b}")
+        if abs(a) > 1 and (abs(a).bit_length() - 1) * b > 62:
+            raise OverflowError
+        return a**b
+    if abs(b) > 4096:
+        raise OverflowError
+    r = float(a) ** float(b)
+    if isinstance(r, complex):
+        raise ValueError(f"{a}**{b} is not a real number")
+    return r
 
 
 def parse_arg(text: str, defines: Mapping[str, Any] | None = None) -> Arg:
@@ -194,7 +300,7 @@ def parse_arg(text: str, defines: Mapping[str, Any] | None = None) -> Arg:
     m = _ARRAY_RE.match(text)
     if m:
         dtype, dims, rest = m.groups()
-        shape = tuple(int(_eval_expr(d, names)) for d in dims.split(",") if d.strip())
+        shape = tuple(int(_eval_expr(d, names, integer=True)) for d in dims.split(",") if d.strip())
         parts = [p for p in rest.split(":") if p]
         init, out = "rand", False
         for p in parts:
@@ -224,14 +330,24 @@ def trampoline(entry: str, args: Sequence[Arg]) -> str:
     parts = [
         f"({a.ctype}*)a[{i}]" if a.is_array else f"*({a.ctype}*)a[{i}]" for i, a in enumerate(args)
     ]
+    # The call counter (the sandbox's heartbeat: its timeout applies to each call) is a static
+    # pointer set by the worker through airda_set_beat: a plain increment after the call, no
+    # atomic, no lookup through the global offset table.
     return (
-        '#ifdef __cplusplus\nextern "C"\n#endif\n'
-        f"void airda_call(void** a) {{ {entry}({', '.join(parts)}); }}"
+        '#ifdef __cplusplus\nextern "C" {\n#endif\n'
+        "static unsigned long long* airda_beat_;\n"
+        "void airda_set_beat(unsigned long long* p) { airda_beat_ = p; }\n"
+        "void airda_call(void** a) {\n"
+        f"    {entry}({', '.join(parts)});\n"
+        "    if (airda_beat_) ++*(volatile unsigned long long*)airda_beat_;\n"
+        "}\n"
+        "#ifdef __cplusplus\n}\n#endif"
     )
 
 
 def cache_dir() -> Path:
-    """Where compiled variants are kept: ``$AIRDA_CACHE_DIR/tune`` or ``~/.cache/airda/codeopt``."""
+    """Where compiled variants are kept: ``$AIRDA_CACHE_DIR/tune``, else
+    ``$XDG_CACHE_HOME/airda/tune``, else ``~/.cache/airda/tune``."""
     root = os.environ.get("AIRDA_CACHE_DIR")
     base = Path(root) if root else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
     path = (base if root else base / "airda") / "tune"
@@ -273,6 +389,83 @@ def _define_flags(defines: Mapping[str, Any]) -> list[str]:
     return out
 
 
+# What a compile job writes goes to a private folder ``.build-<pid>-*`` inside the cache
+# folder, renamed into place when done: a compile that is interrupted leaves no half-written
+# library under a cache name, its folder is removed on the way out, and a folder left by a
+# process that was killed outright is removed by the next compile.
+_BUILD_PREFIX = ".build-"
+_MAX_MESSAGE = 256 << 10
+_RUNNING: set[subprocess.Popen[str]] = set()
+_RUNNING_LOCK = threading.Lock()
+_SWEPT: set[Path] = set()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _sweep_stale(folder: Path) -> None:
+    """Remove build folders of processes that are gone, and the temporary files older versions
+    of this module left (``*.so.tmp``) once they are ten minutes old."""
+    if folder in _SWEPT:
+        return
+    _SWEPT.add(folder)
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    now = time.time()
+    for e in entries:
+        if e.name.startswith(_BUILD_PREFIX):
+            pid = e.name[len(_BUILD_PREFIX) :].split("-", 1)[0]
+            if pid.isdigit() and not _pid_alive(int(pid)):
+                shutil.rmtree(e.path, ignore_errors=True)
+        elif e.name.endswith(".so.tmp"):
+            with contextlib.suppress(OSError):
+                if now - e.stat().st_mtime > 600:
+                    os.unlink(e.path)
+
+
+def kill_compilers() -> None:
+    """Kill the compiler processes this process is running (an interrupted tuning)."""
+    with _RUNNING_LOCK:
+        procs = list(_RUNNING)
+    for p in procs:
+        with contextlib.suppress(OSError):
+            p.kill()
+
+
+def _run_compiler(cmd: list[str], timeout: float) -> tuple[int, str]:
+    proc = subprocess.Popen(
+        cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    with _RUNNING_LOCK:
+        _RUNNING.add(proc)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+        return proc.returncode, out or ""
+    finally:
+        if proc.poll() is None:  # timed out or interrupted: the compiler does not outlive us
+            proc.kill()
+            proc.wait()
+        with _RUNNING_LOCK:
+            _RUNNING.discard(proc)
+
+
+def _message(text: str) -> str:
+    text = text.strip()
+    if len(text) > _MAX_MESSAGE:
+        more = len(text) - _MAX_MESSAGE
+        text = text[:_MAX_MESSAGE] + f"\n... ({more} more characters of compiler output)"
+    return text
+
+
 def compile_variant(
     source: str,
     entry: str,
@@ -287,8 +480,9 @@ def compile_variant(
     """Compile `source` (its text) with the trampoline into a shared library; return its path.
 
     The library is cached under :func:`cache_dir` by a hash of (source, trampoline, defines,
-    flags, compiler and its version): compiling the same variant again costs nothing. Raises
-    :class:`CompileError` with the compiler's message on failure.
+    flags, compiler and its version): compiling the same variant again costs nothing. The
+    source is kept beside it (``<hash>.c``), so the compiler's messages point at a file that
+    exists. Raises :class:`CompileError` with the compiler's whole message on failure.
     """
     cc = compiler or _default_compiler(cpp)
     flag_list = _flag_list(flags)
@@ -301,27 +495,31 @@ def compile_variant(
     lib = folder / f"{key}.so"
     if lib.exists():
         return lib
-    suffix = ".cpp" if cpp else ".c"
-    src = folder / f"{key}{suffix}"
-    src.write_text(text)
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".so.tmp")
-    os.close(fd)
-    cmd = [*shlex.split(cc), *flag_list, *define_list, "-shared", "-fPIC", str(src), "-o", tmp]
+    _sweep_stale(folder)
+    src = folder / f"{key}{'.cpp' if cpp else '.c'}"
+    work = Path(tempfile.mkdtemp(prefix=f"{_BUILD_PREFIX}{os.getpid()}-", dir=folder))
     try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        Path(tmp).unlink(missing_ok=True)
-        raise CompileError(f"compiler timed out after {timeout:g} s: {shlex.join(cmd)}") from None
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise CompileError(f"compiler {cc!r} cannot run: {exc}") from None
-    if out.returncode != 0:
-        Path(tmp).unlink(missing_ok=True)
-        msg = (out.stderr or out.stdout).strip()
-        if len(msg) > 2000:
-            msg = msg[:2000] + " ..."
-        raise CompileError(f"compile failed ({' '.join(flag_list + define_list)}): {msg}")
-    os.replace(tmp, lib)  # atomic: a concurrent compile of the same key is harmless
+        if not src.exists() or src.read_text() != text:
+            staged = work / src.name
+            staged.write_text(text)
+            os.replace(staged, src)
+        out = work / "variant.so"
+        cmd = [*shlex.split(cc), *flag_list, *define_list, "-shared", "-fPIC", str(src), "-o"]
+        try:
+            rc, msg = _run_compiler([*cmd, str(out)], timeout)
+        except subprocess.TimeoutExpired:
+            raise CompileError(
+                f"compiler timed out after {timeout:g} s: {shlex.join([*cmd, str(lib)])}"
+            ) from None
+        except OSError as exc:
+            raise CompileError(f"compiler {cc!r} cannot run: {exc}") from None
+        if rc != 0 or not out.exists():
+            raise CompileError(
+                f"compile failed ({' '.join(flag_list + define_list)}): {_message(msg)}"
+            )
+        os.replace(out, lib)  # atomic: a concurrent compile of the same key is harmless
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     return lib
 
 
@@ -331,8 +529,12 @@ def compile_variants(
     """Compile several variants in parallel (a thread pool running the compiler).
 
     Each job is the keyword arguments of :func:`compile_variant`; the result for a job is its
-    library path or the :class:`CompileError` it raised, in job order.
+    library path or the :class:`CompileError` it raised, in job order. Interrupted (Ctrl-C, or
+    a SIGTERM the caller turned into an exception), it kills the compilers it started before
+    the exception goes on, so that their build folders are removed.
     """
+    if workers is not None and (isinstance(workers, bool) or int(workers) < 1):
+        raise ValueError(f"workers must be >= 1, got {workers!r}")
     n = workers or max(1, min(len(jobs), os.cpu_count() or 1))
 
     def one(job: Mapping[str, Any]) -> Path | CompileError:
@@ -343,5 +545,11 @@ def compile_variants(
 
     if n == 1 or len(jobs) <= 1:
         return [one(j) for j in jobs]
-    with ThreadPoolExecutor(n) as pool:
+    pool = ThreadPoolExecutor(n)
+    try:
         return list(pool.map(one, jobs))
+    except BaseException:
+        kill_compilers()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -244,27 +244,40 @@ def _noop(*args: Any) -> None:
 
 
 def calibrate_callable(
-    fn: Callable[..., Any], args: tuple[Any, ...], min_sample_s: float
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    min_sample_s: float,
+    beat: Callable[[], Any] | None = None,
 ) -> tuple[int, float]:
     """Calls of ``fn(*args)`` per sample so that a sample lasts at least `min_sample_s`, and
-    the seconds the last such sample took."""
+    the seconds the last such sample took. `beat` is called after every loop (a sandbox's
+    heartbeat: its timeout applies to each sample, not to the whole measurement)."""
     inner = 1
     while True:
         t = _loop_seconds(fn, args, inner)
+        if beat is not None:
+            beat()
         if t >= min_sample_s or inner >= 1 << 24:
             return inner, t
         inner = max(inner * 2, int(inner * 1.2 * min_sample_s / t) if t > 0 else inner * 2)
 
 
 def sample_callable(
-    fn: Callable[..., Any], args: tuple[Any, ...], n: int, inner: int
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    n: int,
+    inner: int,
+    beat: Callable[[], Any] | None = None,
 ) -> tuple[list[float], float]:
     """`n` samples of `inner` calls of ``fn(*args)`` each: per-call seconds with the cost of the
-    same loop around a no-op subtracted (measured beside each sample), and the time spent."""
+    same loop around a no-op subtracted (measured beside each sample), and the time spent.
+    `beat` is called after every sample."""
     out, spent = [], 0.0
     for _ in range(n):
         over = _loop_seconds(_noop, args, inner)
         t = _loop_seconds(fn, args, inner)
+        if beat is not None:
+            beat()
         spent += t
         out.append(max(t - over, 0.0) / inner)
     return out, spent
@@ -282,11 +295,13 @@ def time_callable(
     max_time_s: float = 1.0,
     subtract_overhead: bool = True,
     sync: Callable[[], Any] | None = None,
+    beat: Callable[[], Any] | None = None,
 ) -> Profile:
     """Time a Python callable ``fn(*args)``, with the cost of the loop and call calibrated on a
     no-op callable and subtracted (so a fast NumPy call is not credited with Python overhead).
 
-    `sync` is called after every sample (e.g. ``torch.cuda.synchronize``).
+    `sync` is called after every sample (e.g. ``torch.cuda.synchronize``); `beat` after every
+    warm-up call and sample, outside the timed loops (a sandbox's per-call heartbeat).
 
     >>> from airda.codeopt import time_callable
     >>> p = time_callable(sum, range(1000), max_time_s=0.05)
@@ -297,7 +312,9 @@ def time_callable(
         raise TypeError(f"fn must be callable, got {type(fn).__name__}")
     for _ in range(max(warmup, 0)):
         fn(*args)
-    inner, _ = calibrate_callable(fn, args, min_sample_s)
+        if beat is not None:
+            beat()
+    inner, _ = calibrate_callable(fn, args, min_sample_s, beat)
     # The same loop around a no-op taking the same arguments, measured between the samples
     # (so it sees the same machine state): its median per-call cost is subtracted.
     over: list[float] = []
@@ -311,6 +328,8 @@ def time_callable(
         t = _loop_seconds(fn, args, inner)
         if sync is not None:
             sync()
+        if beat is not None:
+            beat()
         spent += t
         raw.append(t / inner)
         n = len(raw)
