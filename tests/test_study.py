@@ -113,8 +113,40 @@ def test_duplicates_are_not_evaluated_twice():
     study.optimize(objective, n_trials=30)
     assert len(calls) == 4  # only four distinct candidates exist
     cached = [t for t in study.trials if "cached_from" in t.system_attrs]
-    assert len(cached) == 26
+    assert cached
     assert all(t.state is TrialState.COMPLETE for t in cached)
+    # Every candidate evaluated: the study stops instead of repeating them for 30 trials.
+    assert len(study.trials) == 4 + len(cached) < 30
+
+
+def test_reused_results_do_not_spend_the_budget():
+    calls = []
+
+    def objective(trial):
+        calls.append(dict(trial.params))
+        return trial["a"]
+
+    study = airda.create_study(space={"a": Int(0, 5)}, strategy="random", seed=0)
+    study.optimize(objective, n_trials=5)
+    assert len(calls) == 5
+    assert len({c["a"] for c in calls}) == 5
+    assert len(study.trials) > 5  # some proposals repeated an evaluated candidate
+
+
+def test_a_strategy_that_only_repeats_itself_is_stopped(caplog):
+    study = airda.create_study(space={"a": Int(0, 3), "x": Float(0, 1)}, seed=0)
+    study.enqueue({"a": 0, "x": 0.5})
+    study.optimize(lambda t: 1.0, n_trials=1)
+
+    class Stuck(type(study.strategy)):
+        def ask(self, n):
+            return [{"a": 0, "x": 0.5}] * n
+
+    study.strategy.__class__ = Stuck
+    with caplog.at_level("WARNING", logger="airda"):
+        study.optimize(lambda t: 1.0, n_trials=5)
+    assert "in a row" in caplog.text
+    assert len(study.trials) == 1 + 1000
 
 
 def test_grid_exhaustion_ends_optimize():

@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import math
 import os
 import sys
 import threading
@@ -32,7 +33,7 @@ import numpy as np
 from airda.space import Param, Space, SpaceError, candidate_key
 from airda.storage import Storage, StudyRecord, get_storage
 from airda.storage.base import DuplicatedStudyError, current_worker
-from airda.strategies import Strategy, get_strategy
+from airda.strategies import Strategy, StrategyExhausted, get_strategy
 from airda.trial import (
     FrozenTrial,
     Trial,
@@ -109,6 +110,10 @@ class Study:
         self._complete_by_key: dict[str, FrozenTrial] = {}
         self._unkeyed: list[FrozenTrial] = []  # complete trials not yet in _complete_by_key
         self._waiting: set[int] = set()  # numbers of enqueued trials not yet started
+        # A finite space is done when every candidate has a finished trial (only when results
+        # are reused: without the cache a repeat is a deliberate re-evaluation).
+        self._space_size = self._finite_size()
+        self._finished_keys: set[str] = set()
 
     def _sync(self) -> None:
         """Catch up with the storage: new trials are noted, newly finished ones told."""
@@ -129,6 +134,8 @@ class Study:
             finished.sort(key=lambda t: t.number)
             for t in finished:
                 self._told.add(t.number)
+                if self._space_size is not None:
+                    self._finished_keys.add(candidate_key(t.params))
                 if t.state is TrialState.COMPLETE and self.cache and not self._dynamic:
                     self._unkeyed.append(t)  # keyed when looked up (ask/tell never does)
                 self.strategy.tell(t)
@@ -363,7 +370,30 @@ class Study:
             show_progress=show_progress,
         )
 
+    def _finite_size(self) -> int | None:
+        if (
+            self._dynamic
+            or not self.cache
+            or not len(self.space)
+            or getattr(self.strategy, "proposes_repeats", False)
+        ):
+            return None
+        bound = math.prod(p.cardinality() for p in self.space.params.values())
+        # Counting a conditional space walks it; past a million candidates nobody exhausts it.
+        return int(self.space.size()) if bound <= 1e6 else None
+
+    def _exhausted(self) -> bool:
+        """Every candidate of a finite space has a finished trial."""
+        if self._space_size is None:
+            return False
+        self._sync()
+        return len(self._finished_keys) >= self._space_size
+
     def _run_one(self, objective: Objective, catch: tuple[type[BaseException], ...]) -> FrozenTrial:
+        if self._exhausted() and not self._waiting:
+            raise StrategyExhausted(
+                f"every candidate of the finite space ({self._space_size}) has been evaluated"
+            )
         trial = self.ask()
         cached = None
         if self.cache and not self._dynamic and not getattr(self.strategy, "proposes_repeats", 0):

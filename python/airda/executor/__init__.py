@@ -5,6 +5,7 @@ implements the same :class:`Executor` interface."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import multiprocessing as mp
 import os
 import pickle
@@ -24,6 +25,10 @@ if TYPE_CHECKING:
 __all__ = ["Executor", "ProcessExecutor", "SerialExecutor", "ThreadExecutor", "get_executor"]
 
 HEARTBEAT_INTERVAL = 10.0
+# Consecutive proposals of already evaluated candidates after which a loop gives up.
+MAX_REPEATS = 1000
+
+log = logging.getLogger("airda")
 
 
 class _LocalCounter:
@@ -53,6 +58,11 @@ class _Budget:
                 return False
             self._counter.value += 1
             return True
+
+    def refund(self) -> None:
+        """Give back a trial that did not evaluate anything (a reused result)."""
+        with self._counter.get_lock():
+            self._counter.value -= 1
 
     @property
     def used(self) -> int:
@@ -131,11 +141,28 @@ def _loop(
     callbacks: Sequence[Callable],
     progress: _Progress | None,
 ) -> None:
+    repeats = 0
     while budget.take():
         try:
             frozen = study._run_one(objective, catch)
-        except StrategyExhausted:
+        except StrategyExhausted as exc:
+            log.info("study %r: %s", study.name, exc)
+            budget.refund()
             break
+        if frozen.system_attrs.get("cached_from") is not None:
+            # A candidate evaluated before: its result was reused, so the budget of
+            # evaluations is not spent; a strategy that only repeats itself is stopped.
+            budget.refund()
+            repeats += 1
+            if repeats >= MAX_REPEATS:
+                log.warning(
+                    "study %r: the strategy proposed %d evaluated candidates in a row; stopping",
+                    study.name,
+                    repeats,
+                )
+                break
+        else:
+            repeats = 0
         for cb in callbacks:
             cb(study, frozen)
         if progress is not None:
