@@ -158,6 +158,18 @@ def test_the_example_configs_pass_the_checks():
         read_config(example)
 
 
+def test_no_budget_is_an_error_before_anything_is_created(tmp_path, capsys):
+    path = write(tmp_path, CONFIG.replace("n_trials = 4", ""))
+    db = tmp_path / "s.db"
+    code, _, err = run_cli(["run", str(path), "--storage", str(db)], capsys)
+    assert code == 1
+    assert "give [budget] n_trials or timeout (or --n-trials / --timeout)" in err
+    assert not db.exists()
+    finite = write(tmp_path, FINITE.replace("n_trials = 50", ""), "finite.toml")
+    assert main(["run", str(finite), "--storage", str(db)]) == 0  # its size is its budget
+    assert "running 6 more (the 6 untried" in capsys.readouterr().out
+
+
 def test_rerunning_says_what_the_study_has(tmp_path, capsys):
     path = write(tmp_path, CONFIG)
     db = str(tmp_path / "s.db")

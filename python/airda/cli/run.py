@@ -337,6 +337,14 @@ def run_config(
     else:
         storage = study_cfg.get("storage", "airda-studies.db")
         check_storage(storage, f"{path}: [study] storage")
+    trials = n_trials if n_trials is not None else budget.get("n_trials")
+    limit = timeout if timeout is not None else budget.get("timeout")
+    n_workers = workers if workers is not None else int(budget.get("workers", 1))
+    if trials is None and limit is None and (space is None or space_size(space) is None):
+        raise ValueError(
+            f"{path}: give [budget] n_trials or timeout (or --n-trials / --timeout): "
+            "without either the study never ends"
+        )
     direction = study_cfg.get("direction")
     directions = study_cfg.get("directions")
     study = airda.create_study(
@@ -349,9 +357,6 @@ def run_config(
         scheduler=scheduler,
         load_if_exists=True,
     )
-    trials = n_trials if n_trials is not None else budget.get("n_trials")
-    limit = timeout if timeout is not None else budget.get("timeout")
-    n_workers = workers if workers is not None else int(budget.get("workers", 1))
     before = study.trials
     print(f"study {study.name!r} in {study.storage.url}: {_history(study, before)}", flush=True)
     size = space_size(study.space)
@@ -364,11 +369,6 @@ def run_config(
         if trials is None or trials > left:
             note = f" (the {left} untried of the space's {size} candidates)"
             trials = left
-    if trials is None and limit is None:
-        raise ValueError(
-            f"{path}: give [budget] n_trials or timeout (or --n-trials / --timeout): "
-            "without either the study never ends"
-        )
     print(
         f"running {trials if trials is not None else 'unlimited'} more{note} with "
         f"{strategy.name}{f' and {_label(scheduler)}' if scheduler is not None else ''}"
