@@ -9,8 +9,14 @@ Example:
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import json
+import math
+import re
+import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -96,8 +102,14 @@ def add_parser(sub: Any) -> None:
     c.add_argument("--seed", type=int, help="strategy seed (default 0)")
     c.add_argument("--atol", type=float, help="absolute tolerance of the gate (1e-5)")
     c.add_argument("--rtol", type=float, help="relative tolerance of the gate (1e-4)")
-    c.add_argument("--jobs", type=int, help="parallel compiler processes (default: CPU count)")
-    c.add_argument("--variant-timeout", type=float, help="seconds one call may take (default 10)")
+    c.add_argument(
+        "--jobs", type=_positive_int, help="parallel compiler processes (default: CPU count)"
+    )
+    c.add_argument(
+        "--variant-timeout",
+        type=_positive_seconds,
+        help="seconds one call of a variant may take before it counts as hung (default 10)",
+    )
     c.add_argument("--max-time", type=float, help="measurement cap per variant, s (0.5)")
     c.add_argument("--rel-ci", type=float, help="target relative width of the median's CI (0.02)")
     c.add_argument(
@@ -114,12 +126,130 @@ def add_parser(sub: Any) -> None:
         help="measure every variant fully (no early stop of clearly slower ones)",
     )
     c.add_argument("--compiler", help="compiler command (default: $CC / $CXX, cc / c++)")
+    lim = c.add_argument_group(
+        "sandbox",
+        "limits of the worker process that runs the variants ('none' for no limit) and the "
+        "environment it sees (only PATH, LANG, LC_*, OMP_*, ... and what --env names)",
+    )
+    lim.add_argument(
+        "--memory-limit",
+        metavar="SIZE",
+        help="address space, e.g. 8G (default: the machine's physical memory)",
+    )
+    lim.add_argument(
+        "--cpu-limit", metavar="SECONDS", help="CPU seconds per request to the worker (300)"
+    )
+    lim.add_argument("--file-size-limit", metavar="SIZE", help="largest file written (64M)")
+    lim.add_argument(
+        "--process-limit",
+        metavar="N",
+        help="processes and threads the worker may add (max(256, 4 x CPUs); root: not applied)",
+    )
+    lim.add_argument(
+        "--output-limit", metavar="SIZE", help="stdout/stderr kept per request (1M, the tail)"
+    )
+    lim.add_argument(
+        "--env",
+        action="append",
+        default=None,
+        metavar="NAME[=VALUE]",
+        help="pass this environment variable to the variants (repeatable)",
+    )
     c.add_argument(
         "--storage", help=f"storage file or URL (default: {DEFAULT_STORAGE}; memory:// for none)"
     )
     c.add_argument("--name", help="study name (default: derived from the tuning key)")
     c.add_argument("--top", type=int, default=20, help="rows of the table (default 20)")
     c.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds > 0, got {text!r}") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected seconds > 0, got {text!r}")
+    return value
+
+
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def parse_size(text: Any, what: str) -> int | None:
+    """``8G``, ``512M``, ``64k``, ``1048576`` -> bytes; ``none`` -> None (no limit)."""
+    if text is None or (isinstance(text, str) and text.strip().lower() in ("none", "off")):
+        return None
+    if isinstance(text, int) and not isinstance(text, bool):
+        value = text
+    else:
+        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKmMgGtT]?)(?:i?[bB])?\s*", str(text))
+        if not m:
+            raise ValueError(f"{what} must be a size like 512M or 8G (or none), got {text!r}")
+        value = int(float(m.group(1)) * _UNITS[m.group(2).upper()])
+    if value < 1:
+        raise ValueError(f"{what} must be positive (or none), got {text!r}")
+    return value
+
+
+def _parse_count(text: Any, what: str, seconds: bool = False) -> Any:
+    if text is None or (isinstance(text, str) and text.strip().lower() in ("none", "off")):
+        return None
+    try:
+        value = float(text) if seconds else int(text)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be a positive number (or none), got {text!r}") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise ValueError(f"{what} must be a positive number (or none), got {text!r}")
+    return value
+
+
+def _limits(cfg: dict[str, Any]) -> Any:
+    """The sandbox limits of the settings; defaults where not given."""
+    from airda.codeopt import Limits
+
+    kw: dict[str, Any] = {}
+    if "memory_limit" in cfg:
+        kw["memory"] = parse_size(cfg["memory_limit"], "--memory-limit")
+    if "cpu_limit" in cfg:
+        kw["cpu_time"] = _parse_count(cfg["cpu_limit"], "--cpu-limit", seconds=True)
+    if "file_size_limit" in cfg:
+        kw["file_size"] = parse_size(cfg["file_size_limit"], "--file-size-limit")
+    if "process_limit" in cfg:
+        kw["processes"] = _parse_count(cfg["process_limit"], "--process-limit")
+    if "output_limit" in cfg:
+        kw["output"] = parse_size(cfg["output_limit"], "--output-limit") or 0
+    return Limits(**kw)
+
+
+@contextlib.contextmanager
+def _terminate_as_exit() -> Iterator[None]:
+    """SIGTERM raises SystemExit while tuning, so that the compilers and the sandbox are
+    stopped and their temporary files removed (the default action would end the process on
+    the spot)."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    try:
+        old = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave the signal alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
 
 
 def _parse_budget(text: Any) -> tuple[int | None, float | None]:
@@ -197,6 +327,12 @@ def _settings(args: Any) -> dict[str, Any]:
         "compiler": args.compiler,
         "storage": args.storage,
         "name": args.name,
+        "memory_limit": args.memory_limit,
+        "cpu_limit": args.cpu_limit,
+        "file_size_limit": args.file_size_limit,
+        "process_limit": args.process_limit,
+        "output_limit": args.output_limit,
+        "env": args.env,
     }
     if args.no_race:
         cli["race"] = False
@@ -216,7 +352,8 @@ def _settings(args: Any) -> dict[str, Any]:
         "kernel", "entry", "args", "defines", "params", "flags", "reference", "reference_entry",
         "reference_flags", "budget", "strategy", "seed", "atol", "rtol", "jobs",
         "variant_timeout", "max_time", "rel_ci", "flush", "clock", "race", "compiler", "storage", "name",
-        "timeout",
+        "timeout", "memory_limit", "cpu_limit", "file_size_limit", "process_limit", "output_limit",
+        "env",
     }  # fmt: skip
     unknown = sorted(set(cfg) - known)
     if unknown:
@@ -225,14 +362,26 @@ def _settings(args: Any) -> dict[str, Any]:
         raise ValueError("--entry is required (the function to tune)")
     if not cfg.get("args"):
         raise ValueError("describe the entry's arguments with --arg (see airda tune c --help)")
+    if cfg.get("jobs") is not None:  # the TOML form is not checked by argparse
+        cfg["jobs"] = _parse_count(cfg["jobs"], "jobs")
+    if cfg.get("variant_timeout") is not None:
+        cfg["variant_timeout"] = _parse_count(cfg["variant_timeout"], "variant_timeout", True)
+    if isinstance(cfg.get("env"), str):
+        cfg["env"] = [cfg["env"]]
     return cfg
 
 
 def run_tune_c(args: Any) -> int:
+    with _terminate_as_exit():
+        return _run_tune_c(args)
+
+
+def _run_tune_c(args: Any) -> int:
     from airda.codeopt import parse_arg, tune_c
     from airda.codeopt.tuner import _fmt_s
 
     cfg = _settings(args)
+    limits = _limits(cfg)
     defines = dict(cfg.get("defines", {}))
     specs = [parse_arg(a, defines) for a in cfg["args"]]
     n_budget, seconds = _parse_budget(cfg.get("budget"))
@@ -285,6 +434,8 @@ def run_tune_c(args: Any) -> int:
         race=bool(cfg.get("race", True)),
         clock=str(cfg.get("clock", "wall")),
         progress=progress,
+        limits=limits,
+        env=cfg.get("env"),
     )
     if tty and count[0]:
         print(file=sys.stderr)
@@ -308,6 +459,7 @@ def run_tune_c(args: Any) -> int:
     if res.best_params is None:
         print("no variant passed the correctness gate")
         print(res.table(args.top))
+        _print_compile_errors(res.rows, kernel.name)
         return 1
     best = res.best or {}
     params = " ".join(f"{k}={v}" for k, v in res.best_params.items() if k != "flags")
@@ -329,4 +481,31 @@ def run_tune_c(args: Any) -> int:
         print("  warning: noisy measurement (CV above 5%); the machine may be loaded")
     print()
     print(res.table(args.top))
+    _print_compile_errors(res.rows, kernel.name)
     return 0
+
+
+_CACHED_SOURCE = re.compile(r"[^\s:'\"]*/[0-9a-f]{24}\.(?:c|cpp)\b")
+
+
+def _print_compile_errors(rows: list[dict[str, Any]], kernel: str) -> None:
+    """Every distinct compiler message in full, once, with the variants it stopped (the table
+    shows only each one's first error line). The compiled copy of the kernel is named after
+    the kernel: its lines are the kernel's (the generated trampoline comes after them)."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        if r.get("failure") == "compile" and r.get("error"):
+            # "compile failed (FLAGS -DX=1): MESSAGE": the same message for many variants
+            _, sep, message = r["error"].partition("): ")
+            message = _CACHED_SOURCE.sub(kernel, message if sep else r["error"])
+            groups.setdefault(message, []).append(r)
+    for message, group in groups.items():
+        params = ", ".join(
+            " ".join(f"{k}={v}" for k, v in g["params"].items() if k != "flags")
+            + f" flags='{g['params'].get('flags', '')}'"
+            for g in group[:3]
+        )
+        more = f" and {len(group) - 3} more" if len(group) > 3 else ""
+        print()
+        print(f"compile error of {len(group)} variant(s) ({params}{more}):")
+        print(message)

@@ -29,8 +29,8 @@ from typing import Any
 
 from airda.codeopt.gate import check_outputs
 from airda.codeopt.profiler import time_callable
-from airda.codeopt.sandbox import VariantFailed
-from airda.codeopt.tuner import TuneResult, _result
+from airda.codeopt.sandbox import Limits, VariantFailed
+from airda.codeopt.tuner import TuneResult, _propose, _result
 
 __all__ = ["tune_python"]
 
@@ -83,6 +83,8 @@ def tune_python(
     sync: Callable[[], Any] | None = None,
     sandbox: bool | None = None,
     variant_timeout: float = 10.0,
+    limits: Limits | None = None,
+    env: Mapping[str, str] | Sequence[str] | None = None,
 ) -> TuneResult:
     """Find the fastest correct callable among `variants` (name -> callable of `args`).
 
@@ -104,6 +106,16 @@ def tune_python(
     always sandboxes (a variant that cannot be sent is recorded as failed; a reference or
     `args` that cannot is an error); False always runs in this process. The worker's timings
     agree with in-process ones (``bench/tune_table.py --only python_sandbox``).
+
+    `limits` and `env`: the sandbox's resource limits and the environment variables passed
+    beyond its allow-list (see :class:`~airda.codeopt.Sandbox`). The default limits leave the
+    address space unlimited: GPU runtimes (CUDA) reserve far more virtual memory than they use.
+    A sandboxed variant's result comes back as data (numbers, strings, lists, tuples, dicts,
+    NumPy arrays; a PyTorch tensor as a NumPy array), never unpickled here; processes it starts
+    may live on (a compile pool) and are killed with the worker.
+
+    The study holds one trial per variant: a variant the strategy proposes again is not
+    stored again.
     """
     from airda.space import Categorical
     from airda.strategies import StrategyExhausted
@@ -144,7 +156,12 @@ def tune_python(
             raise ValueError(
                 f"args cannot be sent to the sandbox ({type(exc).__name__}: {exc})"
             ) from None
-        box = Sandbox(py_args=args, timeout=variant_timeout)
+        box = Sandbox(
+            py_args=args,
+            timeout=variant_timeout,
+            limits=limits if limits is not None else Limits(memory=None),
+            env=env,
+        )
         box.start()
     timing = {"max_time_s": max_time_s, "rel_ci": rel_ci, "sync": sync}
 
@@ -177,14 +194,14 @@ def tune_python(
         misses = 0
         while len(done) < target and misses <= 20 * target:
             try:
-                trial = study.ask()
+                name = _propose(study)["variant"]
             except StrategyExhausted:
                 break
-            name = trial.params["variant"]
-            if name in done:
+            if name in done:  # answered by the stored trial: no second one
                 misses += 1
-                study.tell(trial, state=TrialState.FAIL, error=f"duplicate of variant {name!r}")
                 continue
+            misses = 0
+            trial = study.ask(fixed={"variant": name})
             done.add(name)
             evaluated += 1
             fn = variants[name]
@@ -221,5 +238,6 @@ def tune_python(
         if box is not None:
             box.close()
     res = _result(study, ref_summary, evaluated)
+    # studies of older versions stored a failed trial per repeated proposal
     res.rows = [r for r in res.rows if not (r["error"] or "").startswith("duplicate of")]
     return res

@@ -32,8 +32,10 @@ import json
 import math
 import os
 import platform
+import re
 import sys
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,7 +50,7 @@ from airda.codeopt.cvariants import (
 )
 from airda.codeopt.gate import check_outputs
 from airda.codeopt.profiler import Profile, clock_id, summarize
-from airda.codeopt.sandbox import Sandbox, VariantFailed
+from airda.codeopt.sandbox import Limits, Sandbox, VariantFailed
 
 __all__ = ["TuneResult", "cpu_model", "tune_c"]
 
@@ -122,7 +124,10 @@ class TuneResult:
                     ]
                 )
             else:
-                err = (r.get("error") or r["state"]).replace("\n", " ")
+                err = r.get("error") or r["state"]
+                if r.get("failure") == "compile":
+                    err = "compile: " + first_compile_error(err)
+                err = err.replace("\n", " ")
                 body.append(
                     [
                         str(r["number"]),
@@ -160,6 +165,72 @@ def _read_source(src: str | os.PathLike[str]) -> tuple[str, bool | None]:
     return str(src), None
 
 
+def first_compile_error(message: str) -> str:
+    """The compiler's first error line of a compile failure (the cache folder's path left out),
+    or its first line."""
+    lines = [ln.strip() for ln in message.splitlines() if ln.strip()]
+    for ln in lines:
+        if re.search(r"\berror\b", ln, re.IGNORECASE) and not ln.startswith("compile failed"):
+            return re.sub(r"^\S*/", "", ln)
+    for ln in lines:
+        if ln.startswith("compile failed") and ": " in ln:
+            rest = ln.split("): ", 1)[-1].strip()
+            if rest:
+                return re.sub(r"^\S*/", "", rest)
+    return lines[0] if lines else message
+
+
+_INCLUDE = re.compile(r'^\s*#\s*include\s*"([^"]+)"', re.MULTILINE)
+
+
+def _source_texts(text: str, path: Path | None) -> tuple[list[str], bool]:
+    """The source and the local headers it includes (``#include "..."``, found beside it),
+    and whether every such header was found."""
+    texts, complete = [text], True
+    todo = [(text, path.parent if path is not None else None)]
+    seen: set[Path] = set()
+    while todo and len(seen) < 64:
+        body, folder = todo.pop()
+        for name in _INCLUDE.findall(body):
+            found = (folder / name).resolve() if folder is not None else None
+            if found is None or not found.is_file():
+                complete = False
+                continue
+            if found in seen:
+                continue
+            seen.add(found)
+            try:
+                inner = found.read_text(errors="replace")
+            except OSError:
+                complete = False
+                continue
+            texts.append(inner)
+            todo.append((inner, found.parent))
+    return texts, complete
+
+
+def _check_params_used(names: Sequence[str], text: str, path: Path | None) -> None:
+    """A tuned macro the source never mentions only multiplies identical variants: most
+    likely a typo. An error, or a warning when a local header could not be read."""
+    texts, complete = _source_texts(text, path)
+    unused = [
+        n
+        for n in names
+        if not any(re.search(rf"(?<![A-Za-z0-9_]){re.escape(n)}(?![A-Za-z0-9_])", t) for t in texts)
+    ]
+    if not unused:
+        return
+    what = ", ".join(repr(n) for n in unused)
+    msg = (
+        f"parameter {what} does not appear in the kernel source"
+        + ("" if complete else " (nor in the local headers that could be read)")
+        + ": a typo? Tuning it would compile the same variant several times"
+    )
+    if complete:
+        raise ValueError(msg)
+    warnings.warn(msg, UserWarning, stacklevel=3)
+
+
 def tune_c(
     source: str | os.PathLike[str],
     entry: str,
@@ -193,6 +264,8 @@ def tune_c(
     clock: str = "wall",
     arg_seed: int = 0,
     progress: Callable[[dict[str, Any]], None] | None = None,
+    limits: Limits | None = None,
+    env: Mapping[str, str] | Sequence[str] | None = None,
 ) -> TuneResult:
     """Search the variants of a C/C++ kernel for the fastest correct one.
 
@@ -213,7 +286,8 @@ def tune_c(
         storage / study_name: where trials are kept (None: in memory); the name defaults to
             one derived from the tuning key, so a second run resumes / answers from storage.
         jobs: compiler processes in parallel (default: the CPU count).
-        variant_timeout: seconds one call may take before the variant counts as hung.
+        variant_timeout: seconds one call of a variant may take before it counts as hung (a
+            measurement of many calls may take longer).
         max_time_s / rel_ci / flush: the profiler's cap, target CI width, cache flush.
         final_race: after the search, race this many fastest variants and the reference
             against each other in interleaved rounds, compared pair by pair, for up to
@@ -228,6 +302,12 @@ def tune_c(
             again in the final race); when the whole budget fits the final race, every variant
             is a finalist after its first samples.
         progress: called with each finished row (for a progress display).
+        limits / env: the sandbox's resource limits (:class:`~airda.codeopt.Limits`) and the
+            environment variables passed to the variants beyond the allow-list (names, or
+            ``"NAME=VALUE"``, or a mapping); see :class:`~airda.codeopt.Sandbox`.
+
+    The study holds one trial per variant: a candidate the strategy proposes again is answered
+    from the study without a new trial, whether it passed or failed.
     """
     from airda.space import Categorical, Space
     from airda.strategies import StrategyExhausted
@@ -252,6 +332,15 @@ def tune_c(
     fixed = dict(defines or {})
     if budget is not None and budget < 1:
         raise ValueError(f"budget must be >= 1 evaluations, got {budget}")
+    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
+        raise ValueError(f"jobs must be an integer >= 1, got {jobs!r}")
+    for name, value in (("variant_timeout", variant_timeout), ("max_time_s", max_time_s)):
+        if isinstance(value, bool) or not (value > 0 and math.isfinite(value)):
+            raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+    _check_params_used(
+        list(params), text, Path(source) if isinstance(source, os.PathLike) else None
+    )
+    n_jobs = jobs or os.cpu_count() or 1
     space_params: dict[str, Any] = {k: Categorical(v) for k, v in params.items()}
     space_params["flags"] = Categorical(list(flags))
     space = Space(space_params)
@@ -293,7 +382,7 @@ def tune_c(
         )
     size = int(space.size())
     target = size if budget is None else min(budget, size)
-    box = Sandbox(args, seed=arg_seed, timeout=variant_timeout)
+    box = Sandbox(args, seed=arg_seed, timeout=variant_timeout, limits=limits, env=env)
     box.start()  # the worker's interpreter starts while the first variants compile
     profile_opts = {
         "warmup": 2,
@@ -348,20 +437,24 @@ def tune_c(
                 break
             if misses > 20 * target:
                 break  # the strategy keeps proposing variants already measured
-            want = min(jobs or os.cpu_count() or 1, target - len(done_keys))
-            batch = []
-            for _ in range(want):
+            want = min(n_jobs, target - len(done_keys))
+            # Candidates are asked from the strategy, and a trial is created only for a new
+            # one, right before it is evaluated: a candidate proposed again is not stored
+            # again (one trial per variant), and a failing reference stores nothing.
+            batch: list[dict[str, Any]] = []
+            keys: set[str] = set()
+            while len(batch) < want and misses <= 20 * target:
                 try:
-                    trial = study.ask()
+                    params_ = _propose(study)
                 except StrategyExhausted:
                     exhausted = True
                     break
-                ck = _ckey(trial.params)
-                if ck in done_keys or any(_ckey(t.params) == ck for t in batch):
-                    _answer_from_storage(study, trial, done_keys.get(ck))
+                ck = _ckey(params_)
+                if ck in done_keys or ck in keys:
                     misses += 1
                     continue
-                batch.append(trial)
+                batch.append(params_)
+                keys.add(ck)
             if not batch:
                 continue
             misses = 0
@@ -370,46 +463,53 @@ def tune_c(
                     "source": text,
                     "entry": entry,
                     "args": args,
-                    "defines": fixed | {k: v for k, v in t.params.items() if k != "flags"},
-                    "flags": t.params["flags"],
+                    "defines": fixed | {k: v for k, v in p.items() if k != "flags"},
+                    "flags": p["flags"],
                     "cpp": cpp,
                     "compiler": compiler,
                 }
-                for t in batch
+                for p in batch
             ]
             # The reference compiles beside the first variants (its output is the answer).
             with_ref = ref_text is not None and state["expected"] is None and "ref_lib" not in state
             if with_ref:
                 compile_jobs.append(ref_job())
-            libs = compile_variants(compile_jobs, workers=(jobs or os.cpu_count() or 1) + with_ref)
+            libs = compile_variants(compile_jobs, workers=n_jobs + with_ref)
             if with_ref:
                 state["ref_lib"] = libs.pop()
                 try:
                     reference_outputs()
-                except (CompileError, VariantFailed) as exc:
-                    for t in batch:
-                        study.tell(t, state=TrialState.FAIL, error="the reference failed")
-                    if isinstance(exc, CompileError):
-                        raise ValueError(f"the reference does not compile: {exc}") from None
+                except CompileError as exc:
+                    raise ValueError(f"the reference does not compile: {exc}") from None
+                except VariantFailed as exc:
                     raise ValueError(f"the reference failed: {exc.reason}") from None
-            for trial, lib in zip(batch, libs, strict=True):
-                frozen = _evaluate(
-                    study,
-                    box,
-                    trial,
-                    lib,
-                    reference_outputs,
-                    profile_opts,
-                    rel_ci,
-                    race,
-                    k_final,
-                    target <= k_final,
-                    verify,
-                    atol,
-                    rtol,
-                )
+            for params_, lib in zip(batch, libs, strict=True):
+                trial = study.ask(fixed=params_)
+                try:
+                    frozen = _evaluate(
+                        study,
+                        box,
+                        trial,
+                        lib,
+                        reference_outputs,
+                        profile_opts,
+                        rel_ci,
+                        race,
+                        k_final,
+                        target <= k_final,
+                        verify,
+                        atol,
+                        rtol,
+                    )
+                except BaseException:
+                    # Interrupted (Ctrl-C, a SIGTERM, an error of the reference): this trial
+                    # stands for no measurement; a later run measures the variant again.
+                    with contextlib.suppress(Exception):
+                        trial.set_user_attr("interrupted", True)
+                        study.tell(trial, state=TrialState.FAIL, error="interrupted")
+                    raise
                 evaluated += 1
-                done_keys[_ckey(trial.params)] = frozen
+                done_keys[_ckey(params_)] = frozen
                 if progress is not None:
                     progress(_row(frozen))
 
@@ -555,29 +655,25 @@ def _ckey(params: Mapping[str, Any]) -> str:
     return candidate_key(dict(params))
 
 
+def _propose(study: Any) -> dict[str, Any]:
+    """The strategy's next candidate, without creating a trial (the study's history told to
+    the strategy first)."""
+    _ = study.trials  # catch up with the storage: finished trials are told to the strategy
+    return dict(study.strategy.ask(1)[0])
+
+
+def _counts(t: Any) -> bool:
+    """Whether a stored trial stands for a variant's result (not a copy answered from storage
+    by an older version, not an interrupted evaluation)."""
+    return "cached_from" not in t.user_attrs and not t.user_attrs.get("interrupted")
+
+
 def _finished_keys(study: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for t in study.trials:
-        if t.state.finished and "cached_from" not in t.user_attrs:
+        if t.state.finished and _counts(t):
             out.setdefault(_ckey(t.params), t)
     return out
-
-
-def _answer_from_storage(study: Any, trial: Any, known: Any) -> None:
-    from airda.trial import TrialState
-
-    if known is None:  # the same candidate twice in one batch: fail the duplicate cheaply
-        trial.set_user_attr("cached_from", -1)  # not a variant of its own: kept out of rows
-        study.tell(trial, state=TrialState.FAIL, error="duplicate of a candidate in this batch")
-        return
-    trial.set_user_attr("cached_from", known.number)
-    for k, v in known.user_attrs.items():
-        if k != "cached_from":
-            trial.set_user_attr(k, v)
-    if known.state is TrialState.COMPLETE:
-        study.tell(trial, known.values)
-    else:
-        study.tell(trial, state=TrialState.FAIL, error=known.error)
 
 
 def _summary(raw: Mapping[str, Any], rel_ci: float) -> Profile:
@@ -701,7 +797,7 @@ def _row(t: Any) -> dict[str, Any]:
 
 
 def _result(study: Any, ref: dict[str, Any] | None, evaluated: int) -> TuneResult:
-    rows = [_row(t) for t in study.trials if t.state.finished and "cached_from" not in t.user_attrs]
+    rows = [_row(t) for t in study.trials if t.state.finished and _counts(t)]
     final = study.user_attrs.get("final_race")
     try:
         best = study.best_trial
