@@ -649,3 +649,15 @@ def test_nas_score_logs_progress_off_a_terminal(monkeypatch, capsys):
     assert code == 0
     assert "scoring with params: 1/2 archs (50%)" in err
     assert "ETA" in err
+
+
+def test_nas_search_logs_progress_off_a_terminal(monkeypatch, capsys):
+    from tests.nas.shared_data import shared_data_file
+
+    monkeypatch.setenv(alog.ENV_PROGRESS_INTERVAL, "0")
+    table = shared_data_file("nasbench201", "nb201_12epoch.csv")
+    args = ["nas", "search", "--benchmark", str(table), "--budget", "10", "--seeds", "2"]
+    code, _, err = run_cli(args, capsys)
+    assert code == 0
+    assert "rea on cifar10-val: 1/2 seeds (50%)" in err
+    assert "cifar10-val=" in err

@@ -502,7 +502,7 @@ class TrialProgress:
             total, desc=study.name, unit="trial", enabled=None if enabled else False, **kw
         )
         if self._best is not None:
-            self.bar.postfix["best"] = self._best
+            self.bar.set_postfix(best=self._best)  # a resumed study's best so far
 
     def update(self, frozen: Any) -> None:
         with self._lock:
