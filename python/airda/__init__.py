@@ -54,6 +54,7 @@ _LAZY_SUBMODULES = frozenset(
         "strategies",
         "schedulers",
         "executor",
+        "logging",
         "study",
         "trial",
         "codeopt",

@@ -16,8 +16,9 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from airda._logging import TrialProgress as _Progress
+from airda._logging import log_trial_finished
 from airda.strategies import StrategyExhausted
-from airda.trial import FrozenTrial
 
 if TYPE_CHECKING:
     from airda.study import Study
@@ -67,39 +68,6 @@ class _Budget:
     @property
     def used(self) -> int:
         return int(self._counter.value)
-
-
-class _Progress:
-    """A one-line progress bar on stderr (only when asked, i.e. on a terminal)."""
-
-    def __init__(self, study: Study, total: int | None, enabled: bool):
-        self.study, self.total, self.enabled = study, total, enabled
-        self.done = 0
-        self.start = time.monotonic()
-
-    def update(self, frozen: FrozenTrial) -> None:
-        self.done += 1
-        if not self.enabled:
-            return
-        best = ""
-        if len(self.study.directions) == 1:
-            try:
-                best = f" best {self.study.best_value:.6g}"
-            except ValueError:
-                best = ""
-        elapsed = time.monotonic() - self.start
-        if self.total:
-            width = 24
-            filled = int(width * self.done / self.total)
-            bar = f"[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total}"
-        else:
-            bar = f"{self.done} trials"
-        sys.stderr.write(f"\r{self.study.name}: {bar}{best} {elapsed:.1f}s ")
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.enabled:
-            sys.stderr.write("\n")
 
 
 class _Heartbeat:
@@ -163,6 +131,7 @@ def _loop(
                 break
         else:
             repeats = 0
+        log_trial_finished(study, frozen)
         for cb in callbacks:
             cb(study, frozen)
         if progress is not None:
