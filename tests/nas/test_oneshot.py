@@ -500,7 +500,9 @@ def test_a_killed_run_resumes_and_closes_its_running_trial(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 3, proc.stderr
     study = airda.load_study("train", storage=storage)
-    assert study.trials[0].state is TrialState.RUNNING
+    # Loading the study closes the dead process's running trial.
+    assert study.trials[0].state is TrialState.FAIL
+    assert study.trials[0].error.startswith("WorkerDied")
     whole = _nb201()
     ref = train_supernet(whole, _data(), CFG, seed=3)
     again = _nb201(seed=5)
@@ -509,7 +511,7 @@ def test_a_killed_run_resumes_and_closes_its_running_trial(tmp_path):
     assert run.resumed_from == 1
     first, second = airda.load_study("train", storage=storage).trials
     assert first.state is TrialState.FAIL
-    assert first.error == "interrupted; resumed as trial 1"
+    assert second.user_attrs["resumed_from"] == {"study": "train", "number": 0, "epoch": 1}
     assert second.intermediate == ref.trial.intermediate
 
 

@@ -46,6 +46,8 @@ from typing import Any
 
 import numpy as np
 
+from airda._logging import Progress
+
 __all__ = ["DARTS", "GDAS", "DifferentiableSearch", "SearchResult", "derive_arch"]
 
 
@@ -413,59 +415,62 @@ class DifferentiableSearch:
                     self._report(trial, rec)
 
         ctx: dict[str, Any] = {"gen": gen, "w_opt": w_opt, "a_opt": a_opt, "epochs": epochs}
-        for epoch in range(start, epochs):
-            t0 = time.perf_counter()
-            ctx["epoch"] = epoch
-            lr = w_opt.param_groups[0]["lr"]
-            ctx["lr"] = lr
-            train_loss, train_acc = self._train_epoch(ctx, x_train, y_train, x_val, y_val)
-            sched.step()
-            # Single paths are evaluated with BN statistics of their own (the supernet's
-            # running statistics are those of the mixture, or of many sampled paths).
-            calib = x_train[: self.calib_size]
-            weights, hard = self._eval_weights()
-            val_loss, val_acc = self._evaluate(
-                x_val, y_val, weights, hard, calib if hard is not None else None
-            )
-            arch = self.derive()
-            hard = self._hard_of(arch)
-            _, arch_acc = self._evaluate(x_val, y_val, self._one_hot(hard), hard, calib)
-            rec = {
-                "epoch": epoch + 1,
-                "lr": lr,
-                "train_loss": train_loss,
-                "train_accuracy": train_acc,
-                "val_loss": val_loss,
-                "val_accuracy": val_acc,
-                "arch_accuracy": arch_acc,
-                "arch": arch,
-                "degenerate": self._degenerate(arch),
-                **self._epoch_extras(ctx),
-                "seconds": time.perf_counter() - t0,
-            }
-            history.append(rec)
-            if checkpoint is not None:
-                from airda.nas.supernet import save_checkpoint
-
-                save_checkpoint(
-                    checkpoint,
-                    net,
-                    {
-                        "run": run,
-                        "epoch": epoch + 1,
-                        "alpha": self.alpha.detach().cpu().clone(),
-                        "w_opt": w_opt.state_dict(),
-                        "a_opt": a_opt.state_dict(),
-                        "sched": sched.state_dict(),
-                        "generator": gen.get_state(),
-                        "torch_rng": torch.get_rng_state(),
-                        "history": history,
-                    },
+        name = f"{type(self).__name__} search"
+        with Progress(epochs, desc=name, unit="epoch", initial=start) as bar:
+            for epoch in range(start, epochs):
+                t0 = time.perf_counter()
+                ctx["epoch"] = epoch
+                lr = w_opt.param_groups[0]["lr"]
+                ctx["lr"] = lr
+                train_loss, train_acc = self._train_epoch(ctx, x_train, y_train, x_val, y_val)
+                sched.step()
+                # Single paths are evaluated with BN statistics of their own (the supernet's
+                # running statistics are those of the mixture, or of many sampled paths).
+                calib = x_train[: self.calib_size]
+                weights, hard = self._eval_weights()
+                val_loss, val_acc = self._evaluate(
+                    x_val, y_val, weights, hard, calib if hard is not None else None
                 )
-            if trial is not None:
-                self._report(trial, rec)
-            if callback is not None:
-                callback(rec)
+                arch = self.derive()
+                hard = self._hard_of(arch)
+                _, arch_acc = self._evaluate(x_val, y_val, self._one_hot(hard), hard, calib)
+                rec = {
+                    "epoch": epoch + 1,
+                    "lr": lr,
+                    "train_loss": train_loss,
+                    "train_accuracy": train_acc,
+                    "val_loss": val_loss,
+                    "val_accuracy": val_acc,
+                    "arch_accuracy": arch_acc,
+                    "arch": arch,
+                    "degenerate": self._degenerate(arch),
+                    **self._epoch_extras(ctx),
+                    "seconds": time.perf_counter() - t0,
+                }
+                history.append(rec)
+                if checkpoint is not None:
+                    from airda.nas.supernet import save_checkpoint
+
+                    save_checkpoint(
+                        checkpoint,
+                        net,
+                        {
+                            "run": run,
+                            "epoch": epoch + 1,
+                            "alpha": self.alpha.detach().cpu().clone(),
+                            "w_opt": w_opt.state_dict(),
+                            "a_opt": a_opt.state_dict(),
+                            "sched": sched.state_dict(),
+                            "generator": gen.get_state(),
+                            "torch_rng": torch.get_rng_state(),
+                            "history": history,
+                        },
+                    )
+                if trial is not None:
+                    self._report(trial, rec)
+                bar.update(1, val_acc=val_acc, arch_acc=arch_acc)
+                if callback is not None:
+                    callback(rec)
         return SearchResult(
             arch=self.derive(),
             alpha=self.alpha.detach().cpu().double().numpy().copy(),

@@ -63,6 +63,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from airda._logging import Progress
 from airda.space import candidate_key
 from airda.strategies import Reinforce, Strategy, get_strategy
 from airda.trial import FrozenTrial, TrialState, frozen_from_mapping, frozen_to_mapping
@@ -466,6 +467,7 @@ def train_supernet(
     probe_archs = _probe_archs(supernet, rule, probes, seed)
     trial.set_user_attr("probes", probe_archs)
 
+    bar = Progress(config.epochs, desc=f"supernet ({rule})", unit="epoch", initial=start_epoch)
     try:
         for epoch in range(start_epoch, config.epochs):
             t0 = time.perf_counter()
@@ -561,9 +563,11 @@ def train_supernet(
                 }
                 save_checkpoint(checkpoint, supernet, state)
                 trial.set_user_attr("checkpoint", os.fspath(checkpoint))
+            bar.update(1, val_acc=metrics["val_accuracy"], loss=metrics["train_loss"])
             if callback is not None:
                 callback(epoch, metrics)
     except BaseException as exc:
+        bar.close()
         study.tell(
             trial,
             state=TrialState.FAIL,
@@ -571,6 +575,7 @@ def train_supernet(
             traceback=tb_module.format_exc(),
         )
         raise
+    bar.close()
     final = history[-1]["val_accuracy"] if history else float("nan")
     frozen = study.tell(trial, final)
     supernet.eval()
