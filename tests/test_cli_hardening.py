@@ -661,3 +661,24 @@ def test_nas_search_logs_progress_off_a_terminal(monkeypatch, capsys):
     assert code == 0
     assert "rea on cifar10-val: 1/2 seeds (50%)" in err
     assert "cifar10-val=" in err
+
+
+# ---- a NAS search without a table ---------------------------------------------------------------
+def test_nas_search_without_a_table_says_how_to_get_one(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("AIRDA_CACHE", str(tmp_path / "empty-cache"))
+    assert main(["nas", "search", "--budget", "5"]) != 0
+    err = capsys.readouterr().err
+    assert "airda nas download nb201" in err
+    assert main(["nas", "search", "--benchmark", str(tmp_path / "absent.csv")]) != 0
+    assert "airda nas download nb201" in capsys.readouterr().err
+
+
+def test_nas_download_then_search_finds_the_cached_table(tmp_path, monkeypatch, capsys):
+    from tests.nas.shared_data import shared_data_file
+
+    table = shared_data_file("nasbench201", "nb201_12epoch.csv")
+    monkeypatch.setenv("AIRDA_CACHE", str(tmp_path / "cache"))
+    assert main(["nas", "download", "nb201", "--from", str(table)]) == 0
+    assert "sha256 verified" in capsys.readouterr().out
+    assert main(["nas", "search", "--budget", "10", "--seeds", "1"]) == 0
+    assert "cifar10-val" in capsys.readouterr().out

@@ -221,7 +221,11 @@ def _parser() -> argparse.ArgumentParser:
         "returns with its metrics, and means with 95%% bootstrap intervals.",
     )
     n_search.add_argument("--space", default="nb201", choices=["nb201"], help="the space")
-    n_search.add_argument("--benchmark", required=True, help="the table (CSV with an arch column)")
+    n_search.add_argument(
+        "--benchmark",
+        help="the table (CSV with an arch column; default: the one `airda nas download nb201` "
+        "put in the cache)",
+    )
     n_search.add_argument("--metric", default="cifar10-val", help="column to optimise")
     n_search.add_argument(
         "--strategy",
@@ -273,6 +277,9 @@ def _parser() -> argparse.ArgumentParser:
     n_score.add_argument("--benchmark", help="a table to correlate the proxies with")
     n_score.add_argument("--metric", help="its column (default: the first metric)")
     n_score.add_argument("--json", action="store_true", help="print the results as JSON")
+    from airda.cli.nas_download import add_download_parser
+
+    add_download_parser(nsub)
     from airda.cli.tune import add_parser as add_tune_parser
 
     add_tune_parser(sub)
@@ -364,6 +371,10 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         if args.command == "nas":
             from airda.cli import nas as nas_cli
 
+            if args.action == "download":
+                from airda.cli.nas_download import run_download
+
+                return run_download(args)
             if args.action == "search":
                 return nas_cli.run_search(
                     space=args.space,

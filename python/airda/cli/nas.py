@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 from typing import Any
 
 from airda._logging import Progress
@@ -29,7 +30,7 @@ def _seed_progress(bar: Any, metric: str):
 def run_search(
     *,
     space: str,
-    benchmark: str,
+    benchmark: str | None,
     metric: str,
     strategy: str,
     budget: int,
@@ -49,6 +50,14 @@ def run_search(
     _require_space(space)
     if storage is not None:
         check_storage(storage)
+    from airda.cli.nas_download import default_benchmark, missing_table_hint
+
+    if benchmark is None:
+        benchmark = default_benchmark()
+        if benchmark is None:
+            raise ValueError(f"no benchmark table: {missing_table_hint()}")
+    elif not Path(benchmark).is_file():
+        raise FileNotFoundError(f"{benchmark}: no such file; {missing_table_hint()}")
     bench = TabularBenchmark.from_csv(benchmark)
     for m in [metric, *report]:
         if m not in bench.metrics:
