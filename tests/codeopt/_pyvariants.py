@@ -42,3 +42,42 @@ def raises(x):
 
 def wrong(x):
     return np.cumsum(x) + 1.0
+
+
+def environment(x):
+    import os
+
+    return {"env": dict(os.environ), "cwd": os.getcwd()}
+
+
+def slow_call(x):
+    time.sleep(0.3)  # the point: a call slower than a measurement's share of the timeout
+    return np.cumsum(x)
+
+
+PWNED: list[int] = []
+
+
+def _pwned():
+    import os
+
+    PWNED.append(os.getpid())
+    return "pwned"
+
+
+class Evil:
+    """Unpickling it calls _pwned: a result the tuner must never unpickle."""
+
+    def __reduce__(self):
+        return (_pwned, ())
+
+
+def evil(x):
+    return Evil()
+
+
+def fork_returns(x):
+    import os
+
+    os.fork()  # both processes return from here: only the worker may go on
+    return np.cumsum(x)

@@ -718,6 +718,31 @@ def _high_fd(fd: int) -> int:
     return new
 
 
+def _map_beat(fd: int) -> Any:
+    """The heartbeat page mapped and its descriptor closed (Python's mmap would keep a copy of
+    the descriptor, one a variant could write to)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.mmap.restype = ctypes.c_void_p
+        libc.mmap.argtypes = [
+            ctypes.c_void_p,
+            ctypes.c_size_t,
+            ctypes.c_int,
+            ctypes.c_int,
+            ctypes.c_int,
+            ctypes.c_long,
+        ]
+        addr = libc.mmap(None, BEAT_BYTES, mmap.PROT_READ | mmap.PROT_WRITE, mmap.MAP_SHARED, fd, 0)
+    except (OSError, AttributeError):
+        addr = None
+    if addr in (None, ctypes.c_void_p(-1).value):
+        page = mmap.mmap(fd, BEAT_BYTES)  # keeps a descriptor, but works
+        os.close(fd)
+        return (ctypes.c_uint64 * 2).from_buffer(page)
+    os.close(fd)
+    return (ctypes.c_uint64 * 2).from_address(addr)
+
+
 def _worker(cfg: dict[str, Any]) -> None:
     """The worker's loop (in the forked child)."""
     global _PID
@@ -725,9 +750,7 @@ def _worker(cfg: dict[str, Any]) -> None:
     req_fd, rep_fd = _high_fd(cfg["req"]), _high_fd(cfg["rep"])
     beat = None
     if cfg.get("beat") is not None:
-        page = mmap.mmap(cfg["beat"], BEAT_BYTES)
-        os.close(cfg["beat"])
-        beat = (ctypes.c_uint64 * 2).from_buffer(page)
+        beat = _map_beat(cfg["beat"])
     limits = cfg.get("limits") or {}
     _apply_limits(limits)
     strict = bool(cfg.get("strict", True))

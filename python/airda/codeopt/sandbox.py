@@ -322,7 +322,8 @@ class Sandbox:
         req: dict[str, Any] = {"op": "setup", "buffers": [list(b) for b in self._buffers]}
         if self._py_args is not None:
             req["py_args"] = self._py_args
-            req["sys_path"] = list(sys.path)
+            # absolute: the worker's working directory is its own ('' means the tuner's)
+            req["sys_path"] = [os.path.abspath(p or os.curdir) for p in sys.path]
         return req
 
     # ---- process --------------------------------------------------------------------------

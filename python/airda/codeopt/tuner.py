@@ -47,6 +47,7 @@ from airda.codeopt.cvariants import (
     compile_variant,
     compile_variants,
     compiler_version,
+    local_headers,
 )
 from airda.codeopt.gate import check_outputs
 from airda.codeopt.profiler import Profile, clock_id, summarize
@@ -180,39 +181,11 @@ def first_compile_error(message: str) -> str:
     return lines[0] if lines else message
 
 
-_INCLUDE = re.compile(r'^\s*#\s*include\s*"([^"]+)"', re.MULTILINE)
-
-
-def _source_texts(text: str, path: Path | None) -> tuple[list[str], bool]:
-    """The source and the local headers it includes (``#include "..."``, found beside it),
-    and whether every such header was found."""
-    texts, complete = [text], True
-    todo = [(text, path.parent if path is not None else None)]
-    seen: set[Path] = set()
-    while todo and len(seen) < 64:
-        body, folder = todo.pop()
-        for name in _INCLUDE.findall(body):
-            found = (folder / name).resolve() if folder is not None else None
-            if found is None or not found.is_file():
-                complete = False
-                continue
-            if found in seen:
-                continue
-            seen.add(found)
-            try:
-                inner = found.read_text(errors="replace")
-            except OSError:
-                complete = False
-                continue
-            texts.append(inner)
-            todo.append((inner, found.parent))
-    return texts, complete
-
-
 def _check_params_used(names: Sequence[str], text: str, path: Path | None) -> None:
     """A tuned macro the source never mentions only multiplies identical variants: most
     likely a typo. An error, or a warning when a local header could not be read."""
-    texts, complete = _source_texts(text, path)
+    headers, complete = local_headers(text, [path.parent] if path is not None else [])
+    texts = [text, *headers]
     unused = [
         n
         for n in names
@@ -341,6 +314,10 @@ def tune_c(
         list(params), text, Path(source) if isinstance(source, os.PathLike) else None
     )
     n_jobs = jobs or os.cpu_count() or 1
+    # A kernel given as a file may include headers beside it: its folder is searched (the
+    # compiled copy lives in the cache folder).
+    includes = [str(Path(source).parent)] if isinstance(source, os.PathLike) else []
+    ref_includes = [str(Path(reference).parent)] if isinstance(reference, os.PathLike) else []
     space_params: dict[str, Any] = {k: Categorical(v) for k, v in params.items()}
     space_params["flags"] = Categorical(list(flags))
     space = Space(space_params)
@@ -348,6 +325,7 @@ def tune_c(
     cc = compiler or os.environ.get("CXX" if cpp else "CC", "c++" if cpp else "cc")
     key_doc = {
         "source": text,
+        "headers": local_headers(text, includes)[0],
         "entry": entry,
         "cpp": cpp,
         "args": [a.describe() for a in args],
@@ -411,6 +389,7 @@ def tune_c(
             "flags": reference_flags,
             "cpp": ref_cpp,
             "compiler": compiler,
+            "include_dirs": ref_includes,
         }
 
     def reference_outputs() -> list[Any] | None:
@@ -467,6 +446,7 @@ def tune_c(
                     "flags": p["flags"],
                     "cpp": cpp,
                     "compiler": compiler,
+                    "include_dirs": includes,
                 }
                 for p in batch
             ]
@@ -537,6 +517,7 @@ def tune_c(
                     flags=p["flags"],
                     cpp=cpp,
                     compiler=compiler,
+                    include_dirs=includes,
                 ),
                 flush,
             )
