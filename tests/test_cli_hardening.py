@@ -4,7 +4,6 @@ directories for files, no terminal, closed pipes, CLI words in errors, verbosity
 from __future__ import annotations
 
 import csv
-import inspect
 import io
 import json
 import logging
@@ -40,22 +39,6 @@ CONFIG = textwrap.dedent("""
     [space]
     x = { type = "float", low = -3.0, high = 3.0 }
 """)
-
-# The hooks asked of study/executor code (see the module docstring of airda._logging): these
-# tests describe the behaviour they bring and run as plain tests once the hooks are in.
-_EXECUTION_SOURCE = inspect.getsource(airda.executor) + inspect.getsource(airda.study)
-_LOGS_TRIALS = "log_trial_finished" in _EXECUTION_SOURCE
-_BUDGET_SKIPS_REUSED = hasattr(airda.executor._Budget, "refund")
-needs_trial_log_hook = pytest.mark.xfail(
-    not _LOGS_TRIALS,
-    reason="needs airda._logging.log_trial_finished(study, frozen) called in executor._loop",
-    strict=True,
-)
-needs_budget_hook = pytest.mark.xfail(
-    not _BUDGET_SKIPS_REUSED,
-    reason="needs executor._loop to give a reused (cached_from) trial's budget back",
-    strict=True,
-)
 
 
 @pytest.fixture(autouse=True)
@@ -221,7 +204,6 @@ def test_a_finite_space_stops_when_every_candidate_was_tried(tmp_path, capsys):
     assert "every one of the 6 candidates" in out
 
 
-@needs_budget_hook
 def test_reused_results_do_not_consume_the_trial_budget(tmp_path, capsys):
     db = str(tmp_path / "s.db")
     path = write(tmp_path, FINITE.replace('"halton"', '"random"'))
@@ -234,7 +216,6 @@ def test_reused_results_do_not_consume_the_trial_budget(tmp_path, capsys):
     assert "every one of the 6 candidates" in out
 
 
-@needs_budget_hook
 def test_optimize_counts_only_evaluations():
     study = airda.create_study(space={"x": Categorical(list(range(8)))}, seed=0)
     study.optimize(lambda t: t["x"], n_trials=6)
@@ -630,7 +611,6 @@ def test_run_logs_progress_off_a_terminal(tmp_path, monkeypatch, capsys):
     assert "trials (" not in err
 
 
-@needs_trial_log_hook
 def test_run_logs_each_finished_trial(tmp_path, capsys):
     path = write(tmp_path, CONFIG)
     code, _, err = run_cli(["run", str(path), "--storage", str(tmp_path / "s.db")], capsys)

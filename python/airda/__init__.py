@@ -22,8 +22,8 @@ from airda._version import __version__
 
 if TYPE_CHECKING:
     from airda import codeopt, eval, nas, ops, space
-    from airda.study import Study, create_study, load_study
-    from airda.trial import FrozenTrial, Trial, TrialPruned, TrialState
+    from airda.study import Study, Trial, create_study, load_study
+    from airda.trial import FrozenTrial, TrialPruned, TrialState
 
 __all__ = [
     "FrozenTrial",
@@ -64,7 +64,7 @@ _LAZY_NAMES = {
     "create_study": "airda.study",
     "load_study": "airda.study",
     "Study": "airda.study",
-    "Trial": "airda.trial",
+    "Trial": "airda.study",
     "FrozenTrial": "airda.trial",
     "TrialState": "airda.trial",
     "TrialPruned": "airda.trial",

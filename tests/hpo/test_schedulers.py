@@ -295,7 +295,8 @@ def test_bohb_proposals_concentrate_where_the_good_points_are():
 
 @pytest.mark.parametrize("make", [lambda: ASHA(1, 27, 3), lambda: Hyperband(1, 27, 3)])
 def test_a_reloaded_study_judges_a_running_trial_the_same(tmp_path, make):
-    from airda.trial import Trial
+    from airda.schedulers import TrialHistory
+    from airda.study import Trial
 
     space = {"x": Float(0, 1)}
     db = tmp_path / "s.db"
@@ -309,10 +310,11 @@ def test_a_reloaded_study_judges_a_running_trial_the_same(tmp_path, make):
             decisions[(trial.number, step)] = trial.should_prune()
         # a second process loads the study mid-run and judges the running trial from storage
         two = airda.load_study("s", storage=db, scheduler=make())
-        frozen = two._trials[trial.number]
+        frozen = two.get_trial(trial.number)
         for step in range(1, 10):
             live = Trial(two, frozen)
             live.intermediate = {s: v for s, v in frozen.intermediate.items() if s <= step}
-            assert two.scheduler.should_prune(two, live) == decisions[(trial.number, step)]
+            history = TrialHistory(two.directions, two.trials)
+            assert two.scheduler.should_prune(history, live) == decisions[(trial.number, step)]
     assert any(decisions.values())
     assert not all(decisions.values())

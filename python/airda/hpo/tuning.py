@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from airda.trial import Trial
+    from airda.study import Trial
 
 __all__ = ["CheckpointError", "Session"]
 
@@ -112,7 +112,7 @@ class Session:
         if self.segments is not None:
             self.parent = self.segments.parent_of(trial)
             self._set_attr(self.segments.parent_attr, self.parent)
-            parent = None if self.parent is None else self.study._trial_by_number(self.parent)
+            parent = None if self.parent is None else self.study.get_trial(self.parent)
             self.start_step, self.end_step = self.segments.segment(trial, parent)
 
     @property
@@ -166,7 +166,7 @@ class Session:
         starts from scratch. Raises CheckpointError when the checkpoint cannot be read."""
         if self.parent is None:
             return None
-        parent = self.study._trial_by_number(self.parent)
+        parent = self.study.get_trial(self.parent)
         where = parent.system_attrs.get("checkpoint")
         if where is None:
             raise CheckpointError(

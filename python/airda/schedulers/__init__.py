@@ -27,7 +27,7 @@ which hyperparameters the next trial trains with.
 from __future__ import annotations
 
 from airda.schedulers._halving import ASHA, Hyperband, SuccessiveHalving, rung_steps
-from airda.schedulers._median import MedianStopping, Scheduler
+from airda.schedulers._median import MedianStopping, ReportingTrial, Scheduler, TrialHistory
 from airda.schedulers._registry import SCHEDULERS, get_scheduler
 from airda.strategies.bohb import BOHB
 from airda.strategies.pbt import PopulationBasedTraining
@@ -39,8 +39,10 @@ __all__ = [
     "Hyperband",
     "MedianStopping",
     "PopulationBasedTraining",
+    "ReportingTrial",
     "Scheduler",
     "SuccessiveHalving",
+    "TrialHistory",
     "get_scheduler",
     "rung_steps",
 ]

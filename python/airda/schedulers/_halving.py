@@ -23,12 +23,11 @@ import zlib
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, ClassVar
 
-from airda.schedulers._median import Scheduler
+from airda.schedulers._median import ReportingTrial, Scheduler, TrialHistory
 from airda.trial import TrialState
 
 if TYPE_CHECKING:
-    from airda.study import Study
-    from airda.trial import FrozenTrial, Trial
+    from airda.trial import FrozenTrial
 
 __all__ = ["ASHA", "Hyperband", "SuccessiveHalving", "rung_steps"]
 
@@ -89,18 +88,18 @@ class _RungScheduler(Scheduler):
             )
 
     # ---- subclasses ----------------------------------------------------------------------
-    def _rungs(self, study: Study, number: int) -> list[int]:
+    def _rungs(self, history: TrialHistory | None, number: int) -> list[int]:
         return rung_steps(self.min_resource, self.max_resource, self.reduction_factor)
 
-    def _pool(self, study: Study, number: int) -> Iterable[FrozenTrial]:
-        return (t for t in study._trials.values() if t.number != number and t.state in _POOL_STATES)
+    def _pool(self, history: TrialHistory, number: int) -> Iterable[FrozenTrial]:
+        return (t for t in history.trials if t.number != number and t.state in _POOL_STATES)
 
     def _keep(self, n_at_rung: int, rung_index: int) -> int:
         return max(1, n_at_rung // self.reduction_factor)
 
     # ---- the decision --------------------------------------------------------------------
-    def should_prune(self, study: Study, trial: Trial) -> bool:
-        if len(study.directions) != 1:
+    def should_prune(self, history: TrialHistory, trial: ReportingTrial) -> bool:
+        if len(history.directions) != 1:
             raise ValueError(f"{type(self).__name__} supports one objective")
         if not trial.intermediate:
             raise ValueError(
@@ -113,15 +112,15 @@ class _RungScheduler(Scheduler):
                 f"trial {trial.number} reported step {last}, beyond max_resource="
                 f"{self.max_resource}: the step is the resource spent (e.g. the epoch)"
             )
-        sign = 1.0 if study.directions[0] == "minimize" else -1.0
-        rungs = self._rungs(study, trial.number)
+        sign = 1.0 if history.directions[0] == "minimize" else -1.0
+        rungs = self._rungs(history, trial.number)
         for k, rung in enumerate(rungs):
             entry = rung_entry(trial.intermediate, rung)
             if entry is None or entry[0] != last:
                 continue
             mine = (sign * entry[1], trial.number)
             others = []
-            for t in self._pool(study, trial.number):
+            for t in self._pool(history, trial.number):
                 e = rung_entry(t.intermediate, rung)
                 if e is not None:
                     others.append((sign * e[1], t.number))
@@ -130,9 +129,9 @@ class _RungScheduler(Scheduler):
                 return True
         return False
 
-    def rungs_of(self, study: Study, number: int) -> list[int]:
-        """The rung steps that apply to trial `number` of `study`."""
-        return self._rungs(study, number)
+    def rungs_of(self, history: TrialHistory | None, number: int) -> list[int]:
+        """The rung steps that apply to trial `number` (of the study `history` describes)."""
+        return self._rungs(history, number)
 
     def __repr__(self) -> str:
         return (
@@ -203,11 +202,11 @@ class SuccessiveHalving(_RungScheduler):
             n_trials_per_bracket = self.reduction_factor**n_rungs
         self.n_trials_per_bracket = _check_int("n_trials_per_bracket", n_trials_per_bracket, 1)
 
-    def _pool(self, study: Study, number: int) -> Iterable[FrozenTrial]:
+    def _pool(self, history: TrialHistory, number: int) -> Iterable[FrozenTrial]:
         cohort = number // self.n_trials_per_bracket
         return (
             t
-            for t in super()._pool(study, number)
+            for t in super()._pool(history, number)
             if t.number // self.n_trials_per_bracket == cohort
         )
 
@@ -262,9 +261,9 @@ class Hyperband(_RungScheduler):
         first = self.min_resource * self.reduction_factor**bracket
         return rung_steps(first, self.max_resource, self.reduction_factor)
 
-    def _rungs(self, study: Study, number: int) -> list[int]:
+    def _rungs(self, history: TrialHistory | None, number: int) -> list[int]:
         return self.bracket_rungs(self.bracket_of(number))
 
-    def _pool(self, study: Study, number: int) -> Iterable[FrozenTrial]:
+    def _pool(self, history: TrialHistory, number: int) -> Iterable[FrozenTrial]:
         b = self.bracket_of(number)
-        return (t for t in super()._pool(study, number) if self.bracket_of(t.number) == b)
+        return (t for t in super()._pool(history, number) if self.bracket_of(t.number) == b)

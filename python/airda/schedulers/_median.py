@@ -1,18 +1,35 @@
-"""The median stopping rule and the scheduler base class."""
+"""The median stopping rule, the scheduler base class and what a scheduler sees of a study."""
 
 from __future__ import annotations
 
 import math
 import statistics
-from typing import TYPE_CHECKING, ClassVar
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import ClassVar, Protocol
 
-from airda.trial import TrialState
+from airda.trial import FrozenTrial, TrialState
 
-if TYPE_CHECKING:
-    from airda.study import Study
-    from airda.trial import Trial
+__all__ = ["MedianStopping", "ReportingTrial", "Scheduler", "TrialHistory"]
 
-__all__ = ["MedianStopping", "Scheduler"]
+
+@dataclass(frozen=True)
+class TrialHistory:
+    """What a scheduler sees of a study: its directions and the records of its trials.
+
+    Schedulers decide from these alone (never from a study's internals), so a study loaded
+    in another process, or a driver of its own, gets the same decisions.
+    """
+
+    directions: tuple[str, ...]
+    trials: Collection[FrozenTrial]
+
+
+class ReportingTrial(Protocol):
+    """The running trial being judged: its number and the values it reported by step."""
+
+    number: int
+    intermediate: Mapping[int, float]
 
 
 class Scheduler:
@@ -25,7 +42,7 @@ class Scheduler:
 
     requires_report: ClassVar[bool] = False
 
-    def should_prune(self, study: Study, trial: Trial) -> bool:
+    def should_prune(self, history: TrialHistory, trial: ReportingTrial) -> bool:
         return False
 
 
@@ -57,18 +74,18 @@ class MedianStopping(Scheduler):
         self.n_warmup_steps = n_warmup_steps
         self.interval = interval
 
-    def should_prune(self, study: Study, trial: Trial) -> bool:
-        if len(study.directions) != 1:
+    def should_prune(self, history: TrialHistory, trial: ReportingTrial) -> bool:
+        if len(history.directions) != 1:
             raise ValueError("MedianStopping supports one objective")
         step = max(trial.intermediate)
         if step < self.n_warmup_steps or (step - self.n_warmup_steps) % self.interval:
             return False
-        done = [t for t in study._trials.values() if t.state is TrialState.COMPLETE]
+        done = [t for t in history.trials if t.state is TrialState.COMPLETE]
         if len(done) < self.n_startup_trials:
             return False
         others = [
             t.intermediate[step]
-            for t in study._trials.values()
+            for t in history.trials
             if t.number != trial.number
             and step in t.intermediate
             and t.state in (TrialState.COMPLETE, TrialState.PRUNED)
@@ -79,4 +96,4 @@ class MedianStopping(Scheduler):
         value = trial.intermediate[step]
         if math.isnan(value):
             return True
-        return value > median if study.directions[0] == "minimize" else value < median
+        return value > median if history.directions[0] == "minimize" else value < median

@@ -2,14 +2,6 @@
 
 ``optimize`` is only a loop over :meth:`Study.ask`, the objective and :meth:`Study.tell`; any
 driver (a user's own loop, worker processes, the CLI) uses the same three steps.
-
-Example:
-    >>> import airda
-    >>> from airda.space import Float, Int
-    >>> study = airda.create_study(space={"x": Float(-5, 5), "n": Int(1, 3)}, seed=0)
-    >>> study.optimize(lambda t: (t["x"] - 1) ** 2 + t["n"], n_trials=30)
-    >>> len(study.trials), study.best_params["n"]
-    (30, 1)
 """
 
 from __future__ import annotations
@@ -34,9 +26,9 @@ from airda.space import Param, Space, SpaceError, candidate_key
 from airda.storage import Storage, StudyRecord, get_storage
 from airda.storage.base import DuplicatedStudyError, current_worker
 from airda.strategies import Strategy, StrategyExhausted, get_strategy
+from airda.study._trial import Trial
 from airda.trial import (
     FrozenTrial,
-    Trial,
     TrialPruned,
     TrialState,
     check_values,
@@ -270,6 +262,10 @@ class Study:
             self._trials[frozen.number] = frozen
         return frozen
 
+    def get_trial(self, number: int) -> FrozenTrial:
+        """The record of trial `number`, as stored now; ValueError if there is none."""
+        return self._trial_by_number(number)
+
     def _trial_by_number(self, number: int) -> FrozenTrial:
         self._sync()
         if number not in self._trials:
@@ -326,7 +322,11 @@ class Study:
                 )
             return False
         self._sync()
-        return bool(self.scheduler.should_prune(self, trial))
+        from airda.schedulers import TrialHistory
+
+        with self._lock:
+            history = TrialHistory(self.directions, tuple(self._trials.values()))
+        return bool(self.scheduler.should_prune(history, trial))
 
     # ---- the loop ------------------------------------------------------------------------
     def optimize(
@@ -355,7 +355,7 @@ class Study:
             raise ValueError("give n_trials or timeout (or both), or the study never ends")
         if not callable(objective):
             raise TypeError(f"objective must be callable, got {type(objective).__name__}")
-        from airda.executor import get_executor
+        from airda.study._executor import get_executor
 
         runner = get_executor(executor, n_workers)
         if show_progress is None:

@@ -1,0 +1,40 @@
+"""The study layer: :class:`Study` (a search recorded in a storage), the live :class:`Trial`
+an objective receives, and the executors that run the ask / evaluate / tell loop (serially,
+in threads, in local worker processes).
+
+This package is the only code that touches a study's internals; strategies and schedulers
+below it see trial records, and the domains above it (hpo, nas, codeopt, eval) use the public
+methods.
+
+Example:
+    >>> import airda
+    >>> from airda.space import Float, Int
+    >>> study = airda.create_study(space={"x": Float(-5, 5), "n": Int(1, 3)}, seed=0)
+    >>> study.optimize(lambda t: (t["x"] - 1) ** 2 + t["n"], n_trials=30)
+    >>> len(study.trials), study.best_params["n"]
+    (30, 1)
+"""
+
+from airda.study._executor import (
+    Executor,
+    ProcessExecutor,
+    SerialExecutor,
+    ThreadExecutor,
+    WorkerTerminated,
+    get_executor,
+)
+from airda.study._study import Study, create_study, load_study
+from airda.study._trial import Trial
+
+__all__ = [
+    "Executor",
+    "ProcessExecutor",
+    "SerialExecutor",
+    "Study",
+    "ThreadExecutor",
+    "Trial",
+    "WorkerTerminated",
+    "create_study",
+    "get_executor",
+    "load_study",
+]

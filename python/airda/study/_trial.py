@@ -1,0 +1,102 @@
+"""The live trial an objective receives: its parameters, reporting and pruning."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airda.trial import FrozenTrial, _describe
+
+if TYPE_CHECKING:
+    from airda.study._study import Study
+
+__all__ = ["Trial"]
+
+
+class Trial:
+    """The live trial an objective receives: its parameters, reporting and pruning.
+
+    Parameters asked by the strategy are in :attr:`params`; ``suggest_*`` returns them, or,
+    for a parameter the space does not have yet (define-by-run), samples it and adds it to the
+    study's space.
+    """
+
+    def __init__(self, study: Study, frozen: FrozenTrial):
+        self.study = study
+        self._frozen = frozen
+        self.number = frozen.number
+        self.params: dict[str, Any] = dict(frozen.params)
+        self.user_attrs: dict[str, Any] = dict(frozen.user_attrs)
+        self.intermediate: dict[int, float] = dict(frozen.intermediate)
+        self.accessed: set[str] = set()
+
+    @property
+    def trial_id(self) -> int:
+        return self._frozen.trial_id
+
+    def __getitem__(self, name: str) -> Any:
+        return self.params[name]
+
+    # ---- define-by-run -------------------------------------------------------------------
+
+    def _suggest(self, name: str, param: Any) -> Any:
+        self.accessed.add(name)
+        if name in self.params:
+            return self.params[name]
+        value = self.study._suggest_new(self, name, param)
+        self.params[name] = value
+        return value
+
+    def suggest_float(
+        self, name: str, low: float, high: float, *, log: bool = False, step: float | None = None
+    ) -> float:
+        from airda.space import Float
+
+        return self._suggest(name, Float(low, high, log=log, step=step))
+
+    def suggest_int(
+        self, name: str, low: int, high: int, *, step: int = 1, log: bool = False
+    ) -> int:
+        from airda.space import Int
+
+        return self._suggest(name, Int(low, high, step=step, log=log))
+
+    def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any:
+        from airda.space import Categorical
+
+        return self._suggest(name, Categorical(tuple(choices)))
+
+    # ---- reporting and pruning -----------------------------------------------------------
+
+    def report(self, step: int, value: float) -> None:
+        """Record an intermediate value (e.g. validation loss after epoch `step`)."""
+        if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
+            raise ValueError(f"step must be a non-negative int, got {step!r}")
+        if isinstance(value, (bool, str, bytes)) or not isinstance(value, numbers.Real):
+            if not (hasattr(value, "item") and getattr(value, "shape", None) in ((), (1,))):
+                raise TypeError(
+                    f"trial {self.number}: report a number, got {_describe(value)} at step {step}"
+                )
+            value = value.item()
+        try:
+            v = float(value)
+        except OverflowError:
+            v = math.copysign(math.inf, value)
+        if math.isnan(v):
+            raise ValueError(f"trial {self.number}: reported value at step {step} is NaN")
+        # Stored first: when the write fails, the live trial does not claim the value either.
+        self.study._storage.set_intermediate(self.trial_id, int(step), v)
+        self.intermediate[int(step)] = v
+
+    def should_prune(self) -> bool:
+        """Whether the study's scheduler would stop this trial at its last reported step."""
+        return self.study._should_prune(self)
+
+    def set_user_attr(self, key: str, value: Any) -> None:
+        self.study._storage.set_trial_user_attr(self.trial_id, key, value)
+        self.user_attrs[key] = value
+
+    def __repr__(self) -> str:
+        return f"Trial(number={self.number}, params={self.params})"
