@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from airda._logging import Progress
-from airda.cli.studies import check_storage, table
+from airda._text import table
+from airda.cli.studies import check_storage
 
 SPACES = ("nb201",)
 

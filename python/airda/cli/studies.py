@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from airda._text import table
+
 DEFAULT_STORAGE = "airda-studies.db"
 
 
@@ -38,25 +40,6 @@ def open_storage(url: str | None, *, must_exist: bool = True) -> Any:
 def is_reused(trial: Any) -> bool:
     """The trial reused an earlier trial's result (same candidate): it was not evaluated."""
     return "cached_from" in trial.system_attrs
-
-
-def _fmt(v: Any) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, float):
-        return f"{v:.6g}"
-    if isinstance(v, (list, tuple)):
-        return "(" + ", ".join(_fmt(x) for x in v) + ")"
-    return str(v)
-
-
-def table(headers: list[str], rows: list[list[Any]]) -> str:
-    cells = [[_fmt(c) for c in r] for r in rows]
-    widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
-    return "\n".join(lines)
 
 
 def run_list(storage: str | None) -> int:

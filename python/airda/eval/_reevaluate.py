@@ -125,7 +125,7 @@ class Reevaluation:
                     else (f"{c.comparison.verdict} (p={c.comparison.p_adjusted:.3g})"),
                 ]
             )
-        from airda.cli.studies import table
+        from airda._text import table
 
         return table(head, rows)
 
