@@ -23,6 +23,7 @@ import zlib
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, ClassVar
 
+from airda._budget import rung_steps
 from airda.schedulers._median import ReportingTrial, Scheduler, TrialHistory
 from airda.trial import TrialState
 
@@ -43,23 +44,6 @@ def _check_int(name: str, value: object, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
     return value
-
-
-def rung_steps(min_resource: int, max_resource: int, reduction_factor: int) -> list[int]:
-    """The rung steps ``min_resource * eta**k`` strictly below ``max_resource``.
-
-    Example:
-        >>> rung_steps(1, 27, 3)
-        [1, 3, 9]
-        >>> rung_steps(2, 20, 2)
-        [2, 4, 8, 16]
-    """
-    out = []
-    r = min_resource
-    while r < max_resource:
-        out.append(r)
-        r *= reduction_factor
-    return out
 
 
 def rung_entry(intermediate: Mapping[int, float], rung: int) -> tuple[int, float] | None:

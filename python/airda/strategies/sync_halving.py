@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 from typing import Any, ClassVar
 
-from airda.schedulers import rung_steps
+from airda._budget import rung_steps
 from airda.strategies.segments import SegmentStrategy
 from airda.trial import FrozenTrial, TrialState
 
