@@ -70,7 +70,7 @@ from airda.trial import FrozenTrial, TrialState, frozen_from_mapping, frozen_to_
 
 if TYPE_CHECKING:
     from airda.nas.supernet import Supernet
-    from airda.study import Study
+    from airda.study import Study, Trial
 
 __all__ = [
     "OneShotResult",
@@ -298,6 +298,344 @@ def _evaluate_trials(
     return out
 
 
+@dataclass
+class _Run:
+    """What stays fixed during one :func:`train_supernet` call."""
+
+    supernet: Supernet
+    config: TrainConfig
+    rule: str
+    num_random: int
+    distill: bool
+    controller: Study | None
+    controller_steps: int
+    controller_batch: int
+    reward_size: int
+    probes: int
+    calib_size: int
+    seed: int
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    evaluator: Evaluator
+    calib: torch.Tensor = field(init=False)
+    # What a checkpoint must have been written with to be resumed.
+    setup: dict[str, Any] = field(init=False)
+
+    def __post_init__(self) -> None:
+        rule = self.rule
+        self.calib = self.x_train[: self.calib_size]
+        self.setup = {
+            "rule": rule,
+            "config": asdict(self.config),
+            "num_random": self.num_random if rule == "sandwich" else None,
+            "distill": self.distill,
+            "controller_steps": self.controller_steps if rule == "controller" else None,
+            "controller_batch": self.controller_batch if rule == "controller" else None,
+            "reward_size": self.reward_size if rule == "controller" else None,
+            "probes": self.probes,
+            "calib_size": self.calib_size,
+            "seed": self.seed,
+            "n_train": int(self.x_train.shape[0]),
+        }
+
+
+@dataclass
+class _State:
+    """What a checkpoint saves and a resumed run restores, besides the supernet's weights."""
+
+    opt: torch.optim.Optimizer
+    sched: Any
+    data_gen: torch.Generator
+    rng: np.random.Generator
+    history: list[dict[str, Any]] = field(default_factory=list)
+    # The controller trials told so far: replaying them rebuilds the controller's strategy.
+    told: list[FrozenTrial] = field(default_factory=list)
+    start_epoch: int = 0
+    previous_trial: dict[str, Any] | None = None
+
+
+def _check_options(
+    supernet: Supernet,
+    rule: str,
+    num_random: int,
+    distill: bool,
+    probes: int,
+    controller: Any,
+    **counts: int,
+) -> Study | None:
+    """Validate :func:`train_supernet`'s options; return the controller study (or None).
+
+    Args:
+        supernet: the supernet to train.
+        rule: the sampling rule.
+        num_random: random subnets per sandwich step.
+        distill: in-place distillation (sandwich rule only).
+        probes: the number of probe subnets.
+        controller: the controller study, for ``rule="controller"`` only.
+        **counts: options that must be ints >= 1, by name.
+
+    Raises:
+        ValueError: an option out of range, or one that does not apply to `rule`.
+        TypeError: a controller that is not a study.
+    """
+    if rule not in RULES:
+        raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
+    if isinstance(num_random, bool) or not isinstance(num_random, int) or num_random < 0:
+        raise ValueError(f"num_random must be an int >= 0, got {num_random!r}")
+    if distill and rule != "sandwich":
+        raise ValueError("distill applies to rule='sandwich' (it distils the largest subnet)")
+    if isinstance(probes, bool) or not isinstance(probes, int) or probes < 1:
+        raise ValueError(f"probes must be an int >= 1, got {probes!r}")
+    for name, v in counts.items():
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name} must be an int >= 1, got {v!r}")
+    if rule == "controller":
+        if controller is None:
+            raise ValueError("rule='controller' needs a controller study (see enas())")
+        return _check_controller(controller, supernet)
+    if controller is not None:
+        raise ValueError(f"a controller is used by rule='controller', not rule={rule!r}")
+    return None
+
+
+def _fresh_state(run: _Run) -> _State:
+    """The optimiser, LR schedule and random streams of a run that starts at epoch 0."""
+    config = run.config
+    n_steps = len(_batches(run.x_train.shape[0], config.batch_size, torch.Generator()))
+    opt, sched = _optimizer(run.supernet.parameters(), config, config.epochs * n_steps)
+    return _State(
+        opt=opt,
+        sched=sched,
+        data_gen=torch.Generator().manual_seed(run.seed),
+        rng=np.random.Generator(np.random.PCG64([run.seed, 0x5A3D])),
+    )
+
+
+def _resume(state: _State, run: _Run, checkpoint: str | os.PathLike[str]) -> None:
+    """Load `checkpoint` into the supernet and `state`, so that training continues exactly
+    where the run that wrote it stopped.
+
+    Raises:
+        ValueError: the checkpoint belongs to another supernet or another training set-up.
+    """
+    from airda.nas.supernet import load_checkpoint
+
+    saved_state = load_checkpoint(checkpoint, run.supernet)
+    saved = saved_state.get("setup") or {}
+    setup = run.setup
+    if saved != setup:
+        diff = sorted(k for k in set(setup) | set(saved) if saved.get(k) != setup[k])
+        raise ValueError(
+            f"checkpoint {os.fspath(checkpoint)} was written by another training set-up: "
+            + ", ".join(f"{k} is {saved.get(k)!r} there, {setup.get(k)!r} here" for k in diff)
+        )
+    state.opt.load_state_dict(saved_state["optimizer"])
+    state.sched.load_state_dict(saved_state["scheduler"])
+    state.data_gen.set_state(saved_state["rng"]["data"])
+    state.rng.bit_generator.state = saved_state["rng"]["numpy"]
+    torch.set_rng_state(saved_state["rng"]["torch"])
+    state.history = list(saved_state["history"])
+    state.start_epoch = int(saved_state["epoch"])
+    state.previous_trial = saved_state.get("trial")
+    if run.controller is not None:
+        state.told = _restore_controller(run.controller, saved_state["controller"])
+
+
+def _open_trial(study: Study, run: _Run, state: _State, probe_archs: list[dict[str, Any]]) -> Trial:
+    """Ask `study` for the trial that records this run; a resumed run's trial carries the
+    curve so far, and closes the trial of the run it continues if that one was killed."""
+    trial = study.ask()
+    trial.set_user_attr("supernet", dict(run.supernet.config))
+    trial.set_user_attr("setup", run.setup)
+    previous = state.previous_trial
+    if previous is not None:
+        trial.set_user_attr("resumed_from", {**previous, "epoch": state.start_epoch})
+        if previous.get("study") == study.name:
+            # A killed run leaves its trial running: close it, pointing at this one.
+            prev = next((t for t in study.trials if t.number == previous["number"]), None)
+            if prev is not None and prev.state is TrialState.RUNNING:
+                study.tell(
+                    prev.number,
+                    state=TrialState.FAIL,
+                    error=f"interrupted; resumed as trial {trial.number}",
+                )
+    for h in state.history:
+        trial.report(h["epoch"], h["val_accuracy"])
+    if state.history:
+        trial.set_user_attr("history", state.history)
+    trial.set_user_attr("probes", probe_archs)
+    return trial
+
+
+# The three rules differ only in which subnets a training step trains.
+
+
+def _draw_uniform(run: _Run, state: _State) -> list[dict[str, Any]]:
+    """SPOS: one subnet, uniformly at random."""
+    return [run.supernet.sample(state.rng)]
+
+
+def _draw_sandwich(run: _Run, state: _State) -> list[dict[str, Any]]:
+    """The sandwich rule: the largest subnet first (the teacher when distilling), the
+    smallest, then `num_random` random ones."""
+    archs = [run.supernet.largest(), run.supernet.smallest()]
+    return archs + [run.supernet.sample(state.rng) for _ in range(run.num_random)]
+
+
+def _draw_controller(run: _Run, state: _State) -> list[dict[str, Any]]:
+    """ENAS: one subnet from the controller's policy (asked from the strategy directly, so
+    that training steps do not become trials of the controller study)."""
+    assert run.controller is not None
+    return run.controller.strategy.ask(1)
+
+
+_DRAW: dict[str, Callable[[_Run, _State], list[dict[str, Any]]]] = {
+    "uniform": _draw_uniform,
+    "sandwich": _draw_sandwich,
+    "controller": _draw_controller,
+}
+
+
+def _train_step(
+    run: _Run,
+    state: _State,
+    xb: torch.Tensor,
+    yb: torch.Tensor,
+    archs: list[dict[str, Any]],
+    epoch: int,
+) -> tuple[float, int]:
+    """One optimiser step on the gradients of every subnet of `archs` on one batch.
+
+    Returns:
+        The mean loss over the subnets, and the number of samples the first subnet got right.
+
+    Raises:
+        FloatingPointError: the loss is not finite.
+    """
+    supernet = run.supernet
+    state.opt.zero_grad(set_to_none=True)
+    teacher = None
+    step_loss = 0.0
+    correct = 0
+    for i, arch in enumerate(archs):
+        logits = supernet(xb, arch)
+        if teacher is not None:
+            loss = F.kl_div(F.log_softmax(logits, 1), teacher, reduction="batchmean")
+        else:
+            loss = F.cross_entropy(logits, yb)
+        if run.distill and i == 0:
+            teacher = F.softmax(logits.detach(), 1)
+        loss.backward()
+        step_loss += loss.detach().item()
+        if i == 0:
+            correct = int((logits.argmax(1) == yb).sum())
+    if not math.isfinite(step_loss):
+        raise FloatingPointError(f"epoch {epoch}: the training loss is {step_loss} (lower the lr?)")
+    if run.config.grad_clip is not None:
+        nn.utils.clip_grad_norm_(supernet.parameters(), run.config.grad_clip)
+    state.opt.step()
+    state.sched.step()
+    return step_loss / len(archs), correct
+
+
+def _train_epoch(run: _Run, state: _State, epoch: int) -> tuple[float, float]:
+    """One pass over the training set, each step training the subnets of the run's rule.
+
+    Returns:
+        The mean training loss, and the training accuracy of each step's first subnet.
+    """
+    run.supernet.train()
+    if run.controller is not None:
+        run.controller.trials  # noqa: B018 - sync: the strategy learns the last rewards
+    draw = _DRAW[run.rule]
+    loss_sum, correct, seen, n_batches = 0.0, 0, 0, 0
+    for idx in _batches(run.x_train.shape[0], run.config.batch_size, state.data_gen):
+        xb, yb = run.x_train[idx], run.y_train[idx]
+        step_loss, step_correct = _train_step(run, state, xb, yb, draw(run, state), epoch)
+        loss_sum += step_loss
+        correct += step_correct
+        seen += int(yb.numel())
+        n_batches += 1
+    return loss_sum / max(n_batches, 1), correct / max(seen, 1)
+
+
+def _reward_controller(run: _Run, state: _State, epoch: int) -> None:
+    """ENAS's controller phase: `controller_steps` rounds of `controller_batch` subnets asked
+    from the controller study, each rewarded with its accuracy on `reward_size` random
+    validation samples."""
+    controller = run.controller
+    assert controller is not None
+    for _ in range(run.controller_steps):
+        pick = torch.randperm(run.x_val.shape[0], generator=state.data_gen)[: run.reward_size]
+        live = [controller.ask() for _ in range(run.controller_batch)]
+        state.told += _evaluate_trials(
+            controller,
+            live,
+            run.supernet,
+            run.x_val[pick],
+            run.y_val[pick],
+            run.calib,
+            run.evaluator,
+            {"phase": "train", "epoch": epoch},
+        )
+        controller.trials  # noqa: B018 - sync: tell the rewards to the controller
+
+
+def _evaluate_epoch(
+    run: _Run,
+    state: _State,
+    probe_archs: list[dict[str, Any]],
+    epoch: int,
+    train: tuple[float, float],
+    started: float,
+) -> dict[str, Any]:
+    """The metrics of `epoch`: its training loss and accuracy (`train`), and the probes' mean
+    validation accuracy and loss with inherited weights."""
+    results = run.evaluator(run.supernet, probe_archs, run.x_val, run.y_val, calib=run.calib)
+    return {
+        "epoch": epoch,
+        "train_loss": train[0],
+        "train_accuracy": train[1],
+        "val_accuracy": float(np.mean([r["accuracy"] for r in results])),
+        "val_loss": float(np.mean([r["loss"] for r in results])),
+        "lr": float(state.sched.get_last_lr()[0]),
+        "seconds": time.perf_counter() - started,
+    }
+
+
+def _save(
+    checkpoint: str | os.PathLike[str],
+    run: _Run,
+    state: _State,
+    epoch: int,
+    study: Study,
+    trial: Trial,
+) -> None:
+    """Checkpoint the run after `epoch`: everything :func:`_resume` restores."""
+    from airda.nas.supernet import save_checkpoint
+
+    saved_state = {
+        "epoch": epoch + 1,
+        "setup": run.setup,
+        "optimizer": state.opt.state_dict(),
+        "scheduler": state.sched.state_dict(),
+        "rng": {
+            "data": state.data_gen.get_state(),
+            "numpy": state.rng.bit_generator.state,
+            "torch": torch.get_rng_state(),
+        },
+        "history": state.history,
+        "trial": {"study": study.name, "number": trial.number},
+        "controller": (
+            _controller_state(run.controller, state.told) if run.controller is not None else None
+        ),
+    }
+    save_checkpoint(checkpoint, run.supernet, saved_state)
+    trial.set_user_attr("checkpoint", os.fspath(checkpoint))
+
+
 def train_supernet(
     supernet: Supernet,
     data: Any,
@@ -366,203 +704,67 @@ def train_supernet(
         ([0, 1], 'complete')
     """
     import airda
-    from airda.nas.supernet import load_checkpoint, save_checkpoint
 
     started = time.perf_counter()
     config = config or TrainConfig()
-    if rule not in RULES:
-        raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
-    if isinstance(num_random, bool) or not isinstance(num_random, int) or num_random < 0:
-        raise ValueError(f"num_random must be an int >= 0, got {num_random!r}")
-    if distill and rule != "sandwich":
-        raise ValueError("distill applies to rule='sandwich' (it distils the largest subnet)")
-    if isinstance(probes, bool) or not isinstance(probes, int) or probes < 1:
-        raise ValueError(f"probes must be an int >= 1, got {probes!r}")
-    for name, v in (
-        ("controller_steps", controller_steps),
-        ("controller_batch", controller_batch),
-        ("reward_size", reward_size),
-        ("calib_size", calib_size),
-    ):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"{name} must be an int >= 1, got {v!r}")
-    if rule == "controller":
-        if controller is None:
-            raise ValueError("rule='controller' needs a controller study (see enas())")
-        controller = _check_controller(controller, supernet)
-    elif controller is not None:
-        raise ValueError(f"a controller is used by rule='controller', not rule={rule!r}")
+    controller = _check_options(
+        supernet,
+        rule,
+        num_random,
+        distill,
+        probes,
+        controller,
+        controller_steps=controller_steps,
+        controller_batch=controller_batch,
+        reward_size=reward_size,
+        calib_size=calib_size,
+    )
     x_train, y_train = _split(data, "train")
     x_val, y_val = _split(data, "val")
     supernet.check_input(x_train[:1])
     supernet.check_input(x_val[:1])
-    evaluator = evaluator or _default_evaluator()
-    calib = x_train[:calib_size]
-
-    setup = {
-        "rule": rule,
-        "config": asdict(config),
-        "num_random": num_random if rule == "sandwich" else None,
-        "distill": distill,
-        "controller_steps": controller_steps if rule == "controller" else None,
-        "controller_batch": controller_batch if rule == "controller" else None,
-        "reward_size": reward_size if rule == "controller" else None,
-        "probes": probes,
-        "calib_size": calib_size,
-        "seed": seed,
-        "n_train": int(x_train.shape[0]),
-    }
-    data_gen = torch.Generator().manual_seed(seed)
-    rng = np.random.Generator(np.random.PCG64([seed, 0x5A3D]))
-    n_steps = len(_batches(x_train.shape[0], config.batch_size, torch.Generator()))
-    opt, sched = _optimizer(supernet.parameters(), config, config.epochs * n_steps)
-    history: list[dict[str, Any]] = []
-    told: list[FrozenTrial] = []  # controller trials told so far (its replayable state)
-    start_epoch = 0
-    previous_trial: dict[str, Any] | None = None
-
+    run = _Run(
+        supernet=supernet,
+        config=config,
+        rule=rule,
+        num_random=num_random,
+        distill=distill,
+        controller=controller,
+        controller_steps=controller_steps,
+        controller_batch=controller_batch,
+        reward_size=reward_size,
+        probes=probes,
+        calib_size=calib_size,
+        seed=seed,
+        x_train=x_train,
+        y_train=y_train,
+        x_val=x_val,
+        y_val=y_val,
+        evaluator=evaluator or _default_evaluator(),
+    )
+    state = _fresh_state(run)
     if checkpoint is not None and os.path.exists(checkpoint):
-        state = load_checkpoint(checkpoint, supernet)
-        saved = state.get("setup")
-        if saved != setup:
-            diff = sorted(
-                k for k in set(setup) | set(saved or {}) if (saved or {}).get(k) != setup[k]
-            )
-            raise ValueError(
-                f"checkpoint {os.fspath(checkpoint)} was written by another training set-up: "
-                f"{', '.join(f'{k} is {(saved or {}).get(k)!r} there, {setup.get(k)!r} here' for k in diff)}"
-            )
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        data_gen.set_state(state["rng"]["data"])
-        rng.bit_generator.state = state["rng"]["numpy"]
-        torch.set_rng_state(state["rng"]["torch"])
-        history = list(state["history"])
-        start_epoch = int(state["epoch"])
-        previous_trial = state.get("trial")
-        if rule == "controller":
-            assert controller is not None
-            told = _restore_controller(controller, state["controller"])
-
+        _resume(state, run, checkpoint)
     if study is None:
         study = airda.create_study(direction="maximize", seed=seed)
-    trial = study.ask()
-    trial.set_user_attr("supernet", dict(supernet.config))
-    trial.set_user_attr("setup", setup)
-    if previous_trial is not None:
-        trial.set_user_attr("resumed_from", {**previous_trial, "epoch": start_epoch})
-        if previous_trial.get("study") == study.name:
-            # A killed run leaves its trial running: close it, pointing at this one.
-            prev = next((t for t in study.trials if t.number == previous_trial["number"]), None)
-            if prev is not None and prev.state is TrialState.RUNNING:
-                study.tell(
-                    prev.number,
-                    state=TrialState.FAIL,
-                    error=f"interrupted; resumed as trial {trial.number}",
-                )
-    for h in history:  # the resumed trial holds the whole curve
-        trial.report(h["epoch"], h["val_accuracy"])
-    if history:
-        trial.set_user_attr("history", history)
     probe_archs = _probe_archs(supernet, rule, probes, seed)
-    trial.set_user_attr("probes", probe_archs)
+    trial = _open_trial(study, run, state, probe_archs)
 
-    bar = Progress(config.epochs, desc=f"supernet ({rule})", unit="epoch", initial=start_epoch)
+    bar = Progress(
+        config.epochs, desc=f"supernet ({rule})", unit="epoch", initial=state.start_epoch
+    )
     try:
-        for epoch in range(start_epoch, config.epochs):
+        for epoch in range(state.start_epoch, config.epochs):
             t0 = time.perf_counter()
-            supernet.train()
+            train = _train_epoch(run, state, epoch)
             if rule == "controller":
-                assert controller is not None
-                controller.trials  # noqa: B018 - sync: the strategy learns the last rewards
-            loss_sum, correct, seen, n_batches = 0.0, 0, 0, 0
-            for idx in _batches(x_train.shape[0], config.batch_size, data_gen):
-                xb, yb = x_train[idx], y_train[idx]
-                if rule == "uniform":
-                    archs = [supernet.sample(rng)]
-                elif rule == "sandwich":
-                    archs = [supernet.largest(), supernet.smallest()]
-                    archs += [supernet.sample(rng) for _ in range(num_random)]
-                else:
-                    assert controller is not None
-                    archs = controller.strategy.ask(1)
-                opt.zero_grad(set_to_none=True)
-                teacher = None
-                step_loss = 0.0
-                for i, arch in enumerate(archs):
-                    logits = supernet(xb, arch)
-                    if teacher is not None:
-                        loss = F.kl_div(F.log_softmax(logits, 1), teacher, reduction="batchmean")
-                    else:
-                        loss = F.cross_entropy(logits, yb)
-                    if distill and i == 0:
-                        teacher = F.softmax(logits.detach(), 1)
-                    loss.backward()
-                    step_loss += loss.detach().item()
-                    if i == 0:
-                        correct += int((logits.argmax(1) == yb).sum())
-                        seen += int(yb.numel())
-                if not math.isfinite(step_loss):
-                    raise FloatingPointError(
-                        f"epoch {epoch}: the training loss is {step_loss} (lower the lr?)"
-                    )
-                if config.grad_clip is not None:
-                    nn.utils.clip_grad_norm_(supernet.parameters(), config.grad_clip)
-                opt.step()
-                sched.step()
-                loss_sum += step_loss / len(archs)
-                n_batches += 1
-
-            if rule == "controller":
-                assert controller is not None
-                for _ in range(controller_steps):
-                    pick = torch.randperm(x_val.shape[0], generator=data_gen)[:reward_size]
-                    live = [controller.ask() for _ in range(controller_batch)]
-                    done = _evaluate_trials(
-                        controller,
-                        live,
-                        supernet,
-                        x_val[pick],
-                        y_val[pick],
-                        calib,
-                        evaluator,
-                        {"phase": "train", "epoch": epoch},
-                    )
-                    told += done
-                    controller.trials  # noqa: B018 - sync: tell the rewards to the controller
-
-            results = evaluator(supernet, probe_archs, x_val, y_val, calib=calib)
-            metrics = {
-                "epoch": epoch,
-                "train_loss": loss_sum / max(n_batches, 1),
-                "train_accuracy": correct / max(seen, 1),
-                "val_accuracy": float(np.mean([r["accuracy"] for r in results])),
-                "val_loss": float(np.mean([r["loss"] for r in results])),
-                "lr": float(sched.get_last_lr()[0]),
-                "seconds": time.perf_counter() - t0,
-            }
-            history.append(metrics)
+                _reward_controller(run, state, epoch)
+            metrics = _evaluate_epoch(run, state, probe_archs, epoch, train, t0)
+            state.history.append(metrics)
             trial.report(epoch, metrics["val_accuracy"])
-            trial.set_user_attr("history", history)
+            trial.set_user_attr("history", state.history)
             if checkpoint is not None:
-                state = {
-                    "epoch": epoch + 1,
-                    "setup": setup,
-                    "optimizer": opt.state_dict(),
-                    "scheduler": sched.state_dict(),
-                    "rng": {
-                        "data": data_gen.get_state(),
-                        "numpy": rng.bit_generator.state,
-                        "torch": torch.get_rng_state(),
-                    },
-                    "history": history,
-                    "trial": {"study": study.name, "number": trial.number},
-                    "controller": (
-                        _controller_state(controller, told) if controller is not None else None
-                    ),
-                }
-                save_checkpoint(checkpoint, supernet, state)
-                trial.set_user_attr("checkpoint", os.fspath(checkpoint))
+                _save(checkpoint, run, state, epoch, study, trial)
             bar.update(1, val_acc=metrics["val_accuracy"], loss=metrics["train_loss"])
             if callback is not None:
                 callback(epoch, metrics)
@@ -576,15 +778,15 @@ def train_supernet(
         )
         raise
     bar.close()
-    final = history[-1]["val_accuracy"] if history else float("nan")
+    final = state.history[-1]["val_accuracy"] if state.history else float("nan")
     frozen = study.tell(trial, final)
     supernet.eval()
     return SupernetTraining(
-        history=history,
+        history=state.history,
         study=study,
         trial=frozen,
         probes=probe_archs,
-        resumed_from=start_epoch,
+        resumed_from=state.start_epoch,
         seconds=time.perf_counter() - started,
     )
 
