@@ -28,8 +28,8 @@ import numpy as np
 
 import airda
 from airda.eval import wilcoxon
-from airda.hpo.cmaes import CmaEs
 from airda.space import Float, Int, Space
+from airda.strategies.cmaes import CmaEs
 
 
 def problems(dim: int) -> dict[str, tuple[Space, object]]:

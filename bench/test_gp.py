@@ -16,7 +16,7 @@ import pytest
 
 import airda
 from airda.hpo.functions import get_function
-from airda.hpo.gp import GaussianProcessSearch
+from airda.strategies.gp import GaussianProcessSearch
 
 N_HISTORY = 200
 ASKS_PER_ROUND = 10

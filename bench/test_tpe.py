@@ -29,8 +29,8 @@ import numpy as np
 import pytest
 
 from airda import ops
-from airda.hpo import TPE
 from airda.space import Float, Space
+from airda.strategies.tpe import TPE
 from airda.trial import FrozenTrial, TrialState
 
 DIM = 10

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 import airda
-from airda.hpo.cmaes import CmaEs
 from airda.hpo.functions import get_function
 from airda.space import Categorical, Float, Int, Space
 from airda.strategies import get_strategy
+from airda.strategies.cmaes import CmaEs
 from airda.trial import FrozenTrial, TrialState
 
 
@@ -133,7 +133,7 @@ def test_integers_do_not_stall_with_the_spread_rule() -> None:
 
 def _leave_probability(s: CmaEs, k: int) -> float:
     """P(a draw of discrete coordinate k rounds outside the bin of the mean)."""
-    from airda.hpo.cmaes import _norm_cdf
+    from airda.strategies.cmaes import _norm_cdf
 
     run_ = s._run
     m = float(run_.mean[k])

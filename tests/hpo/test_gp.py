@@ -10,9 +10,9 @@ import pytest
 
 import airda
 from airda.hpo.functions import get_function
-from airda.hpo.gp import _GP, GaussianProcessSearch, _Kernel, _neg_log_posterior, log_h
 from airda.space import Categorical, Float, Int, Space
 from airda.strategies import get_strategy
+from airda.strategies.gp import _GP, GaussianProcessSearch, _Kernel, _neg_log_posterior, log_h
 from airda.trial import TrialState
 
 

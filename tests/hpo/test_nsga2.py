@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import airda
-from airda.hpo import NSGA2
 from airda.ops import hypervolume
 from airda.strategies import get_strategy
+from airda.strategies.nsga2 import NSGA2
 from tests.hpo.test_tpe import conditional_objective, conditional_space
 
 SPACE = {f"x{i}": airda.space.Float(0.0, 1.0) for i in range(4)}

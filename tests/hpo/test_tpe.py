@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 import airda
-from airda.hpo import MOTPE, TPE
 from airda.space import Categorical, Float, Int, Space
 from airda.strategies import STRATEGIES, get_strategy
+from airda.strategies.tpe import MOTPE, TPE
 from airda.trial import FrozenTrial, TrialPruned, TrialState
 
 SEEDS = range(20)
@@ -586,7 +586,7 @@ def test_compiled_default_log_weights_match_numpy():
     every count up to and across the 25-trial ramp, and large ones."""
     pytest.importorskip("airda._C")
     from airda._native import native
-    from airda.hpo.tpe import _default_weights
+    from airda.strategies.tpe import _default_weights
 
     for n in [*range(60), 100, 1001, 4875, 100_000]:
         for prior_weight in (1.0, 0.3, 7.0):

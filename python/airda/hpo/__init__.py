@@ -1,9 +1,10 @@
-"""Hyperparameter optimisation: samplers (:class:`TPE`, :class:`MOTPE`, :class:`NSGA2`,
-:class:`CmaEs`, :class:`GaussianProcessSearch`) on airda's strategy interface,
-:func:`OptunaSampler`, which lets any airda strategy drive an existing Optuna study, the
-standard test functions (:mod:`airda.hpo.functions`), and fine-tuning automation: the
-training-loop integration (:class:`Session`: report, stop, checkpoint), learning-rate
-schedule, optimiser and curriculum search spaces, and the learning-rate range test.
+"""Hyperparameter optimisation: the samplers :class:`TPE`, :class:`MOTPE`, :class:`NSGA2`,
+:class:`CmaEs` and :class:`GaussianProcessSearch` (defined in :mod:`airda.strategies`, where
+every proposer lives, and re-exported here), :func:`OptunaSampler`, which lets any airda
+strategy drive an existing Optuna study, the standard test functions
+(:mod:`airda.hpo.functions`), and fine-tuning automation: the training-loop integration
+(:class:`Session`: report, stop, checkpoint), learning-rate schedule, optimiser and curriculum
+search spaces, and the learning-rate range test.
 
 ``import airda.hpo`` stays light: torch is imported when a schedule or checkpoint needs it.
 
@@ -17,8 +18,11 @@ Example:
     True
 """
 
-import airda.strategies  # noqa: F401  (first: it registers the strategies defined here)
-from airda.hpo.cmaes import CmaEs
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 from airda.hpo.curriculum import (
     CURRICULA,
     PACINGS,
@@ -26,8 +30,6 @@ from airda.hpo.curriculum import (
     curriculum_space,
     pacing_fraction,
 )
-from airda.hpo.gp import GaussianProcessSearch
-from airda.hpo.nsga2 import NSGA2
 from airda.hpo.optuna_sampler import OptunaSampler
 from airda.hpo.schedules import (
     LR_FAMILIES,
@@ -40,8 +42,11 @@ from airda.hpo.schedules import (
     lr_schedule_space,
     optimizer_space,
 )
-from airda.hpo.tpe import MOTPE, TPE
 from airda.hpo.tuning import CheckpointError, Session
+from airda.strategies.cmaes import CmaEs
+from airda.strategies.gp import GaussianProcessSearch
+from airda.strategies.nsga2 import NSGA2
+from airda.strategies.tpe import MOTPE, TPE
 
 __all__ = [
     "CURRICULA",
@@ -67,3 +72,13 @@ __all__ = [
     "optimizer_space",
     "pacing_fraction",
 ]
+
+# The samplers' old modules (airda.hpo.tpe, ...) are deprecated shims; attribute access such
+# as ``airda.hpo.gp.GaussianProcessSearch`` keeps working through them, with their warning.
+_MOVED = frozenset({"cmaes", "gp", "nsga2", "tpe"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        return importlib.import_module(f"airda.hpo.{name}")
+    raise AttributeError(f"module 'airda.hpo' has no attribute {name!r}")

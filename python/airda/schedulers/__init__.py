@@ -19,26 +19,30 @@ By name (configuration files, ``airda run``'s ``[scheduler]`` table):
 ``get_scheduler("asha", {"max_resource": 27})``; the names are ``median``, ``asha``,
 ``successive_halving`` and ``hyperband`` (:data:`SCHEDULERS`).
 
-Population-based training (:class:`PopulationBasedTraining`, strategy ``"pbt"``) and BOHB
-(:class:`BOHB`, strategy ``"bohb"``, used with :class:`Hyperband`) are strategies: they decide
-which hyperparameters the next trial trains with.
+Population-based training (:class:`airda.strategies.PopulationBasedTraining`, strategy
+``"pbt"``) and BOHB (:class:`airda.strategies.BOHB`, strategy ``"bohb"``, used with
+:class:`Hyperband`) are strategies: they decide which hyperparameters the next trial trains
+with, so they live in :mod:`airda.strategies` (``airda.schedulers.BOHB`` and
+``airda.schedulers.PopulationBasedTraining`` still resolve, with a deprecation warning, for one
+release).
 """
 
 from __future__ import annotations
 
-from airda.schedulers._halving import ASHA, Hyperband, SuccessiveHalving, rung_steps
+import importlib
+import warnings
+from typing import Any
+
+from airda._budget import rung_steps
+from airda.schedulers._halving import ASHA, Hyperband, SuccessiveHalving
 from airda.schedulers._median import MedianStopping, ReportingTrial, Scheduler, TrialHistory
 from airda.schedulers._registry import SCHEDULERS, get_scheduler
-from airda.strategies.bohb import BOHB
-from airda.strategies.pbt import PopulationBasedTraining
 
 __all__ = [
     "ASHA",
-    "BOHB",
     "SCHEDULERS",
     "Hyperband",
     "MedianStopping",
-    "PopulationBasedTraining",
     "ReportingTrial",
     "Scheduler",
     "SuccessiveHalving",
@@ -46,3 +50,23 @@ __all__ = [
     "get_scheduler",
     "rung_steps",
 ]
+
+# Strategies once re-exported here; schedulers sit beside strategies, not above them, so they
+# are fetched on access (never at import) and only for one more release.
+_MOVED = {
+    "BOHB": "airda.strategies.bohb",
+    "PopulationBasedTraining": "airda.strategies.pbt",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _MOVED.get(name)
+    if home is None:
+        raise AttributeError(f"module 'airda.schedulers' has no attribute {name!r}")
+    warnings.warn(
+        f"airda.schedulers.{name} is deprecated and will be removed in the next release; "
+        f"import it from airda.strategies ({home})",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return getattr(importlib.import_module(home), name)
