@@ -4,6 +4,11 @@ activation; NaN propagation; the bad-input errors."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -169,6 +174,26 @@ def test_empty_group_list():
         ({"weight": torch.zeros(5, 5, 5).numpy()}, TypeError, "torch tensors"),
         ({"weight": torch.zeros(5, 5, 3)}, ValueError, "square"),
         ({"weight": torch.zeros(5, 5, 5, dtype=torch.int64)}, TypeError, "float32"),
+        ({"xs": None}, TypeError, "xs must be a sequence, got NoneType"),
+        ({"kernel_sizes": 3}, TypeError, "kernel_sizes must be a sequence, got int"),
+        ({"kernel_sizes": "35"}, TypeError, "kernel_sizes must be a sequence, got str"),
+        ({"weight": torch.zeros(5, 5, 5).to_sparse()}, TypeError, "weight is a torch tensor of"),
+        ({"weight": torch.zeros(5, 5, 5, device="meta")}, ValueError, "weight: cannot take"),
+        (
+            {"xs": [torch.zeros(2, 2, 5, 5).to_sparse(), torch.zeros(2, 4, 5, 5)]},
+            TypeError,
+            r"xs\[0\] is a torch tensor of layout torch.sparse_coo",
+        ),
+        (
+            {"xs": [torch.zeros(1, 1, 5, 5).expand(2**31, c, 5, 5) for c in (2, 4)]},
+            MemoryError,
+            r"the outputs need 1\.2e\+03 GiB.*stride = 1",
+        ),
+        (
+            {"xs": [torch.zeros(2, 2, 5, 5), torch.zeros(1, 1, 5, 5).expand(2, 4, 5, 5)]},
+            None,
+            None,
+        ),
     ],
 )
 def test_bad_input(kwargs, error, match):
@@ -178,8 +203,124 @@ def test_bad_input(kwargs, error, match):
         "kernel_sizes": [3, 5],
     }
     args.update(kwargs)
+    if error is None:  # not an error: a zero-stride input is copied where a kernel needs it
+        got = grouped_depthwise_conv(args["xs"], args["weight"], args["kernel_sizes"])
+        assert [tuple(o.shape) for o in got] == [(2, 2, 5, 5), (2, 4, 5, 5)]
+        return
     with pytest.raises(error, match=match):
         grouped_depthwise_conv(args.pop("xs"), args.pop("weight"), args.pop("kernel_sizes"), **args)
+
+
+def run_isolated(code: str) -> subprocess.CompletedProcess:
+    """Run `code` in a fresh interpreter at the repository's root: a call that crashed the
+    process before its fix fails the test instead of ending the session."""
+    root = Path(__file__).resolve().parents[2]
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        check=False,
+    )
+
+
+HUGE_STRIDES = (2**31, 2**63 - 1, 2**64, 2**100)
+
+
+def check_huge_strides(backend: str) -> None:
+    device = device_for(backend)
+    for case in (CASES[2], CASES[3]):  # 2-D and 1-D
+        xs, weight, ks, scales, shifts = make(case, torch.float64)
+        want = grouped_depthwise_conv_reference(
+            xs, weight, ks, stride=1000, scales=scales, shifts=shifts
+        )
+        for stride in HUGE_STRIDES:
+            got = grouped_depthwise_conv(
+                [x.to(device) for x in xs],
+                weight.to(device),
+                ks,
+                stride=stride,
+                scales=[s.to(device) for s in scales],
+                shifts=[s.to(device) for s in shifts],
+                backend=backend,
+            )
+            for a, b in zip(got, want, strict=True):
+                assert a.shape[2:] == (1,) * (a.dim() - 2), a.shape
+                torch.testing.assert_close(a.cpu(), b, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_any_stride_past_the_input_gives_one_output_row_and_column(backend):
+    """Strides beyond the input give what stride 1000 gives: one row and column. They used to
+    abort the process in the C++ kernel (std::bad_alloc: hence a subprocess for cpu) and to
+    overflow int32 in Triton."""
+    require_backend(backend)
+    if backend != "cpu":
+        check_huge_strides(backend)
+        return
+    proc = run_isolated(
+        """
+        from tests.ops.test_grouped_depthwise_conv import check_huge_strides
+        check_huge_strides("cpu")
+        print("ok")
+        """
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip() == "ok"
+
+
+def test_cpu_work_memory_is_checked_before_it_is_allocated():
+    """A stride wider than the input but shorter than its height makes the C++ kernel's phase
+    buffer stride x height per plane; one that cannot fit is refused, naming the arguments,
+    instead of aborting the process from inside an OpenMP region."""
+    require_backend("cpu")
+    proc = run_isolated(
+        """
+        import resource
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        resource.setrlimit(resource.RLIMIT_AS, (4 << 30, hard))
+        import torch
+        from airda.ops import grouped_depthwise_conv
+
+        x = torch.ones(1, 3, 40_000, 1)
+        try:
+            grouped_depthwise_conv([x], torch.ones(3, 3, 3), [3], stride=39_999, backend="cpu")
+        except MemoryError as exc:
+            print(exc)
+        """
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "cpu backend needs" in proc.stdout
+    assert "kernel_sizes[0] = 3 and stride = 39999" in proc.stdout
+
+
+# Triton's interpreter computes with NumPy, which warns about inf * 0.
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_non_finite_weight_taps_on_the_padding_give_nan(backend):
+    """The padding is zeros in the input: a NaN or inf tap over it adds NaN in every backend
+    (PyTorch's convolution skipped such taps, so the reference disagreed with the kernels)."""
+    require_backend(backend)
+    xs, weight, ks, scales, shifts = make(CASES[1], torch.float32)  # k = 3, 1, 5 of a 5 x 5
+    weight[0, 0, 0] = float("nan")  # a corner: only k = 5 reads it, over the padding mostly
+    weight[1, 1, 1] = float("inf")  # inside the 3 x 3 crop
+    want = grouped_depthwise_conv_reference(xs, weight, ks, scales=scales, shifts=shifts)
+    assert want[2][:, 0].isnan().all()  # every output of channel 0 sums the corner tap
+    device = device_for(backend)
+    got = grouped_depthwise_conv(
+        [x.to(device) for x in xs],
+        weight.to(device),
+        ks,
+        scales=[s.to(device) for s in scales],
+        shifts=[s.to(device) for s in shifts],
+        backend=backend,
+    )
+    for a, b in zip(got, want, strict=True):
+        a = a.cpu()
+        assert torch.equal(a.isnan(), b.isnan())
+        assert torch.equal(a.isinf(), b.isinf())
+        finite = b.isfinite()
+        torch.testing.assert_close(a[finite], b[finite], rtol=1e-5, atol=1e-4)
 
 
 def test_cpu_does_not_depend_on_thread_count():

@@ -204,6 +204,65 @@ def test_bad_input_gets_a_clear_error():
         mixed_op_backward(ys, alpha, np.zeros(4))
 
 
+def require_host_backend(backend: str) -> None:
+    """Skip unless `backend` takes NumPy arrays here (Triton does only on its interpreter)."""
+    require_backend(backend)
+    if device_for(backend) != "cpu":
+        pytest.skip(f"backend {backend!r} takes device tensors only here")
+
+
+@pytest.mark.parametrize("backend", ["reference", "cpu", "triton"])
+@pytest.mark.parametrize("swapped", ["ys", "alpha", "grad_out"])
+def test_non_native_byte_order_is_read_as_values(backend, swapped):
+    require_host_backend(backend)
+    native_args = [t.numpy() for t in inputs(3, (2, 5), torch.float64)]
+    args = [
+        a.astype(">f8") if name == swapped else a
+        for name, a in zip(("ys", "alpha", "grad_out"), native_args, strict=True)
+    ]
+    np.testing.assert_allclose(
+        mixed_op_forward(args[0], args[1], backend=backend),
+        mixed_op_forward_reference(native_args[0], native_args[1]),
+        rtol=1e-13,
+    )
+    got = mixed_op_backward(*args, backend=backend)
+    for a, b in zip(got, mixed_op_backward_reference(*native_args), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.filterwarnings("ignore:the matrix subclass:PendingDeprecationWarning")
+@pytest.mark.parametrize("backend", ["reference", "cpu", "triton"])
+def test_matrix_inputs_are_taken_as_plain_arrays(backend):
+    require_host_backend(backend)
+    ys, alpha, g = (t.numpy() for t in inputs(2, (4,), torch.float64))
+    out = mixed_op_forward(np.asmatrix(ys), alpha, backend=backend)  # its * is a matrix product
+    assert type(out) is np.ndarray
+    np.testing.assert_allclose(out, mixed_op_forward_reference(ys, alpha), rtol=1e-13)
+    grad_ys, grad_alpha = mixed_op_backward(np.asmatrix(ys), alpha, g, backend=backend)
+    want_ys, want_alpha = mixed_op_backward_reference(ys, alpha, g)
+    np.testing.assert_allclose(grad_ys, want_ys, rtol=1e-13)
+    np.testing.assert_allclose(grad_alpha, want_alpha, rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("backend", ["reference", "cpu", "triton"])
+@pytest.mark.parametrize("lib", ["numpy", "torch"])
+def test_backward_without_grad_out_names_it(backend, lib):
+    require_host_backend(backend)
+    ys, alpha, _ = inputs(3, (2,), torch.float64)
+    if lib == "numpy":
+        ys, alpha = ys.numpy(), alpha.numpy()
+    with pytest.raises(TypeError, match=r"grad_out must be a numpy\.ndarray or a torch\.Tensor"):
+        mixed_op_backward(ys, alpha, None, backend=backend)
+
+
+def test_copies_that_cannot_fit_name_the_argument():
+    ys = np.broadcast_to(np.float64(1.0), (2, 2**40))  # 16 TiB once contiguous
+    with pytest.raises(MemoryError, match=r"ys of shape \(2, 1099511627776\)"):
+        mixed_op_forward(ys, np.zeros(2))
+    with pytest.raises(MemoryError, match="ys of shape"):
+        mixed_op_forward(torch.ones(2, 1).expand(2, 2**40), torch.zeros(2, dtype=torch.float32))
+
+
 def test_compiled_module_checks_its_arrays():
     require_backend("cpu")
     c = native()

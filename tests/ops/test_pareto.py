@@ -467,6 +467,75 @@ def test_device_data_is_refused_by_the_cpu_backend():
         hypervolume(torch.ones(2, 2, device="meta"), [1.0, 1.0])
 
 
+# ---- integers beyond 2**53: float64 would round them, and tie distinct values ----------------
+
+
+def ranks_by_definition(rows: list[list[int]]) -> list[int]:
+    """Fronts peeled by the definition, in Python integers (exact at any size)."""
+
+    def dominates(a, b):
+        return all(x <= y for x, y in zip(a, b, strict=True)) and a != b
+
+    ranks, left, rank = [-1] * len(rows), set(range(len(rows))), 0
+    while left:
+        front = {i for i in left if not any(dominates(rows[j], rows[i]) for j in left)}
+        for i in front:
+            ranks[i] = rank
+        left -= front
+        rank += 1
+    return ranks
+
+
+BIG_INTEGERS = {
+    "int64": [[2**53 + 1, 0], [2**53, 1], [2**62 + 1, 5], [2**62, 5], [-(2**63), 7], [3, 3]],
+    "uint64": [[2**64 - 1, 0], [2**64 - 2, 1], [2**63 + 1, 2], [2**63, 2], [0, 2**64 - 1]],
+}
+
+
+@pytest.mark.parametrize("lib", ["numpy", "torch"])
+@pytest.mark.parametrize("dtype", list(BIG_INTEGERS))
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_rank_of_integers_beyond_2_53_is_exact(backend, dtype, lib):
+    require_backend(backend)
+    rows = BIG_INTEGERS[dtype]
+    values = np.array(rows, dtype=dtype)
+    assert len({tuple(r) for r in values.astype(np.float64).tolist()}) < len(rows)  # ties
+    if lib == "torch":
+        values = torch.from_numpy(values)
+    got = non_dominated_rank(values, backend=backend)
+    assert np.asarray(got).tolist() == ranks_by_definition(rows)
+
+
+def test_reference_ranks_integers_as_integers():
+    rows = BIG_INTEGERS["int64"]
+    got = non_dominated_rank_reference(np.array(rows, dtype=np.int64))
+    assert got.tolist() == ranks_by_definition(rows)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_hypervolume_refuses_integers_float64_would_round(backend):
+    require_backend(backend)
+    values = np.array([[2**53 + 1, 0], [2**53 + 2, -1]], dtype=np.int64)
+    with pytest.raises(ValueError, match=r"values holds integers beyond 2\*\*53"):
+        hypervolume(values, [2**53, 1], backend=backend)
+    with pytest.raises(ValueError, match=r"reference_point holds integers beyond 2\*\*53"):
+        hypervolume(np.array([[1, 0]]), np.array([2**53 + 3, 1]), backend=backend)
+    assert hypervolume(np.array([[2**53 - 2, 0]]), [2**53, 1], backend=backend) == 2.0
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_non_native_byte_order_and_awkward_tensors(backend):
+    require_backend(backend)
+    values = np.array([[1.0, 4.0], [2.0, 2.0], [3.0, 3.0], [4.0, 1.0]])
+    want = non_dominated_rank(values, backend=backend)
+    np.testing.assert_array_equal(non_dominated_rank(values.astype(">f8"), backend=backend), want)
+    assert hypervolume(values.astype(">i4"), np.array([5, 5], ">i8"), backend=backend) == 11.0
+    with pytest.raises(ValueError, match="reference_point: cannot take a torch array on meta"):
+        hypervolume(values, torch.ones(2, device="meta"), backend=backend)
+    with pytest.raises(TypeError, match="reference_point is a torch tensor of layout"):
+        hypervolume(values, torch.ones(2).to_sparse(), backend=backend)
+
+
 def test_pareto_ops_are_registered_with_reference_and_cpu():
     table = ops.available()
     for name in ("non_dominated_rank", "hypervolume"):

@@ -280,6 +280,9 @@ BAD = [
     ({"log_extra": np.zeros(2)}, ValueError, "log_extra must have shape"),
     ({"log_extra": np.array([np.nan])}, ValueError, "log_extra must be numbers"),
     ({"log_extra": np.array([np.inf])}, ValueError, "log_extra must be numbers"),
+    ({"x": None}, TypeError, "x must be a numpy.ndarray or a torch.Tensor, got NoneType"),
+    ({"x": np.broadcast_to(0.5, (2**31, 2))}, MemoryError, r"x of shape \(2147483648, 2\)"),
+    ({"mu": np.broadcast_to(0.5, (2, 2**31))}, MemoryError, r"mu of shape \(2, 2147483648\)"),
 ]
 
 
@@ -296,6 +299,27 @@ def test_bad_input_is_a_clear_error(change, error, match):
     kw = {k: args.pop(k) for k in ("cat_x", "cat_logp", "log_norm", "log_extra") if k in args}
     with pytest.raises(error, match=match):
         parzen_logpdf(*args.values(), **kw)
+
+
+@pytest.mark.parametrize("backend", ["reference", "cpu"])
+def test_awkward_arrays_are_read_as_values_or_refused_by_name(backend):
+    torch = pytest.importorskip("torch")
+    require_backend(backend)
+    x, mu, sigma, log_w, low, high, kw = mixture(5, 3, 2, n_cat=1)
+    want = parzen_logpdf_reference(x, mu, sigma, log_w, low, high, **kw)
+    swapped = [a.astype(a.dtype.newbyteorder(">")) for a in (x, mu, sigma, log_w, low, high)]
+    kw_swapped = {k: v.astype(v.dtype.newbyteorder(">")) for k, v in kw.items()}
+    close(parzen_logpdf(*swapped, **kw_swapped, backend=backend), want)
+    close(
+        parzen_log_norm(*swapped[1:3], *swapped[4:], backend=backend),
+        parzen_log_norm_reference(mu, sigma, low, high),
+    )
+    with pytest.raises(ValueError, match="mu: cannot take a torch array on meta"):
+        parzen_logpdf(x, torch.zeros(3, 2, device="meta"), sigma, log_w, low, high, backend=backend)
+    with pytest.raises(TypeError, match=r"sigma is a torch tensor of layout torch\.sparse_coo"):
+        parzen_log_norm(mu, torch.from_numpy(sigma).to_sparse(), low, high, backend=backend)
+    with pytest.raises(TypeError, match=r"x must be a numpy\.ndarray or a torch\.Tensor"):
+        parzen_logpdf_reference(None, mu, sigma, log_w, low, high)
 
 
 def test_native_checks_shapes_itself():

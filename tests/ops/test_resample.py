@@ -455,6 +455,40 @@ def test_bad_counts_seeds_and_strata_are_refused():
             bootstrap_means(data, 5, strata=bad)
 
 
+@pytest.mark.parametrize("backend", ["reference", "cpu"])
+def test_result_too_large_names_n_resamples(backend):
+    require_backend(backend)
+    data = scores(2, 10)
+    for n_resamples in (2**62, 2**63, 2**64, 2**100):  # more bytes than any address space
+        with pytest.raises(ValueError, match=f"n_resamples = {n_resamples} is too large"):
+            bootstrap_means(data, n_resamples, backend=backend)
+    # Within the address space, but not within any memory (2**61 bytes): refused on allocation.
+    with pytest.raises(MemoryError, match=f"n_resamples = {2**57} is too large"):
+        bootstrap_means(data[0], 2**58 // 2, backend=backend)
+
+
+def test_indices_too_large_name_n_and_n_resamples():
+    with pytest.raises(ValueError, match=f"n = 5 and n_resamples = {2**62} are too large"):
+        bootstrap_indices(5, 2**62)
+    with pytest.raises(MemoryError, match=f"n = 1 and n_resamples = {2**59} are too large"):
+        bootstrap_indices(1, 2**59)
+
+
+def test_awkward_data_and_strata_are_read_as_values_or_refused_by_name():
+    data, labels = scores(2, 6), np.array([0, 0, 1, 1, 1, 2])
+    want = bootstrap_means(data, 20, seed=3, strata=labels)
+    swapped = bootstrap_means(data.astype(">f8"), 20, seed=3, strata=labels.astype(">i4"))
+    np.testing.assert_array_equal(swapped, want)
+    with pytest.raises(ValueError, match="data: cannot take a torch array on meta"):
+        bootstrap_means(torch.zeros(2, 6, device="meta"), 5)
+    with pytest.raises(ValueError, match="strata: cannot take a torch array on meta"):
+        bootstrap_means(data, 5, strata=torch.zeros(6, dtype=torch.int64, device="meta"))
+    with pytest.raises(TypeError, match=r"strata is a torch tensor of layout torch\.sparse_coo"):
+        bootstrap_indices(6, 5, strata=torch.from_numpy(labels).to_sparse())
+    with pytest.raises(MemoryError, match=r"data of shape \(2, 2147483648\)"):
+        bootstrap_means(np.broadcast_to(1.0, (2, 2**31)), 5)
+
+
 def test_bad_indices_arguments_are_refused():
     with pytest.raises(ValueError, match="n must be >= 1"):
         bootstrap_indices(0, 5)

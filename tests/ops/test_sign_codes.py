@@ -140,6 +140,62 @@ def test_automatic_choice_is_the_fastest_usable_host_backend():
     np.testing.assert_array_equal(pack_sign_bits(x), pack_sign_bits_reference(x))
 
 
+# ---- NumPy arrays the kernels cannot read as they are: converted first ---------------------
+
+
+def require_host_backend(backend: str) -> None:
+    """Skip unless `backend` takes NumPy arrays here (Triton does only on its interpreter)."""
+    require_backend(backend)
+    if device_for(backend) != "cpu":
+        pytest.skip(f"backend {backend!r} takes device tensors only here")
+
+
+@pytest.mark.parametrize("backend", ["reference", "cpu", "triton"])
+@pytest.mark.parametrize("dtype", [">f2", ">f4", ">f8"])
+def test_pack_sign_bits_reads_non_native_byte_order_as_values(backend, dtype):
+    require_host_backend(backend)
+    x = activations(3, 130).numpy().astype(dtype)
+    expected = pack_sign_bits_reference(x.astype(np.dtype(dtype).newbyteorder("=")))
+    np.testing.assert_array_equal(pack_sign_bits(x, backend=backend), expected)
+
+
+@pytest.mark.parametrize("backend", ["reference", "cpu", "triton"])
+def test_hamming_gram_reads_non_native_byte_order_as_values(backend):
+    require_host_backend(backend)
+    codes = codes_for(5, 150)
+    got = hamming_gram(codes.astype(">u8"), 150, backend=backend)
+    np.testing.assert_array_equal(got, hamming_gram_reference(codes, 150))
+
+
+@pytest.mark.filterwarnings("ignore:the matrix subclass:PendingDeprecationWarning")
+@pytest.mark.parametrize("backend", ["reference", "cpu", "triton"])
+def test_unaligned_and_subclassed_arrays_are_read_as_values(backend):
+    require_host_backend(backend)
+    x = activations(4, 70).numpy()
+    raw = np.zeros(x.nbytes + 1, dtype=np.uint8)
+    unaligned = raw[1:].view(np.float32).reshape(x.shape)
+    unaligned[...] = x
+    assert not unaligned.flags.aligned
+    expected = pack_sign_bits_reference(x)
+    np.testing.assert_array_equal(pack_sign_bits(unaligned, backend=backend), expected)
+    codes = np.asmatrix(expected)  # its * is a matrix product; the op must not care
+    got = hamming_gram(codes, 70, backend=backend)
+    assert type(got) is np.ndarray
+    np.testing.assert_array_equal(got, hamming_gram_reference(expected, 70))
+
+
+def test_describe_refuses_what_it_cannot_describe_faithfully():
+    from airda.ops._arrays import as_array, describe
+
+    with pytest.raises(TypeError, match=r"x has non-native byte order \(dtype >f4\)"):
+        describe(np.ones((2, 2), ">f4"), "x")
+    converted, info = as_array(np.ones((2, 2), ">f4"), "x")
+    assert converted.dtype.isnative
+    assert info.dtype == "float32"
+    with pytest.raises(TypeError, match=r"x is a torch tensor of layout torch\.sparse_coo"):
+        pack_sign_bits(torch.ones(2, 3).to_sparse())
+
+
 # ---- backend forcing and errors ------------------------------------------------------------
 
 

@@ -53,13 +53,78 @@ def is_tensor(x: object) -> bool:
 
 
 def describe(x: object, name: str) -> ArrayInfo:
-    """Describe `x`; raise TypeError if it is neither a NumPy array nor a torch tensor."""
+    """Describe `x`; raise TypeError if it is neither a NumPy array nor a dense torch tensor.
+
+    A NumPy array in non-native byte order is refused here (kernels read raw memory, and would
+    read its bytes reversed); :func:`as_array` converts it first, so ops call that instead.
+    """
     if isinstance(x, np.ndarray):
+        if not x.dtype.isnative:
+            raise TypeError(
+                f"{name} has non-native byte order (dtype {x.dtype.str}); convert it with "
+                f"{name}.astype({name}.dtype.newbyteorder('='))"
+            )
         return ArrayInfo("numpy", "cpu", x.dtype.name, tuple(x.shape), x.flags.c_contiguous)
     if is_tensor(x):
+        torch = _torch_module()
+        if x.layout != torch.strided:
+            raise TypeError(
+                f"{name} is a torch tensor of layout {x.layout}; ops take dense tensors "
+                f"({name}.to_dense())"
+            )
         dtype = str(x.dtype).removeprefix("torch.")
         return ArrayInfo("torch", x.device.type, dtype, tuple(x.shape), x.is_contiguous())
     raise TypeError(f"{name} must be a numpy.ndarray or a torch.Tensor, got {type(x).__name__}")
+
+
+def as_array(x: Any, name: str) -> tuple[Any, ArrayInfo]:
+    """`x` in a form every backend reads as its values, and its description.
+
+    NumPy arrays in non-native byte order or unaligned are copied to native, aligned memory
+    (the compiled kernels read raw memory through typed pointers; Triton's torch refuses them),
+    and subclasses such as ``np.matrix`` become plain arrays (their operators mean other things
+    in the NumPy references). Torch tensors off the host or CUDA (``meta``) are refused, since
+    no backend can read them. Anything else is refused as by :func:`describe`.
+    """
+    if isinstance(x, np.ndarray):
+        if type(x) is not np.ndarray:
+            x = x.view(np.ndarray)
+        if not x.dtype.isnative:
+            x = x.astype(x.dtype.newbyteorder("="))
+        elif not x.flags.aligned:
+            x = x.copy()
+    info = describe(x, name)
+    if info.device not in ("cpu", "cuda"):
+        raise ValueError(f"{name}: cannot take {info.where}; ops take host data or CUDA tensors")
+    return x, info
+
+
+def contiguous(x: Any, info: ArrayInfo, name: str, dtype: Any = None) -> Any:
+    """`x` as C-contiguous memory (a copy only if needed; NumPy arrays become `dtype`, if given).
+
+    A zero-stride view (``np.broadcast_to``, ``Tensor.expand``) can describe far more elements
+    than memory holds; the copy's MemoryError then names the argument.
+    """
+    try:
+        if info.lib == "numpy":
+            return np.ascontiguousarray(x, dtype=dtype)
+        return x if info.contiguous else x.contiguous()
+    except (MemoryError, RuntimeError) as exc:
+        if isinstance(exc, RuntimeError) and "alloc" not in str(exc):
+            raise  # torch reports a failed allocation as a RuntimeError; others are not ours
+        count = int(np.prod(info.shape, dtype=np.float64))
+        raise MemoryError(
+            f"{name} of shape {info.shape} ({count:.3g} elements) does not fit in memory as a "
+            f"contiguous copy: {exc}"
+        ) from None
+
+
+def host_array(x: Any, name: str, dtype: Any = None) -> tuple[np.ndarray, ArrayInfo]:
+    """`x` checked, as a C-contiguous host NumPy array of `dtype` (a copy when needed)."""
+    x, info = as_array(x, name)
+    host = host_numpy(x)
+    host_info = ArrayInfo("numpy", "cpu", host.dtype.name, info.shape, host.flags.c_contiguous)
+    return contiguous(host, host_info, name, dtype), info
 
 
 def require_matrix(info: ArrayInfo, name: str, what: str) -> tuple[int, int]:

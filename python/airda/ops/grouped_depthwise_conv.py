@@ -12,6 +12,9 @@ the common stride, and may fold the batch norm and activation that follow the co
 
 with ``act`` one of ``none``, ``relu``, ``relu6``, ``hardswish`` (PyTorch's definitions; NaN
 propagates). Every output has ``Ho = (H - 1) // stride + 1`` rows (and columns likewise).
+The padding is part of the input: a weight tap that lands on it adds ``w * 0``, which is NaN
+for a non-finite ``w`` (PyTorch's own convolution skips such taps; the reference here pads
+explicitly so that every backend answers alike).
 
 Backends: ``reference`` (``torch.nn.functional.conv2d`` per group, then the affine map and the
 activation), ``cpu`` (C++/OpenMP: one pass per output plane, the affine map and activation
@@ -23,11 +26,12 @@ of a wider tensor included). The inputs are torch tensors of float32 or float64.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
 from airda._native import native
-from airda.ops._arrays import describe
+from airda.ops._arrays import as_array, contiguous
 from airda.ops._registry import register_op
 
 __all__ = ["ACTIVATIONS", "grouped_depthwise_conv", "grouped_depthwise_conv_reference"]
@@ -83,7 +87,8 @@ def grouped_depthwise_conv_reference(
             shape = x.shape[:2] + tuple((s - 1) // stride + 1 for s in x.shape[2:])
             outs.append(x.new_empty(shape))
             continue
-        y = conv(x, _crop(weight, c, k, dims), stride=stride, padding=k // 2, groups=c)
+        x = F.pad(x, (k // 2,) * (2 * dims))  # explicit zeros: see the module's docstring
+        y = conv(x, _crop(weight, c, k, dims), stride=stride, groups=c)
         if scales is not None and shifts is not None:
             shape = (1, c) + (1,) * dims
             y = y * scales[g].reshape(shape) + shifts[g].reshape(shape)
@@ -105,7 +110,8 @@ def _ref_backend(xs, weight, ksizes, stride, scales, shifts, activation):
             continue
         big_h, big_w = weight.shape[1:]
         w = weight[:c, (big_h - kh) // 2 : (big_h + kh) // 2, (big_w - kw) // 2 : (big_w + kw) // 2]
-        y = F.conv2d(x, w.unsqueeze(1), stride=stride, padding=(kh // 2, kw // 2), groups=c)
+        x = F.pad(x, (kw // 2, kw // 2, kh // 2, kh // 2))  # explicit zeros: see the docstring
+        y = F.conv2d(x, w.unsqueeze(1), stride=stride, groups=c)
         if scales is not None:
             y = y * scales[g].reshape(1, c, 1, 1) + shifts[g].reshape(1, c, 1, 1)
         outs.append(_activate(y, activation))
@@ -117,9 +123,63 @@ def _out_shape(x: Any, stride: int) -> tuple[int, int, int, int]:
     return b, c, (h - 1) // stride + 1, (w - 1) // stride + 1
 
 
+def _cpu_work_bytes(h: int, w: int, kh: int, kw: int, stride: int, itemsize: int) -> int:
+    """The work buffer one thread of the C++ kernel allocates for one plane (see
+    ``csrc/cpu/grouped_depthwise_conv_body.inc``): the zero-padded plane, split into `stride`
+    column phases, plus the accumulator rows at stride 1."""
+    hp, wp = h + kh // 2 * 2, w + kw // 2 * 2
+    if stride == 1:
+        return (hp * wp + h * wp + kw) * itemsize
+    return stride * hp * (-(-wp // stride)) * itemsize
+
+
+def _memory_bytes() -> int:
+    """Physical memory, or the address-space limit of this process when that is lower."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft != resource.RLIM_INFINITY:
+            total = min(total, soft)
+    except (ImportError, OSError):  # no such limit on this platform
+        pass
+    return total
+
+
+def _check_cpu_memory(xs, ksizes, stride) -> None:
+    """Refuse a call whose work buffers cannot fit: the C++ kernel allocates them inside an
+    OpenMP region, where a failed allocation aborts the process instead of raising."""
+    _, _, h, w = xs[0].shape
+    threads = max(1, native().omp_max_threads())
+    for g, (kh, kw) in enumerate(ksizes):
+        need = _cpu_work_bytes(h, w, kh, kw, stride, xs[g].element_size()) * threads
+        if need > _memory_bytes() // 2:
+            raise MemoryError(
+                f"the cpu backend needs {need / 2**30:.3g} GiB of work memory for xs[{g}] "
+                f"(spatial size {h} x {w}) with kernel_sizes[{g}] = {max(kh, kw)} and "
+                f"stride = {stride}"
+            )
+
+
+def _check_output_memory(xs, stride: int) -> None:
+    """Refuse outputs larger than memory before any is allocated (inputs expanded from a few
+    elements, ``Tensor.expand``, can describe more than memory holds)."""
+    b, _, h, w = xs[0].shape
+    planes = sum(b * x.shape[1] for x in xs)
+    need = planes * ((h - 1) // stride + 1) * ((w - 1) // stride + 1) * xs[0].element_size()
+    if need > _memory_bytes():
+        raise MemoryError(
+            f"the outputs need {need / 2**30:.3g} GiB, more than this machine's memory: xs[0] "
+            f"has shape {tuple(xs[0].shape)} (batch and spatial size of every group) and "
+            f"stride = {stride}"
+        )
+
+
 def _cpu_backend(xs, weight, ksizes, stride, scales, shifts, activation):
     import torch
 
+    _check_cpu_memory(xs, ksizes, stride)
     outs = [torch.empty(_out_shape(x, stride), dtype=x.dtype) for x in xs]
     none = [None] * len(xs)
     native().grouped_depthwise_conv(
@@ -158,6 +218,15 @@ def _check_int(value: Any, name: str, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
     return value
+
+
+def _as_list(values: Any, name: str) -> list[Any]:
+    if isinstance(values, str | bytes):
+        raise TypeError(f"{name} must be a sequence, got {type(values).__name__}")
+    try:
+        return list(values)
+    except TypeError:
+        raise TypeError(f"{name} must be a sequence, got {type(values).__name__}") from None
 
 
 def grouped_depthwise_conv(
@@ -202,8 +271,8 @@ def grouped_depthwise_conv(
         >>> a.shape, b.shape, a[0, 0, 1, 1].item(), b[0, 0, 1, 1].item()
         (torch.Size([1, 2, 3, 3]), torch.Size([1, 4, 3, 3]), 1.0, 9.0)
     """
-    xs = list(xs)
-    ksizes_in = list(kernel_sizes)
+    xs = _as_list(xs, "xs")
+    ksizes_in = _as_list(kernel_sizes, "kernel_sizes")
     g_count = len(xs)
     if len(ksizes_in) != g_count:
         raise ValueError(f"kernel_sizes has {len(ksizes_in)} entries for {g_count} inputs")
@@ -212,7 +281,7 @@ def grouped_depthwise_conv(
         raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
     if (scales is None) != (shifts is None):
         raise ValueError("give both scales and shifts, or neither")
-    w_info = describe(weight, "weight")
+    weight, w_info = as_array(weight, "weight")
     if w_info.lib != "torch":
         raise TypeError("grouped_depthwise_conv takes torch tensors; weight is a NumPy array")
     if w_info.dtype not in _DTYPES:
@@ -238,7 +307,7 @@ def grouped_depthwise_conv(
     ref = xs[0]
     checked, ksizes = [], []
     for g, (x, k) in enumerate(zip(xs, ksizes_in, strict=True)):
-        info = describe(x, f"xs[{g}]")
+        x, info = as_array(x, f"xs[{g}]")
         if info.lib != "torch":
             raise TypeError(f"xs[{g}] is a NumPy array; grouped_depthwise_conv takes torch tensors")
         if info.dtype != w_info.dtype:
@@ -269,7 +338,7 @@ def grouped_depthwise_conv(
     if scales is not None and shifts is not None:
         sc, sh = [], []
         for name, values, out in (("scales", scales, sc), ("shifts", shifts, sh)):
-            values = list(values)
+            values = _as_list(values, name)
             if len(values) != g_count:
                 raise ValueError(f"{name} has {len(values)} entries for {g_count} inputs")
             for g, v in enumerate(values):
@@ -279,16 +348,37 @@ def grouped_depthwise_conv(
                         f"{name}[{g}] must be a tensor of shape ({c},), got "
                         f"{tuple(getattr(v, 'shape', ()))}"
                     )
+                v, v_info = as_array(v, f"{name}[{g}]")
                 if v.dtype != weight.dtype or v.device != weight.device:
                     raise TypeError(f"{name}[{g}] must have weight's dtype and device")
-                out.append(v.detach().contiguous())
-    w4 = (w if dims == 2 else w.unsqueeze(1)).contiguous()
-    impl = _OP.select(describe(checked[0], "xs[0]"), backend)
+                out.append(contiguous(v.detach(), v_info, f"{name}[{g}]"))
+    w4 = w if dims == 2 else w.unsqueeze(1)
+    w4 = contiguous(w4, as_array(w4, "weight")[1], "weight")
+    # A stride at least the input's size leaves one output row and column, whatever its value;
+    # the smallest such stride keeps the kernels' index arithmetic and work buffers small.
+    stride = min(stride, max(ref.shape[2:]))
+    _check_output_memory(checked, stride)
+    infos = [as_array(x, f"xs[{g}]")[1] for g, x in enumerate(checked)]
+    impl = _OP.select(infos[0], backend)
     if getattr(impl, "reads_strided", False):  # rows of any batch and channel strides, in place
         from airda.kernels.grouped_depthwise_conv import inner_dense
 
-        checked = [x if inner_dense(x) else x.contiguous() for x in checked]
+        checked = [
+            x if inner_dense(x) else contiguous(x, i, f"xs[{g}]")
+            for g, (x, i) in enumerate(zip(checked, infos, strict=True))
+        ]
     else:
-        checked = [x.contiguous() for x in checked]
-    outs = impl(checked, w4, ksizes, stride, sc, sh, activation)
+        checked = [
+            contiguous(x, i, f"xs[{g}]")
+            for g, (x, i) in enumerate(zip(checked, infos, strict=True))
+        ]
+    try:
+        outs = impl(checked, w4, ksizes, stride, sc, sh, activation)
+    except RuntimeError as exc:  # torch reports a failed allocation as a RuntimeError
+        if "alloc" not in str(exc):
+            raise
+        raise MemoryError(
+            f"the outputs for xs of shape {tuple(ref.shape)} with stride = {stride} do not fit "
+            f"in memory: {exc}"
+        ) from None
     return outs if dims == 2 else [o.squeeze(2) for o in outs]

@@ -15,7 +15,7 @@ import numpy as np
 from airda._native import native
 from airda.ops._arrays import (
     ArrayInfo,
-    describe,
+    as_array,
     host_numpy,
     like_input,
     require_dtype,
@@ -94,7 +94,7 @@ def hamming_gram(codes: Any, units: int, *, backend: str | None = None) -> Any:
         >>> hamming_gram(codes, 3).tolist()
         [[3, 2], [2, 3]]
     """
-    info = describe(codes, "codes")
+    codes, info = as_array(codes, "codes")
     require_dtype(info, "codes", ("uint64",))
     if isinstance(units, bool) or not isinstance(units, numbers.Integral):
         raise TypeError(f"units must be an int, got {type(units).__name__}")

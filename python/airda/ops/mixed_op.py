@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from airda._native import native
-from airda.ops._arrays import ArrayInfo, describe, like_input
+from airda.ops._arrays import ArrayInfo, as_array, contiguous, like_input
 from airda.ops._registry import _AUTO_ORDER as _AUTO
 from airda.ops._registry import register_op
 
@@ -206,17 +206,12 @@ _BACKWARD = register_op(
 # ---- input checks -----------------------------------------------------------------------
 
 
-def _contiguous(x: Any, info: ArrayInfo) -> Any:
-    if info.lib == "torch":
-        x = x.detach()  # every backend returns results outside autograd, the reference too
-    if info.contiguous:
-        return x
-    return np.ascontiguousarray(x) if info.lib == "numpy" else x.contiguous()
-
-
-def _prepare(ys: Any, alpha: Any, grad_out: Any = None) -> tuple[ArrayInfo, list[Any]]:
-    """Check the arguments; return ys's info and [ys (K, n), alpha (K,), grad_out (n,)]."""
-    info = describe(ys, "ys")
+def _prepare(
+    ys: Any, alpha: Any, grad_out: Any = None, *, backward: bool = False
+) -> tuple[ArrayInfo, list[Any]]:
+    """Check the arguments; return ys's info and [ys (K, n), alpha (K,), grad_out (n,)]
+    (grad_out for `backward` only)."""
+    ys, info = as_array(ys, "ys")
     if info.dtype not in _DTYPES:
         raise TypeError(f"ys has dtype {info.dtype}; expected float32 or float64")
     if len(info.shape) < 1 or info.shape[0] < 1:
@@ -227,9 +222,9 @@ def _prepare(ys: Any, alpha: Any, grad_out: Any = None) -> tuple[ArrayInfo, list
     k, shape = info.shape[0], info.shape[1:]
     args = [(ys, info, "ys")]
     for value, name, expected in ((alpha, "alpha", (k,)), (grad_out, "grad_out", shape)):
-        if name == "grad_out" and value is None:
+        if name == "grad_out" and not backward:
             continue
-        other = describe(value, name)
+        value, other = as_array(value, name)
         if (other.lib, other.device) != (info.lib, info.device):
             raise TypeError(f"{name} is {other.where} but ys is {info.where}; pass both alike")
         if other.lib == "torch" and value.device != ys.device:
@@ -247,7 +242,9 @@ def _prepare(ys: Any, alpha: Any, grad_out: Any = None) -> tuple[ArrayInfo, list
     n = int(np.prod(shape, dtype=np.int64))
     flat = []
     for value, arg_info, name in args:
-        value = _contiguous(value, arg_info)
+        if arg_info.lib == "torch":
+            value = value.detach()  # every backend returns results outside autograd
+        value = contiguous(value, arg_info, name)
         if name == "ys":
             value = value.reshape(k, n)
         elif name == "grad_out":
@@ -266,23 +263,29 @@ def _fast_torch(
     torch = sys.modules.get("torch")
     if torch is None or type(ys) is not torch.Tensor or type(alpha) is not torch.Tensor:
         return None
-    dtype, device = ys.dtype, ys.device
+    dtype, device, dense = ys.dtype, ys.device, torch.strided
     if dtype not in (torch.float32, torch.float64) or ys.dim() < 1 or device.type not in _AUTO:
         return None
     k = ys.shape[0]
     if k < 1 or alpha.dtype != dtype or alpha.device != device or alpha.shape != (k,):
+        return None
+    if ys.layout != dense or alpha.layout != dense:
         return None
     if grad_out is not None and (
         type(grad_out) is not torch.Tensor
         or grad_out.dtype != dtype
         or grad_out.device != device
         or grad_out.shape != ys.shape[1:]
+        or grad_out.layout != dense
     ):
         return None
     impl = op.select(ArrayInfo("torch", device.type, str(dtype)[6:], (), True), backend)
-    flat = [ys.detach().contiguous().view(k, -1), alpha.detach().contiguous()]
-    if grad_out is not None:
-        flat.append(grad_out.detach().contiguous().view(-1))
+    try:
+        flat = [ys.detach().contiguous().view(k, -1), alpha.detach().contiguous()]
+        if grad_out is not None:
+            flat.append(grad_out.detach().contiguous().view(-1))
+    except RuntimeError:  # a copy that does not fit: _prepare's message names the argument
+        return None
     return impl, flat
 
 
@@ -353,11 +356,12 @@ def mixed_op_backward(
         >>> grad_ys.tolist(), grad_alpha.tolist()  # s = (3, 7), <w, s> = 5
         ([[0.5, 0.5], [0.5, 0.5]], [-1.0, 1.0])
     """
-    fast = _fast_torch(_BACKWARD, backend, ys, alpha, grad_out)
+    # Without grad_out the fast path would take the call for a forward one.
+    fast = None if grad_out is None else _fast_torch(_BACKWARD, backend, ys, alpha, grad_out)
     if fast is not None:
         impl, (y, a, g) = fast
         grad_ys, grad_alpha = impl(y, a, g)
         return _as_torch(grad_ys).view(ys.shape), _as_torch(grad_alpha)
-    info, (y, a, g) = _prepare(ys, alpha, grad_out)
+    info, (y, a, g) = _prepare(ys, alpha, grad_out, backward=True)
     grad_ys, grad_alpha = _BACKWARD.select(info, backend)(y, a, g)
     return like_input(grad_ys, info).reshape(info.shape), like_input(grad_alpha, info)

@@ -15,7 +15,7 @@ from airda._native import native
 from airda.ops._arrays import (
     FLOAT_DTYPES,
     ArrayInfo,
-    describe,
+    as_array,
     host_bits,
     host_numpy,
     like_input,
@@ -113,7 +113,7 @@ def pack_sign_bits(x: Any, *, backend: str | None = None) -> Any:
         >>> pack_sign_bits(x).tolist()
         [[5], [4]]
     """
-    info = describe(x, "x")
+    x, info = as_array(x, "x")
     require_dtype(info, "x", FLOAT_DTYPES)
     require_matrix(info, "x", "sample row x unit column")
     return _OP.select(info, backend)(x, info)

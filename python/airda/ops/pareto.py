@@ -16,8 +16,8 @@ from airda._native import native
 from airda.ops._arrays import (
     REAL_DTYPES,
     ArrayInfo,
-    describe,
-    host_numpy,
+    as_array,
+    host_array,
     is_tensor,
     like_input,
 )
@@ -44,8 +44,11 @@ def non_dominated_rank_reference(values: np.ndarray) -> np.ndarray:
 
     Counts the dominators of every point, then peels fronts: the points with no dominator left
     form the next front, and removing them uncounts them from the points they dominate.
+    Integers are compared as integers (float64 would tie neighbours beyond 2**53).
     """
-    values = np.asarray(values, dtype=np.float64)
+    values = np.asarray(values)
+    if values.dtype.kind not in "iu":
+        values = values.astype(np.float64)
     n = values.shape[0]
     dominators = np.zeros(n, dtype=np.int64)
     for i in range(n):
@@ -134,11 +137,46 @@ _HYPERVOLUME_OP = register_op(
 # ---- input checks -----------------------------------------------------------------------
 
 
-def _objectives(op: Op, values: Any, backend: str | None) -> tuple[Any, np.ndarray, ArrayInfo]:
-    """Check `values`, pick the backend, and return it with a float64 host copy of the data."""
-    info = _check_objectives(values)
+# Integers of larger magnitude do not all have a float64 of their own.
+_EXACT_INTEGERS = 2**53
+
+
+def _column_ranks(values: np.ndarray) -> np.ndarray:
+    """Each column replaced by the dense rank of its values, as float64: dominance compares
+    values within a column only, so the ranks dominate as the values do, and are exact."""
+    ranks = np.empty(values.shape, dtype=np.float64)
+    for j in range(values.shape[1]):
+        ranks[:, j] = np.unique(values[:, j], return_inverse=True)[1].reshape(-1)
+    return ranks
+
+
+def _beyond_float64(values: np.ndarray) -> bool:
+    """Whether integer `values` hold one that float64 would round."""
+    if values.dtype.kind not in "iu" or values.size == 0:
+        return False
+    return int(values.max()) > _EXACT_INTEGERS or int(values.min()) < -_EXACT_INTEGERS
+
+
+def _objectives(
+    op: Op, values: Any, backend: str | None, *, exact: bool = False
+) -> tuple[Any, np.ndarray, ArrayInfo]:
+    """Check `values`, pick the backend, and return it with a float64 host copy of the data.
+
+    Integers beyond 2**53 in magnitude become per-column ranks when `exact` (the order is all
+    that counts), and are refused otherwise: rounded to float64, distinct values could tie.
+    """
+    values, info = _check_objectives(values)
     impl = op.select(info, backend)
-    host = np.ascontiguousarray(host_numpy(values), dtype=np.float64)
+    host, _ = host_array(values, "values")
+    if _beyond_float64(host):
+        if not exact:
+            raise ValueError(
+                "values holds integers beyond 2**53 in magnitude, which float64 cannot hold "
+                "exactly; the result would be computed from rounded coordinates (shift or scale "
+                "them first)"
+            )
+        return impl, _column_ranks(host), info
+    host, _ = host_array(host, "values", np.float64)
     nan = np.isnan(host)
     if nan.any():
         row, col = np.argwhere(nan)[0]
@@ -149,8 +187,8 @@ def _objectives(op: Op, values: Any, backend: str | None) -> tuple[Any, np.ndarr
     return impl, host, info
 
 
-def _check_objectives(values: Any) -> ArrayInfo:
-    info = describe(values, "values")
+def _check_objectives(values: Any) -> tuple[Any, ArrayInfo]:
+    values, info = as_array(values, "values")
     if info.dtype not in REAL_DTYPES:
         raise TypeError(
             f"values has dtype {info.dtype}; expected real numbers (a float or integer dtype)"
@@ -162,14 +200,19 @@ def _check_objectives(values: Any) -> ArrayInfo:
     if not info.contiguous:
         hint = "np.ascontiguousarray(x)" if info.lib == "numpy" else "x.contiguous()"
         raise ValueError(f"values must be C-contiguous (row-major); make a copy with {hint}")
-    return info
+    return values, info
 
 
 def _reference_point(reference_point: Any, m: int) -> np.ndarray:
-    if is_tensor(reference_point):
-        point = host_numpy(reference_point)
+    if is_tensor(reference_point) or isinstance(reference_point, np.ndarray):
+        point, _ = host_array(reference_point, "reference_point")
     else:
-        point = np.asarray(reference_point)
+        try:
+            point = np.asarray(reference_point)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"reference_point must be m numbers (a sequence or an array): {exc}"
+            ) from None
     if point.dtype.kind not in "fiu":
         raise TypeError(
             f"reference_point has dtype {point.dtype}; expected real numbers (float or integer)"
@@ -178,6 +221,11 @@ def _reference_point(reference_point: Any, m: int) -> np.ndarray:
         raise ValueError(
             f"reference_point must have shape ({m},), one value per objective of values, got "
             f"shape {point.shape}"
+        )
+    if _beyond_float64(point):
+        raise ValueError(
+            f"reference_point holds integers beyond 2**53 in magnitude, which float64 cannot hold "
+            f"exactly: {point.tolist()}"
         )
     point = np.ascontiguousarray(point, dtype=np.float64)
     if np.isnan(point).any():
@@ -197,8 +245,8 @@ def non_dominated_rank(values: Any, *, backend: str | None = None) -> Any:
 
     Args:
         values: (n, m) matrix, one point per row (NumPy or torch, C-contiguous; float64,
-            float32, float16, bfloat16 or integers, all taken as float64). n may be 0;
-            +-inf compare as usual, NaN is an error.
+            float32, float16, bfloat16 or integers; integers are compared exactly, also
+            beyond 2**53). n may be 0; +-inf compare as usual, NaN is an error.
         backend: force ``"cpu"`` (C++, O(n log^(m-1) n)) or ``"reference"`` (NumPy, O(n^2 m));
             by default host data takes ``cpu``.
 
@@ -215,7 +263,7 @@ def non_dominated_rank(values: Any, *, backend: str | None = None) -> Any:
         >>> non_dominated_rank(values).tolist()
         [0, 0, 1, 0, 1]
     """
-    impl, host, info = _objectives(_RANK_OP, values, backend)
+    impl, host, info = _objectives(_RANK_OP, values, backend, exact=True)
     return impl(host, info, getattr(values, "device", None))
 
 
@@ -226,7 +274,8 @@ def hypervolume(values: Any, reference_point: Any, *, backend: str | None = None
     reference point in every objective; the others add nothing.
 
     Args:
-        values: (n, m) matrix of points, m = 2 or 3 (as for :func:`non_dominated_rank`).
+        values: (n, m) matrix of points, m = 2 or 3 (as for :func:`non_dominated_rank`, but
+            integers must be within 2**53 in magnitude: the volume is computed in float64).
         reference_point: m values (sequence, NumPy array or torch tensor), no NaN.
         backend: force ``"cpu"`` (C++ sweep, O(n log n)) or ``"reference"`` (NumPy).
 
@@ -236,7 +285,8 @@ def hypervolume(values: Any, reference_point: Any, *, backend: str | None = None
 
     Raises:
         TypeError: `values` or `reference_point` are not real numbers.
-        ValueError: m is not 2 or 3, `reference_point` has the wrong length, or NaN.
+        ValueError: m is not 2 or 3, `reference_point` has the wrong length, NaN, or integers
+            beyond 2**53 in magnitude.
 
     Example:
         >>> import numpy as np
@@ -244,9 +294,12 @@ def hypervolume(values: Any, reference_point: Any, *, backend: str | None = None
         >>> hypervolume(values, [5.0, 5.0])
         11.0
     """
-    m = _check_objectives(values).shape[1]
+    m = _check_objectives(values)[1].shape[1]
     if m not in (2, 3):
-        raise ValueError(f"hypervolume supports only 2 and 3 objectives for now, got m = {m}")
+        raise ValueError(
+            f"hypervolume supports only 2 and 3 objectives for now, got m = {m} (values has "
+            "shape (n, m))"
+        )
     point = _reference_point(reference_point, m)
     impl, host, info = _objectives(_HYPERVOLUME_OP, values, backend)
     return impl(host, point, info)

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from airda._native import native
-from airda.ops._arrays import REAL_DTYPES, ArrayInfo, describe, host_numpy, like_input
+from airda.ops._arrays import REAL_DTYPES, ArrayInfo, as_array, describe, host_array, like_input
 from airda.ops._registry import register_op
 
 __all__ = [
@@ -88,7 +88,7 @@ def _normal_log_mass(mu: np.ndarray, sigma: np.ndarray, low: Any, high: Any) -> 
 
 def parzen_log_norm_reference(mu: Any, sigma: Any, low: Any, high: Any) -> np.ndarray:
     """Reference of :func:`parzen_log_norm` (same arguments, NumPy result)."""
-    mu, sigma, _, low, high, _, _ = _check(None, mu, sigma, None, low, high, None, None, None)
+    mu, sigma, _, low, high, _, _ = _check(_NO_X, mu, sigma, None, low, high, None, None, None)
     return _log_norm_reference(mu, sigma, low, high)
 
 
@@ -173,18 +173,22 @@ _LOG_NORM_OP = register_op(
 
 
 def _real(a: Any, name: str, ndim: int | tuple[int, ...]) -> tuple[np.ndarray, ArrayInfo]:
-    info = describe(a, name)
+    a, info = as_array(a, name)
     if info.dtype not in REAL_DTYPES:
         raise TypeError(f"{name} has dtype {info.dtype}; expected real numbers")
     dims = (ndim,) if isinstance(ndim, int) else ndim
     if len(info.shape) not in dims:
         want = " or ".join(f"{n}-D" for n in dims)
         raise ValueError(f"{name} must be {want}, got shape {info.shape}")
-    return np.ascontiguousarray(host_numpy(a), dtype=np.float64), info
+    return host_array(a, name, np.float64)[0], info
 
 
 def _first_bad(mask: np.ndarray) -> str:
     return str(tuple(int(i) for i in np.argwhere(mask)[0]))
+
+
+# Stands for x in the checks of parzen_log_norm, which has no candidates (x=None is an error).
+_NO_X = object()
 
 
 def _check(x, mu, sigma, log_weights, low, high, log_norm, cat_x, cat_logp, log_extra=None):
@@ -224,7 +228,7 @@ def _check(x, mu, sigma, log_weights, low, high, log_norm, cat_x, cat_logp, log_
         raise ValueError(
             f"sigma must be finite and > 0; the first bad value is at {_first_bad(bad)}"
         )
-    if x is None:
+    if x is _NO_X:
         return mu_a, sigma_a, None, low_a, high_a, None, None
     x_a, info = _real(x, "x", 2)
     if x_a.shape[1] != d:
@@ -245,12 +249,12 @@ def _check(x, mu, sigma, log_weights, low, high, log_norm, cat_x, cat_logp, log_
         raise ValueError("cat_x and cat_logp go together: give both or neither")
     cx = cl = None
     if cat_x is not None:
-        cx_info = describe(cat_x, "cat_x")
+        cat_x, cx_info = as_array(cat_x, "cat_x")
         if not cx_info.dtype.startswith(("int", "uint")) or len(cx_info.shape) != 2:
             raise TypeError(
                 f"cat_x must be a 2-D integer array, got {cx_info.dtype} {cx_info.shape}"
             )
-        cx = np.ascontiguousarray(host_numpy(cat_x), dtype=np.int64)
+        cx = host_array(cat_x, "cat_x", np.int64)[0]
         cl, _ = _real(cat_logp, "cat_logp", 3)
         if cx.shape[0] != x_a.shape[0] or cl.shape[:2] != (n_comp, cx.shape[1]):
             raise ValueError(
@@ -353,7 +357,7 @@ def parzen_log_norm(
         True
     """
     mu_a, sigma_a, _, low_a, high_a, _, _ = _check(
-        None, mu, sigma, None, low, high, None, None, None
+        _NO_X, mu, sigma, None, low, high, None, None, None
     )
     impl = _LOG_NORM_OP.select(describe(mu_a, "mu"), backend)
     return impl(mu_a, sigma_a, low_a, high_a)

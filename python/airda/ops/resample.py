@@ -39,8 +39,8 @@ from airda._native import native
 from airda.ops._arrays import (
     REAL_DTYPES,
     ArrayInfo,
-    describe,
-    host_numpy,
+    as_array,
+    host_array,
     is_tensor,
     like_input,
 )
@@ -106,6 +106,19 @@ def _check_count(value: Any, name: str, low: int) -> int:
     return value
 
 
+def _empty(shape: tuple[int, int], dtype: Any, sized_by: str) -> np.ndarray:
+    """np.empty(shape, dtype), with errors that name the argument (`sized_by`, "name = value")
+    that asked for that size: NumPy's own say only "array is too big" or give a shape."""
+    nbytes = shape[0] * shape[1] * np.dtype(dtype).itemsize
+    size = f"an array of shape {shape} ({nbytes / 2**30:.3g} GiB)"
+    if nbytes > np.iinfo(np.intp).max:
+        raise ValueError(f"{sized_by} is too large: the result would be {size}")
+    try:
+        return np.empty(shape, dtype=dtype)
+    except MemoryError:
+        raise MemoryError(f"{sized_by} is too large: {size} does not fit in memory") from None
+
+
 def _strata_layout(strata: Any, n: int) -> np.ndarray | None:
     """Strata labels as the kernel reads them: rows order, start, size of a (3, n) int64 array.
 
@@ -114,7 +127,13 @@ def _strata_layout(strata: Any, n: int) -> np.ndarray | None:
     """
     if strata is None:
         return None
-    labels = host_numpy(strata) if is_tensor(strata) else np.asarray(strata)
+    if is_tensor(strata) or isinstance(strata, np.ndarray):
+        labels, _ = host_array(strata, "strata")
+    else:
+        try:
+            labels = np.asarray(strata)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"strata must be n integer labels: {exc}") from None
     if labels.dtype.kind not in "iu":
         raise TypeError(f"strata must be integer labels, got dtype {labels.dtype}")
     if labels.shape != (n,):
@@ -166,7 +185,9 @@ def bootstrap_indices(
 
     Raises:
         TypeError: a count, the seed or the labels are not integers.
-        ValueError: a count or the seed is out of range, or strata has the wrong shape.
+        ValueError: a count or the seed is out of range, strata has the wrong shape, or the
+            result would exceed the address space.
+        MemoryError: the result does not fit in memory (the message names n and n_resamples).
 
     Example:
         >>> idx = bootstrap_indices(5, 3, seed=7)
@@ -186,7 +207,19 @@ def bootstrap_indices(
     start = _check_count(start, "start", 0)
     if start + n_resamples > 2**64:
         raise ValueError(f"resamples are numbered below 2**64; start = {start} is too large")
-    return _indices(n, n_resamples, _check_seed(seed), start, _strata_layout(strata, n))
+    seed, layout = _check_seed(seed), _strata_layout(strata, n)
+    sizes = f"n = {n} and n_resamples = {n_resamples} are"
+    if n_resamples * n * 8 > np.iinfo(np.intp).max:
+        raise ValueError(
+            f"{sizes} too large: the result would be an array of shape ({n_resamples}, {n})"
+        )
+    try:
+        return _indices(n, n_resamples, seed, start, layout)
+    except MemoryError:
+        raise MemoryError(
+            f"{sizes} too large: the ({n_resamples}, {n}) indices and their intermediates "
+            "do not fit in memory"
+        ) from None
 
 
 # ---- reference: plain NumPy ---------------------------------------------------------------
@@ -210,7 +243,7 @@ def _reference_rows(
 ) -> np.ndarray:
     """(n_resamples, k) means of the rows of a (k, n) float64 matrix, a chunk at a time."""
     k, n = rows.shape
-    out = np.empty((n_resamples, k), dtype=np.float64)
+    out = _empty((n_resamples, k), np.float64, f"n_resamples = {n_resamples}")
     chunk = max(1, _CHUNK_VALUES // (n * k))
     for first in range(0, n_resamples, chunk):
         count = min(chunk, n_resamples - first)
@@ -238,7 +271,7 @@ def _means_reference(rows: np.ndarray, n_resamples: int, seed: int, layout: Any)
 
 
 def _means_cpu(rows: np.ndarray, n_resamples: int, seed: int, layout: Any) -> np.ndarray:
-    out = np.empty((n_resamples, rows.shape[0]), dtype=np.float64)
+    out = _empty((n_resamples, rows.shape[0]), np.float64, f"n_resamples = {n_resamples}")
     native().bootstrap_means(rows, n_resamples, seed, layout, 0, out)
     return out
 
@@ -253,7 +286,7 @@ def _prepare(
     data: Any, n_resamples: Any, seed: Any, strata: Any
 ) -> tuple[np.ndarray, int, int, np.ndarray | None, ArrayInfo]:
     """Check every argument; return data as a (k, n) float64 host copy and the strata layout."""
-    info = describe(data, "data")
+    data, info = as_array(data, "data")
     if info.dtype not in REAL_DTYPES:
         raise TypeError(
             f"data has dtype {info.dtype}; expected real numbers (a float or integer dtype)"
@@ -270,7 +303,7 @@ def _prepare(
         raise ValueError(f"data has n = {n} scores per row; at most 2**32 - 1 are supported")
     n_resamples = _check_count(n_resamples, "n_resamples", 1)
     seed = _check_seed(seed)
-    rows = np.ascontiguousarray(host_numpy(data), dtype=np.float64).reshape(-1, n)
+    rows = host_array(data, "data", np.float64)[0].reshape(-1, n)
     finite = np.isfinite(rows)
     if not finite.all():
         bad = int(finite.size - np.count_nonzero(finite))
@@ -319,8 +352,11 @@ def bootstrap_means(
         TypeError: `data` is not a NumPy array or torch tensor of real numbers, or a count,
             the seed or the strata labels are not integers.
         ValueError: `data` is not 1-D or 2-D, is empty, or holds NaN or inf (the message says
-            how many and where the first is); `n_resamples` < 1; the seed is out of range;
-            `strata` does not have n labels.
+            how many and where the first is); `n_resamples` < 1 or so large that the result
+            would exceed the address space; the seed is out of range; `strata` does not have
+            n labels.
+        MemoryError: the result does not fit in memory (the message names `n_resamples`), or
+            `data` is a view (``np.broadcast_to``) too large to copy.
 
     Example:
         >>> import numpy as np
