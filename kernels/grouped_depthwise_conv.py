@@ -20,12 +20,12 @@ import torch
 import triton
 import triton.language as tl
 
-from airda.ops._registry import triton_interpreting
+from airda.kernels import interpreting
 
 # Output offsets of the groups are rounded up to this many elements (64-byte aligned in float32),
 # which lets the compiler vectorise the stores.
 _ALIGN = 16
-_INTERPRETING = triton_interpreting()
+_INTERPRETING = interpreting()
 # Output elements per program: the interpreter runs one program at a time, so larger there.
 _TILE = 4096 if _INTERPRETING else 1024
 

@@ -21,7 +21,7 @@ import torch
 import triton
 import triton.language as tl
 
-from airda.ops._registry import triton_interpreting
+from airda.kernels import interpreting
 
 MAX_K = 64
 """Largest K the kernels take (the candidate loop is unrolled at compile time)."""
@@ -33,7 +33,7 @@ _MAX_PROGRAMS = 1024
 _CHUNK_ELEMENTS = 2048
 
 # Triton reads TRITON_INTERPRET when a kernel is defined: read it once too.
-_INTERPRETING = triton_interpreting()
+_INTERPRETING = interpreting()
 # The interpreter runs one program at a time: few, large blocks are fastest there.
 _BLOCK_CAP = 1 << 16 if _INTERPRETING else 1024
 

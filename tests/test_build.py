@@ -6,6 +6,7 @@ import importlib
 import os
 import shutil
 import subprocess
+import sys
 
 import pytest
 
@@ -68,6 +69,29 @@ def test_cuda_calls_without_a_gpu_raise_runtime_error():
 
 def test_triton_kernels_are_importable_as_airda_kernels():
     pytest.importorskip("triton", reason="triton is not installed")
-    module = importlib.import_module("airda.kernels.sign_codes")
-    assert callable(module.pack_sign_bits_triton)
-    assert callable(module.hamming_gram_triton)
+    pack = importlib.import_module("airda.kernels.pack_sign_bits")
+    gram = importlib.import_module("airda.kernels.hamming_gram")
+    assert callable(pack.pack_sign_bits_triton)
+    assert callable(gram.hamming_gram_triton)
+
+
+def test_the_kernels_package_is_light():
+    """``airda.kernels`` (what airda.ops imports to ask whether Triton interprets) loads no
+    triton or torch: only its submodules do."""
+    code = (
+        "import sys, airda.kernels as k; k.interpreting(); "
+        "print(sorted(m for m in ('triton', 'torch', 'airda.ops') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"
+
+
+def test_the_old_sign_codes_kernel_module_is_a_deprecated_alias():
+    pytest.importorskip("triton", reason="triton is not installed")
+    sys.modules.pop("airda.kernels.sign_codes", None)
+    with pytest.warns(DeprecationWarning, match="airda.kernels.pack_sign_bits"):
+        module = importlib.import_module("airda.kernels.sign_codes")
+    gram = importlib.import_module("airda.kernels.hamming_gram")
+    assert module.hamming_gram_triton is gram.hamming_gram_triton

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from airda._native import native, native_error
+from airda.kernels import interpreting as triton_interpreting
 from airda.ops._arrays import ArrayInfo
 
 BACKENDS = ("cpu", "cuda", "triton", "reference")
@@ -39,11 +40,6 @@ class BackendStatus:
         if self.usable:
             return f"usable ({self.reason})" if self.reason else "usable"
         return f"unavailable: {self.reason}"
-
-
-def triton_interpreting() -> bool:
-    """True when Triton kernels run on the CPU interpreter (``TRITON_INTERPRET=1``)."""
-    return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
 
 
 def _torch_cuda_reason() -> str | None:

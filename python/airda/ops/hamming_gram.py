@@ -61,7 +61,7 @@ def _cuda(codes: Any, units: int, info: ArrayInfo) -> Any:
 
 
 def _triton(codes: Any, units: int, info: ArrayInfo) -> Any:
-    from airda.kernels.sign_codes import hamming_gram_triton
+    from airda.kernels.hamming_gram import hamming_gram_triton
 
     return like_input(hamming_gram_triton(to_torch(codes), units), info)
 

@@ -80,7 +80,7 @@ def _cuda(x: Any, info: ArrayInfo) -> Any:
 
 
 def _triton(x: Any, info: ArrayInfo) -> Any:
-    from airda.kernels.sign_codes import pack_sign_bits_triton
+    from airda.kernels.pack_sign_bits import pack_sign_bits_triton
 
     return like_input(pack_sign_bits_triton(to_torch(x)), info)
 
