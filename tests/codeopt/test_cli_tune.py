@@ -132,3 +132,52 @@ def test_cli_cpu_clock_flush_and_no_race(files, capsys):
     doc = json.loads(capsys.readouterr().out)
     assert len(doc["variants"]) == 2
     assert not any(v["raced_out"] for v in doc["variants"])
+
+
+def test_cli_sandbox_limits_and_env(files, capsys, monkeypatch):
+    monkeypatch.setenv("KEEP_ME", "1")
+    extra = [
+        "--memory-limit", "4G", "--cpu-limit", "100", "--file-size-limit", "1M",
+        "--process-limit", "64", "--output-limit", "64K", "--env", "KEEP_ME", "--env", "X=2",
+        "--budget", "1", "--json",
+    ]  # fmt: skip
+    assert main(_argv(files, *extra)) == 0
+    assert len(json.loads(capsys.readouterr().out)["variants"]) == 1
+    assert main(_argv(files, "--memory-limit", "lots")) == 1
+    assert "--memory-limit must be a size like 512M" in capsys.readouterr().err
+    assert main(_argv(files, "--cpu-limit", "-3")) == 1
+    assert "--cpu-limit must be a positive number" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (["--arg", "float32[10**10**10]"], "too large"),
+        (["--arg", "float32[2**40]"], "needs 4 TiB"),
+        (["--param", "UNROLLL=1,2"], "'UNROLLL' does not appear in the kernel source"),
+    ],
+)
+def test_cli_bounded_shapes_and_unused_params(files, capsys, change, message):
+    assert main(_argv(files, *change)) == 1
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "change", [["--jobs", "-2"], ["--jobs", "0"], ["--variant-timeout", "0"], ["--jobs", "x"]]
+)
+def test_cli_jobs_and_variant_timeout_are_validated(files, capsys, change):
+    with pytest.raises(SystemExit) as info:
+        main(_argv(files, *change))
+    assert info.value.code == 2
+    assert change[0] in capsys.readouterr().err
+
+
+def test_cli_toml_jobs_are_validated(files, capsys):
+    (files / "tune.toml").write_text(
+        'kernel = "k.c"\nentry = "scale"\nargs = ["float32[4]:zeros:out", "float32[4]", '
+        '"int32=4"]\ndefines = { BUG = 0 }\nparams = { UNROLL = [1] }\njobs = -2\n'
+    )
+    assert main(["tune", "c", str(files / "tune.toml")]) == 1
+    assert "jobs must be a positive number" in capsys.readouterr().err

@@ -175,6 +175,31 @@ def test_the_tuner_dying_takes_every_sandbox_process_with_it(tmp_path):
     assert _wait_for(lambda: not _leftovers(token)), _leftovers(token)
 
 
+def test_an_interrupted_request_is_stopped_at_once(tmp_path):
+    token = _token()
+    lib = compile_variant(
+        HANG_WITH_CHILDREN, "twice", ARGS, defines={"MARK": f'"{tmp_path / "m"}"'}
+    )
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGALRM, interrupt)
+    box = Sandbox(ARGS, timeout=60, env={"AIRDA_TEST_TOKEN": token})
+    try:
+        box.ping()
+        signal.setitimer(signal.ITIMER_REAL, 0.3)
+        with pytest.raises(KeyboardInterrupt):
+            box.run("hang", lib)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+        t0 = time.monotonic()
+        box.close()
+    assert time.monotonic() - t0 < 2.0  # killed, not asked to exit and waited for
+    assert _leftovers(token) == []
+
+
 # ---- environment, folder, limits ------------------------------------------------------------
 
 ENV = (

@@ -287,6 +287,7 @@ class Sandbox:
         self._worker_pid: int | None = None
         self._status_buf = b""
         self._exit: int | None = None
+        self._inflight = False  # a request was sent and its reply not read (interrupted)
         self._seq = 0
         self._loaded: set[str] = set()
         self._setup_pending = False
@@ -459,7 +460,10 @@ class Sandbox:
             self._read_status()
             self._drain_output()
         finally:
-            _sweep(self._token)  # anything that escaped both (a SIGKILLed supervisor)
+            if self._exit is None or self._exit == -1:
+                # the supervisor did not report that it cleaned up: kill what carries our mark
+                _sweep(self._token)
+            self._inflight = False
             for fd in self._fds.values():
                 with contextlib.suppress(OSError):
                     os.close(fd)
@@ -476,7 +480,8 @@ class Sandbox:
         if self._proc is None:
             return
         asked = False
-        if self._proc.poll() is None and self._exit is None:
+        # A request that was interrupted (Ctrl-C, an exception) may still run: no asking then.
+        if self._proc.poll() is None and self._exit is None and not self._inflight:
             with contextlib.suppress(OSError):
                 W.write_all(self._fds["req"], W.frame(0, {"op": "exit"}))
                 asked = True
@@ -556,6 +561,7 @@ class Sandbox:
         seq = self._seq
         parts = [memoryview(p).cast("B") for p in W.frame(seq, req)]
         reader = _Reader(max_reply)
+        self._inflight = True
         start = last = time.monotonic()
         beats = self._beats()[0]
         fds = self._fds
@@ -615,6 +621,7 @@ class Sandbox:
             raise self._failed(
                 f"protocol error: {exc} (the variant wrote to the sandbox's channel?)", "protocol"
             ) from None
+        self._inflight = False
         self._drain_output()
         if not isinstance(reply, dict) or not isinstance(reply.get("ok"), bool):
             raise self._failed("protocol error: a reply without a status", "protocol")
