@@ -200,6 +200,32 @@ def test_an_interrupted_request_is_stopped_at_once(tmp_path):
     assert _leftovers(token) == []
 
 
+MANY = (
+    HEAD
+    + """
+void twice(float* y, const float* x, int n) {
+    for (int i = 0; i < 40; ++i) if (fork() == 0) { for (;;) pause(); }
+    for (;;) pause();
+}
+"""
+)
+
+
+def test_the_process_limit_holds_also_for_root():
+    # a user's fork() fails at the limit (RLIMIT_NPROC); root's does not, and the tuner
+    # counts the worker's processes instead
+    token = _token()
+    lib = compile_variant(MANY, "twice", ARGS)
+    limits = Limits(processes=20)
+    with Sandbox(ARGS, timeout=1.0, limits=limits, env={"AIRDA_TEST_TOKEN": token}) as box:
+        with pytest.raises(VariantFailed) as info:
+            box.run("many", lib)
+        if os.geteuid() == 0:
+            assert info.value.kind == "limit"
+            assert "more than 20 processes" in info.value.reason
+        assert _leftovers(token) == []
+
+
 # ---- environment, folder, limits ------------------------------------------------------------
 
 ENV = (

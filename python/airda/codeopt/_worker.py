@@ -311,6 +311,7 @@ def read_frame(fd: int, max_blob: int = 1 << 62) -> tuple[int, Any] | None:
 
 _PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
+_PR_SET_NO_NEW_PRIVS = 38
 
 
 def _prctl(option: int, value: int) -> bool:
@@ -842,6 +843,8 @@ def _supervise(cfg: dict[str, Any]) -> None:
             if os.getppid() != me:
                 os._exit(1)  # the supervisor is already gone
             _prctl(_PR_SET_CHILD_SUBREAPER, 1)
+            # a setuid program the variant runs gains nothing (a sandbox's usual first step)
+            _prctl(_PR_SET_NO_NEW_PRIVS, 1)
             os.close(status_fd)
             _worker(cfg)
         except BaseException:

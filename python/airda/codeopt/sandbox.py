@@ -563,6 +563,9 @@ class Sandbox:
         reader = _Reader(max_reply)
         self._inflight = True
         start = last = time.monotonic()
+        # The kernel does not apply RLIMIT_NPROC to root: count the worker's processes here.
+        watch = self.limits.processes if os.geteuid() == 0 else None
+        next_count = start + 0.1
         beats = self._beats()[0]
         fds = self._fds
         try:
@@ -615,6 +618,12 @@ class Sandbox:
                     self._read_status()
                     if self._exit is not None:
                         raise _Died(self._exit)
+                if watch and now >= next_count and self._worker_pid:
+                    next_count = now + 0.1
+                    if len(W.descendants(self._worker_pid)) > watch:
+                        raise self._failed(
+                            f"the variant started more than {watch} processes (killed)", "limit"
+                        )
         except _Died:
             raise self._death() from None
         except W.ProtocolError as exc:
