@@ -826,8 +826,12 @@ def _supervise(cfg: dict[str, Any]) -> None:
     # SIGUSR1 when the thread that started us exits: the tuner died (or only that thread did:
     # then the parent is unchanged and the signal is ignored, see below).
     _prctl(_PR_SET_PDEATHSIG, signal.SIGUSR1)
-    if os.getppid() != ppid:
-        os._exit(1)  # the tuner died before we could ask for the signal
+    if os.getppid() != ppid:  # the tuner died before we could ask for the signal
+        if cfg.get("remove_home"):
+            import shutil
+
+            shutil.rmtree(os.getcwd(), ignore_errors=True)
+        os._exit(1)
     _prctl(_PR_SET_CHILD_SUBREAPER, 1)
     status_fd = cfg["status"]
     home = os.getcwd()

@@ -63,7 +63,6 @@ __all__ = [
     "compile_variant",
     "compile_variants",
     "compiler_version",
-    "kill_compilers",
     "parse_arg",
     "trampoline",
 ]
@@ -425,9 +424,29 @@ def _define_flags(defines: Mapping[str, Any]) -> list[str]:
 # process that was killed outright is removed by the next compile.
 _BUILD_PREFIX = ".build-"
 _MAX_MESSAGE = 256 << 10
-_RUNNING: set[subprocess.Popen[str]] = set()
-_RUNNING_LOCK = threading.Lock()
 _SWEPT: set[Path] = set()
+
+
+class _Batch:
+    """The compilers one :func:`compile_variants` call runs: killed together when it is
+    interrupted, and none started after that."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.procs: set[subprocess.Popen[str]] = set()
+        self.stopped = False
+
+    def kill(self) -> None:
+        with self.lock:
+            self.stopped = True
+            procs = list(self.procs)
+        for p in procs:
+            with contextlib.suppress(OSError):
+                p.kill()
+
+
+_ALL = _Batch()  # compiles outside compile_variants (never stopped as a whole)
+_LOCAL = threading.local()  # the batch of the calling thread
 
 
 def _pid_alive(pid: int) -> bool:
@@ -462,21 +481,19 @@ def _sweep_stale(folder: Path) -> None:
                     os.unlink(e.path)
 
 
-def kill_compilers() -> None:
-    """Kill the compiler processes this process is running (an interrupted tuning)."""
-    with _RUNNING_LOCK:
-        procs = list(_RUNNING)
-    for p in procs:
-        with contextlib.suppress(OSError):
-            p.kill()
-
-
 def _run_compiler(cmd: list[str], timeout: float) -> tuple[int, str]:
-    proc = subprocess.Popen(
-        cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    with _RUNNING_LOCK:
-        _RUNNING.add(proc)
+    batch = getattr(_LOCAL, "batch", None) or _ALL
+    with batch.lock:  # started and registered at once: an interruption sees every compiler
+        if batch.stopped:
+            raise CompileError("compile interrupted")
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        batch.procs.add(proc)
     try:
         out, _ = proc.communicate(timeout=timeout)
         return proc.returncode, out or ""
@@ -484,8 +501,8 @@ def _run_compiler(cmd: list[str], timeout: float) -> tuple[int, str]:
         if proc.poll() is None:  # timed out or interrupted: the compiler does not outlive us
             proc.kill()
             proc.wait()
-        with _RUNNING_LOCK:
-            _RUNNING.discard(proc)
+        with batch.lock:
+            batch.procs.discard(proc)
 
 
 def _message(text: str) -> str:
@@ -581,11 +598,16 @@ def compile_variants(
 
     if n == 1 or len(jobs) <= 1:
         return [one(j) for j in jobs]
-    pool = ThreadPoolExecutor(n)
+    batch = _Batch()
+
+    def bind() -> None:
+        _LOCAL.batch = batch
+
+    pool = ThreadPoolExecutor(n, initializer=bind)
     try:
         return list(pool.map(one, jobs))
     except BaseException:
-        kill_compilers()
+        batch.kill()
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
