@@ -181,6 +181,10 @@ def first_compile_error(message: str) -> str:
     return lines[0] if lines else message
 
 
+# A compiler message names the compiled copy of the kernel, <cache>/<24 hex digits>.c.
+_CACHED_SOURCE = re.compile(r"[^\s:'\"]*/[0-9a-f]{24}\.(?:c|cpp)\b")
+
+
 def _check_params_used(names: Sequence[str], text: str, path: Path | None) -> None:
     """A tuned macro the source never mentions only multiplies identical variants: most
     likely a typo. An error, or a warning when a local header could not be read."""
@@ -314,6 +318,9 @@ def tune_c(
         list(params), text, Path(source) if isinstance(source, os.PathLike) else None
     )
     n_jobs = jobs or os.cpu_count() or 1
+    label = (
+        Path(source).name if isinstance(source, os.PathLike) else f"kernel.{'cpp' if cpp else 'c'}"
+    )
     # A kernel given as a file may include headers beside it: its folder is searched (the
     # compiled copy lives in the cache folder).
     includes = [str(Path(source).parent)] if isinstance(source, os.PathLike) else []
@@ -480,6 +487,7 @@ def tune_c(
                         verify,
                         atol,
                         rtol,
+                        label,
                     )
                 except BaseException:
                     # Interrupted (Ctrl-C, a SIGTERM, an error of the reference): this trial
@@ -688,6 +696,7 @@ def _evaluate(
     verify: Any,
     atol: float,
     rtol: float,
+    label: str = "kernel.c",
 ) -> Any:
     from airda.trial import TrialState
 
@@ -696,7 +705,8 @@ def _evaluate(
         return study.tell(trial, state=TrialState.FAIL, error=reason)
 
     if isinstance(lib, CompileError):
-        return fail("compile", str(lib))
+        # the compiled copy's lines are the kernel's (the trampoline comes after them)
+        return fail("compile", _CACHED_SOURCE.sub(label, str(lib)))
     vkey = lib.stem
     try:
         expected = reference_outputs()
