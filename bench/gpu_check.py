@@ -327,8 +327,8 @@ def evaluate_many_checks(gpu_backends: list[str]) -> None:
     """grouped_depthwise_conv on the GPU against its reference, then evaluate_many against
     evaluate_loop (batch 64, BN recalibration on 64 inputs) for P = 32 subnets of both
     supernets, random and evolutionary populations: equal results, and the speed-up."""
-    from airda.nas.evaluate import evaluate_many
-    from airda.nas.supernet import ElasticSupernet, NB201Supernet, evaluate_loop
+    from airda.nas.evaluate import evaluate_loop, evaluate_many
+    from airda.nas.supernet import ElasticSupernet, NB201Supernet
 
     print("\ngrouped_depthwise_conv (elastic blocks) and evaluate_many")
     if "triton" in gpu_backends:

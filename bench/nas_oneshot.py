@@ -150,13 +150,9 @@ def build_supernet(kind: str, dims: int, args):
 
 
 def get_evaluator(name: str):
-    if name == "loop":
-        from airda.nas.supernet import evaluate_loop
+    from airda.nas.evaluate import evaluate_loop, evaluate_many
 
-        return evaluate_loop
-    from airda.nas.evaluate import evaluate_many
-
-    return evaluate_many
+    return evaluate_loop if name == "loop" else evaluate_many
 
 
 def run_one(dataset: str, kind: str, args, data) -> dict:

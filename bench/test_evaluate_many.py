@@ -37,8 +37,8 @@ import numpy as np
 import pytest
 import torch
 
-from airda.nas.evaluate import _Trie, evaluate_many
-from airda.nas.supernet import ElasticSupernet, NB201Supernet, Supernet, evaluate_loop
+from airda.nas.evaluate import _Trie, evaluate_loop, evaluate_many
+from airda.nas.supernet import ElasticSupernet, NB201Supernet, Supernet
 
 TOLERANCE = 1e-5
 SHAPE = (3, 16, 16)

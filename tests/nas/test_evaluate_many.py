@@ -10,9 +10,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from airda.nas.evaluate import _Trie, evaluate_many  # noqa: E402
+from airda.nas.evaluate import _Trie, evaluate_loop, evaluate_many  # noqa: E402
 from airda.nas.nb201 import EDGE_NAMES  # noqa: E402
-from airda.nas.supernet import ElasticSupernet, NB201Supernet, evaluate_loop  # noqa: E402
+from airda.nas.supernet import ElasticSupernet, NB201Supernet  # noqa: E402
 
 TOLERANCE = 1e-5
 

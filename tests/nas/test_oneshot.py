@@ -10,6 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import airda  # noqa: E402
+from airda.nas.evaluate import evaluate_loop  # noqa: E402
 from airda.nas.oneshot import (  # noqa: E402
     TrainConfig,
     enas,
@@ -20,7 +21,7 @@ from airda.nas.oneshot import (  # noqa: E402
     train_model,
     train_supernet,
 )
-from airda.nas.supernet import ElasticSupernet, NB201Supernet, evaluate_loop  # noqa: E402
+from airda.nas.supernet import ElasticSupernet, NB201Supernet  # noqa: E402
 from airda.space import Categorical  # noqa: E402
 from airda.strategies import Reinforce  # noqa: E402
 from airda.trial import TrialState  # noqa: E402

@@ -7,17 +7,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from airda.nas import count_params  # noqa: E402
+import airda.nas  # noqa: E402
+from airda.nas import checkpoint, count_params, evaluate, supernet  # noqa: E402
+from airda.nas.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
+from airda.nas.evaluate import evaluate_loop, recalibrate_bn  # noqa: E402
 from airda.nas.nb201 import EDGE_NAMES, OPS, Arch  # noqa: E402
-from airda.nas.supernet import (  # noqa: E402
-    ElasticSupernet,
-    NB201Supernet,
-    SuperBatchNorm,
-    evaluate_loop,
-    load_checkpoint,
-    recalibrate_bn,
-    save_checkpoint,
-)
+from airda.nas.supernet import ElasticSupernet, NB201Supernet, SuperBatchNorm  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -315,3 +310,20 @@ def test_evaluate_loop_matches_direct_evaluation():
         evaluate_loop(net, archs, x, y[:3])
     with pytest.raises(ValueError, match="calib is empty"):
         evaluate_loop(net, archs, x, y, calib=x[:0])
+
+
+@pytest.mark.parametrize(
+    ("name", "home"),
+    [
+        ("evaluate_loop", evaluate),
+        ("recalibrate_bn", evaluate),
+        ("save_checkpoint", checkpoint),
+        ("load_checkpoint", checkpoint),
+    ],
+)
+def test_moved_names_still_import_from_supernet_with_a_warning(name, home):
+    with pytest.warns(DeprecationWarning, match=rf"supernet\.{name} .* {home.__name__}"):
+        old = getattr(supernet, name)
+    assert old is getattr(home, name) is getattr(airda.nas, name)
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        supernet.nothing  # noqa: B018

@@ -35,6 +35,7 @@ from airda.nas.nb201 import (
 from airda.nas.proxies import ProxyError, ZeroCostEvaluator, proxy_names, zero_cost_scores
 
 if TYPE_CHECKING:
+    from airda.nas.checkpoint import load_checkpoint, save_checkpoint
     from airda.nas.differentiable import (
         DARTS,
         GDAS,
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
         SearchResult,
         derive_arch,
     )
-    from airda.nas.evaluate import evaluate_many
+    from airda.nas.evaluate import evaluate_loop, evaluate_many, recalibrate_bn
     from airda.nas.latency import Latency, measure_latency
     from airda.nas.model_space import LayerChoice, ModelSpace, Repeat, ValueChoice
     from airda.nas.nb201_model import NB201Network, build_model
@@ -56,16 +57,7 @@ if TYPE_CHECKING:
         train_supernet,
     )
     from airda.nas.search import SearchResults, benchmark_search, path_encoding
-    from airda.nas.supernet import (
-        ElasticSupernet,
-        NB201Supernet,
-        SuperBatchNorm,
-        Supernet,
-        evaluate_loop,
-        load_checkpoint,
-        recalibrate_bn,
-        save_checkpoint,
-    )
+    from airda.nas.supernet import ElasticSupernet, NB201Supernet, SuperBatchNorm, Supernet
 
 __all__ = [
     "DARTS",
@@ -132,7 +124,11 @@ _LAZY = {
     "SearchResults": "airda.nas.search",
     "benchmark_search": "airda.nas.search",
     "path_encoding": "airda.nas.search",
+    "evaluate_loop": "airda.nas.evaluate",
     "evaluate_many": "airda.nas.evaluate",
+    "recalibrate_bn": "airda.nas.evaluate",
+    "load_checkpoint": "airda.nas.checkpoint",
+    "save_checkpoint": "airda.nas.checkpoint",
     "DARTS": "airda.nas.differentiable",
     "GDAS": "airda.nas.differentiable",
     "DifferentiableSearch": "airda.nas.differentiable",
@@ -147,16 +143,7 @@ _LAZY = {
     "train_supernet": "airda.nas.oneshot",
     **{
         name: "airda.nas.supernet"
-        for name in (
-            "ElasticSupernet",
-            "NB201Supernet",
-            "SuperBatchNorm",
-            "Supernet",
-            "evaluate_loop",
-            "load_checkpoint",
-            "recalibrate_bn",
-            "save_checkpoint",
-        )
+        for name in ("ElasticSupernet", "NB201Supernet", "SuperBatchNorm", "Supernet")
     },
 }
 

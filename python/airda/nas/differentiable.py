@@ -27,7 +27,7 @@ every edge, ``none`` included (the NAS-Bench-201 convention).
 
 Each epoch is reported to an optional study trial (``trial.report(epoch, val_accuracy)``; the
 derived arch as the user attribute ``arch_epoch_<epoch>``) and saved to an optional checkpoint
-(:func:`airda.nas.supernet.save_checkpoint`: the supernet's weights and BN statistics, alpha,
+(:func:`airda.nas.checkpoint.save_checkpoint`: the supernet's weights and BN statistics, alpha,
 both optimizers, the LR schedule, the random generators, the epoch and the history). ``fit``
 with an existing checkpoint resumes after its last epoch; the resumed run computes exactly
 what the uninterrupted one would have (same data order, same Gumbel draws, same updates).
@@ -391,7 +391,7 @@ class DifferentiableSearch:
         history: list[dict[str, Any]] = []
         start = 0
         if checkpoint is not None and os.path.exists(checkpoint):
-            from airda.nas.supernet import load_checkpoint
+            from airda.nas.checkpoint import load_checkpoint
 
             state = load_checkpoint(checkpoint, net)
             saved = state.get("run", {})
@@ -449,7 +449,7 @@ class DifferentiableSearch:
                 }
                 history.append(rec)
                 if checkpoint is not None:
-                    from airda.nas.supernet import save_checkpoint
+                    from airda.nas.checkpoint import save_checkpoint
 
                     save_checkpoint(
                         checkpoint,

@@ -1,8 +1,9 @@
-"""Evaluate many subnets of a supernet in one pass, sharing the work they have in common.
+"""Evaluate subnets of a supernet with inherited weights.
 
-:func:`evaluate_many` gives what :func:`airda.nas.supernet.evaluate_loop` gives (each subnet
-extracted, its batch-norm statistics re-estimated on calibration data, then evaluated), for a
-whole population at once:
+:func:`evaluate_loop` extracts each subnet, re-estimates its batch-norm statistics on
+calibration data (:func:`recalibrate_bn`) and evaluates it, one subnet after another.
+:func:`evaluate_many` gives the same results for a whole population in one pass, sharing the
+work the subnets have in common:
 
 - **A prefix tree over the population.** ``supernet.path(arch)[l]`` is the choice of layer
   ``l``, and the output of layer ``l`` depends only on ``path[: l + 1]``. The population's paths
@@ -13,7 +14,7 @@ whole population at once:
   layer ``l`` also depend only on ``path[: l + 1]``, so each trie node collects them once: the
   calibration batches go through the trie in training-mode normalisation (each batch norm
   normalises with its batch's statistics), and each node keeps the cumulative average of its
-  batch means and unbiased variances, as :func:`~airda.nas.supernet.recalibrate_bn` does for an
+  batch means and unbiased variances, as :func:`recalibrate_bn` does for an
   extracted subnet. Evaluation then normalises every node with its own statistics
   (:attr:`~airda.nas.supernet.SuperBatchNorm.override`).
 - **Sharing inside a layer.** In an NB201 cell, an edge's output depends on the op chosen and
@@ -32,13 +33,13 @@ whole population at once:
   depthwise convolution is faster than the grouped C++ kernel, so ``group`` defaults to False
   there (see docs/evaluate_many.md for the measurements).
 
-Results equal :func:`~airda.nas.supernet.evaluate_loop`'s up to float rounding (the tests check
+Results equal :func:`evaluate_loop`'s up to float rounding (the tests check
 1e-5).
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,21 +48,20 @@ import torch.nn.functional as F
 from torch import nn
 
 from airda.nas.nb201 import EDGES, NUM_NODES
-from airda.nas.supernet import (
-    ElasticBlock,
-    NB201SuperCell,
-    SuperBatchNorm,
-    Supernet,
-    _batches,
-)
+from airda.nas.supernet import ElasticBlock, NB201SuperCell, SuperBatchNorm, Supernet
 
-__all__ = ["evaluate_many"]
+__all__ = ["evaluate_loop", "evaluate_many", "recalibrate_bn"]
 
 # Activations of one level of the trie kept at once, in bytes, before the level is split into
 # slices processed one after another (depth first): bounds memory for large populations.
 _LEVEL_BYTES = 256 * 2**20
 
 Stats = dict[nn.Module, tuple[torch.Tensor, torch.Tensor]]
+
+
+def _batches(x: torch.Tensor, batch_size: int) -> Iterable[torch.Tensor]:
+    for start in range(0, x.shape[0], batch_size):
+        yield x[start : start + batch_size]
 
 
 # ---- the prefix tree ------------------------------------------------------------------------
@@ -679,7 +679,7 @@ def evaluate_many(
 ) -> list[dict[str, Any]]:
     """Accuracy and loss of many subnets with inherited weights, in one shared pass.
 
-    The same results as :func:`airda.nas.supernet.evaluate_loop` (to float rounding), computed
+    The same results as :func:`evaluate_loop` (to float rounding), computed
     once per distinct prefix of the subnets' paths (see the module docstring).
 
     Args:
@@ -690,7 +690,7 @@ def evaluate_many(
         y: their integer labels, shape ``(len(x),)``.
         calib: calibration inputs: when given, every subnet's batch-norm statistics are
             re-estimated on them first (cumulative average over batches of `batch_size`, as
-            :func:`~airda.nas.supernet.recalibrate_bn`); otherwise the supernet's running
+            :func:`recalibrate_bn`); otherwise the supernet's running
             statistics are used.
         batch_size: evaluation and calibration batch size.
         group: run the subnets of a layer as grouped launches (see the module docstring);
@@ -711,7 +711,7 @@ def evaluate_many(
 
     Example:
         >>> import numpy as np, torch
-        >>> from airda.nas.supernet import ElasticSupernet, evaluate_loop
+        >>> from airda.nas.supernet import ElasticSupernet
         >>> net = ElasticSupernet(dims=1, in_channels=1, stem=4, stages=((4, 2, 1), (8, 2, 2)),
         ...                       depths=(1, 2)).eval()
         >>> rng = np.random.default_rng(0)
@@ -813,4 +813,99 @@ def evaluate_many(
         if not return_logits:
             del r["logits"]
         results.append(r)
+    return results
+
+
+# ---- one subnet at a time: the baseline evaluate_many is measured against --------------------
+
+
+@torch.no_grad()
+def recalibrate_bn(
+    module: nn.Module, calib: torch.Tensor, *, arch: Any = None, batch_size: int = 256
+) -> nn.Module:
+    """Re-estimate every batch norm's running statistics of `module` on `calib`.
+
+    The statistics are reset and re-accumulated as a cumulative average over the batches of
+    `calib` in training mode (momentum ``None``), as SPOS and Once-for-All do before
+    evaluating a subnet with inherited weights; the module is left in eval mode.
+
+    Args:
+        module: an extracted subnet (called ``module(x)``), or a supernet with `arch`.
+        calib: calibration inputs (training images, not the evaluation set).
+        arch: the subnet, when `module` is a :class:`~airda.nas.supernet.Supernet`.
+        batch_size: calibration batch size.
+    """
+    if calib.shape[0] == 0:
+        raise ValueError("calib is empty")
+    norms = [
+        m
+        for m in module.modules()
+        if isinstance(m, (SuperBatchNorm, nn.modules.batchnorm._BatchNorm))
+    ]
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+    module.train()
+    try:
+        for xb in _batches(calib, batch_size):
+            module(xb) if arch is None else module(xb, arch)
+    finally:
+        for m, momentum in zip(norms, momenta, strict=True):
+            m.momentum = momentum
+        module.eval()
+    return module
+
+
+@torch.no_grad()
+def evaluate_loop(
+    supernet: Supernet,
+    archs: Sequence[Any],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    calib: torch.Tensor | None = None,
+    batch_size: int = 256,
+    return_logits: bool = False,
+) -> list[dict[str, Any]]:
+    """Accuracy and loss of subnets with inherited weights, one subnet after another.
+
+    Each subnet is extracted (:meth:`~airda.nas.supernet.Supernet.extract`); with `calib`, its
+    batch-norm statistics are re-estimated on it (:func:`recalibrate_bn`); then it is evaluated
+    in eval mode on ``(x, y)``. This is the baseline :func:`evaluate_many` is measured against,
+    and gives the same results.
+
+    Returns:
+        One dict per arch: ``accuracy`` (fraction correct), ``loss`` (mean cross-entropy), and
+        ``logits`` (a tensor) when `return_logits`.
+
+    Example:
+        >>> import numpy as np, torch
+        >>> from airda.nas.evaluate import evaluate_loop
+        >>> from airda.nas.supernet import NB201Supernet
+        >>> net = NB201Supernet(dims=1, in_channels=1, C=4, N=1)
+        >>> archs = [net.sample(np.random.default_rng(s)) for s in range(2)]
+        >>> x, y = torch.randn(8, 1, 40), torch.randint(0, 10, (8,))
+        >>> [sorted(r) for r in evaluate_loop(net, archs, x, y, calib=x)]
+        [['accuracy', 'loss'], ['accuracy', 'loss']]
+    """
+    supernet.check_input(x)
+    if calib is not None:
+        supernet.check_input(calib)
+    if y.shape != (x.shape[0],):
+        raise ValueError(f"y must have shape ({x.shape[0]},), got {tuple(y.shape)}")
+    results = []
+    for arch in archs:
+        sub = supernet.extract(arch)
+        if calib is not None:
+            recalibrate_bn(sub, calib, batch_size=batch_size)
+        sub.eval()
+        logits = torch.cat([sub(xb) for xb in _batches(x, batch_size)])
+        result: dict[str, Any] = {
+            "accuracy": float((logits.argmax(1) == y).float().mean()),
+            "loss": float(F.cross_entropy(logits, y)),
+        }
+        if return_logits:
+            result["logits"] = logits
+        results.append(result)
     return results

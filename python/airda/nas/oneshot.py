@@ -18,7 +18,7 @@ After training, :func:`search_subnets` runs an ordinary airda study over ``super
 (regularized evolution by default, any strategy works): each trial is a subnet, scored by its
 validation accuracy with inherited weights after batch-norm recalibration, through an
 evaluator (:func:`airda.nas.evaluate_many` by default, which shares work across the
-subnets of a batch; :func:`airda.nas.supernet.evaluate_loop`, or any function with the same
+subnets of a batch; :func:`airda.nas.evaluate.evaluate_loop`, or any function with the same
 signature and results). :func:`spos` and :func:`enas` chain the steps; :func:`retrain` trains the
 architecture found as a standalone network.
 
@@ -420,7 +420,7 @@ def _resume(state: _State, run: _Run, checkpoint: str | os.PathLike[str]) -> Non
     Raises:
         ValueError: the checkpoint belongs to another supernet or another training set-up.
     """
-    from airda.nas.supernet import load_checkpoint
+    from airda.nas.checkpoint import load_checkpoint
 
     saved_state = load_checkpoint(checkpoint, run.supernet)
     saved = saved_state.get("setup") or {}
@@ -614,7 +614,7 @@ def _save(
     trial: Trial,
 ) -> None:
     """Checkpoint the run after `epoch`: everything :func:`_resume` restores."""
-    from airda.nas.supernet import save_checkpoint
+    from airda.nas.checkpoint import save_checkpoint
 
     saved_state = {
         "epoch": epoch + 1,

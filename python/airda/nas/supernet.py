@@ -15,8 +15,9 @@ Two spaces, each for images (``dims=2``, input ``(batch, channels, H, W)``) and 
 
 A subnet is a params dict of :attr:`Supernet.space`, an airda :class:`~airda.space.Space`, so
 any airda strategy searches it. :meth:`Supernet.extract` copies a subnet out as a standalone
-``nn.Module`` with its inherited weights; :func:`evaluate_loop` evaluates subnets one by one,
-after re-estimating their batch-norm statistics (:func:`recalibrate_bn`).
+``nn.Module`` with its inherited weights; :func:`airda.nas.evaluate.evaluate_many` evaluates
+subnets with them, after re-estimating their batch-norm statistics, and
+:func:`airda.nas.checkpoint.save_checkpoint` saves a supernet with a training state.
 
 The computation is a list of layers (:attr:`Supernet.layers`); ``layers[l](x, key)`` runs
 layer ``l`` with the choice ``key = path(arch)[l]``, and its output depends only on
@@ -38,10 +39,9 @@ from __future__ import annotations
 
 import copy
 import functools
-import os
-import tempfile
+import importlib
+import warnings
 from collections.abc import Hashable, Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -52,18 +52,15 @@ from torch import nn
 from airda.nas.nb201 import EDGE_NAMES, EDGES, NUM_NODES, OPS, Arch
 from airda.space import Categorical, Space, SpaceError
 
-__all__ = [
-    "ElasticSupernet",
-    "NB201Supernet",
-    "SuperBatchNorm",
-    "Supernet",
-    "evaluate_loop",
-    "load_checkpoint",
-    "recalibrate_bn",
-    "save_checkpoint",
-]
+__all__ = ["ElasticSupernet", "NB201Supernet", "SuperBatchNorm", "Supernet"]
 
-_CHECKPOINT_FORMAT = "airda-supernet-checkpoint/1"
+# Names that lived here before they joined their kind; served, with a warning, for one release.
+_MOVED = {
+    "evaluate_loop": "airda.nas.evaluate",
+    "recalibrate_bn": "airda.nas.evaluate",
+    "load_checkpoint": "airda.nas.checkpoint",
+    "save_checkpoint": "airda.nas.checkpoint",
+}
 
 
 def _conv_fn(dims: int) -> Any:
@@ -814,175 +811,14 @@ def _sorted_choices(name: str, values: Iterable[int], low: int) -> tuple[int, ..
     return tuple(sorted(values))
 
 
-# ---------------------------------------------------------------------------------------------
-# Checkpoints
-
-
-def save_checkpoint(
-    path: str | os.PathLike[str], supernet: Supernet, state: Mapping[str, Any] | None = None
-) -> Path:
-    """Write the supernet's weights, its config and `state` (anything torch can save: epoch,
-    optimiser and scheduler state dicts, RNG states, ...) to `path`, atomically.
-
-    Example:
-        >>> import tempfile, os
-        >>> from airda.nas.supernet import NB201Supernet, save_checkpoint, load_checkpoint
-        >>> net = NB201Supernet(dims=1, in_channels=1, C=4, N=1)
-        >>> path = os.path.join(tempfile.mkdtemp(), "ckpt.pt")
-        >>> _ = save_checkpoint(path, net, {"epoch": 3})
-        >>> load_checkpoint(path, NB201Supernet(dims=1, in_channels=1, C=4, N=1))["epoch"]
-        3
-        >>> load_checkpoint(path, NB201Supernet(dims=1, in_channels=1, C=8, N=1))
-        Traceback (most recent call last):
-        ...
-        ValueError: ... was saved from another supernet: C is 4 there, 8 here
-    """
-    path = Path(path)
-    payload = {
-        "format": _CHECKPOINT_FORMAT,
-        "config": dict(supernet.config),
-        "supernet": supernet.state_dict(),
-        "state": dict(state or {}),
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def load_checkpoint(path: str | os.PathLike[str], supernet: Supernet) -> dict[str, Any]:
-    """Load a :func:`save_checkpoint` file into `supernet`; return its saved state.
-
-    The file is unpickled (it may hold optimiser states and RNG states): load only files you
-    trust, as with ``torch.load``.
-
-    Raises:
-        FileNotFoundError: no such file.
-        ValueError: the file is not an airda supernet checkpoint or cannot be read, or it was
-            saved from a supernet with another config (the differing keys are named).
-    """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:
-        raise ValueError(f"cannot read checkpoint {path}: {type(e).__name__}: {e}") from None
-    if not isinstance(payload, dict) or payload.get("format") != _CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not an airda supernet checkpoint")
-    saved, here = payload["config"], supernet.config
-    diffs = [
-        f"{k} is {saved.get(k, '<absent>')!r} there, {here.get(k, '<absent>')!r} here"
-        for k in sorted(set(saved) | set(here), key=lambda k: (k != "kind", k))
-        if saved.get(k) != here.get(k)
-    ]
-    if diffs:
-        raise ValueError(f"checkpoint {path} was saved from another supernet: {'; '.join(diffs)}")
-    supernet.load_state_dict(payload["supernet"])
-    return payload["state"]
-
-
-# ---------------------------------------------------------------------------------------------
-# Evaluation with inherited weights
-
-
-def _batches(x: torch.Tensor, batch_size: int) -> Iterable[torch.Tensor]:
-    for start in range(0, x.shape[0], batch_size):
-        yield x[start : start + batch_size]
-
-
-@torch.no_grad()
-def recalibrate_bn(
-    module: nn.Module, calib: torch.Tensor, *, arch: Any = None, batch_size: int = 256
-) -> nn.Module:
-    """Re-estimate every batch norm's running statistics of `module` on `calib`.
-
-    The statistics are reset and re-accumulated as a cumulative average over the batches of
-    `calib` in training mode (momentum ``None``), as SPOS and Once-for-All do before
-    evaluating a subnet with inherited weights; the module is left in eval mode.
-
-    Args:
-        module: an extracted subnet (called ``module(x)``), or a supernet with `arch`.
-        calib: calibration inputs (training images, not the evaluation set).
-        arch: the subnet, when `module` is a :class:`Supernet`.
-        batch_size: calibration batch size.
-    """
-    if calib.shape[0] == 0:
-        raise ValueError("calib is empty")
-    norms = [
-        m
-        for m in module.modules()
-        if isinstance(m, (SuperBatchNorm, nn.modules.batchnorm._BatchNorm))
-    ]
-    momenta = [m.momentum for m in norms]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None
-    module.train()
-    try:
-        for xb in _batches(calib, batch_size):
-            module(xb) if arch is None else module(xb, arch)
-    finally:
-        for m, momentum in zip(norms, momenta, strict=True):
-            m.momentum = momentum
-        module.eval()
-    return module
-
-
-@torch.no_grad()
-def evaluate_loop(
-    supernet: Supernet,
-    archs: Sequence[Any],
-    x: torch.Tensor,
-    y: torch.Tensor,
-    *,
-    calib: torch.Tensor | None = None,
-    batch_size: int = 256,
-    return_logits: bool = False,
-) -> list[dict[str, Any]]:
-    """Accuracy and loss of subnets with inherited weights, one subnet after another.
-
-    Each subnet is extracted (:meth:`Supernet.extract`); with `calib`, its batch-norm
-    statistics are re-estimated on it (:func:`recalibrate_bn`); then it is evaluated in eval
-    mode on ``(x, y)``. This is the baseline :func:`airda.nas.evaluate_many` is measured
-    against, and gives the same results.
-
-    Returns:
-        One dict per arch: ``accuracy`` (fraction correct), ``loss`` (mean cross-entropy), and
-        ``logits`` (a tensor) when `return_logits`.
-
-    Example:
-        >>> import numpy as np, torch
-        >>> from airda.nas.supernet import NB201Supernet, evaluate_loop
-        >>> net = NB201Supernet(dims=1, in_channels=1, C=4, N=1)
-        >>> archs = [net.sample(np.random.default_rng(s)) for s in range(2)]
-        >>> x, y = torch.randn(8, 1, 40), torch.randint(0, 10, (8,))
-        >>> [sorted(r) for r in evaluate_loop(net, archs, x, y, calib=x)]
-        [['accuracy', 'loss'], ['accuracy', 'loss']]
-    """
-    supernet.check_input(x)
-    if calib is not None:
-        supernet.check_input(calib)
-    if y.shape != (x.shape[0],):
-        raise ValueError(f"y must have shape ({x.shape[0]},), got {tuple(y.shape)}")
-    results = []
-    for arch in archs:
-        sub = supernet.extract(arch)
-        if calib is not None:
-            recalibrate_bn(sub, calib, batch_size=batch_size)
-        sub.eval()
-        logits = torch.cat([sub(xb) for xb in _batches(x, batch_size)])
-        result: dict[str, Any] = {
-            "accuracy": float((logits.argmax(1) == y).float().mean()),
-            "loss": float(F.cross_entropy(logits, y)),
-        }
-        if return_logits:
-            result["logits"] = logits
-        results.append(result)
-    return results
+def __getattr__(name: str) -> Any:
+    home = _MOVED.get(name)
+    if home is None:
+        raise AttributeError(f"module 'airda.nas.supernet' has no attribute {name!r}")
+    warnings.warn(
+        f"airda.nas.supernet.{name} is deprecated and will be removed in the next release; "
+        f"import it from {home} (or airda.nas)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return getattr(importlib.import_module(home), name)
