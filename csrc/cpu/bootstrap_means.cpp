@@ -1,7 +1,8 @@
-// CPU kernel of the resampling op: the means of k paired rows over bootstrap resamples.
+// CPU kernel of the bootstrap_means op: the means of k paired rows over bootstrap resamples.
 //
 // The random stream is counter-based, so that any resample can be generated on its own, by any
-// thread, and the NumPy reference (python/airda/ops/resample.py) can produce the same indices:
+// thread, and the NumPy reference (python/airda/ops/bootstrap_means.py) can produce the same
+// indices:
 //   mix(x)      = the SplitMix64 finaliser (xor-shift 30, * 0xBF58476D1CE4E5B9, xor-shift 27,
 //                 * 0x94D049BB133111EB, xor-shift 31), all arithmetic mod 2^64
 //   seed_mix    = mix(seed)
@@ -23,7 +24,7 @@
 // gathered from a row-interleaved (n, k) copy, so that one draw touches one cache line. OpenMP
 // splits the resamples, each written by one thread: the result does not depend on the thread
 // count or the schedule. Two rows of a draw are added by one SSE2 instruction.
-#include "airda/resample.h"
+#include "airda/bootstrap_means.h"
 
 #include <omp.h>
 

@@ -1,11 +1,9 @@
-// CPU kernels of the Pareto op.
-//
-// Non-dominated sorting. The rows are sorted lexicographically once (OpenMP: chunks sorted in
-// parallel, then merged) and equal rows are merged, so that a row can only be dominated by rows
-// before it in that order. Then one pass in that order places each point on the first front
-// that does not dominate it (fronts are nested: a point dominated by front k is dominated by
-// every front before it, so a binary search over the fronts finds it), with each front kept as
-// what the later points need to be compared with:
+// CPU kernel of the non_dominated_rank op (non-dominated sorting). The rows are sorted
+// lexicographically once (OpenMP: chunks sorted in parallel, then merged) and equal rows are
+// merged, so that a row can only be dominated by rows before it in that order. Then one pass in
+// that order places each point on the first front that does not dominate it (fronts are nested: a
+// point dominated by front k is dominated by every front before it, so a binary search over the
+// fronts finds it), with each front kept as what the later points need to be compared with:
 //   m == 1  nothing: the rank is the position among the distinct values;
 //   m == 2  the front's lowest second objective (O(n log n));
 //   m == 3  the front's staircase in the plane of objectives 1 and 2, in a std::map
@@ -13,15 +11,12 @@
 // m >= 4 uses the divide and conquer of Jensen (2003) in the form of Buzdalov and Shalyto
 // (2014), exact with ties: O(n log^(m-1) n). The lexicographic position stands in for the first
 // objective, and its sweeps on two objectives use a prefix-maximum Fenwick tree.
-//
-// Hypervolume: a sweep over the points sorted by their last objective, keeping the staircase of
-// the points seen so far in the plane of the others (Beume et al. 2009 for 3-D), O(n log n).
-#include "airda/pareto.h"
+#include "airda/non_dominated_rank.h"
 
 #include <omp.h>
 
 #include <algorithm>
-#include <cmath>
+#include <iterator>
 #include <limits>
 #include <map>
 #include <numeric>
@@ -36,7 +31,6 @@ using Index = int32_t;
 
 // Below this many rows one thread sorts faster than a team.
 constexpr int64_t kParallelSortRows = int64_t{1} << 14;
-constexpr int64_t kParallelScanValues = int64_t{1} << 18;
 
 struct LexLess {
   const double* v;
@@ -323,92 +317,7 @@ void rank_three_objectives(const double* second, const double* third, Index u, I
   }
 }
 
-// ---- Hypervolume ------------------------------------------------------------------------
-
-// b - a when positive, else 0; never inf - inf.
-inline double gap(double a, double b) { return b > a ? b - a : 0.0; }
-// Area of a box with these sides; 0 when either is 0, so 0 * inf never yields NaN.
-inline double box(double w, double h) { return (w > 0.0 && h > 0.0) ? w * h : 0.0; }
-
-// The points inserted so far, reduced to their non-dominated staircase in the plane: x
-// increasing, y strictly decreasing. insert() returns the area it adds below (rx, ry).
-class Staircase {
- public:
-  Staircase(double rx, double ry) : rx_(rx), ry_(ry) {}
-
-  double insert(double x, double y) {
-    auto it = steps_.lower_bound(x);
-    if (it != steps_.end() && it->first == x && it->second <= y) return 0.0;
-    double height = ry_;  // the covered region at x starts at this height
-    if (it != steps_.begin()) {
-      const auto before = std::prev(it);
-      if (before->second <= y) return 0.0;
-      height = before->second;
-    }
-    double added = 0.0;
-    double left = x;
-    // Steps at or right of x that are not below y are dominated by (x, y): the area they leave
-    // between their height and y is new.
-    while (it != steps_.end() && it->second >= y) {
-      added += box(gap(left, it->first), gap(y, height));
-      left = it->first;
-      height = it->second;
-      it = steps_.erase(it);
-    }
-    const double right = it == steps_.end() ? rx_ : it->first;
-    added += box(gap(left, right), gap(y, height));
-    steps_.emplace_hint(it, x, y);
-    return added;
-  }
-
- private:
-  double rx_, ry_;
-  std::map<double, double> steps_;
-};
-
-struct Point3 {
-  double x, y, z;
-};
-
-double hypervolume_2d(std::vector<Point3>& pts, const double* ref) {
-  std::sort(pts.begin(), pts.end(), [](const Point3& a, const Point3& b) {
-    return a.x < b.x || (a.x == b.x && a.y < b.y);
-  });
-  double area = 0.0;
-  double lowest = ref[1];
-  for (const Point3& p : pts) {
-    if (p.y < lowest) {
-      area += box(gap(p.x, ref[0]), gap(p.y, lowest));
-      lowest = p.y;
-    }
-  }
-  return area;
-}
-
-double hypervolume_3d(std::vector<Point3>& pts, const double* ref) {
-  std::sort(pts.begin(), pts.end(), [](const Point3& a, const Point3& b) { return a.z < b.z; });
-  Staircase stairs(ref[0], ref[1]);
-  double volume = 0.0;
-  double area = 0.0;  // of the slice just above the last z seen
-  double z = pts.empty() ? ref[2] : pts[0].z;
-  for (const Point3& p : pts) {
-    volume += box(area, gap(z, p.z));
-    z = p.z;
-    area += stairs.insert(p.x, p.y);
-  }
-  return volume + box(area, gap(z, ref[2]));
-}
-
 }  // namespace
-
-int64_t find_nan(const double* values, int64_t count) {
-  int64_t first = count;
-#pragma omp parallel for reduction(min : first) schedule(static) if (count >= kParallelScanValues)
-  for (int64_t i = 0; i < count; ++i) {
-    if (std::isnan(values[i]) && i < first) first = i;
-  }
-  return first == count ? -1 : first;
-}
 
 void non_dominated_rank(const double* values, int64_t n, int64_t m, int64_t* ranks) {
   if (n <= 0) return;
@@ -457,18 +366,6 @@ void non_dominated_rank(const double* values, int64_t n, int64_t m, int64_t* ran
     }
   }
   for (int64_t i = 0; i < n; ++i) ranks[i] = rank[unique_of[i]];
-}
-
-double hypervolume(const double* values, int64_t n, int64_t m, const double* reference) {
-  if (m != 2 && m != 3) throw std::invalid_argument("hypervolume supports only m = 2 and m = 3");
-  std::vector<Point3> pts;
-  for (int64_t i = 0; i < n; ++i) {
-    const double* row = values + i * m;
-    bool inside = true;
-    for (int64_t k = 0; k < m; ++k) inside = inside && row[k] < reference[k];
-    if (inside) pts.push_back({row[0], row[1], m == 3 ? row[2] : 0.0});
-  }
-  return m == 2 ? hypervolume_2d(pts, reference) : hypervolume_3d(pts, reference);
 }
 
 }  // namespace airda::cpu

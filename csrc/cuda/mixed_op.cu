@@ -9,8 +9,7 @@
 
 #include <cuda_runtime.h>
 
-#include <stdexcept>
-#include <string>
+#include "common.cuh"
 
 namespace airda::cuda {
 namespace {
@@ -19,28 +18,6 @@ constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
 // Candidates whose dot products a thread carries in registers at once.
 constexpr int kKChunk = 8;
-
-void check(cudaError_t err, const char* what) {
-  if (err != cudaSuccess) {
-    cudaGetLastError();
-    throw std::runtime_error(std::string(what) + ": " + cudaGetErrorName(err) + " (" +
-                             cudaGetErrorString(err) + ")");
-  }
-}
-
-class DeviceGuard {
- public:
-  explicit DeviceGuard(int device) {
-    check(cudaGetDevice(&previous_), "cudaGetDevice");
-    if (device != previous_) check(cudaSetDevice(device), "cudaSetDevice");
-  }
-  ~DeviceGuard() { cudaSetDevice(previous_); }
-  DeviceGuard(const DeviceGuard&) = delete;
-  DeviceGuard& operator=(const DeviceGuard&) = delete;
-
- private:
-  int previous_ = 0;
-};
 
 // softmax(alpha) into w[0..k) (shared memory); NaN or an infinite maximum give NaN weights.
 template <class T>

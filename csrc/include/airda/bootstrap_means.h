@@ -1,6 +1,6 @@
-// CPU entry points of the resampling op: bootstrap means over a counter-based random stream.
-// Plain C++ API used by the bindings. The stream is defined in python/airda/ops/resample.py
-// (and repeated in resample.cpp); the two must give the same indices bit for bit.
+// CPU entry points of the bootstrap_means op: bootstrap means over a counter-based random stream.
+// Plain C++ API used by the bindings. The stream is defined in python/airda/ops/bootstrap_means.py
+// (and repeated in bootstrap_means.cpp); the two must give the same indices bit for bit.
 #pragma once
 
 #include <cstdint>
@@ -27,7 +27,7 @@ struct Strata {
 void check_strata(const Strata& strata, int64_t n);
 
 // out[r * k + i] = mean over j < n of data[i * n + idx(r, j)], for r < n_resamples, where
-// idx(r, j) is draw j of resample r of the stream keyed by `seed` (see resample.cpp).
+// idx(r, j) is draw j of resample r of the stream keyed by `seed` (see bootstrap_means.cpp).
 // data is k rows of n finite values, row-major; strata is null (plain bootstrap) or checked.
 // `threads` <= 0 takes the OpenMP default. The result does not depend on the thread count.
 void bootstrap_means(const double* data, int64_t k, int64_t n, int64_t n_resamples,

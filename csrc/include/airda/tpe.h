@@ -1,51 +1,15 @@
-// CPU entry points of the Parzen op: log-densities of mixtures of truncated normals (with
-// optional categorical dimensions), the acquisition of TPE. Plain C++ API used by the bindings;
-// the NumPy reference is python/airda/ops/parzen.py.
+// CPU entry points of TPE's proposal state (the inner loop of airda.strategies.tpe, not an op):
+// hyperopt's neighbour bandwidths, the mixture g kept between asks (NeighbourWidths), TPE's
+// default weights, its truncated draws and one whole proposal of a block of numeric parameters.
+// Plain C++ API used by the bindings; the densities are the Parzen op's (airda/parzen.h).
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
+#include "airda/parzen.h"
+
 namespace airda::cpu {
-
-// log of the mass a normal N(mu, sigma) puts on [low, high], stable in both tails (-inf when it
-// underflows past the smallest double).
-double normal_log_mass(double mu, double sigma, double low, double high);
-
-// out[k] = sum over the d dimensions of -log(sigma) - log(2 pi) / 2 - log mass(low, high): the
-// log-normaliser of component k's product of truncated normals. sigma has row stride
-// `sigma_stride` (0: one row shared by all components, or d).
-void parzen_log_norm(const double* mu, const double* sigma, int64_t sigma_stride, int64_t n_comp,
-                     int64_t d, const double* low, const double* high, double* out);
-
-// out[i] = log sum_k exp(log_weights[k] + log_norm[k] - sum_j z_kj^2 / 2 + sum_c cat) where
-// z_kj = (x[i, j] - mu[k, j]) / sigma[k, j] and cat = cat_logp[k, c, cat_x[i, c]]; -inf for a
-// candidate outside [low, high] in some dimension or where every term is -inf. Terms more than
-// 60 below the largest are skipped (their share is below n_comp * 1e-26). log_norm may be null:
-// it is then computed with parzen_log_norm. log_extra, when not null, is one more term per
-// candidate (n_cand,), added to the sum (and counted as a term for the skipping). Components
-// sorted by their first coordinate are scored fastest. With mu_ld > 0, mu and a 2-D sigma are
-// stored column-major: element (k, j) of mu at k + j * mu_ld (mu_ld >= n_comp) and of sigma at
-// k + j * sigma_ld (sigma_stride is then 1 for a 2-D sigma), which spares a transpose and lets
-// the caller keep spare capacity per dimension; mu_ld = 0: row-major (n_comp, d). Inputs are
-// valid (checked by the caller).
-void parzen_logpdf(const double* x, int64_t n_cand, int64_t d, const double* mu,
-                   const double* sigma, int64_t sigma_stride, const double* log_weights,
-                   const double* log_norm, int64_t n_comp, const double* low, const double* high,
-                   const int64_t* cat_x, const double* cat_logp, int64_t n_cat, int64_t n_choices,
-                   const double* log_extra, int64_t mu_ld, int64_t sigma_ld, int threads,
-                   double* out);
-
-// parzen_logpdf with the per-component work done by the caller: the means mu_t and the scaled
-// inverse widths inv = sqrt(1/2) / sigma stored by dimension (element (j, k) at j * ld + k and
-// j * inv_ld + k; inv_ld = 0: one width per dimension, inv[j], shared by every component), and
-// constant[k] = log weight + log-normaliser of component k.
-void parzen_logpdf_prepared(const double* x, int64_t n_cand, int64_t d, const double* mu_t,
-                            int64_t ld, const double* inv, int64_t inv_ld,
-                            const double* constant, int64_t n_comp, const double* low,
-                            const double* high, const int64_t* cat_x, const double* cat_logp,
-                            int64_t n_cat, int64_t n_choices, const double* log_extra,
-                            int threads, double* out);
 
 // TPE's default weights of n observations in trial order and the prior (out[n]), normalised,
 // as logs (n + 1 entries): 1 each below 25 observations, else a linear ramp from 1/n (the
@@ -185,16 +149,15 @@ struct TpeSnap {
   const double *lo, *hi, *low, *high;
 };
 
-// One TPE proposal in the common case, a single joint block of numeric parameters, in one call
-// (the Python path, airda.hpo.tpe.TPE._sample_block, is the reference): l is the mixture of the
+// One TPE proposal in the common case, a single joint block of numeric parameters, in one call (the
+// Python path, airda.strategies.tpe.TPE._sample_block, is the reference): l is the mixture of the
 // n_l "below" observations l_mu (p, n_l) with neighbour bandwidths clipped to [l_minimum, 1] and
-// log weights l_log_w (n_l + 1, the prior's last); g is `g`, updated, with log weights g_log_w
-// (its members' in member order, then the prior's). Each of the k candidates picks a component
-// of l by its uniform draw (the prior, N(0.5, 1), is the last), is drawn from it by
-// tpe_truncated_draws and snapped; its score is log l(x) - log g(x), the prior's density
-// exp(prior_const - |x - 0.5|^2 / 2) weighted into both. Writes the candidates x (k, p) and
-// scores (k,); returns the index of the best (the first of equals), or -1 when the normals ran
-// out.
+// log weights l_log_w (n_l + 1, the prior's last); g is `g`, updated, with log weights g_log_w (its
+// members' in member order, then the prior's). Each of the k candidates picks a component of l by
+// its uniform draw (the prior, N(0.5, 1), is the last), is drawn from it by tpe_truncated_draws and
+// snapped; its score is log l(x) - log g(x), the prior's density exp(prior_const - |x - 0.5|^2 / 2)
+// weighted into both. Writes the candidates x (k, p) and scores (k,); returns the index of the best
+// (the first of equals), or -1 when the normals ran out.
 int64_t tpe_propose_numeric(const NeighbourWidths& g, const double* g_log_w, const double* l_mu,
                             int64_t n_l, const double* l_log_w, bool consider_endpoints,
                             double l_minimum, const double* uniform, int64_t k, const double* z,
