@@ -25,6 +25,7 @@ MODULES = [
     "airda.strategies",
     "airda.strategies.tpe",
     "airda.strategies.nsga2",
+    "airda.strategies._pareto",
     "airda.nas",
     "airda.nas.naswot",
     "airda.nas.model_space",

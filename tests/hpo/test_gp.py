@@ -12,7 +12,14 @@ import airda
 from airda.hpo.functions import get_function
 from airda.space import Categorical, Float, Int, Space
 from airda.strategies import get_strategy
-from airda.strategies.gp import _GP, GaussianProcessSearch, _Kernel, _neg_log_posterior, log_h
+from airda.strategies.gp import (
+    _GP,
+    GaussianProcessSearch,
+    _Kernel,
+    _matern,
+    _neg_log_posterior,
+    log_h,
+)
 from airda.trial import TrialState
 
 
@@ -234,3 +241,24 @@ def test_log_h_against_high_precision() -> None:
         zz = mpmath.mpf(z)
         ref = mpmath.log(mpmath.npdf(zz) + zz * mpmath.ncdf(zz))
         assert abs(v - float(ref)) <= 1e-14 * abs(float(ref)) + 1e-15, z
+
+
+def test_one_posterior_for_both_gp_strategies() -> None:
+    # GaussianProcessSearch and PredictorGuided condition their GPs with the same code.
+    from airda.strategies import predictor
+    from airda.strategies._gp_surrogate import Posterior
+
+    rng = np.random.default_rng(4)
+    x, xs = rng.random((12, 3)), rng.random((5, 3))
+    y = rng.standard_normal(12)
+    kernel = _Kernel(np.array([True, True, True]), np.array([False, False, False]))
+    gp = _GP(kernel, x, y, np.array([0.5, 0.0, -0.5, 0.2, -5.0]))
+    assert isinstance(gp.posterior, Posterior)
+    assert isinstance(predictor._GP(x, y, None).posterior, Posterior)
+    # against the textbook formulas with a dense solve
+    k = _matern(kernel.r2(x, x, gp.rho), gp.scale)[0] + gp.noise * np.eye(12)
+    ks = _matern(kernel.r2(xs, x, gp.rho), gp.scale)[0]
+    mean, var = gp.predict(xs)
+    np.testing.assert_allclose(mean, ks @ np.linalg.solve(k, y), rtol=1e-9, atol=1e-12)
+    direct = gp.scale - np.einsum("ij,ji->i", ks, np.linalg.solve(k, ks.T))
+    np.testing.assert_allclose(var, direct, rtol=1e-7, atol=1e-12)

@@ -78,3 +78,20 @@ def test_replay_from_sqlite(tmp_path):
 def test_bad_options(options, match):
     with pytest.raises(ValueError, match=match):
         NSGA2(**options)
+
+
+def test_one_crowding_distance_for_nsga2_and_motpe():
+    import airda.strategies.nsga2 as nsga2_module
+    import airda.strategies.tpe as tpe_module
+    from airda.strategies._pareto import crowding_distance
+
+    assert nsga2_module.crowding_distance is tpe_module.crowding_distance is crowding_distance
+    values = np.array([[0.0, 4.0], [1.0, 2.0], [2.0, 1.0], [4.0, 0.0]])
+    # (2 - 0) / 4 + (4 - 1) / 4 and (4 - 1) / 4 + (2 - 0) / 4; the ends are inf
+    assert crowding_distance(values).tolist() == [math.inf, 1.25, 1.25, math.inf]
+    assert crowding_distance(values[:2]).tolist() == [math.inf, math.inf]
+    assert crowding_distance(np.ones((3, 2))).tolist() == [math.inf, 0.0, math.inf]
+    # MOTPE's stand-in for hypervolume contributions: the same order, the ends finite
+    finite = tpe_module._crowding(values)
+    assert np.isfinite(finite).all()
+    assert finite.tolist() == [3.5, 1.25, 1.25, 3.5]

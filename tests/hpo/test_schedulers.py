@@ -293,6 +293,21 @@ def test_bohb_proposals_concentrate_where_the_good_points_are():
         BOHB(top_n_percent=0)
 
 
+def test_bohb_density_is_the_untruncated_kde_through_ops_parzen():
+    # BOHB scores with ops.parzen; its kernels are plain (untruncated) Gaussians, averaged.
+    from airda.strategies.bohb import _log_kde
+
+    rng = np.random.default_rng(3)
+    for d, n in ((1, 1), (3, 7), (6, 25)):
+        centres, points = rng.random((n, d)), rng.random((40, d))
+        bw = np.maximum(rng.random(d) * 0.3, 1e-3)
+        z = (points[:, None, :] - centres[None, :, :]) / bw
+        direct = np.log(
+            np.mean(np.exp(-0.5 * (z**2).sum(2)), axis=1) / np.prod(bw) / (2 * np.pi) ** (d / 2)
+        )
+        np.testing.assert_allclose(_log_kde(points, centres, bw), direct, rtol=1e-12)
+
+
 @pytest.mark.parametrize("make", [lambda: ASHA(1, 27, 3), lambda: Hyperband(1, 27, 3)])
 def test_a_reloaded_study_judges_a_running_trial_the_same(tmp_path, make):
     from airda.schedulers import TrialHistory

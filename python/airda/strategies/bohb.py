@@ -25,10 +25,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from airda.ops.parzen import parzen_logpdf
 from airda.strategies.base import Strategy
 from airda.trial import FrozenTrial, TrialState
 
 __all__ = ["BOHB"]
+
+_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
 
 def _scott(x: np.ndarray, min_bandwidth: float) -> np.ndarray:
@@ -38,11 +41,24 @@ def _scott(x: np.ndarray, min_bandwidth: float) -> np.ndarray:
 
 
 def _log_kde(points: np.ndarray, centres: np.ndarray, bw: np.ndarray) -> np.ndarray:
-    """log of the mean over centres of product Gaussians, at each point."""
-    z = (points[:, None, :] - centres[None, :, :]) / bw
-    logk = -0.5 * (z**2).sum(axis=2) - np.log(bw).sum() - 0.5 * len(bw) * math.log(2 * math.pi)
-    top = logk.max(axis=1, keepdims=True)
-    return (top + np.log(np.exp(logk - top).mean(axis=1, keepdims=True)))[:, 0]
+    """log of the mean over centres of product Gaussians, at each point.
+
+    A Parzen estimator with equal weights, scored by :func:`airda.ops.parzen.parzen_logpdf`.
+    BOHB's kernels are not truncated to the unit cube (unlike TPE's), so the normaliser is the
+    untruncated one, passed as ``log_norm``; the [0, 1] bounds only say where the points and
+    centres lie (candidates are clipped into the cube, encodings are in it).
+    """
+    n, d = centres.shape
+    log_norm = np.full(n, -np.log(bw).sum() - d * _HALF_LOG_2PI)
+    return parzen_logpdf(
+        points,
+        centres,
+        bw,
+        np.full(n, -math.log(n)),
+        np.zeros(d),
+        np.ones(d),
+        log_norm=log_norm,
+    )
 
 
 class BOHB(Strategy):

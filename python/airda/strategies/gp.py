@@ -30,7 +30,10 @@ proposes the maximiser of log expected improvement (logEI):
   categorical one as a choice of its own, so the GP sees which branch a trial took; inactive
   parameters are never proposed (the space drops them when decoding).
 
-NumPy and SciPy only (no torch): Cholesky factorisations through ``scipy.linalg``.
+NumPy and SciPy only (no torch). The posterior (Cholesky factor, weights, predictive
+variance) is the one :class:`~airda.strategies.predictor.PredictorGuided` uses too
+(:mod:`airda.strategies._gp_surrogate`); the likelihood's own factorisation goes through
+``scipy.linalg.lapack``.
 
 Example:
     >>> import airda
@@ -53,6 +56,7 @@ from typing import Any
 import numpy as np
 
 from airda.space import Categorical, candidate_key
+from airda.strategies._gp_surrogate import Posterior
 from airda.strategies.base import Strategy
 from airda.trial import FrozenTrial, TrialState
 
@@ -161,8 +165,6 @@ class _GP:
     theta = (log rho_1..d, log signal variance, log(noise - 1e-6))."""
 
     def __init__(self, kernel: _Kernel, x: np.ndarray, y: np.ndarray, theta: np.ndarray):
-        from scipy.linalg import cho_factor, cho_solve
-
         self.kernel, self.x, self.y, self.theta = kernel, x, y, theta
         d = x.shape[1]
         self.rho = np.exp(theta[:d])
@@ -170,23 +172,14 @@ class _GP:
         self.noise = _MIN_NOISE + math.exp(theta[d + 1])
         k, _ = _matern(kernel.r2(x, x, self.rho), self.scale)
         k[np.diag_indices_from(k)] += self.noise
-        jitter = 0.0
-        for _ in range(6):
-            try:
-                self.chol = cho_factor(k + jitter * np.eye(len(k)), lower=True)
-                break
-            except np.linalg.LinAlgError:
-                jitter = max(jitter * 10, 1e-8)
-        else:  # pragma: no cover - the noise floor keeps k positive definite
-            raise np.linalg.LinAlgError("GP kernel matrix is not positive definite")
-        self.alpha = cho_solve(self.chol, y)
-        self.k_inv = cho_solve(self.chol, np.eye(len(k)))
+        # The noise floor keeps k positive definite; the jitter is a last resort.
+        self.posterior = Posterior(k, y, jitter_tries=5)
+        self.alpha = self.posterior.alpha
 
     def predict(self, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ks, _ = _matern(self.kernel.r2(xs, self.x, self.rho), self.scale)
-        mean = ks @ self.alpha
-        var = self.scale - np.einsum("ij,ij->i", ks @ self.k_inv, ks)
-        return mean, np.maximum(var, 1e-12)
+        mean, var, _ = self.posterior.predict(ks, self.scale)
+        return mean, var
 
     def log_ei(self, xs: np.ndarray, best: float) -> np.ndarray:
         mean, var = self.predict(xs)
@@ -202,9 +195,8 @@ class _GP:
         for j in np.flatnonzero(self.kernel.cat):
             r2 += self.rho[j] * (xs[:, j][:, None] != self.x[:, j][None, :])
         ks, dks = _matern(r2, self.scale)
-        mean = ks @ self.alpha
-        kv = ks @ self.k_inv
-        var = np.maximum(self.scale - np.einsum("ij,ij->i", kv, ks), 1e-12)
+        mean, var, v = self.posterior.predict(ks, self.scale)
+        kv = v.T @ self.posterior.chol_inv  # ks K^-1
         sd = np.sqrt(var)
         z = (best - mean) / sd
         lh = log_h(z)

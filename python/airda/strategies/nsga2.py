@@ -28,26 +28,11 @@ from typing import Any
 
 import numpy as np
 
+from airda.strategies._pareto import crowding_distance
 from airda.strategies.base import Strategy
 from airda.trial import FrozenTrial, TrialState
 
 __all__ = ["NSGA2"]
-
-
-def _crowding(values: np.ndarray) -> np.ndarray:
-    """Crowding distance of each point within its set (inf at the ends of every objective)."""
-    n, m = values.shape
-    out = np.zeros(n)
-    if n <= 2:
-        return np.full(n, np.inf)
-    for j in range(m):
-        order = np.argsort(values[:, j], kind="stable")
-        v = values[order, j]
-        out[order[[0, -1]]] = np.inf
-        span = v[-1] - v[0]
-        if span > 0:
-            out[order[1:-1]] += (v[2:] - v[:-2]) / span
-    return out
 
 
 class NSGA2(Strategy):
@@ -128,7 +113,7 @@ class NSGA2(Strategy):
         crowd = np.zeros(len(values))
         for r in np.unique(ranks):
             idx = np.flatnonzero(ranks == r)
-            crowd[idx] = _crowding(values[idx])
+            crowd[idx] = crowding_distance(values[idx])
         return ranks, crowd
 
     def _select(self, values: np.ndarray, numbers: list[int]) -> np.ndarray:

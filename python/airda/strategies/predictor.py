@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from airda.space import Categorical, candidate_key
+from airda.strategies._gp_surrogate import Posterior
 from airda.strategies.base import Strategy
 from airda.trial import FrozenTrial, TrialState
 
@@ -55,19 +56,16 @@ class _GP:
         best = None
         grid = [hyper] if hyper else [(s * median, n) for s in _SCALE_GRID for n in _NOISE_GRID]
         for scale, noise in grid:
-            k = np.exp(-dist / scale) + noise * np.eye(len(z))
             try:
-                chol = np.linalg.cholesky(k)
+                post = Posterior(np.exp(-dist / scale) + noise * np.eye(len(z)), z)
             except np.linalg.LinAlgError:
                 continue
-            alpha = np.linalg.solve(chol.T, np.linalg.solve(chol, z))
-            fit = -0.5 * z @ alpha - np.log(np.diag(chol)).sum()
+            fit = post.log_marginal_likelihood()
             if best is None or fit > best[0]:
-                best = (fit, scale, noise, chol, alpha)
+                best = (fit, scale, noise, post)
         if best is None:
             raise np.linalg.LinAlgError("no length scale gave a positive definite kernel")
-        _, self.scale, self.noise, chol, self.alpha = best
-        self.chol_inv = np.linalg.inv(chol)  # one O(n^3) inverse; predictions are then matmuls
+        _, self.scale, self.noise, self.posterior = best
 
     @property
     def hyper(self) -> tuple[float, float]:
@@ -75,9 +73,7 @@ class _GP:
 
     def predict(self, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ks = np.exp(-np.abs(xs[:, None, :] - self.x[None, :, :]).sum(-1) / self.scale)
-        mean = ks @ self.alpha
-        v = self.chol_inv @ ks.T
-        var = np.maximum(1.0 - (v * v).sum(0), 1e-12)
+        mean, var, _ = self.posterior.predict(ks, 1.0)
         return mean * self.sd + self.mu, np.sqrt(var) * self.sd
 
 

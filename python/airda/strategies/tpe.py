@@ -60,6 +60,7 @@ import numpy as np
 
 from airda.ops.parzen import _parzen_log_norm_trusted, _parzen_logpdf_trusted
 from airda.space import Categorical, Float, Int
+from airda.strategies._pareto import crowding_distance
 from airda.strategies.base import Strategy
 from airda.trial import FrozenTrial, TrialState
 
@@ -140,15 +141,10 @@ def _contributions(values: np.ndarray) -> np.ndarray:
 
 
 def _crowding(values: np.ndarray) -> np.ndarray:
-    n, m = values.shape
-    out = np.zeros(n)
-    for j in range(m):
-        order = np.argsort(values[:, j], kind="stable")
-        v = values[order, j]
-        span = v[-1] - v[0]
-        out[order[[0, -1]]] = np.inf
-        if n > 2 and span > 0:
-            out[order[1:-1]] += (v[2:] - v[:-2]) / span
+    """Crowding distance with the ends' ``inf`` replaced by a finite value above all others:
+    it stands in for hypervolume contributions, which weigh the below-split (and must be
+    finite), while keeping the ends first."""
+    out = crowding_distance(values)
     finite = np.isfinite(out)
     top = out[finite].max() if finite.any() else 1.0
     return np.where(finite, out, 2 * top + 1)
