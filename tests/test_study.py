@@ -287,3 +287,41 @@ def test_strategies_find_good_solutions():
         results[name] = study.best_value
     assert results["rea"] <= 2
     assert results["local"] == 0
+
+
+def test_ask_candidates_lets_a_driver_skip_candidates_and_resume_after_them(tmp_path):
+    # A driver that drops some proposals (already evaluated, say) stores a trial only for
+    # those it keeps; each records its ask, so a resumed study proposes new candidates
+    # instead of replaying the ones asked before.
+    path = tmp_path / "s.db"
+    space = {"x": Float(0.0, 1.0)}
+    study = airda.create_study("c", storage=path, space=space, strategy="random", seed=4)
+    asked = study.ask_candidates(3)
+    assert [i for i, _ in asked] == [0, 1, 2]
+    assert study.trials == []  # asking stores nothing
+    for index, params in (asked[0], asked[2]):
+        study.tell(study.ask(fixed=params, ask_index=index), params["x"])
+    assert [t.system_attrs["ask_index"] for t in study.trials] == [0, 2]
+    assert "fixed" not in study.trials[0].system_attrs
+    resumed = airda.load_study("c", storage=path)
+    (index, params), *_ = resumed.ask_candidates(1)
+    assert index == 3
+    assert params not in [p for _, p in asked]
+    fresh = airda.create_study(space=space, strategy="random", seed=4)
+    assert [p for _, p in fresh.ask_candidates(4)][3] == params  # the same search, continued
+
+
+def test_ask_candidates_and_ask_index_are_checked():
+    study = airda.create_study(space={"a": Int(0, 2)}, strategy="grid")
+    assert [p["a"] for _, p in study.ask_candidates(5)] == [0, 1, 2]  # the grid's end
+    with pytest.raises(StrategyExhausted):
+        study.ask_candidates(1)
+    with pytest.raises(ValueError, match="ask_index"):
+        study.ask(fixed={"a": 0}, ask_index=3)  # never asked
+    with pytest.raises(ValueError, match="goes with fixed"):
+        study.ask(ask_index=0)
+    with pytest.raises(ValueError, match="n must be"):
+        study.ask_candidates(0)
+    with pytest.raises(ValueError, match="needs a space"):
+        airda.create_study().ask_candidates(1)
+    assert study.trials == []

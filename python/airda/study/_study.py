@@ -195,13 +195,31 @@ class Study:
         return [t for t, r in zip(done, ranks, strict=True) if r == 0]
 
     # ---- ask / tell ----------------------------------------------------------------------
-    def ask(self, fixed: Mapping[str, Any] | None = None) -> Trial:
+    def ask(self, fixed: Mapping[str, Any] | None = None, *, ask_index: int | None = None) -> Trial:
         """Start a trial: an enqueued candidate if one waits, else the strategy's next one.
+
+        Args:
+            fixed: start a trial of these parameters instead.
+            ask_index: with `fixed`, the index :meth:`ask_candidates` gave it: the trial is
+                recorded as that ask of the strategy (not as a fixed candidate), so a resumed
+                study's strategy continues after it.
 
         Raises StrategyExhausted when a finite strategy has nothing left.
         """
         self._sync()
         frozen = None
+        if ask_index is not None:
+            if fixed is None:
+                raise ValueError("ask_index goes with fixed (a candidate of ask_candidates)")
+            if (
+                isinstance(ask_index, bool)
+                or not isinstance(ask_index, int)
+                or not 0 <= ask_index < self.strategy.n_asked
+            ):
+                raise ValueError(
+                    f"ask_index must be one ask_candidates gave (0 to "
+                    f"{self.strategy.n_asked - 1}), got {ask_index!r}"
+                )
         if fixed is None and self._waiting:
             frozen = self._storage.create_trial(
                 self.study_id, None, worker=self.worker, claim_waiting=True
@@ -209,7 +227,11 @@ class Study:
         if frozen is None:
             if fixed is not None:
                 params = self.space.validate(fixed) if len(self.space) else dict(fixed)
-                attrs: dict[str, Any] = {"fixed": True}
+                attrs: dict[str, Any] = (
+                    {"fixed": True}
+                    if ask_index is None
+                    else {"ask_index": ask_index, "stream": self._stream}
+                )
             else:
                 with self._lock:
                     index = self.strategy.n_asked
@@ -225,6 +247,38 @@ class Study:
             self._trials[frozen.number] = frozen
             self._waiting.discard(frozen.number)
         return Trial(self, frozen)
+
+    def ask_candidates(self, n: int = 1) -> list[tuple[int, dict[str, Any]]]:
+        """The strategy's next `n` candidates with their ask indices, without starting trials.
+
+        For a driver that filters or prepares candidates before it evaluates them (one that
+        skips candidates evaluated before, or compiles a batch in parallel): it starts the trial
+        of a candidate it keeps with ``ask(fixed=params, ask_index=index)``; a candidate it
+        drops stores nothing. Enqueued candidates are not among them (:meth:`ask` takes those).
+        A finite strategy may return fewer than `n` near its end.
+
+        Raises StrategyExhausted when a finite strategy has nothing left.
+
+        Example:
+            >>> import airda
+            >>> from airda.space import Int
+            >>> study = airda.create_study(space={"a": Int(0, 9)}, strategy="grid")
+            >>> [(i, p["a"]) for i, p in study.ask_candidates(3)]
+            [(0, 0), (1, 1), (2, 2)]
+            >>> trial = study.ask(fixed={"a": 2}, ask_index=2)  # 0 and 1 are dropped
+            >>> study.tell(trial, 0.5).system_attrs["ask_index"]
+            2
+        """
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"n must be an int >= 1, got {n!r}")
+        if not len(self.space):
+            raise ValueError("ask_candidates needs a space (this study is define-by-run)")
+        self._sync()  # the strategy hears of finished trials first
+        with self._lock:
+            first = self.strategy.n_asked
+            asked = self.strategy.ask(n)
+        # A strategy's i-th candidate of one call is its ask number n_asked + i.
+        return [(first + i, dict(params)) for i, params in enumerate(asked)]
 
     def tell(
         self,
