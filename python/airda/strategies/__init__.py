@@ -30,8 +30,10 @@ Names are case-insensitive.
 by a cheap score (a zero-cost proxy). :class:`SegmentStrategy` is the base of the strategies
 whose trials continue one another from checkpoints (PBT, the synchronous schedules).
 
-Every class is in its own module (``airda.strategies.tpe``, ``.gp``, ...) and is loaded when
-first asked for, by name (:func:`get_strategy`, :data:`STRATEGIES`) or as an attribute
+Each algorithm lives in its own module (``airda.strategies.tpe``, ``.gp``, ...), which imports
+only :mod:`airda.strategies.base` (and private helpers here) and the layers below (space,
+trial records, ops, storage). A module is loaded when one of its classes is first asked for,
+by name (:func:`get_strategy`, :data:`STRATEGIES`) or as an attribute
 (``airda.strategies.TPE``): ``import airda.strategies`` imports only the interface.
 
 :data:`STRATEGIES` maps each name to its class; a plug-in registers its own with
