@@ -107,7 +107,7 @@ class NSGA2(Strategy):
 
     @staticmethod
     def _fronts(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        from airda.ops.pareto import non_dominated_rank
+        from airda.ops import non_dominated_rank
 
         ranks = np.asarray(non_dominated_rank(values), dtype=np.int64)
         crowd = np.zeros(len(values))

@@ -111,7 +111,7 @@ def _default_log_weights(n: int, prior_weight: float) -> np.ndarray:
 
 
 def _hypervolume(points: np.ndarray, ref: np.ndarray) -> float:
-    from airda.ops.pareto import hypervolume
+    from airda.ops import hypervolume
 
     return float(hypervolume(points, ref)) if len(points) else 0.0
 
@@ -600,7 +600,7 @@ class TPE(Strategy):
             ties = done[v == threshold]
             ties = ties[np.argsort(self._number[ties], kind="stable")[: k - len(strict)]]
             return np.concatenate((strict, ties))
-        from airda.ops.pareto import non_dominated_rank
+        from airda.ops import non_dominated_rank
 
         ranks = np.asarray(non_dominated_rank(losses))
         counts = np.bincount(ranks)
