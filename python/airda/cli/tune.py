@@ -377,8 +377,8 @@ def run_tune_c(args: Any) -> int:
 
 
 def _run_tune_c(args: Any) -> int:
-    from airda.codeopt import parse_arg, tune_c
-    from airda.codeopt.tuner import _fmt_s
+    from airda.codeopt import CVariantSpec, parse_arg, tune_c
+    from airda.codeopt.search import format_seconds
 
     cfg = _settings(args)
     limits = _limits(cfg)
@@ -399,7 +399,7 @@ def _run_tune_c(args: Any) -> int:
     def progress(row: dict[str, Any]) -> None:
         count[0] += 1
         if tty:
-            what = _fmt_s(row["median_s"]) if row["state"] == "complete" else "failed"
+            what = format_seconds(row["median_s"]) if row["state"] == "complete" else "failed"
             print(
                 f"\rtuning {cfg['entry']}: {count[0]} variants measured (last: {what})   ",
                 end="",
@@ -407,7 +407,7 @@ def _run_tune_c(args: Any) -> int:
                 flush=True,
             )
 
-    res = tune_c(
+    spec = CVariantSpec(
         kernel,
         cfg["entry"],
         specs,
@@ -419,12 +419,6 @@ def _run_tune_c(args: Any) -> int:
         reference_flags=cfg.get("reference_flags", "-O2"),
         atol=float(cfg.get("atol", 1e-5)),
         rtol=float(cfg.get("rtol", 1e-4)),
-        budget=n_budget,
-        timeout=seconds,
-        strategy=cfg.get("strategy", "random"),
-        seed=int(cfg.get("seed", 0)),
-        storage=cfg.get("storage", DEFAULT_STORAGE),
-        study_name=cfg.get("name"),
         compiler=cfg.get("compiler"),
         jobs=cfg.get("jobs"),
         variant_timeout=float(cfg.get("variant_timeout", 10.0)),
@@ -433,9 +427,18 @@ def _run_tune_c(args: Any) -> int:
         flush=bool(cfg.get("flush", False)),
         race=bool(cfg.get("race", True)),
         clock=str(cfg.get("clock", "wall")),
-        progress=progress,
         limits=limits,
         env=cfg.get("env"),
+    )
+    res = tune_c(
+        spec,
+        budget=n_budget,
+        timeout=seconds,
+        strategy=cfg.get("strategy", "random"),
+        seed=int(cfg.get("seed", 0)),
+        storage=cfg.get("storage", DEFAULT_STORAGE),
+        study_name=cfg.get("name"),
+        progress=progress,
     )
     if tty and count[0]:
         print(file=sys.stderr)
@@ -465,13 +468,15 @@ def _run_tune_c(args: Any) -> int:
     params = " ".join(f"{k}={v}" for k, v in res.best_params.items() if k != "flags")
     print(f"best: {params} flags='{res.best_params.get('flags', '')}'")
     line = (
-        f"  median {_fmt_s(best['median_s'])} per call "
-        f"(95% CI {_fmt_s(best['ci_low_s'])}..{_fmt_s(best['ci_high_s'])}, CV {best['cv']:.1%})"
+        f"  median {format_seconds(best['median_s'])} per call "
+        f"(95% CI {format_seconds(best['ci_low_s'])}..{format_seconds(best['ci_high_s'])}, CV {best['cv']:.1%})"
     )
     print(line)
     if res.reference is not None and res.speedup is not None:
         how = " (raced side by side)" if res.reference.get("final_race") else ""
-        print(f"  reference {_fmt_s(res.reference['median_s'])}: speed-up {res.speedup:.2f}x{how}")
+        print(
+            f"  reference {format_seconds(res.reference['median_s'])}: speed-up {res.speedup:.2f}x{how}"
+        )
     if best.get("final_race"):
         print(
             "  (the best and the reference were timed in an interleaved final race; the table "
@@ -485,19 +490,18 @@ def _run_tune_c(args: Any) -> int:
     return 0
 
 
-_CACHED_SOURCE = re.compile(r"[^\s:'\"]*/[0-9a-f]{24}\.(?:c|cpp)\b")
-
-
 def _print_compile_errors(rows: list[dict[str, Any]], kernel: str) -> None:
     """Every distinct compiler message in full, once, with the variants it stopped (the table
     shows only each one's first error line). The compiled copy of the kernel is named after
     the kernel: its lines are the kernel's (the generated trampoline comes after them)."""
+    from airda.codeopt.cvariants import name_compiled_copy
+
     groups: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         if r.get("failure") == "compile" and r.get("error"):
             # "compile failed (FLAGS -DX=1): MESSAGE": the same message for many variants
             _, sep, message = r["error"].partition("): ")
-            message = _CACHED_SOURCE.sub(kernel, message if sep else r["error"])
+            message = name_compiled_copy(message if sep else r["error"], kernel)
             groups.setdefault(message, []).append(r)
     for message, group in groups.items():
         params = ", ".join(

@@ -6,7 +6,8 @@ their space with any core strategy.
   and run in a worker process that may crash or hang without harming the search.
 - :mod:`~airda.codeopt.gate`: the correctness gate.
 - :mod:`~airda.codeopt.racing`: successive elimination over a set of variants.
-- :func:`tune_c`, :func:`tune_python`: the searches, stored in a study.
+- :func:`tune_c` (a :class:`CVariantSpec`), :func:`tune_python`, :func:`autotune`: the searches,
+  stored in a study, all through one loop, :func:`search_variants`.
 
 Example:
     >>> import numpy as np
@@ -45,7 +46,9 @@ _LAZY = {
     "VariantFailed": "sandbox",
     "Autotuner": "triton_autotune",
     "autotune": "triton_autotune",
-    "TuneResult": "tuner",
+    "TuneResult": "search",
+    "search_variants": "search",
+    "CVariantSpec": "tuner",
     "tune_c": "tuner",
 }
 
@@ -67,6 +70,7 @@ __all__ = [
     "NOISE_CV",
     "Arg",
     "Autotuner",
+    "CVariantSpec",
     "CompileError",
     "Limits",
     "Profile",
@@ -85,6 +89,7 @@ __all__ = [
     "profile_address",
     "race",
     "sandbox_sampler",
+    "search_variants",
     "summarize",
     "time_callable",
     "trampoline",

@@ -63,6 +63,8 @@ __all__ = [
     "compile_variant",
     "compile_variants",
     "compiler_version",
+    "first_compile_error",
+    "name_compiled_copy",
     "parse_arg",
     "trampoline",
 ]
@@ -96,6 +98,31 @@ def _fmt_bytes(n: int) -> str:
 
 class CompileError(RuntimeError):
     """A variant did not compile; the message holds the compiler's full output."""
+
+
+# A compiler message names the compiled copy of the kernel, <cache>/<24 hex digits>.c.
+_COMPILED_COPY = re.compile(r"[^\s:'\"]*/[0-9a-f]{24}\.(?:c|cpp)\b")
+
+
+def name_compiled_copy(message: str, name: str) -> str:
+    """A compiler message with the compiled copy of the kernel (in the cache folder) called
+    `name`: its lines are the kernel's, the trampoline comes after them."""
+    return _COMPILED_COPY.sub(name, message)
+
+
+def first_compile_error(message: str) -> str:
+    """The compiler's first error line of a compile failure (the cache folder's path left out),
+    or its first line."""
+    lines = [ln.strip() for ln in message.splitlines() if ln.strip()]
+    for ln in lines:
+        if re.search(r"\berror\b", ln, re.IGNORECASE) and not ln.startswith("compile failed"):
+            return re.sub(r"^\S*/", "", ln)
+    for ln in lines:
+        if ln.startswith("compile failed") and ": " in ln:
+            rest = ln.split("): ", 1)[-1].strip()
+            if rest:
+                return re.sub(r"^\S*/", "", rest)
+    return lines[0] if lines else message
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from typing import Any
 from airda.codeopt.gate import check_outputs
 from airda.codeopt.profiler import time_callable
 from airda.codeopt.sandbox import Limits, VariantFailed
-from airda.codeopt.tuner import TuneResult, _propose, _result
+from airda.codeopt.search import TuneResult, search_variants, tune_result, variant_errors
 
 __all__ = ["tune_python"]
 
@@ -118,9 +118,7 @@ def tune_python(
     stored again.
     """
     from airda.space import Categorical
-    from airda.strategies import StrategyExhausted
     from airda.study import create_study
-    from airda.trial import TrialState
 
     if not variants:
         raise ValueError("variants is empty")
@@ -175,9 +173,25 @@ def tune_python(
             return time_callable(fn, *args, **timing).to_attrs()
         return box.time_callable(name, fn, timing)["attrs"]
 
+    want: list[Any] | None = None  # the correct outputs, once the reference has run
+
+    def evaluate(trial: Any, _: Any) -> float:
+        name = trial.params["variant"]
+        fn = variants[name]
+        with variant_errors():  # crashed, hung or raised (in the sandbox, or here)
+            got = call(name, fn)
+        if want is not None or verify is not None:
+            problem = check_outputs(got, want or [], atol=atol, rtol=rtol, verify=verify)
+            if problem is not None:
+                raise VariantFailed(problem, "wrong")
+        with variant_errors():
+            attrs = measure(name, fn)
+        for k, v in attrs.items():
+            trial.set_user_attr(k, v)
+        return attrs["median_s"]
+
     try:
         ref_summary = study.user_attrs.get("reference")
-        want: list[Any] | None = None
         if reference is not None:
             try:
                 want = call(_REF, reference)
@@ -188,56 +202,11 @@ def tune_python(
                 raise ValueError(f"the reference failed in the sandbox: {exc.reason}") from None
         elif expected is not None:
             want = _as_outputs(expected)
-        done = {t.params["variant"] for t in study.trials if t.state.finished}
-        target = len(variants) if budget is None else min(budget, len(variants))
-        evaluated = 0
-        misses = 0
-        while len(done) < target and misses <= 20 * target:
-            try:
-                name = _propose(study)["variant"]
-            except StrategyExhausted:
-                break
-            if name in done:  # answered by the stored trial: no second one
-                misses += 1
-                continue
-            misses = 0
-            trial = study.ask(fixed={"variant": name})
-            done.add(name)
-            evaluated += 1
-            fn = variants[name]
-            try:
-                got = call(name, fn)
-            except VariantFailed as exc:  # crashed, hung or raised in the sandbox
-                trial.set_user_attr("failure", exc.kind)
-                study.tell(trial, state=TrialState.FAIL, error=exc.reason)
-                continue
-            except Exception as exc:
-                trial.set_user_attr("failure", "error")
-                study.tell(trial, state=TrialState.FAIL, error=f"{type(exc).__name__}: {exc}")
-                continue
-            if want is not None or verify is not None:
-                problem = check_outputs(got, want or [], atol=atol, rtol=rtol, verify=verify)
-                if problem is not None:
-                    trial.set_user_attr("failure", "wrong")
-                    study.tell(trial, state=TrialState.FAIL, error=problem)
-                    continue
-            try:
-                attrs = measure(name, fn)
-            except VariantFailed as exc:
-                trial.set_user_attr("failure", exc.kind)
-                study.tell(trial, state=TrialState.FAIL, error=exc.reason)
-                continue
-            except Exception as exc:
-                trial.set_user_attr("failure", "error")
-                study.tell(trial, state=TrialState.FAIL, error=f"{type(exc).__name__}: {exc}")
-                continue
-            for k, v in attrs.items():
-                trial.set_user_attr(k, v)
-            study.tell(trial, attrs["median_s"])
+        evaluated = search_variants(study, evaluate, budget=budget)
     finally:
         if box is not None:
             box.close()
-    res = _result(study, ref_summary, evaluated)
+    res = tune_result(study, ref_summary, evaluated)
     # studies of older versions stored a failed trial per repeated proposal
     res.rows = [r for r in res.rows if not (r["error"] or "").startswith("duplicate of")]
     return res

@@ -30,6 +30,7 @@ from typing import Any
 
 from airda.codeopt.cvariants import cache_dir
 from airda.codeopt.profiler import summarize
+from airda.codeopt.search import search_variants, variant_errors
 
 __all__ = ["Autotuner", "autotune", "do_bench_gpu"]
 
@@ -229,9 +230,7 @@ class Autotuner:
             bound[name].zero_()
 
     def _tune(self, grid: Any, args: tuple[Any, ...], kwargs: dict[str, Any], key: tuple) -> dict:
-        from airda.strategies import StrategyExhausted
         from airda.study import create_study
-        from airda.trial import TrialState
 
         bound = dict(zip(self.arg_names, args, strict=False)) | kwargs
         name = (
@@ -247,39 +246,24 @@ class Autotuner:
             load_if_exists=True,
         )
         self.studies[key] = study
-        size = int(self.space.size())
-        target = size if self.budget is None else min(self.budget, size)
-        seen = {json.dumps(t.params, sort_keys=True) for t in study.trials if t.state.finished}
-        misses = 0
-        while len(seen) < target and misses <= 20 * target:
-            try:
-                trial = study.ask()
-            except StrategyExhausted:
-                break
-            ck = json.dumps(trial.params, sort_keys=True)
-            if ck in seen:
-                misses += 1
-                study.tell(trial, state=TrialState.FAIL, error="duplicate config")
-                continue
-            seen.add(ck)
+
+        def evaluate(trial: Any, _: Any) -> float:
             cfg = self._config(trial.params)
 
-            def run(cfg: dict = cfg) -> None:
+            def run() -> None:
                 self._reset(bound)
                 self._launch(grid, args, kwargs, cfg)
 
-            try:
-                if _interpreting():
-                    samples = _bench_wall(run, self.max_time_s)
-                else:
-                    samples = do_bench_gpu(run)
-            except Exception as exc:  # e.g. out of shared memory: this config fails, go on
-                study.tell(trial, state=TrialState.FAIL, error=f"{type(exc).__name__}: {exc}")
-                continue
+            with variant_errors():  # e.g. out of shared memory: this config fails, go on
+                samples = (
+                    _bench_wall(run, self.max_time_s) if _interpreting() else do_bench_gpu(run)
+                )
             p = summarize(samples)
             for k, v in p.to_attrs().items():
                 trial.set_user_attr(k, v)
-            study.tell(trial, p.median)
+            return p.median
+
+        search_variants(study, evaluate, budget=self.budget)
         best = study.best_trial  # ValueError when every config failed
         cfg = self._config(best.params)
         self._store(key, cfg, float(best.user_attrs.get("median_s", best.values[0])))
