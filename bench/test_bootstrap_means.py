@@ -1,8 +1,8 @@
-"""Paired bootstrap: a 95% percentile interval of the mean difference of two paired score rows,
-from airda's cpu backend, its NumPy reference, and ``scipy.stats.bootstrap`` (``paired=True``,
-``method="percentile"``, vectorised statistic, ``batch=`` resamples at a time so that its
-(batch, n) index and data arrays stay a few hundred MB). scipy is skipped with the reason when
-it is not installed (``pip install airda[bench]``).
+"""bootstrap_means, the paired bootstrap: a 95% percentile interval of the mean difference of two
+paired score rows, from airda's cpu backend, its NumPy reference, and ``scipy.stats.bootstrap``
+(``paired=True``, ``method="percentile"``, vectorised statistic, ``batch=`` resamples at a time
+so that its (batch, n) index and data arrays stay a few hundred MB). scipy is skipped with the
+reason when it is not installed (``pip install airda[bench]``).
 
 Each group's baseline is scipy (the reference where scipy is missing). Target on a 2-core
 machine: 10,000 resamples of n = 100,000 paired scores in under 2 s, >= 5x faster than scipy.

@@ -22,6 +22,8 @@ def test_compiled_module_imports_and_reports_its_build():
     assert info["openmp"] >= 201107  # OpenMP 3.1 or newer
     assert c_module().omp_max_threads() >= 1
     assert isinstance(info["cuda_built"], bool)
+    with pytest.raises(ValueError, match="number of threads"):
+        c_module().set_num_threads(0)
 
 
 def test_compiled_module_does_not_link_libtorch():

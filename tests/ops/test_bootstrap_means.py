@@ -6,6 +6,7 @@ resamples, and every bad input a clear error (also straight into airda._C)."""
 from __future__ import annotations
 
 import functools
+import importlib
 import os
 import subprocess
 import sys
@@ -17,6 +18,9 @@ import torch
 from airda import ops
 from airda.ops import bootstrap_indices, bootstrap_means, bootstrap_means_reference
 from tests.helpers import require_backend
+
+# The op's module (airda.ops.bootstrap_means, the attribute, is the function).
+MODULE = importlib.import_module("airda.ops.bootstrap_means")
 
 N_VALUES = (1, 2, 3, 17, 1000)
 K_VALUES = (1, 2, 5)
@@ -104,7 +108,7 @@ def test_stratified_indices_follow_the_definition():
 
 def test_high_word_of_the_product_from_32_bit_halves():
     # the NumPy reference builds floor(z * m / 2^64) from halves: check it at the extremes
-    from airda.ops.resample import _scale
+    _scale = MODULE._scale
 
     z = [0, 1, 2**32 - 1, 2**32, 2**63, MASK - 1, MASK, *(mix(t) for t in range(200))]
     for m in (1, 2, 3, 1000, 2**31 + 1, 2**32 - 1):
@@ -189,11 +193,9 @@ def test_resamples_do_not_depend_on_how_many_are_asked_for():
 
 
 def test_reference_chunks_do_not_change_its_result(monkeypatch):
-    from airda.ops import resample
-
     data = scores(2, 100)
     whole = bootstrap_means_reference(data, 50, seed=2)
-    monkeypatch.setattr(resample, "_CHUNK_VALUES", 7 * 200)  # 7 resamples a chunk
+    monkeypatch.setattr(MODULE, "_CHUNK_VALUES", 7 * 200)  # 7 resamples a chunk
     assert bootstrap_means_reference(data, 50, seed=2).tobytes() == whole.tobytes()
 
 
@@ -563,12 +565,10 @@ def test_backend_dispatch(monkeypatch):
     with pytest.raises(ValueError, match="unknown backend"):
         bootstrap_means(data, 8, backend="gpu")
     monkeypatch.setenv("AIRDA_BACKEND", "reference")
-    from airda.ops import resample
-
     called = []
-    real = resample._MEANS_OP.impls["reference"]
+    real = MODULE._MEANS_OP.impls["reference"]
     monkeypatch.setitem(
-        resample._MEANS_OP.impls, "reference", lambda *a: called.append(1) or real(*a)
+        MODULE._MEANS_OP.impls, "reference", lambda *a: called.append(1) or real(*a)
     )
     np.testing.assert_array_equal(bootstrap_means(data, 8), expected)
     assert called

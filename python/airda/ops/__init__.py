@@ -26,28 +26,29 @@ from airda.ops._registry import (
     available,
     backend_status,
 )
+from airda.ops.bootstrap_means import (
+    bootstrap_indices,
+    bootstrap_means,
+    bootstrap_means_reference,
+)
 from airda.ops.grouped_depthwise_conv import (
     grouped_depthwise_conv,
     grouped_depthwise_conv_reference,
 )
 from airda.ops.hamming_gram import hamming_gram, hamming_gram_reference
+from airda.ops.hypervolume import hypervolume, hypervolume_reference
 from airda.ops.mixed_op import (
     mixed_op_backward,
     mixed_op_backward_reference,
     mixed_op_forward,
     mixed_op_forward_reference,
 )
+from airda.ops.non_dominated_rank import non_dominated_rank, non_dominated_rank_reference
 from airda.ops.pack_sign_bits import (
     pack_sign_bits,
     pack_sign_bits_reference,
     unpack_sign_bits,
     words_for,
-)
-from airda.ops.pareto import (
-    hypervolume,
-    hypervolume_reference,
-    non_dominated_rank,
-    non_dominated_rank_reference,
 )
 from airda.ops.parzen import (
     parzen_log_norm,
@@ -55,7 +56,6 @@ from airda.ops.parzen import (
     parzen_logpdf,
     parzen_logpdf_reference,
 )
-from airda.ops.resample import bootstrap_indices, bootstrap_means, bootstrap_means_reference
 
 __all__ = [
     "BACKENDS",

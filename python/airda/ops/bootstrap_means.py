@@ -1,4 +1,5 @@
-"""resample: the bootstrap behind confidence intervals, on a random stream both backends share.
+"""bootstrap_means: the bootstrap behind confidence intervals, on a random stream both backends
+share.
 
 :func:`bootstrap_means` gives the mean of every row of k paired score rows over each bootstrap
 resample (the paired bootstrap: all rows share each resample's indices), optionally stratified
