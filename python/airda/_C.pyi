@@ -1,12 +1,76 @@
-"""Type stubs of the compiled module. Use airda.ops rather than calling these directly."""
+"""Type stubs of the compiled module. Use airda.ops rather than calling these directly.
+
+One section per binding file (csrc/bindings/<name>.cpp); tests/test_c_stub.py checks that the
+names and parameters here are those of the built module.
+"""
 
 import numpy as np
 import numpy.typing as npt
 
+# ---- pack_sign_bits ------------------------------------------------------------------------
+
 def pack_sign_bits(x: npt.NDArray[np.generic], kind: str, out: npt.NDArray[np.uint64]) -> None: ...
+def cuda_pack_sign_bits(
+    x: int, kind: str, n: int, units: int, out: int, device: int, stream: int
+) -> None: ...
+
+# ---- hamming_gram --------------------------------------------------------------------------
+
 def hamming_gram(codes: npt.NDArray[np.uint64], units: int, out: npt.NDArray[np.int64]) -> None: ...
+def cuda_hamming_gram(
+    codes: int, n: int, units: int, out: int, device: int, stream: int
+) -> None: ...
+
+# ---- mixed_op (mixed_op_forward, mixed_op_backward) ------------------------------------------
+
+def mixed_op_forward(
+    ys: npt.NDArray[np.floating], alpha: npt.NDArray[np.floating], out: npt.NDArray[np.floating]
+) -> None: ...
+def mixed_op_backward(
+    ys: npt.NDArray[np.floating],
+    alpha: npt.NDArray[np.floating],
+    grad_out: npt.NDArray[np.floating],
+    grad_ys: npt.NDArray[np.floating],
+    grad_alpha: npt.NDArray[np.floating],
+) -> None: ...
+def mixed_op_cuda_workspace(k: int, n: int) -> int: ...
+def cuda_mixed_op_forward(
+    ys: int, alpha: int, kind: str, k: int, n: int, out: int, device: int, stream: int
+) -> None: ...
+def cuda_mixed_op_backward(
+    ys: int,
+    alpha: int,
+    grad_out: int,
+    kind: str,
+    k: int,
+    n: int,
+    grad_ys: int,
+    grad_alpha: int,
+    work: int,
+    device: int,
+    stream: int,
+) -> None: ...
+
+# ---- grouped_depthwise_conv ----------------------------------------------------------------
+
+def grouped_depthwise_conv(
+    xs: list[npt.NDArray[np.floating]],
+    weight: npt.NDArray[np.floating],
+    ksizes: list[tuple[int, int]],
+    stride: int,
+    scales: list[npt.NDArray[np.floating] | None],
+    shifts: list[npt.NDArray[np.floating] | None],
+    act: int,
+    outs: list[npt.NDArray[np.floating]],
+) -> None: ...
+
+# ---- non_dominated_rank, hypervolume -------------------------------------------------------
+
 def non_dominated_rank(values: npt.NDArray[np.float64], out: npt.NDArray[np.int64]) -> None: ...
 def hypervolume(values: npt.NDArray[np.float64], ref: npt.NDArray[np.float64]) -> float: ...
+
+# ---- bootstrap_means -----------------------------------------------------------------------
+
 def bootstrap_means(
     data: npt.NDArray[np.float64],
     n_resamples: int,
@@ -15,6 +79,10 @@ def bootstrap_means(
     threads: int,
     out: npt.NDArray[np.float64],
 ) -> None: ...
+def resample_use_avx2(use: int = -1) -> bool: ...
+
+# ---- parzen (parzen_logpdf, parzen_log_norm) -----------------------------------------------
+
 def parzen_logpdf(
     x: npt.NDArray[np.float64],
     mu: npt.NDArray[np.float64],
@@ -29,6 +97,16 @@ def parzen_logpdf(
     threads: int,
     out: npt.NDArray[np.float64],
 ) -> None: ...
+def parzen_log_norm(
+    mu: npt.NDArray[np.float64],
+    sigma: npt.NDArray[np.float64],
+    low: npt.NDArray[np.float64],
+    high: npt.NDArray[np.float64],
+    out: npt.NDArray[np.float64],
+) -> None: ...
+
+# ---- tpe: TPE's proposal state (airda.strategies.tpe; not an op) ----------------------------
+
 def sorted_bandwidths(
     values: npt.NDArray[np.float64],
     consider_endpoints: bool,
@@ -50,27 +128,93 @@ def tpe_bandwidths(
     cache: npt.NDArray[np.float64] | None,
     stale: npt.NDArray[np.uint8] | None,
 ) -> npt.NDArray[np.int64]: ...
-def parzen_log_norm(
+def tpe_default_log_weights(n: int, prior_weight: float, out: npt.NDArray[np.float64]) -> None: ...
+def tpe_truncated_draws(
+    x: npt.NDArray[np.float64],
     mu: npt.NDArray[np.float64],
     sigma: npt.NDArray[np.float64],
+    z: npt.NDArray[np.float64],
+) -> int: ...
+def tpe_propose_numeric(
+    g: NeighbourWidths,
+    g_log_w: npt.NDArray[np.float64],
+    xt: npt.NDArray[np.float64],
+    num: npt.NDArray[np.int64],
+    below: npt.NDArray[np.int64],
+    l_log_w: npt.NDArray[np.float64],
+    consider_endpoints: bool,
+    l_minimum: float,
+    uniform: npt.NDArray[np.float64],
+    z: npt.NDArray[np.float64],
+    bins: npt.NDArray[np.float64],
+    logint: npt.NDArray[np.bool_] | npt.NDArray[np.uint8],
+    lo: npt.NDArray[np.float64],
+    hi: npt.NDArray[np.float64],
     low: npt.NDArray[np.float64],
     high: npt.NDArray[np.float64],
-    out: npt.NDArray[np.float64],
+    prior_const: float,
+    x: npt.NDArray[np.float64],
+    score: npt.NDArray[np.float64],
+) -> int: ...
+def tpe_sorted_insert(
+    vals: list[npt.NDArray[np.float64]],
+    rows: list[npt.NDArray[np.int64]],
+    sizes: npt.NDArray[np.int64],
+    values: npt.NDArray[np.float64],
+    row: int,
 ) -> None: ...
-def resample_use_avx2(use: int = -1) -> bool: ...
-def omp_max_threads() -> int: ...
-def set_num_threads(n: int) -> None: ...
-def build_info() -> dict[str, object]: ...
-def cuda_built() -> bool: ...
-def cuda_device_count() -> int: ...
-def cuda_driver_version() -> int: ...
-def cuda_device_name(device: int) -> str: ...
-def cuda_pack_sign_bits(
-    x: int, kind: str, n: int, units: int, out: int, device: int, stream: int
-) -> None: ...
-def cuda_hamming_gram(
-    codes: int, n: int, units: int, out: int, device: int, stream: int
-) -> None: ...
+
+class NeighbourWidths:
+    """TPE's neighbour bandwidths of one large mixture kept between asks and updated where its
+    members changed (bit-identical to a full pass)."""
+
+    def __init__(self, p: int, consider_endpoints: bool, by_row: bool = False) -> None: ...
+    def update(
+        self,
+        sorted_rows: list[npt.NDArray[np.int64]],
+        sorted_vals: list[npt.NDArray[np.float64]],
+        xt: npt.NDArray[np.float64],
+        num: npt.NDArray[np.int64],
+        members: npt.NDArray[np.int64],
+        n_rows: int,
+        minimum: float,
+        max_changes: int,
+    ) -> int: ...
+    def invalidate(self) -> None: ...
+    def logpdf(
+        self,
+        x: npt.NDArray[np.float64],
+        log_w: npt.NDArray[np.float64],
+        cat_x: npt.NDArray[np.int64] | None,
+        cat_logp: npt.NDArray[np.float64] | None,
+        log_extra: npt.NDArray[np.float64] | None,
+        threads: int,
+        out: npt.NDArray[np.float64],
+    ) -> None: ...
+    def take(self, log_w: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]: ...
+    @property
+    def mu(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def sigma(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def log_norm(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def rows(self) -> npt.NDArray[np.int64]: ...
+    @property
+    def perm(self) -> npt.NDArray[np.int64]: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def by_row(self) -> bool: ...
+    @property
+    def full_passes(self) -> int: ...
+    @property
+    def incremental_updates(self) -> int: ...
+    @property
+    def norms_computed(self) -> int: ...
+
+# ---- profiler: the code-variant profiler (airda.codeopt; not an op) ---------------------------
+
 def profile_variant(
     fn: int,
     args: int,
@@ -85,6 +229,8 @@ def profile_variant(
     flush: bool,
     flush_bytes: int,
     clock: int = 0,
+    stop_above: float = 1e300,
+    stop_below: float = -1.0,
 ) -> dict[str, object]: ...
 def sample_variant(
     fn: int, args: int, n_samples: int, inner: int, flush: bool, flush_bytes: int, clock: int = 0
@@ -92,40 +238,13 @@ def sample_variant(
 def calibrate_inner(fn: int, args: int, min_sample_s: float, clock: int = 0) -> int: ...
 def median_ci_rank(n: int, confidence: float) -> int: ...
 def last_level_cache_bytes() -> int: ...
-def mixed_op_forward(
-    ys: npt.NDArray[np.floating], alpha: npt.NDArray[np.floating], out: npt.NDArray[np.floating]
-) -> None: ...
-def mixed_op_backward(
-    ys: npt.NDArray[np.floating],
-    alpha: npt.NDArray[np.floating],
-    grad_out: npt.NDArray[np.floating],
-    grad_ys: npt.NDArray[np.floating],
-    grad_alpha: npt.NDArray[np.floating],
-) -> None: ...
-def mixed_op_cuda_workspace(k: int, n: int) -> int: ...
-def grouped_depthwise_conv(
-    xs: list[npt.NDArray[np.floating]],
-    weight: npt.NDArray[np.floating],
-    ksizes: list[tuple[int, int]],
-    stride: int,
-    scales: list[npt.NDArray[np.floating] | None],
-    shifts: list[npt.NDArray[np.floating] | None],
-    act: int,
-    outs: list[npt.NDArray[np.floating]],
-) -> None: ...
-def cuda_mixed_op_forward(
-    ys: int, alpha: int, kind: str, k: int, n: int, out: int, device: int, stream: int
-) -> None: ...
-def cuda_mixed_op_backward(
-    ys: int,
-    alpha: int,
-    grad_out: int,
-    kind: str,
-    k: int,
-    n: int,
-    grad_ys: int,
-    grad_alpha: int,
-    work: int,
-    device: int,
-    stream: int,
-) -> None: ...
+
+# ---- runtime -------------------------------------------------------------------------------
+
+def omp_max_threads() -> int: ...
+def set_num_threads(n: int) -> None: ...
+def build_info() -> dict[str, object]: ...
+def cuda_built() -> bool: ...
+def cuda_device_count() -> int: ...
+def cuda_driver_version() -> int: ...
+def cuda_device_name(device: int) -> str: ...
