@@ -47,6 +47,7 @@ from typing import Any
 from airda.codeopt.cvariants import (
     Arg,
     CompileError,
+    _default_compiler,
     compile_variant,
     compile_variants,
     compiler_version,
@@ -86,7 +87,6 @@ class _Source:
     cpp: bool
     name: str  # in compiler messages
     include_dirs: tuple[str, ...]  # a file's folder: the compiled copy is not beside it
-    path: Path | None
 
 
 def _read_source(src: str | os.PathLike[str], cpp: bool | None, default_cpp: bool) -> _Source:
@@ -94,9 +94,9 @@ def _read_source(src: str | os.PathLike[str], cpp: bool | None, default_cpp: boo
         path = Path(src)
         is_cpp = path.suffix in (".cpp", ".cc", ".cxx", ".C")
         cpp = bool(cpp if cpp is not None else is_cpp)
-        return _Source(path.read_text(), cpp, path.name, (str(path.parent),), path)
+        return _Source(path.read_text(), cpp, path.name, (str(path.parent),))
     cpp = bool(cpp if cpp is not None else default_cpp)
-    return _Source(str(src), cpp, f"kernel.{'cpp' if cpp else 'c'}", (), None)
+    return _Source(str(src), cpp, f"kernel.{'cpp' if cpp else 'c'}", ())
 
 
 @dataclass(frozen=True)
@@ -186,6 +186,8 @@ class CVariantSpec:
     _reference: _Source | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        # Frozen, so that a spec cannot change under a running search: the given values are
+        # put in their immutable forms here, once.
         def put(name: str, value: Any) -> None:
             object.__setattr__(self, name, value)
 
@@ -233,7 +235,7 @@ class CVariantSpec:
         CPU, the timing options. A study tuned with another key answers another question."""
         k = self._kernel
         ref = self._reference
-        cc = self.compiler or os.environ.get("CXX" if k.cpp else "CC", "c++" if k.cpp else "cc")
+        cc = self.compiler or _default_compiler(k.cpp)
         doc = {
             "source": k.text,
             "headers": local_headers(k.text, k.include_dirs)[0],
@@ -374,7 +376,7 @@ def tune_c(
             study,
             variants.evaluate,
             budget=budget,
-            batch=spec.jobs or os.cpu_count() or 1,
+            batch=variants.n_jobs,
             prepare=variants.compile,
             timeout=timeout,
             progress=None if progress is None else (lambda t: progress(result_row(t))),
@@ -429,6 +431,7 @@ class _Variants:
         self.study = study
         self.all_finalists = all_finalists
         self.k_final = spec.final_race if spec.final_race > 1 else 1
+        self.n_jobs = spec.jobs or os.cpu_count() or 1
         self.expected = list(spec.expected) if spec.expected is not None else None
         self.ref_lib: Path | CompileError | None = None
         self.profile_opts = {
@@ -485,7 +488,7 @@ class _Variants:
         )
         if with_ref:
             jobs.append(self.spec._reference_job())
-        libs = compile_variants(jobs, workers=(self.spec.jobs or os.cpu_count() or 1) + with_ref)
+        libs = compile_variants(jobs, workers=self.n_jobs + with_ref)
         if with_ref:
             self.ref_lib = libs.pop()
             with _reference_errors():
