@@ -196,3 +196,12 @@ def test_tune_c_of_a_spec_is_the_older_form(tmp_path):
         tune_c(SRC, "f", ARGS, unroll=[1])
     with pytest.raises(TypeError, match="needs entry and args"):
         tune_c(SRC)
+
+
+@pytest.mark.skipif(native_error() is not None, reason=f"{native_error()}")
+def test_a_reference_that_does_not_compile_stores_no_trial(tmp_path):
+    db = str(tmp_path / "s.db")
+    with pytest.raises(ValueError, match="the reference does not compile"):
+        tune_c(SRC, "f", ARGS, params={"U": [1, 2]}, reference="void f( {", storage=db,
+               study_name="bad", jobs=2)  # fmt: skip
+    assert airda.load_study("bad", storage=db).trials == []
