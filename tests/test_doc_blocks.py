@@ -8,10 +8,13 @@ Which blocks run:
   first on ``PATH`` (so ``airda`` and ``python`` are the ones under test).
 * Other fences (``toml``, ``text``, unlabelled output) are not run.
 
-Each block runs in a subprocess whose working directory is a fresh temporary folder laid out
-like a checkout's root: ``examples/`` is a link to the repository's, and ``../shared/data`` is
-the shared data folder (``tests/nas/shared_data.py``), so files a block writes (such as
-``airda-studies.db``) land in the temporary folder.
+A test writes its blocks into one script, each block at its own line numbers (so a traceback's
+line is the doc's line; the script is named after the doc, e.g. ``docs_hpo.md.py``), and runs
+it with ``python SCRIPT`` as a user would run a file of the example: worker processes started
+by spawn import that script, as they would the user's. The working directory is a fresh
+temporary folder laid out like a checkout's root: ``examples/`` is a link to the repository's,
+and ``../shared/data`` is the shared data folder (``tests/nas/shared_data.py``), so files a
+block writes (such as ``airda-studies.db``) land in the temporary folder.
 
 Markers, an HTML comment on the line right before the opening fence:
 
@@ -27,9 +30,9 @@ Directives combine with ``;``: ``<!-- doc-test: continue; requires optuna -->``.
 A block that names a file under ``../shared/data/`` skips, saying so, when the file is absent.
 
 The line after a block states its run time on a 2-core CPU, in the form
-``_Runs in about 3 s on a 2-core CPU._`` (measured with ``AIRDA_DOC_TIMINGS=FILE``, which
-appends each block's measured seconds to FILE as JSON lines); a chain stated at over 20 s in
-all is marked slow.
+``_Runs in about 3 s on a 2-core CPU._``; a test whose blocks are stated at over 20 s in all is
+marked slow. ``AIRDA_DOC_TIMINGS=FILE`` appends each block's measured wall and CPU seconds (its
+own process and the processes it waited for) and the load average to FILE, as JSON lines.
 """
 
 from __future__ import annotations
@@ -154,28 +157,41 @@ RUNS, SKIPPED = chains()
 # The helper the generated script loads on its first line: times each block (in the main
 # process only: spawned workers re-run the script's top level), runs bash blocks and doctests.
 HELPER = r"""
-import doctest, json, multiprocessing, subprocess, sys, time
+import doctest, json, os, resource, subprocess, sys, time
 
 _last = []
 
 
+def _in_worker():
+    # A spawned worker process runs the script's top level again, as __mp_main__.
+    return sys._getframe(2).f_globals.get("__name__") != "__main__"
+
+
+def _cpu():
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def mark(where):
-    if multiprocessing.parent_process() is not None:
+    if _in_worker():
         return
-    now = time.perf_counter()
+    now, cpu = time.perf_counter(), _cpu()
     if _last:
-        seconds = now - _last[1]
-        print(f"---- {_last[0]}: {seconds:.2f} s", flush=True)
+        block, t0, c0, load = _last
+        seconds = now - t0
+        print(f"---- {block}: {seconds:.2f} s", flush=True)
+        record = {"block": block, "seconds": round(seconds, 3), "cpu_seconds": round(cpu - c0, 3),
+                  "load_before": load, "load_after": round(os.getloadavg()[0], 2)}
         with open(TIMINGS, "a") as f:
-            f.write(json.dumps({"block": _last[0], "seconds": round(seconds, 3)}) + "\n")
+            f.write(json.dumps(record) + "\n")
         _last.clear()
     if where is not None:
         print(f"---- {where}", flush=True)
-        _last[:] = [where, time.perf_counter()]
+        _last[:] = [where, time.perf_counter(), _cpu(), round(os.getloadavg()[0], 2)]
 
 
 def bash(code, where):
-    if multiprocessing.parent_process() is not None:
+    if _in_worker():
         return
     rc = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", code]).returncode
     if rc:
@@ -183,7 +199,7 @@ def bash(code, where):
 
 
 def run_doctest(code, globs, where, file, line):
-    if multiprocessing.parent_process() is not None:
+    if _in_worker():
         return
     test = doctest.DocTestParser().get_doctest(code, globs, where, file, line - 1)
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
@@ -249,6 +265,9 @@ def test_block_runs(chain: Chain, tmp_path: Path):
     name = chain.blocks[0].file.replace("/", "_") + ".py"
     (work / name).write_text(script(chain, helper))
     env = dict(os.environ)
+    env["XDG_CACHE_HOME"] = str(tmp_path / "cache")  # airda's caches start empty, as a new user's
+    for var in ("AIRDA_CACHE", "AIRDA_CACHE_DIR"):
+        env.pop(var, None)
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     proc = subprocess.run(
         [sys.executable, name],
@@ -292,3 +311,15 @@ def test_run_time_stated(path: Path):
         if b.lang in RUN_LANGS and b.skip is None and b.stated_s is None
     ]
     assert not missing, f"no '_Runs in about N s on a 2-core CPU._' line after {missing}"
+
+
+TOML = [b for p in DOCS for b in parse(p) if b.lang == "toml"]
+
+
+@pytest.mark.parametrize("block", TOML, ids=[f"{b.file}:{b.line}" for b in TOML])
+def test_toml_block_parses(block: Block):
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
+    tomllib.loads(block.code)
