@@ -189,7 +189,7 @@ class Study:
         done = self.get_trials([TrialState.COMPLETE])
         if not done:
             return []
-        from airda.ops.pareto import non_dominated_rank
+        from airda.ops.non_dominated_rank import non_dominated_rank
 
         ranks = non_dominated_rank(np.array([self._signed(t) for t in done], dtype=np.float64))
         return [t for t, r in zip(done, ranks, strict=True) if r == 0]
