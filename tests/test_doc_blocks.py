@@ -14,13 +14,15 @@ it with ``python SCRIPT`` as a user would run a file of the example: worker proc
 by spawn import that script, as they would the user's. The working directory is a fresh
 temporary folder laid out like a checkout's root: ``examples/`` is a link to the repository's,
 and ``../shared/data`` is the shared data folder (``tests/nas/shared_data.py``), so files a
-block writes (such as ``airda-studies.db``) land in the temporary folder.
+block writes (such as ``airda-studies.db``) land in the temporary folder; ``XDG_CACHE_HOME``
+points there too, so airda's caches (compiled variants, downloads) start empty, as a new user's.
 
 Markers, an HTML comment on the line right before the opening fence:
 
 * ``<!-- doc-test: skip (reason) -->``: the block is not run; the reason is the skip message.
 * ``<!-- doc-test: requires optuna -->``: skip, saying so, when a module the example needs
   (an optional dependency, not one of airda's) cannot be imported.
+* ``<!-- doc-test: gpu -->``: the example needs a CUDA device (marked ``gpu``; skipped without).
 * ``<!-- doc-test: continue -->``: the block continues the previous run block of the same file,
   in the same process and folder (Python blocks share their names), so a guide can build an
   example over several blocks. Such a chain is one test, named after its blocks' lines.
@@ -73,6 +75,7 @@ class Block:
     skip: str | None = None
     cont: bool = False
     requires: tuple[str, ...] = ()
+    gpu: bool = False
     stated_s: float | None = None  # the run time the doc states after the block
 
 
@@ -116,6 +119,8 @@ def parse(path: Path) -> list[Block]:
             for directive in filter(None, (d.strip() for d in marker.group(1).split(";"))):
                 if directive == "continue":
                     block.cont = True
+                elif directive == "gpu":
+                    block.gpu = True
                 elif directive.startswith("requires "):
                     block.requires += tuple(directive[9:].replace(",", " ").split())
                 else:
@@ -238,11 +243,17 @@ def script(chain: Chain, helper: Path) -> str:
 def _params():
     for chain in RUNS:
         marks = [pytest.mark.slow] if chain.stated_s > SLOW_SECONDS else []
+        if any(b.gpu for b in chain.blocks):
+            marks.append(pytest.mark.gpu)
         yield pytest.param(chain, id=chain.id, marks=marks)
 
 
 @pytest.mark.parametrize("chain", list(_params()))
 def test_block_runs(chain: Chain, tmp_path: Path):
+    if any(b.gpu for b in chain.blocks):
+        torch = pytest.importorskip("torch")
+        if not torch.cuda.is_available():
+            pytest.skip("the example needs a CUDA device")
     for module in sorted({m for b in chain.blocks for m in b.requires}):
         pytest.importorskip(module, reason=f"the example needs {module}, which is not installed")
     text = "".join(b.code for b in chain.blocks)
