@@ -395,9 +395,19 @@ def evaluate_many_checks(gpu_backends: list[str]) -> None:
             f"{t_torch:.3f} ms, triton (one launch per kernel size) {t_ours:.3f} ms "
             f"({t_torch / t_ours:.2f}x)"
         )
-        from airda.kernels import grouped_depthwise_conv_v1 as v1
+        import _grouped_depthwise_conv_v1 as v1  # bench/ is this script's folder
 
         pairs = [(k, k) for k in ks]
+
+        def check_first_kernel() -> tuple[bool, str]:
+            got = v1.grouped_depthwise_conv_triton(xs[:3], w, pairs[:3], 1, None, None, 0)
+            want = ops.grouped_depthwise_conv(xs[:3], w, ks[:3], backend="triton")
+            err = max((a - b).abs().max().item() for a, b in zip(got, want, strict=True))
+            return err <= 1e-3, f"max abs difference {err:.2e} on 3 groups"
+
+        checked(
+            "triton: the first grouped-conv kernel (bench A/B) matches the op", check_first_kernel
+        )
         t_old = gpu_time(
             lambda: v1.grouped_depthwise_conv_triton(xs, w, pairs, 1, None, None, 0), reps=10
         )

@@ -61,7 +61,8 @@ FENCE = re.compile(r"^```\s*([\w+-]*)\s*$")
 MARKER = re.compile(r"^\s*<!--\s*doc-test:\s*(.*?)\s*-->\s*$")
 SKIP = re.compile(r"^skip\s*\((.+)\)$")
 RUNTIME = re.compile(
-    r"^_Runs? in about ([0-9.]+) (ms|s|min)\b.*on a 2-core CPU.*_\s*$", re.IGNORECASE
+    r"^_Runs? in about ([0-9.]+) (ms|s|min)\b.*on (?:a 2-core CPU|one (?:H100|H200)).*_\s*$",
+    re.IGNORECASE,
 )
 SHARED = re.compile(r"\.\./shared/data/([\w./-]+[\w])")
 

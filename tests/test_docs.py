@@ -40,6 +40,7 @@ MODULES = [
     "airda.nas.cost",
     "airda.nas.benchmark",
     "airda.nas.supernet",
+    "airda.nas.checkpoint",
     "airda.nas.data",
     "airda.nas.differentiable",
     "airda.nas.proxies",

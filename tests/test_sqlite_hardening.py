@@ -362,3 +362,24 @@ def test_worker_processes_die_with_their_parent(tmp_path, sig):
     if sig == signal.SIGTERM:
         stopped = [t for t in again.trials if t.error and "WorkerTerminated" in t.error]
         assert stopped, "a worker told to stop records its trial as failed"
+
+
+def test_an_objective_from_an_interactive_session_is_refused_for_worker_processes(tmp_path):
+    # `python -c` has a __main__ without a file: workers could not import the objective.
+    out = _python(
+        f"""
+        import airda
+        from airda.space import Float
+        def objective(t):
+            return t["x"]
+        s = airda.create_study(storage={str(tmp_path / "s.db")!r}, space={{"x": Float(0, 1)}})
+        try:
+            s.optimize(objective, n_trials=4, n_workers=2)
+        except TypeError as exc:
+            print("REFUSED", exc)
+        print(len(s.trials))
+        """
+    )
+    assert "REFUSED" in out.stdout
+    assert "interactive session" in out.stdout
+    assert out.stdout.strip().endswith("0")

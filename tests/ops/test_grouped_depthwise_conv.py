@@ -456,25 +456,3 @@ def test_triton_launches_once_per_kernel_size_without_copies(monkeypatch):
     assert [v for kind, v in log if kind == "launch"] == [(3, 3), (5, 5), (7, 7)]
     ops_seen = {v for kind, v in log if kind == "op"}
     assert not ops_seen & {"aten.cat.default", "aten.clone.default", "aten.copy_.default"}, ops_seen
-
-
-def test_triton_first_kernel_still_matches():
-    """The first Triton kernel, kept for the GPU A/B in bench/gpu_check.py."""
-    require_backend("triton")
-    v1 = pytest.importorskip("airda.kernels.grouped_depthwise_conv_v1")
-    xs, weight, ks, scales, shifts = make(CASES[1], torch.float32)
-    device = device_for("triton")
-    got = v1.grouped_depthwise_conv_triton(
-        [x.to(device) for x in xs],
-        weight.to(device),
-        [(k, k) for k in ks],
-        1,
-        [s.to(device) for s in scales],
-        [s.to(device) for s in shifts],
-        1,
-    )
-    want = grouped_depthwise_conv_reference(
-        xs, weight, ks, scales=scales, shifts=shifts, activation="relu"
-    )
-    for a, b in zip(got, want, strict=True):
-        torch.testing.assert_close(a.cpu(), b, rtol=1e-5, atol=1e-4)

@@ -292,6 +292,17 @@ class ProcessExecutor(Executor):
                 "with n_workers > 1 the objective runs in other processes and must be "
                 f"picklable (a module-level function, not a lambda or closure): {exc}"
             ) from None
+        main = sys.modules.get("__main__")
+        if getattr(objective, "__module__", None) == "__main__" and not getattr(
+            main, "__file__", None
+        ):
+            # It pickles by name, but the workers cannot import an interactive session or
+            # `python -c` code: they would all die with an AttributeError of their own.
+            raise TypeError(
+                "with n_workers > 1 the objective runs in other processes, which import it by "
+                "name; it was defined in an interactive session (or python -c), which they "
+                "cannot import: define it in a .py file and import it, or use executor='thread'"
+            )
         study.fail_stale_trials()
         ctx = mp.get_context(self.start_method)
         counter = ctx.Value("q", 0, lock=True)

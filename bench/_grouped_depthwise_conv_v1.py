@@ -1,6 +1,7 @@
-"""The first Triton kernel of the grouped depthwise convolution, kept to compare against
-:mod:`airda.kernels.grouped_depthwise_conv` (``bench/gpu_check.py`` times both); the op no
-longer calls it.
+"""The first Triton kernel of the grouped depthwise convolution, kept in bench/ to compare
+against :mod:`airda.kernels.grouped_depthwise_conv` (``bench/gpu_check.py`` times both, and
+``bench/test_grouped_depthwise_conv.py`` checks it still matches the reference); the op never
+calls it, so it is not installed.
 
 All G groups run in one launch. The launcher packs the inputs (and the optional per-channel
 scale/shift) into one buffer each and passes a small int64 table per group (offsets, channel
@@ -15,7 +16,7 @@ import torch
 import triton
 import triton.language as tl
 
-from airda.ops._registry import triton_interpreting as interpreting
+from airda.kernels import interpreting
 
 _META = 6  # x offset, out offset, channels, kh, kw, scale offset
 
