@@ -21,7 +21,7 @@ import airda._logging as alog
 from airda.cli import main
 from airda.space import Categorical, Float
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 CONFIG = textwrap.dedent("""
     [study]

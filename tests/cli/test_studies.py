@@ -118,7 +118,7 @@ def test_studies_help(capsys):
 def test_the_hpo_example_config_runs_with_the_new_samplers(tmp_path, strategy, capsys):
     from pathlib import Path
 
-    text = (Path(__file__).resolve().parents[1] / "examples" / "hpo_tpe.toml").read_text()
+    text = (Path(__file__).resolve().parents[2] / "examples" / "hpo_tpe.toml").read_text()
     path = tmp_path / "hpo.toml"
     path.write_text(text.replace('strategy = "tpe"', f'strategy = "{strategy}"'))
     if strategy != "tpe":  # the options section is TPE's
@@ -133,7 +133,7 @@ def test_the_hpo_example_config_runs_with_the_new_samplers(tmp_path, strategy, c
 def _example(name: str):
     from pathlib import Path
 
-    return (Path(__file__).resolve().parents[1] / "examples" / name).read_text()
+    return (Path(__file__).resolve().parents[2] / "examples" / name).read_text()
 
 
 @pytest.mark.parametrize(

@@ -31,7 +31,7 @@ def _python(code: str, *, check: bool = True) -> subprocess.CompletedProcess[str
         capture_output=True,
         text=True,
         timeout=120,
-        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
     )
     if check:
         assert proc.returncode == 0, proc.stderr
@@ -337,7 +337,7 @@ def test_worker_processes_die_with_their_parent(tmp_path, sig):
             f"airda.load_study('s', storage={str(path)!r}).optimize("
             "objectives.slow_quadratic, n_trials=100000, n_workers=2)",
         ],
-        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
     )
     storage = get_storage(path)
     study = airda.load_study("s", storage=storage)

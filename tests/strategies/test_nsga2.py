@@ -11,7 +11,7 @@ import airda
 from airda.ops import hypervolume
 from airda.strategies import get_strategy
 from airda.strategies.nsga2 import NSGA2
-from tests.hpo.test_tpe import conditional_objective, conditional_space
+from tests.strategies.test_tpe import conditional_objective, conditional_space
 
 SPACE = {f"x{i}": airda.space.Float(0.0, 1.0) for i in range(4)}
 
