@@ -17,6 +17,7 @@ MODULES = [
     "airda.ops.hypervolume",
     "airda.ops.bootstrap_means",
     "airda._text",
+    "airda._deprecation",
     "airda.ops.parzen",
     "airda.ops.mixed_op",
     "airda.ops.grouped_depthwise_conv",

@@ -24,6 +24,7 @@ LAYERS: dict[str, int] = {
     "logging": 0,
     "_text": 0,
     "_budget": 0,
+    "_deprecation": -1,  # imports nothing of airda; every layer may use it
     # L1: kernels below ops; storage
     "_native": 1,
     "_C": 1,

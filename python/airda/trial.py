@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from airda._deprecation import moved_names
+
 __all__ = ["FrozenTrial", "TrialPruned", "TrialState"]
 
 
@@ -155,17 +157,5 @@ def frozen_to_mapping(t: FrozenTrial) -> dict[str, Any]:
     }
 
 
-def __getattr__(name: str) -> Any:
-    # Deprecated path kept for one release: the live Trial moved up to the study layer.
-    if name == "Trial":
-        import warnings
-
-        warnings.warn(
-            "airda.trial.Trial moved to airda.study.Trial (or airda.Trial)",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        from airda.study import Trial
-
-        return Trial
-    raise AttributeError(f"module 'airda.trial' has no attribute {name!r}")
+# Deprecated path kept for one release: the live Trial moved up to the study layer.
+__getattr__ = moved_names(__name__, {"Trial": "airda.study"})

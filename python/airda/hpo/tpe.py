@@ -4,26 +4,6 @@ Every proposer lives in :mod:`airda.strategies` (the layer below the domains); i
 ``airda.strategies.tpe``, or take the classes from ``airda.strategies`` or ``airda.hpo``.
 """
 
-from __future__ import annotations
+from airda._deprecation import moved_module
 
-import warnings
-from typing import Any
-
-import airda.strategies.tpe as _new
-
-__all__ = list(_new.__all__)
-
-warnings.warn(
-    "airda.hpo.tpe is deprecated and will be removed in the next release; "
-    "import from airda.strategies.tpe instead",
-    DeprecationWarning,
-    stacklevel=2,
-)
-
-
-def __getattr__(name: str) -> Any:
-    # Private helpers too, so code written against the old module keeps running; dunders
-    # stay the shim's own (a forwarded __path__ would make it look like a package).
-    if name.startswith("__"):
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(_new, name)
+__all__, __getattr__ = moved_module(__name__, "airda.strategies.tpe")

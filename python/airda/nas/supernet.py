@@ -39,8 +39,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import importlib
-import warnings
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -49,6 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from airda._deprecation import moved_names
 from airda.nas.nb201 import EDGE_NAMES, EDGES, NUM_NODES, OPS, Arch
 from airda.space import Categorical, Space, SpaceError
 
@@ -811,14 +810,4 @@ def _sorted_choices(name: str, values: Iterable[int], low: int) -> tuple[int, ..
     return tuple(sorted(values))
 
 
-def __getattr__(name: str) -> Any:
-    home = _MOVED.get(name)
-    if home is None:
-        raise AttributeError(f"module 'airda.nas.supernet' has no attribute {name!r}")
-    warnings.warn(
-        f"airda.nas.supernet.{name} is deprecated and will be removed in the next release; "
-        f"import it from {home} (or airda.nas)",
-        DeprecationWarning,
-        stacklevel=2,
-    )
-    return getattr(importlib.import_module(home), name)
+__getattr__ = moved_names(__name__, _MOVED)

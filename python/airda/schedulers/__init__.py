@@ -29,11 +29,8 @@ release).
 
 from __future__ import annotations
 
-import importlib
-import warnings
-from typing import Any
-
 from airda._budget import rung_steps
+from airda._deprecation import moved_names
 from airda.schedulers._halving import ASHA, Hyperband, SuccessiveHalving
 from airda.schedulers._median import MedianStopping, ReportingTrial, Scheduler, TrialHistory
 from airda.schedulers._registry import SCHEDULERS, get_scheduler
@@ -59,14 +56,4 @@ _MOVED = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    home = _MOVED.get(name)
-    if home is None:
-        raise AttributeError(f"module 'airda.schedulers' has no attribute {name!r}")
-    warnings.warn(
-        f"airda.schedulers.{name} is deprecated and will be removed in the next release; "
-        f"import it from airda.strategies ({home})",
-        DeprecationWarning,
-        stacklevel=2,
-    )
-    return getattr(importlib.import_module(home), name)
+__getattr__ = moved_names(__name__, _MOVED)
