@@ -181,3 +181,13 @@ def test_cli_toml_jobs_are_validated(files, capsys):
     )
     assert main(["tune", "c", str(files / "tune.toml")]) == 1
     assert "jobs must be a positive number" in capsys.readouterr().err
+
+
+def test_cli_progress_has_rate_and_eta_off_a_terminal(files, monkeypatch, capsys):
+    # Off a terminal the progress is log lines on stderr (here one per variant: interval 0).
+    monkeypatch.setenv("AIRDA_PROGRESS_INTERVAL", "0")
+    assert main(_argv(files, "--budget", "2", "--strategy", "grid")) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if "tuning scale" in line]
+    assert lines
+    assert "variants/s" in lines[0]
+    assert "ETA" in lines[0]

@@ -15,7 +15,6 @@ import json
 import math
 import re
 import signal
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -393,19 +392,19 @@ def _run_tune_c(args: Any) -> int:
     reference = Path(cfg["reference"]) if cfg.get("reference") else None
     if reference is not None and not reference.exists():
         raise ValueError(f"reference source {reference} does not exist")
-    tty = sys.stderr.isatty() and not args.json
-    count = [0]
+    from airda._logging import Progress
+
+    # Rate and ETA on a terminal, a log line every 30 s otherwise; nothing with --json.
+    bar = Progress(
+        n_budget,
+        desc=f"tuning {cfg['entry']}",
+        unit="variant",
+        enabled=False if args.json else None,
+    )
 
     def progress(row: dict[str, Any]) -> None:
-        count[0] += 1
-        if tty:
-            what = format_seconds(row["median_s"]) if row["state"] == "complete" else "failed"
-            print(
-                f"\rtuning {cfg['entry']}: {count[0]} variants measured (last: {what})   ",
-                end="",
-                file=sys.stderr,
-                flush=True,
-            )
+        what = format_seconds(row["median_s"]) if row["state"] == "complete" else "failed"
+        bar.update(1, last=what)
 
     spec = CVariantSpec(
         kernel,
@@ -430,18 +429,19 @@ def _run_tune_c(args: Any) -> int:
         limits=limits,
         env=cfg.get("env"),
     )
-    res = tune_c(
-        spec,
-        budget=n_budget,
-        timeout=seconds,
-        strategy=cfg.get("strategy", "random"),
-        seed=int(cfg.get("seed", 0)),
-        storage=cfg.get("storage", DEFAULT_STORAGE),
-        study_name=cfg.get("name"),
-        progress=progress,
-    )
-    if tty and count[0]:
-        print(file=sys.stderr)
+    try:
+        res = tune_c(
+            spec,
+            budget=n_budget,
+            timeout=seconds,
+            strategy=cfg.get("strategy", "random"),
+            seed=int(cfg.get("seed", 0)),
+            storage=cfg.get("storage", DEFAULT_STORAGE),
+            study_name=cfg.get("name"),
+            progress=progress,
+        )
+    finally:
+        bar.close()
     if args.json:
         doc = {
             "study": res.study.name,
