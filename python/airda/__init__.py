@@ -58,6 +58,9 @@ _LAZY_SUBMODULES = frozenset(
         "study",
         "trial",
         "codeopt",
+        "synth",
+        "lm",
+        "prompt",
     }
 )
 _LAZY_NAMES = {

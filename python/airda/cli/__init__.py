@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -20,6 +21,10 @@ from collections.abc import Iterator, Sequence
 from airda._version import __version__
 
 __all__ = ["main"]
+
+# Commands that live in one module each, `airda.cli.<name>`, with `add_parser(sub)` (argparse
+# only: building the parser stays light) and `run(args) -> int` (the exit code).
+_COMMAND_MODULES: tuple[str, ...] = ()
 
 _VERBOSITIES = ("debug", "info", "warning", "error", "critical")
 
@@ -283,6 +288,8 @@ def _parser() -> argparse.ArgumentParser:
     from airda.cli.tune import add_parser as add_tune_parser
 
     add_tune_parser(sub)
+    for name in _COMMAND_MODULES:
+        importlib.import_module(f"airda.cli.{name}").add_parser(sub)
     for child in _subparsers(parser):
         _add_verbosity(child, argparse.SUPPRESS)
     return parser
@@ -424,6 +431,8 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             from airda.cli.tune import run_tune_c
 
             return run_tune_c(args)
+        if args.command in _COMMAND_MODULES:
+            return importlib.import_module(f"airda.cli.{args.command}").run(args)
     except KeyboardInterrupt:
         print("interrupted: finished trials are saved", file=sys.stderr)
         return 130
