@@ -37,6 +37,7 @@ from airda.ops.grouped_depthwise_conv import (
 )
 from airda.ops.hamming_gram import hamming_gram, hamming_gram_reference
 from airda.ops.hypervolume import hypervolume, hypervolume_reference
+from airda.ops.knn_distances import knn_distances, knn_distances_reference
 from airda.ops.mixed_op import (
     mixed_op_backward,
     mixed_op_backward_reference,
@@ -72,6 +73,8 @@ __all__ = [
     "hamming_gram_reference",
     "hypervolume",
     "hypervolume_reference",
+    "knn_distances",
+    "knn_distances_reference",
     "mixed_op_backward",
     "mixed_op_backward_reference",
     "mixed_op_forward",
