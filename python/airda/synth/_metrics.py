@@ -1076,10 +1076,17 @@ def knn(queries: np.ndarray, data: np.ndarray, k: int) -> tuple[np.ndarray, np.n
         from airda.ops import knn_distances  # type: ignore[attr-defined]
     except ImportError:
         knn_distances = None
+    idx = None
     if knn_distances is not None:
-        _, idx = knn_distances(queries, data, k)
-        idx = np.asarray(idx, dtype=np.int64)
-    else:
+        try:
+            idx = np.asarray(knn_distances(queries, data, k)[1], dtype=np.int64)
+        except (AttributeError, NotImplementedError, RuntimeError) as exc:
+            # A backend chosen but not usable in this build (e.g. a compiled module older
+            # than its Python side): the streamed NumPy search gives the same neighbours.
+            from airda._logging import get_logger
+
+            get_logger().debug("knn_distances failed (%s); NumPy fallback", exc)
+    if idx is None:
         _, idx = _knn_numpy(queries, data, k)
     dist = np.empty(idx.shape, dtype=np.float64)
     for j in range(k):
