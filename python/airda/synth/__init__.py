@@ -8,7 +8,9 @@ fidelity, utility and privacy metrics, and a study that tunes the generator.
 - synthesizers with one interface (``fit``, ``sample(n, conditions=...)``, ``save``/``load``):
   :class:`GaussianCopula` (``"copula"``), :class:`TVAE` (``"tvae"``, torch); :func:`make` builds
   one by name from :data:`SYNTHESIZERS`;
-- :class:`TableEncoder` / :class:`Encoded`: the arrays a synthesizer models.
+- :class:`TableEncoder` / :class:`Encoded`: the arrays a synthesizer models;
+- :func:`evaluate` -> :class:`QualityReport`: column shapes, pair trends, detection, ML utility
+  (TSTR vs TRTR) and privacy (DCR, NNDR against a holdout), each also a function.
 
 Importing this package imports neither pandas nor torch; each name is loaded on first use.
 
@@ -40,12 +42,20 @@ __all__ = [
     "Inequality",
     "Metadata",
     "Positive",
+    "QualityReport",
     "Range",
     "SynthDataError",
     "Synthesizer",
     "TableEncoder",
     "Unique",
+    "column_shapes",
+    "detection",
+    "evaluate",
     "make",
+    "ml_utility",
+    "pair_trend_score",
+    "pair_trends",
+    "privacy",
 ]
 
 # name -> "module:Class"; make(name) imports the module on first use.
@@ -70,7 +80,14 @@ _WHERE = {
     "Synthesizer": "_base",
     "GaussianCopula": "_copula",
     "TVAE": "_deep",
-    # metrics and the report (engineer D) go here: "QualityReport": "_report", ...
+    "QualityReport": "_report",
+    "evaluate": "_report",
+    "column_shapes": "_metrics",
+    "detection": "_metrics",
+    "ml_utility": "_metrics",
+    "pair_trend_score": "_metrics",
+    "pair_trends": "_metrics",
+    "privacy": "_metrics",
 }
 
 
