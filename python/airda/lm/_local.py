@@ -439,13 +439,14 @@ class LocalLM(LM):
         return results
 
     def _score_one(self, ids: list[int], start: int) -> float:
-        """One full forward pass over `ids`: the plain reference."""
+        """One forward pass over `ids`, no cache, no batch: the reference (only the positions
+        that predict continuation tokens go through the LM head, as in the fast path)."""
         import torch
 
         x = torch.tensor([ids], device=self.device)
-        logp = torch.log_softmax(self.model(input_ids=x).logits[0].float(), dim=-1)
-        target = x[0, start:]
-        return float(logp[start - 1 : len(ids) - 1].gather(1, target[:, None]).double().sum())
+        hidden = _base_forward(self.model, x, None, None, None)[0, start - 1 : len(ids) - 1]
+        logp = torch.log_softmax(_lm_head(self.model, hidden).float(), dim=-1)
+        return float(logp.gather(1, x[0, start:, None]).double().sum())
 
     def _score_shared(self, rows: list[tuple[list[int], int]]) -> list[float]:
         """Score rows grouped by their longest common token prefix, each group's prefix once."""
