@@ -129,9 +129,9 @@ class Synthesizer:
         md = Metadata.detect(df) if metadata is None else metadata.copy()
         md.validate(df)
         self.metadata = md
-        self._encoder = TableEncoder(md).fit(df)
+        self._encoder = TableEncoder(md).fit(df, validate=False)
         self.metadata = self._encoder.metadata  # filled in (categories, ranges) by the encoder
-        encoded = self._encoder.encode(df)
+        encoded = self._encoder.encode(df, validate=False)
         self._n_sampled = 0
         self._fit(encoded)
         self.fit_seconds = time.perf_counter() - t0

@@ -91,14 +91,16 @@ class TableEncoder:
         self._fitted = False
 
     # ------------------------------------------------------------------ fit
-    def fit(self, df: pd.DataFrame) -> TableEncoder:
-        """Learn categories, ranges, missing rates and the constraints' scales; returns self.
+    def fit(self, df: pd.DataFrame, *, validate: bool = True) -> TableEncoder:
+        """Learn categories, ranges, missing rates and the constraints' scales; returns self
+        (`validate=False`: the caller has validated `df` against the metadata).
 
         Raises:
             SynthDataError: the table does not fit the metadata (see ``Metadata.validate``).
         """
         md = self.metadata
-        md.validate(df)
+        if validate:
+            md.validate(df)
         n = len(df)
         unique_cols = {c.column for c in md.constraints if isinstance(c, Unique)}
         for name, col in md.columns.items():
@@ -199,10 +201,11 @@ class TableEncoder:
         return out
 
     # ------------------------------------------------------------------ encode
-    def encode(self, df: pd.DataFrame) -> Encoded:
+    def encode(self, df: pd.DataFrame, *, validate: bool = True) -> Encoded:
         """The model arrays of a table that fits the metadata (deterministic)."""
         self._check()
-        self.metadata.validate(df)
+        if validate:
+            self.metadata.validate(df)
         kinds, sizes = dict(self._kinds), dict(self._sizes)
         out = self._forward(self._to_frame(df), kinds, sizes)
         n = len(df)
