@@ -259,7 +259,7 @@ class TVAEModel:
         self.d_out_ = d_num + self.d_logits_
         self.d_cond_ = int(cat_sizes[self.cond_index]) if self.cond_index is not None else 0
 
-    def _targets(self, alpha: np.ndarray, modes: np.ndarray, cat: np.ndarray) -> np.ndarray:
+    def _targets(self, modes: np.ndarray, cat: np.ndarray) -> np.ndarray:
         """Codes of every softmax group, ``(n, G)`` int64."""
         return np.concatenate([modes, cat[:, self.other_cats_]], axis=1).astype(np.int64)
 
@@ -275,7 +275,7 @@ class TVAEModel:
             x[rows, offs[None, :] + codes] = 1.0
         return x
 
-    def _group_index(self, device: Any) -> list[tuple[Any, Any, int]]:
+    def _group_index(self, device: Any) -> list[tuple[Any, Any]]:
         """Groups of equal size: (group ids, logit column index (g, s)) for a batched softmax."""
         import torch
 
@@ -361,8 +361,7 @@ class TVAEModel:
             return self
 
         a_t = torch.as_tensor(alpha, dtype=torch.float32, device=dev)
-        codes_t = torch.as_tensor(self._targets(alpha, modes, cat), device=dev)
-        x_all = self._one_hot_input(a_t, codes_t)
+        codes_t = torch.as_tensor(self._targets(modes, cat), device=dev)
         if self.cond_index is not None:
             y_all = torch.nn.functional.one_hot(
                 torch.as_tensor(cat[:, self.cond_index], device=dev), self.d_cond_
@@ -375,13 +374,12 @@ class TVAEModel:
         g_dev = g_cpu if dev.type == "cpu" else torch.Generator(device=dev).manual_seed(self.seed)
         bs = min(hp["batch_size"], n)
         deadline = None if hp["max_seconds"] is None else t0 + hp["max_seconds"]
-        d_num = self.d_num_
         for epoch in range(hp["epochs"]):
             perm = torch.randperm(n, generator=g_cpu).to(dev)
             total, seen = 0.0, 0
             for start in range(0, n, bs):
                 idx = perm[start : start + bs]
-                x = x_all[idx]
+                x = self._one_hot_input(a_t[idx], codes_t[idx])  # per batch: O(batch) memory
                 y = y_all[idx] if y_all is not None else None
                 loss = self._loss(net, x, y, a_t[idx], codes_t[idx], groups, g_dev)
                 opt.zero_grad()
@@ -400,7 +398,6 @@ class TVAEModel:
                 progress(epoch + 1, total / seen)
             if self.stopped_by_time_:
                 break
-        del d_num
         self.fit_seconds_ = time.perf_counter() - t0
         return self
 
@@ -635,7 +632,8 @@ class TVAE(Synthesizer):
         self._num_integer = list(encoded.num_integer)
         hp = {k: v for k, v in self._hp.items() if k != "condition_column"}
         model = TVAEModel(seed=self.seed, cond_index=index, **hp)
-        with Progress(total=hp["epochs"], desc="TVAE", unit="epoch") as bar:
+        total = hp["epochs"] if hp["max_seconds"] is None else None
+        with Progress(total=total, desc="TVAE", unit="epoch") as bar:
             model.fit(
                 encoded.num,
                 encoded.cat,
