@@ -259,3 +259,13 @@ def test_core_on_arrays_without_categories_or_numbers():
         TVAEModel(**hp).fit(num, np.full((80, 1), 5), [3])
     with pytest.raises(ValueError, match="NaN"):
         TVAEModel(**hp).fit(np.full((80, 1), np.nan), np.empty((80, 0), np.int64), [])
+
+
+def test_docstring_example_runs():
+    import doctest
+
+    import airda.synth._deep as deep
+
+    result = doctest.testmod(deep, optionflags=doctest.ELLIPSIS, verbose=False)
+    assert result.attempted > 0
+    assert result.failed == 0
