@@ -195,3 +195,19 @@ def test_report_action_errors_on_missing_and_empty_files(tmp_path):
     (tmp_path / "ok.csv").write_text("a,b\n1,2\n")
     with pytest.raises(ValueError, match=r"synthetic table .* is empty"):
         run_report(_cli(["report", str(tmp_path / "ok.csv"), str(tmp_path / "empty.csv")]))
+
+
+def test_airda_synth_report_runs_from_the_command_line(tmp_path, capsys):
+    from airda.cli import main
+
+    real = _table(120)
+    real.to_csv(tmp_path / "real.csv", index=False)
+    real.sample(frac=1.0, random_state=0).to_csv(tmp_path / "syn.csv", index=False)
+    out = tmp_path / "rep"
+    argv = ["synth", "report", str(tmp_path / "real.csv"), str(tmp_path / "syn.csv")]
+    argv += ["-o", str(out), "--parts", "shapes,pairs,privacy", "--no-plots", "-q"]
+    assert main(argv) == 0
+    assert "column shapes" in capsys.readouterr().out
+    assert (out / "report.html").is_file()
+    assert main(["synth", "report", str(tmp_path / "real.csv"), str(tmp_path / "no.csv")]) == 1
+    assert "synthetic table" in capsys.readouterr().err

@@ -127,6 +127,7 @@ def run_report(args: argparse.Namespace) -> int:
         w1 = max(len(r[1]) for r in rows)
         for name, value, meaning in rows:
             print(f"{name:<{w0}}  {value:>{w1}}  {meaning}")
+        width = max(len(kind) for kind in written)
         for kind, path in written.items():
-            print(f"{kind:12s} {path}")
+            print(f"{kind:<{width}}  {path}")
     return 0
