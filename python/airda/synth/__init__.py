@@ -47,6 +47,7 @@ __all__ = [
     "SynthDataError",
     "Synthesizer",
     "TableEncoder",
+    "TuneResult",
     "Unique",
     "column_shapes",
     "detection",
@@ -56,6 +57,8 @@ __all__ = [
     "pair_trend_score",
     "pair_trends",
     "privacy",
+    "tune",
+    "tune_space",
 ]
 
 # name -> "module:Class"; make(name) imports the module on first use.
@@ -88,6 +91,9 @@ _WHERE = {
     "pair_trend_score": "_metrics",
     "pair_trends": "_metrics",
     "privacy": "_metrics",
+    "TuneResult": "_tune",
+    "tune": "_tune",
+    "tune_space": "_tune",
 }
 
 
