@@ -9,7 +9,7 @@ Run on a GPU machine after installing the package (this script builds nothing):
 Prints PASS/FAIL per check and the timing ratios against the reference and against torch
 doing the same computation; exits 1 if any check fails. Meant to finish in under 3 minutes on
 one H100. Sections can be chosen, e.g. ``python bench/gpu_check.py mixed_op,evaluate_many``
-(sign_codes, sign_timings, mixed_op, evaluate_many, tune; default all).
+(sign_codes, sign_timings, mixed_op, evaluate_many, tune, distances; default all).
 """
 
 from __future__ import annotations
@@ -635,6 +635,102 @@ def sign_code_timings(gpu_backends: list[str]) -> None:
         )
 
 
+def distance_checks(gpu_backends: list[str]) -> None:
+    """knn_distances and pair_kernel_means (energy distance, MMD) on each GPU backend against
+    the reference (awkward shapes, ties, exclude_self, float32), then timings against the cpu
+    backend and torch.cdist + topk (which holds the n x m matrix)."""
+    print("\n== distances: knn_distances, pair_kernel_means ==")
+    rng = np.random.default_rng(0)
+    shapes = [(1, 1, 1, 1), (5, 33, 1, 2), (40, 129, 17, 3), (300, 1000, 20, 8)]
+    for backend in gpu_backends:
+
+        def check_knn(backend=backend):
+            worst = []
+            for n, m, d, k in shapes:
+                for levels in (None, 2):
+                    if levels is None:
+                        q, x = rng.standard_normal((n, d)), rng.standard_normal((m, d))
+                    else:
+                        q = rng.integers(0, levels, (n, d)).astype(np.float64)
+                        x = rng.integers(0, levels, (m, d)).astype(np.float64)
+                    for dtype in (np.float64, np.float32):
+                        qq, xx = q.astype(dtype), x.astype(dtype)
+                        want_d, want_i = ops.knn_distances_reference(qq, xx, k)
+                        got_d, got_i = ops.knn_distances(
+                            torch.from_numpy(qq).cuda(),
+                            torch.from_numpy(xx).cuda(),
+                            k,
+                            backend=backend,
+                        )
+                        if not np.array_equal(got_i.cpu().numpy(), want_i):
+                            return False, f"indices differ at n={n} m={m} d={d} k={k}"
+                        worst.append(float(np.abs(got_d.cpu().numpy() - want_d).max()))
+                xs = torch.from_numpy(x).cuda()
+                want = (
+                    ops.knn_distances_reference(x, x, min(k, m - 1), exclude_self=True)
+                    if m > 1
+                    else None
+                )
+                if want is not None:
+                    got = ops.knn_distances(
+                        xs, xs, min(k, m - 1), exclude_self=True, backend=backend
+                    )
+                    if not np.array_equal(got[1].cpu().numpy(), want[1]):
+                        return False, f"exclude_self indices differ at m={m}"
+            return max(worst) <= 1e-12, f"max |distance error| {max(worst):.1e}"
+
+        def check_means(backend=backend):
+            worst = 0.0
+            for n, m, d, _ in shapes:
+                x, y = rng.standard_normal((n, d)), rng.standard_normal((m, d)) + 0.3
+                for kernel, gamma in (("distance", None), ("rbf", 0.2)):
+                    want = ops.pair_kernel_means_reference(x, y, kernel, gamma=gamma)
+                    got = ops.pair_kernel_means(
+                        torch.from_numpy(x).cuda(),
+                        torch.from_numpy(y).cuda(),
+                        kernel,
+                        gamma=gamma,
+                        backend=backend,
+                    )
+                    worst = max(worst, float(np.abs(got.cpu().numpy() / want - 1).max()))
+            return worst <= 1e-10, f"max relative error {worst:.1e}"
+
+        checked(f"{backend}: knn_distances, awkward shapes, ties, float32, exclude_self", check_knn)
+        checked(f"{backend}: pair_kernel_means, distance and rbf", check_means)
+
+    n, d = 100_000, 20
+    q = torch.randn(n, d, dtype=torch.float64, device="cuda")
+    x = torch.randn(n, d, dtype=torch.float64, device="cuda")
+    qh, xh = q.cpu().numpy(), x.cpu().numpy()
+    t_cpu = cpu_time(lambda: ops.knn_distances(qh, xh, 1, backend="cpu"), reps=1)
+    print(
+        f"knn_distances k=1 {n}x{n}x{d} float64: airda cpu (host, {os.cpu_count()} CPUs) {t_cpu:.0f} ms"
+    )
+
+    def torch_cdist_topk():
+        out = []
+        for i in range(0, n, 8192):
+            dist = torch.cdist(q[i : i + 8192], x)
+            out.append(dist.topk(1, dim=1, largest=False))
+        return out
+
+    t_torch = gpu_time(torch_cdist_topk, reps=3, warmup=1)
+    print(f"  torch cdist+topk (chunks of 8192 queries, GEMM form) {t_torch:8.1f} ms")
+    for backend in gpu_backends:
+        t = gpu_time(lambda b=backend: ops.knn_distances(q, x, 1, backend=b), reps=3, warmup=1)
+        print(
+            f"  {backend:<7} {t:8.1f} ms  {t_cpu / t:6.1f}x the cpu backend  {t_torch / t:5.2f}x torch"
+        )
+    xs, ys = q[:20_000], x[:20_000]
+    t_ref = cpu_time(
+        lambda: ops.pair_kernel_means(xs.cpu().numpy(), ys.cpu().numpy(), backend="cpu"), reps=1
+    )
+    print(f"pair_kernel_means distance 20000x20000x{d}: airda cpu {t_ref:.0f} ms")
+    for backend in gpu_backends:
+        t = gpu_time(lambda b=backend: ops.pair_kernel_means(xs, ys, backend=b), reps=3, warmup=1)
+        print(f"  {backend:<7} {t:8.1f} ms  {t_ref / t:6.1f}x the cpu backend")
+
+
 def main(argv: list[str]) -> int:
     t_start = time.perf_counter()
     if not torch.cuda.is_available():
@@ -662,6 +758,7 @@ def main(argv: list[str]) -> int:
         "mixed_op": mixed_op_checks,
         "evaluate_many": evaluate_many_checks,
         "tune": lambda _backends: tune_checks(),
+        "distances": distance_checks,
     }
     only = set(argv[0].split(",")) if argv else set()
     unknown = only - set(sections)

@@ -15,6 +15,8 @@ void bind_non_dominated_rank(pybind11::module_& m);
 void bind_hypervolume(pybind11::module_& m);
 void bind_bootstrap_means(pybind11::module_& m);
 void bind_parzen(pybind11::module_& m);
+void bind_knn_distances(pybind11::module_& m);
+void bind_pair_kernel_means(pybind11::module_& m);
 void bind_tpe(pybind11::module_& m);
 void bind_profiler(pybind11::module_& m);
 void bind_runtime(pybind11::module_& m);
@@ -32,6 +34,8 @@ PYBIND11_MODULE(_C, m) {
   b::bind_hypervolume(m);
   b::bind_bootstrap_means(m);
   b::bind_parzen(m);
+  b::bind_knn_distances(m);
+  b::bind_pair_kernel_means(m);
   b::bind_tpe(m);
   b::bind_profiler(m);
   b::bind_runtime(m);

@@ -105,6 +105,54 @@ def parzen_log_norm(
     out: npt.NDArray[np.float64],
 ) -> None: ...
 
+# ---- knn_distances -------------------------------------------------------------------------
+
+def knn_distances(
+    queries: npt.NDArray[np.floating],
+    data: npt.NDArray[np.floating],
+    k: int,
+    exclude_self: bool,
+    out_dist: npt.NDArray[np.float64],
+    out_idx: npt.NDArray[np.int64],
+) -> None: ...
+def cuda_knn_distances(
+    queries: int,
+    data: int,
+    f32: bool,
+    n: int,
+    m: int,
+    d: int,
+    k: int,
+    exclude_self: bool,
+    out_dist: int,
+    out_idx: int,
+    device: int,
+    stream: int,
+) -> None: ...
+
+# ---- pair_kernel_means ---------------------------------------------------------------------
+
+def pair_kernel_means(
+    x: npt.NDArray[np.float64],
+    y: npt.NDArray[np.float64],
+    kernel: str,
+    gamma: float,
+    out: npt.NDArray[np.float64],
+) -> None: ...
+def cuda_pair_kernel_row_sums(
+    a: int,
+    n: int,
+    b: int,
+    m: int,
+    d: int,
+    same: bool,
+    kernel: str,
+    gamma: float,
+    row_sums: int,
+    device: int,
+    stream: int,
+) -> None: ...
+
 # ---- tpe: TPE's proposal state (airda.strategies.tpe; not an op) ----------------------------
 
 def sorted_bandwidths(

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from airda.ops import knn_distances, knn_distances_reference
+from tests.helpers import COMPILED_BACKENDS, device_for, require_backend
 
 
 def brute_force(q: np.ndarray, x: np.ndarray, k: int, exclude_self: bool = False):
@@ -125,3 +126,123 @@ def test_bad_arrays_are_refused_naming_them():
         knn_distances(x, bad)
     with pytest.raises(ValueError, match=r"queries has NaN or infinite values .first in row 3"):
         knn_distances(torch.from_numpy(bad), torch.from_numpy(x))
+
+
+# ---- the compiled backends against the reference --------------------------------------------
+
+# (n queries, m data rows, d columns, k): one row, k = m, columns that are not a multiple of the
+# vector width, more queries than a chunk and data rows not a multiple of a 32-row tile.
+BACKEND_SHAPES = [
+    (1, 1, 1, 1),
+    (1, 40, 3, 40),
+    (5, 33, 1, 2),
+    (13, 70, 7, 5),
+    (40, 129, 17, 3),
+    (200, 97, 20, 1),
+]
+
+
+def host_or_device(a: np.ndarray, backend: str) -> torch.Tensor:
+    return torch.from_numpy(a).to(device_for(backend))
+
+
+@pytest.mark.parametrize("backend", COMPILED_BACKENDS)
+@pytest.mark.parametrize(("n", "m", "d", "k"), BACKEND_SHAPES)
+@pytest.mark.parametrize("levels", [None, 2])
+def test_backend_matches_reference(backend, n, m, d, k, levels):
+    require_backend(backend)
+    q, x = data(n, d, 1, levels), data(m, d, 2, levels)
+    want_d, want_i = knn_distances_reference(q, x, k)
+    got_d, got_i = knn_distances(
+        host_or_device(q, backend), host_or_device(x, backend), k, backend=backend
+    )
+    assert got_d.dtype == torch.float64
+    assert got_i.dtype == torch.int64
+    np.testing.assert_array_equal(got_i.cpu().numpy(), want_i)
+    np.testing.assert_array_equal(got_d.cpu().numpy(), want_d)
+
+
+@pytest.mark.parametrize("backend", COMPILED_BACKENDS)
+@pytest.mark.parametrize("levels", [None, 2])
+def test_backend_exclude_self(backend, levels):
+    require_backend(backend)
+    x = data(45, 6, 5, levels)
+    want = knn_distances_reference(x, x, 4, exclude_self=True)
+    t = host_or_device(x, backend)
+    got_d, got_i = knn_distances(t, t, 4, exclude_self=True, backend=backend)
+    np.testing.assert_array_equal(got_i.cpu().numpy(), want[1])
+    np.testing.assert_array_equal(got_d.cpu().numpy(), want[0])
+
+
+@pytest.mark.parametrize("backend", COMPILED_BACKENDS)
+def test_backend_float32_and_strided_inputs(backend):
+    require_backend(backend)
+    q = data(30, 9, 1).astype(np.float32)
+    x = data(80, 9, 2).astype(np.float32)
+    want = knn_distances_reference(q, x, 3)
+    strided_q = np.asfortranarray(q)  # column-major
+    wide = np.zeros((80, 18), dtype=np.float32)
+    wide[:, ::2] = x  # every other column of a wider array
+    if backend == "cpu":
+        args = (strided_q, wide[:, ::2])
+    else:
+        args = (host_or_device(q, backend).T.contiguous().T, host_or_device(wide, backend)[:, ::2])
+    got_d, got_i = knn_distances(*args, 3, backend=backend)
+    np.testing.assert_array_equal(
+        np.asarray(got_i.cpu() if hasattr(got_i, "cpu") else got_i), want[1]
+    )
+    np.testing.assert_array_equal(
+        np.asarray(got_d.cpu() if hasattr(got_d, "cpu") else got_d), want[0]
+    )
+
+
+def test_cpu_takes_numpy_and_returns_numpy():
+    require_backend("cpu")
+    q, x = data(8, 5, 1), data(20, 5, 2)
+    d, i = knn_distances(q, x, 2, backend="cpu")
+    assert isinstance(d, np.ndarray)
+    assert isinstance(i, np.ndarray)
+    assert d.dtype == np.float64
+    assert i.dtype == np.int64
+    assert d.shape == i.shape == (8, 2)
+
+
+@pytest.mark.parametrize("tile", ["portable", "avx2", "default"])
+def test_cpu_tiles_match_the_reference(tile):
+    """Each register tile (AIRDA_KNN_KERNEL caps the widest the CPU runs) on a problem large
+    enough for several query chunks, data segments and tiles, with centred offsets, tiny
+    scales and exact ties."""
+    require_backend("cpu")
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import numpy as np\n"
+        "from airda.ops import knn_distances, knn_distances_reference\n"
+        "rng = np.random.default_rng(7)\n"
+        "cases = [(rng.standard_normal((300, 11)), rng.standard_normal((2500, 11)), 3),\n"
+        "         (rng.integers(0, 2, (7, 5)).astype(float), rng.integers(0, 2, (3000, 5)).astype(float), 9),\n"
+        "         (1e6 + 1e-4 * rng.standard_normal((50, 4)), 1e6 + 1e-4 * rng.standard_normal((900, 4)), 2),\n"
+        "         (1e-200 * rng.standard_normal((20, 3)), 1e-200 * rng.standard_normal((100, 3)), 4),\n"
+        "         (1e120 * rng.standard_normal((20, 3)), 1e120 * rng.standard_normal((100, 3)), 4)]\n"
+        "for q, x, k in cases:\n"
+        "    got = knn_distances(q, x, k, backend='cpu')\n"
+        "    want = knn_distances_reference(q, x, k)\n"
+        "    assert (got[1] == want[1]).all() and (got[0] == want[0]).all()\n"
+        "    got = knn_distances(x, x, k, exclude_self=True, backend='cpu')\n"
+        "    want = knn_distances_reference(x, x, k, exclude_self=True)\n"
+        "    assert (got[1] == want[1]).all() and (got[0] == want[0]).all()\n"
+        "print('ok')\n"
+    )
+    env = dict(os.environ, AIRDA_KNN_KERNEL=tile)
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "ok" in out.stdout
+
+
+def test_triton_refuses_a_large_k():
+    require_backend("triton")
+    x = data(70, 2)
+    with pytest.raises(ValueError, match=r"k must be in .1, 64. for the triton backend"):
+        knn_distances(torch.from_numpy(x), torch.from_numpy(x), 65, backend="triton")

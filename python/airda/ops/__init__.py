@@ -6,7 +6,9 @@ Each op has a NumPy reference and backends ``cpu`` (C++/OpenMP in ``airda._C``),
 (:func:`bootstrap_means`, with :func:`bootstrap_indices` giving its resamples to NumPy code) have
 ``cpu`` only; the fused DARTS mixed operation (:func:`mixed_op_forward`,
 :func:`mixed_op_backward`) has all four; the grouped depthwise convolution of elastic blocks
-(:func:`grouped_depthwise_conv`, torch tensors only) has ``cpu`` and ``triton``. The backend follows the
+(:func:`grouped_depthwise_conv`, torch tensors only) has ``cpu`` and ``triton``; the exact
+k-nearest-neighbour distances (:func:`knn_distances`) and the pairwise kernel means behind
+:func:`energy_distance` and :func:`mmd` (:func:`pair_kernel_means`) have all four. The backend follows the
 data: host arrays run on ``cpu``, CUDA tensors on ``cuda`` then ``triton``. Force one with
 ``backend=`` or ``AIRDA_BACKEND``; :func:`available` says which can run here.
 
@@ -51,6 +53,13 @@ from airda.ops.pack_sign_bits import (
     unpack_sign_bits,
     words_for,
 )
+from airda.ops.pair_kernel_means import (
+    energy_distance,
+    median_heuristic_gamma,
+    mmd,
+    pair_kernel_means,
+    pair_kernel_means_reference,
+)
 from airda.ops.parzen import (
     parzen_log_norm,
     parzen_log_norm_reference,
@@ -67,6 +76,7 @@ __all__ = [
     "bootstrap_indices",
     "bootstrap_means",
     "bootstrap_means_reference",
+    "energy_distance",
     "grouped_depthwise_conv",
     "grouped_depthwise_conv_reference",
     "hamming_gram",
@@ -75,14 +85,18 @@ __all__ = [
     "hypervolume_reference",
     "knn_distances",
     "knn_distances_reference",
+    "median_heuristic_gamma",
     "mixed_op_backward",
     "mixed_op_backward_reference",
     "mixed_op_forward",
     "mixed_op_forward_reference",
+    "mmd",
     "non_dominated_rank",
     "non_dominated_rank_reference",
     "pack_sign_bits",
     "pack_sign_bits_reference",
+    "pair_kernel_means",
+    "pair_kernel_means_reference",
     "parzen_log_norm",
     "parzen_log_norm_reference",
     "parzen_logpdf",

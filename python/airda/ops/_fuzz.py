@@ -178,6 +178,18 @@ def _means_base() -> dict[str, Any]:
     }
 
 
+def _knn_base() -> dict[str, Any]:
+    rng = _rng()
+    data = rng.standard_normal((7, 3))
+    data[4] = data[1]  # a duplicate row: a tie at distance 0
+    return {"queries": rng.standard_normal((4, 3)), "data": data, "k": 3}
+
+
+def _pair_means_base() -> dict[str, Any]:
+    rng = _rng()
+    return {"x": rng.standard_normal((5, 3)), "y": rng.standard_normal((4, 3)) + 0.5}
+
+
 def _indices_base() -> dict[str, Any]:
     return {"n": 6, "n_resamples": 4, "seed": 3, "start": 0, "strata": np.array([0, 0, 1, 1, 1, 2])}
 
@@ -277,6 +289,8 @@ _SPECS = {
             arrays=("data", "strata"),
             ints=("n_resamples", "seed"),
         ),
+        Spec("knn_distances", _knn_base, arrays=("queries", "data"), ints=("k",), torch_too=True),
+        Spec("pair_kernel_means", _pair_means_base, arrays=("x", "y"), torch_too=True),
         Spec(
             "bootstrap_indices",
             _indices_base,

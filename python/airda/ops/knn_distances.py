@@ -116,6 +116,8 @@ def _host_native(a: Any) -> np.ndarray:
 
 def _cpu(q: Any, x: Any, k: int, exclude_self: bool, info: ArrayInfo):
     hq, hx = _host_native(q), _host_native(x)
+    if hq.dtype != hx.dtype:
+        hq, hx = hq.astype(np.float64), hx.astype(np.float64)
     n = hq.shape[0]
     dist = np.empty((n, k), dtype=np.float64)
     idx = np.empty((n, k), dtype=np.int64)
@@ -159,15 +161,25 @@ def _cuda(q: Any, x: Any, k: int, exclude_self: bool, info: ArrayInfo):
     return dist, idx
 
 
-def _triton(q: Any, x: Any, k: int, exclude_self: bool, info: ArrayInfo):
-    from airda.kernels.knn_distances import knn_distances_triton
+def _torch_view(a: Any) -> Any:
+    """`a` as a torch tensor (NumPy arrays with negative strides, which torch cannot view,
+    are copied)."""
     from airda.ops._arrays import to_torch
 
-    dist, idx = knn_distances_triton(to_torch(q), to_torch(x), k, exclude_self)
+    if isinstance(a, np.ndarray) and any(s < 0 for s in a.strides):
+        a = np.ascontiguousarray(a)
+    return to_torch(a)
+
+
+def _triton(q: Any, x: Any, k: int, exclude_self: bool, info: ArrayInfo):
+    from airda.kernels.knn_distances import knn_distances_triton
+    dist, idx = knn_distances_triton(_torch_view(q), _torch_view(x), k, exclude_self)
     return like_input(dist, info), like_input(idx, info)
 
 
-_OP = register_op("knn_distances", {"reference": _reference})
+_OP = register_op(
+    "knn_distances", {"reference": _reference, "cpu": _cpu, "cuda": _cuda, "triton": _triton}
+)
 
 
 # ---- input checks --------------------------------------------------------------------------
@@ -185,6 +197,19 @@ def _matrix(a: Any, name: str) -> tuple[Any, ArrayInfo]:
 
 
 def _require_finite(a: Any, info: ArrayInfo, name: str) -> None:
+    """Refuse NaN and infinities, naming the first row; a view too large to scan (a huge
+    broadcast) is refused as not fitting in memory."""
+    try:
+        _scan_finite(a, info, name)
+    except (MemoryError, RuntimeError) as exc:
+        if isinstance(exc, RuntimeError) and "alloc" not in str(exc):
+            raise
+        raise MemoryError(
+            f"{name} of shape {info.shape} is too large to scan for NaN here: {exc}"
+        ) from None
+
+
+def _scan_finite(a: Any, info: ArrayInfo, name: str) -> None:
     if info.lib == "torch":
         import torch
 
