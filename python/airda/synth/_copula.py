@@ -447,6 +447,8 @@ class GaussianCopula(Synthesizer):
         by: ``"auto"`` (the metadata's target when it is categorical), None (one copula), or a
             categorical column to fit one copula per value of.
         min_class_rows: classes with fewer rows share one copula.
+        target_bins: with a numerical target, at most this many quantile bins of it, one
+            copula each (each bin at least ``50 * min_class_rows`` rows; 1: one copula).
         knots: at most this many knots tabulate an empirical or KDE quantile function.
         ks_threshold: a parametric family is chosen when its KS statistic is at most
             ``ks_threshold / sqrt(n)`` (1.36 would be the 5% critical value).
@@ -466,6 +468,7 @@ class GaussianCopula(Synthesizer):
         "shrinkage": "auto",
         "by": "auto",
         "min_class_rows": 20,
+        "target_bins": 8,
         "knots": 1024,
         "ks_threshold": 1.0,
         "kde_max_rows": 5000,
@@ -478,7 +481,7 @@ class GaussianCopula(Synthesizer):
         s = hp["shrinkage"]
         if s != "auto" and not (isinstance(s, int | float) and 0 <= s <= 1):
             raise ValueError(f"shrinkage must be 'auto' or in [0, 1], got {s!r}")
-        for k in ("knots", "kde_max_rows", "gibbs_sweeps", "min_class_rows"):
+        for k in ("knots", "kde_max_rows", "gibbs_sweeps", "min_class_rows", "target_bins"):
             if isinstance(hp[k], bool) or not isinstance(hp[k], int) or hp[k] < 1:
                 raise ValueError(f"{k} must be a positive int, got {hp[k]!r}")
         if not (isinstance(hp["ks_threshold"], int | float) and hp["ks_threshold"] >= 0):
@@ -527,20 +530,26 @@ class GaussianCopula(Synthesizer):
         for j, name in enumerate(enc.num_names):
             if name + "#missing" in enc.cat_names:
                 observed[:, j] = enc.cat[:, enc.cat_names.index(name + "#missing")] == 0
-        if by is None:
-            self._components = [_Component(enc.num, enc.cat, enc.cat_sizes, hp, rng, observed)]
-            self._weights = np.ones(1)
-            self._group_of = None
-        else:
-            self._components, w = [], []
+        self._group_of = None
+        labels = None  # the component of each row
+        if by is not None:
             self._group_of = np.full(enc.cat_sizes[by], -1, dtype=np.int64)
             for g, codes in enumerate(groups):
-                rows = np.isin(enc.cat[:, by], codes)
+                self._group_of[codes] = g
+            labels = self._group_of[enc.cat[:, by]]
+        else:
+            labels = self._target_bins(enc)
+        if labels is None:
+            self._components = [_Component(enc.num, enc.cat, enc.cat_sizes, hp, rng, observed)]
+            self._weights = np.ones(1)
+        else:
+            self._components, w = [], []
+            for g in range(int(labels.max()) + 1):
+                rows = labels == g
                 self._components.append(
                     _Component(enc.num[rows], enc.cat[rows], enc.cat_sizes, hp, rng, observed[rows])
                 )
                 w.append(rows.sum() / n)
-                self._group_of[codes] = g
             self._weights = np.asarray(w)
         # windows for the likelihood of numeric conditions: a hundredth of a robust spread
         self._halfwidth = {}
@@ -549,6 +558,25 @@ class GaussianCopula(Synthesizer):
             q = np.quantile(x, [0.1, 0.9]) if n else np.zeros(2)
             spread = q[1] - q[0] or (x.max() - x.min() if n else 0.0) or 1.0
             self._halfwidth[j] = 0.005 * spread
+
+    def _target_bins(self, enc: Encoded) -> np.ndarray | None:
+        """With a numerical target (``by="auto"``): its quantile bins, one copula each, when
+        every bin gets at least ``50 * min_class_rows`` rows; None otherwise."""
+        md = self.metadata
+        hp = self._hp
+        target = md.target if md is not None and hp["by"] == "auto" else None
+        if target is None or target not in enc.num_names:
+            return None
+        x = enc.num[:, enc.num_names.index(target)]
+        bins = min(hp["target_bins"], len(x) // (50 * hp["min_class_rows"]))
+        if bins < 2:
+            return None
+        edges = np.unique(np.quantile(x, np.linspace(0, 1, bins + 1)[1:-1]))
+        labels = np.searchsorted(edges, x, side="right")
+        present = np.unique(labels)
+        if len(present) < 2:
+            return None
+        return np.searchsorted(present, labels)  # consecutive component numbers
 
     # ------------------------------------------------------------------ sample
     def _sample(
