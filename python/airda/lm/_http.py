@@ -371,11 +371,14 @@ class HTTPLM(LM):
             with response:
                 status = response.status if hasattr(response, "status") else response.code
                 retry_after = _seconds(response.headers.get("Retry-After"))
+                # read1: what has arrived (one socket read, each under the timeout), so a
+                # reply that trickles in still meets the deadline
+                read = getattr(response, "read1", None) or response.read
                 chunks = []
                 while True:
                     if time.monotonic() > deadline:
                         raise _Timeout
-                    chunk = response.read(65536)
+                    chunk = read(65536)
                     if not chunk:
                         break
                     chunks.append(chunk)
