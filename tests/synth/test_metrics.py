@@ -343,3 +343,15 @@ def test_metadata_object_and_partial_dicts_set_the_kinds():
     md.set("k", kind="categorical")
     _, details = M.column_shapes(real, real, metadata=md)
     assert details.set_index("column")["metric"]["k"] == "TVComplement"
+
+
+def test_columns_the_synthesizers_refuse_still_get_a_kind():
+    # An all-missing column and one mixing numbers with strings: Metadata.detect refuses the
+    # table, the metrics fall back to a per-column guess and still score the rest.
+    df = pd.DataFrame({"x": np.arange(40.0), "empty": np.nan, "mixed": [1, "a"] * 20})
+    kinds = M.column_kinds(df, list(df.columns))
+    assert kinds["mixed"] == "categorical"
+    assert kinds["empty"] in M.CONTINUOUS
+    score, details = M.column_shapes(df, df.copy())
+    assert score == 1.0
+    assert math.isnan(details.set_index("column")["score"]["empty"])
