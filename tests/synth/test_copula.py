@@ -201,3 +201,35 @@ def test_registry_and_lazy_import():
     code = "import sys, airda.synth; print('pandas' in sys.modules, 'scipy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_numerical_target_bins_and_conditions_on_it():
+    rng = np.random.default_rng(4)
+    n = 1200
+    x = rng.uniform(0, 4, n)
+    df = pd.DataFrame({"x": x, "c": rng.choice(["u", "v"], n), "y": x**2 + rng.normal(0, 0.2, n)})
+    md = Metadata.detect(df, target="y")
+    model = GaussianCopula(seed=0, min_class_rows=4).fit(df, md)
+    assert len(model._components) == 6  # n // (50 * 4) bins
+    s = model.sample(400, seed=0)
+    assert np.corrcoef(s.x**2, s.y)[0, 1] > 0.9
+    hi = model.sample(200, conditions={"y": 12.0}, seed=1)
+    assert (hi.y == 12.0).all()
+    assert hi.x.mean() > 3.0
+    assert len(GaussianCopula(seed=0, target_bins=1).fit(df, md)._components) == 1
+
+
+def test_several_categorical_conditions_use_the_truncated_gibbs_draw():
+    rng = np.random.default_rng(5)
+    n = 400
+    a = rng.choice(["p", "q"], n)
+    b = np.where(rng.random(n) < 0.8, a, np.where(a == "p", "q", "p"))
+    x = np.where(b == "p", 0.0, 3.0) + rng.normal(0, 0.5, n)
+    df = pd.DataFrame({"a": a, "b": b, "c": rng.choice(["r", "s", "t"], n), "x": x})
+    model = GaussianCopula(seed=0).fit(df)
+    per_row = pd.DataFrame({"a": ["p"] * 100 + ["q"] * 100, "c": ["r", "s"] * 100})
+    s = model.sample(200, conditions=per_row, seed=0)
+    assert (s.a == per_row.a).all()
+    assert (s.c == per_row.c).all()
+    assert (s.b[:100] == "p").mean() > 0.6
+    assert (s.b[100:] == "q").mean() > 0.6

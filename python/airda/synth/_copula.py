@@ -266,6 +266,7 @@ class _Component:
         z = np.zeros((n, d))
         mask = np.ones((n, d), dtype=bool)
         mask[:, :d_num] = observed
+        blocks: list[tuple[np.ndarray, np.ndarray] | None] = []
         for j in range(d):
             key = num[:, j] if j < d_num else self.cat_rank[j - d_num][cat[:, j - d_num]]
             rows = np.flatnonzero(mask[:, j])
@@ -273,7 +274,11 @@ class _Component:
             r = np.empty(m, dtype=np.int64)
             r[np.lexsort((rng.random(m), key[rows]))] = np.arange(m)
             z[rows, j] = _ndtri((r + 0.5) / max(m, 1))
-        self.corr = _shrunk_correlation(z, mask, hp["shrinkage"]) if d else np.zeros((0, 0))
+            blocks.append(_tie_blocks(key[rows]))
+        if d:
+            self.corr = _shrunk_correlation(z, mask, hp["shrinkage"], blocks)
+        else:
+            self.corr = np.zeros((0, 0))
         self.chol = np.linalg.cholesky(self.corr) if d else np.zeros((0, 0))
 
     # -- sampling
@@ -589,9 +594,11 @@ class GaussianCopula(Synthesizer):
         enc = self.encoder
         comps = self._components
         for j, codes in cond_cat.items():  # a category that never occurs cannot be drawn
-            if not any(np.all(c.cat_cum[j][c.cat_rank[j][np.unique(codes)] + 1]
-                              > c.cat_cum[j][c.cat_rank[j][np.unique(codes)]])
-                       for c in comps) and not self._by_handles(j, codes):  # fmt: skip
+            drawable = np.zeros(len(codes), dtype=bool)
+            for c in comps:
+                cum, pos = c.cat_cum[j], c.cat_rank[j][codes]
+                drawable |= cum[pos + 1] > cum[pos]
+            if not drawable.all():
                 name = enc.cat_names[j].split("#")[0]
                 raise SynthDataError(
                     f"condition on {name!r}: a value that never occurs in the data", name
@@ -635,9 +642,6 @@ class GaussianCopula(Synthesizer):
     def _group_codes(self, k: int) -> np.ndarray:
         return np.flatnonzero(self._group_of == k)
 
-    def _by_handles(self, j: int, codes: np.ndarray) -> bool:
-        return j == self._by and bool(np.all(self._group_of[np.unique(codes)] >= 0))
-
 
 def _trunc_normal(
     mu: np.ndarray, sd: float, lo: np.ndarray, hi: np.ndarray, rng: np.random.Generator
@@ -666,10 +670,85 @@ def _safe_cholesky(cov: np.ndarray) -> np.ndarray:
         return v * np.sqrt(np.clip(w, 0, None))
 
 
-def _shrunk_correlation(z: np.ndarray, mask: np.ndarray, shrinkage: float | str) -> np.ndarray:
+def _tie_blocks(key: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """A column with ties (a category, a discrete number): the inner cut points of its blocks on
+    the normal scale and the mean normal score of each block; None for a column whose ties are
+    too few to matter (the mean square of its block means is above 0.98)."""
+    m = len(key)
+    if m < 2:
+        return None
+    _, counts = np.unique(key, return_counts=True)
+    if len(counts) == m:
+        return None
+    p = counts / m
+    cut = _ndtri(np.cumsum(p)[:-1])
+    edges = np.r_[-np.inf, cut, np.inf]
+    from scipy.special import ndtr
+
+    phi = np.exp(-0.5 * np.where(np.isfinite(edges), edges, 0.0) ** 2) / np.sqrt(2 * np.pi)
+    phi[~np.isfinite(edges)] = 0.0
+    mass = np.maximum(ndtr(edges[1:]) - ndtr(edges[:-1]), 1e-300)
+    means = (phi[:-1] - phi[1:]) / mass
+    if float(np.sum(p * means**2)) > 0.98:
+        return None
+    return cut, means
+
+
+_RHO = np.linspace(-0.995, 0.995, 41)
+_X = np.linspace(-6.0, 6.0, 241)
+_WX = np.exp(-0.5 * _X**2)
+_WX /= _WX.sum()
+_GH_X, _GH_W = np.polynomial.hermite_e.hermegauss(48)
+_GH_W = _GH_W / _GH_W.sum()
+
+
+def _latent_correlation(c: np.ndarray, blocks: list[tuple[np.ndarray, np.ndarray] | None]):
+    """Undo the attenuation that ties cause: scores drawn at random inside a tie block carry
+    only the block's mean, so their correlation g(rho) is smaller than the latent rho the
+    copula samples from. g is tabulated on a grid of rho (by quadrature: the outer variable on a
+    fine grid, the inner one conditional on it with Gauss-Hermite nodes) and inverted."""
+    disc = [j for j, b in enumerate(blocks) if b is not None]
+    if not disc:
+        return c
+    d = len(blocks)
+    # m_i(x) on the grid: the block mean for a discrete column, x itself for a continuous one
+    mx = np.tile(_X, (d, 1))
+    for j in disc:
+        cut, means = blocks[j]
+        mx[j] = means[np.searchsorted(cut, _X)]
+    out = c.copy()
+    sd = np.sqrt(1 - _RHO**2)
+    for j in disc:
+        cut, means = blocks[j]
+        # H[r, x] = E[m_j(rho x + sd W)]: in closed form over few blocks,
+        # m_K + sum_l (m_l - m_l+1) Phi((c_l - rho x) / sd); by Gauss-Hermite over many
+        mu = _RHO[:, None] * _X[None, :]
+        if len(cut) <= 32:
+            t = (cut[None, None, :] - mu[:, :, None]) / sd[:, None, None]
+            h = means[-1] + _ndtr(t) @ (means[:-1] - means[1:])
+        else:
+            pts = mu[:, :, None] + sd[:, None, None] * _GH_X[None, None, :]
+            h = means[np.searchsorted(cut, pts)] @ _GH_W
+        g = (h * _WX) @ mx.T  # g[r, i] = E[m_i(X) m_j(rho X + sd W)]
+        for i in range(d):
+            if i == j or (blocks[i] is not None and i > j):
+                continue  # each discrete pair once (the later column tabulates it)
+            gi = np.maximum.accumulate(g[:, i])
+            rho = 0.0 if gi[-1] - gi[0] < 1e-09 else float(np.interp(c[i, j], gi, _RHO))
+            out[i, j] = out[j, i] = rho
+    return out
+
+
+def _shrunk_correlation(
+    z: np.ndarray,
+    mask: np.ndarray,
+    shrinkage: float | str,
+    blocks: list[tuple[np.ndarray, np.ndarray] | None] | None = None,
+) -> np.ndarray:
     """The correlation of the normal scores (pairwise over rows where both are observed; `z`
-    is 0 where not), shrunk towards the identity and made positive definite (eigenvalues at
-    least 1e-6, then rescaled to a unit diagonal)."""
+    is 0 where not), corrected for ties (:func:`_latent_correlation`), shrunk towards the
+    identity and made positive definite (eigenvalues at least 1e-6, then rescaled to a unit
+    diagonal)."""
     n, d = z.shape
     m = mask.astype(np.float64)
     cross = z.T @ z
@@ -678,6 +757,8 @@ def _shrunk_correlation(z: np.ndarray, mask: np.ndarray, shrinkage: float | str)
     c = np.where(denom > 0, cross / np.where(denom > 0, denom, 1.0), 0.0)
     np.fill_diagonal(c, 1.0)
     zs = z
+    if blocks is not None:
+        c = _latent_correlation(c, blocks)
     if shrinkage == "auto":  # Ledoit-Wolf's intensity for the target I (standardised data)
         if n < 2 or d < 2:
             lam = 0.0
