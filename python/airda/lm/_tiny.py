@@ -21,7 +21,10 @@ from airda.lm._local import LocalLM, import_transformers, smollm2_path
 __all__ = ["smollm2_tokenizer", "tiny_model"]
 
 _TOKENIZER: Any = None
-_LOCK = threading.Lock()
+_LOCK = threading.RLock()
+# Built models, shared by the LocalLMs tiny_model() returns (each with its own usage).
+_MODELS: dict[tuple[Any, ...], Any] = {}
+_MODEL_LOCKS: dict[tuple[Any, ...], Any] = {}
 
 
 def _cache_dir() -> Path:
@@ -99,10 +102,17 @@ def tiny_model(*, seed: int = 0, layers: int = 2, hidden: int = 64, device: Any 
         eos_token_id=tok.eos_token_id,
         pad_token_id=tok.pad_token_id,
     )
-    state = torch.random.get_rng_state()
-    try:
-        torch.manual_seed(seed)
-        model = transformers.LlamaForCausalLM(config)
-    finally:
-        torch.random.set_rng_state(state)
-    return LocalLM.from_objects(model, tok, name=f"tiny-random-llama-s{seed}", device=device)
+    key = (seed, layers, hidden, str(device))
+    with _LOCK:
+        model = _MODELS.get(key)
+        if model is None:
+            state = torch.random.get_rng_state()
+            try:
+                torch.manual_seed(seed)
+                model = transformers.LlamaForCausalLM(config)
+            finally:
+                torch.random.set_rng_state(state)
+            _MODELS[key] = model
+    lm = LocalLM.from_objects(model, tok, name=f"tiny-random-llama-s{seed}", device=device)
+    lm._lock = _MODEL_LOCKS.setdefault(key, lm._lock)  # one lock per shared model
+    return lm
