@@ -285,6 +285,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--datasets", help="comma-separated names (default: all)")
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--tvae-epochs", type=int, default=300)
+    ap.add_argument(
+        "--tvae-seconds", type=float, default=60.0, help="TVAE's training time limit (60)"
+    )
     ap.add_argument("--no-ctgan", action="store_true", help="skip SDV's CTGAN")
     args = ap.parse_args(argv)
     warnings.filterwarnings("ignore")
@@ -300,6 +303,7 @@ def main(argv: list[str] | None = None) -> int:
         f"load {load:.1f}; python {sys.version.split()[0]}"
     )
     pooled: dict[str, list[float]] = {"best": [], "sdv_gc": [], "ctgan": []}
+    tvae_hp = {"epochs": args.tvae_epochs, "max_seconds": args.tvae_seconds}
     rows = []
     checked: dict[str, int] = {}
     violated: dict[str, int] = {}
@@ -318,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
             res["t_copula"].append(f + t)
             if seed == 0:
                 fid = fidelity(train, s, ds)
-            s, f, t = run_airda("tvae", train, ds, seed, epochs=args.tvae_epochs)
+            s, f, t = run_airda("tvae", train, ds, seed, **tvae_hp)
             res["tvae"].append(utility(s, test, ds, seed))
             res["t_tvae"].append(f)
             s, f, t = run_sdv_copula(train, seed)
@@ -330,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
             rules = constraints(name)
             if rules is not None:
                 for kind in ("copula", "tvae"):
-                    hp = {"epochs": args.tvae_epochs} if kind == "tvae" else {}
+                    hp = tvae_hp if kind == "tvae" else {}
                     s, _, _ = run_airda(kind, train, ds, seed, rules=rules[0], **hp)
                     ok = rules[1](s)
                     checked[name] = checked.get(name, 0) + len(s)
