@@ -376,7 +376,7 @@ class TVAEModel:
         deadline = None if hp["max_seconds"] is None else t0 + hp["max_seconds"]
         for epoch in range(hp["epochs"]):
             perm = torch.randperm(n, generator=g_cpu).to(dev)
-            total, seen = 0.0, 0
+            total, seen = torch.zeros((), device=dev), 0  # summed on the device: no sync a step
             for start in range(0, n, bs):
                 idx = perm[start : start + bs]
                 x = self._one_hot_input(a_t[idx], codes_t[idx])  # per batch: O(batch) memory
@@ -387,15 +387,16 @@ class TVAEModel:
                 opt.step()
                 with torch.no_grad():
                     net.sigma.clamp_(0.01, 1.0)
-                total += float(loss.detach()) * idx.shape[0]
+                total += loss.detach() * idx.shape[0]
                 seen += idx.shape[0]
                 if deadline is not None and time.perf_counter() >= deadline:
                     self.stopped_by_time_ = True
                     break
             self.epochs_run_ = epoch + 1
-            self.loss_history_.append(total / seen)
+            mean_loss = float(total) / seen
+            self.loss_history_.append(mean_loss)
             if progress is not None:
-                progress(epoch + 1, total / seen)
+                progress(epoch + 1, mean_loss)
             if self.stopped_by_time_:
                 break
         self.fit_seconds_ = time.perf_counter() - t0
