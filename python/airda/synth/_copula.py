@@ -196,16 +196,17 @@ def _moment_fits(xs: np.ndarray) -> list[_Parametric]:
     return out
 
 
-def _ks(xs: np.ndarray, dist: _Marginal) -> float:
-    """The Kolmogorov-Smirnov statistic of sorted data against a continuous CDF."""
+def _ks(xs: np.ndarray, dist: _Marginal, max_points: int = 2000) -> float:
+    """The Kolmogorov-Smirnov statistic of sorted data against a continuous CDF (at most
+    `max_points` evenly spaced order statistics are checked: the sup over them)."""
     n = len(xs)
-    f = dist.cdf(xs)
-    i = np.arange(1, n + 1) / n
-    return float(max(np.max(i - f), np.max(f - (i - 1.0 / n))))
+    idx = np.arange(n) if n <= max_points else np.linspace(0, n - 1, max_points).astype(np.int64)
+    f = dist.cdf(xs[idx])
+    return float(max(np.max((idx + 1) / n - f), np.max(f - idx / n)))
 
 
-def _choose_marginal(x: np.ndarray, how: str, knots: int, ks_threshold: float, kde_max: int):
-    xs = np.sort(x)
+def _choose_marginal(xs: np.ndarray, how: str, knots: int, ks_threshold: float, kde_max: int):
+    """The marginal of sorted values `xs` (see GaussianCopula's ``marginals``)."""
     n = len(xs)
     if how == "empirical" or xs[0] == xs[-1]:
         return _empirical(xs, knots)
@@ -242,11 +243,6 @@ class _Component:
         n, d_num = num.shape
         d_cat = cat.shape[1]
         self.n, self.d_num = n, d_num
-        self.marginals = []
-        for j in range(d_num):  # fitted on the observed values (missing ones are filled)
-            x = num[observed[:, j], j] if observed[:, j].any() else num[:, j]
-            self.marginals.append(_choose_marginal(x, hp["marginals"], hp["knots"],
-                                                   hp["ks_threshold"], hp["kde_max_rows"]))  # fmt: skip
         # categories, most frequent first: cumulative bounds on the uniform scale
         self.cat_order: list[np.ndarray] = []  # position -> code
         self.cat_rank: list[np.ndarray] = []  # code -> position
@@ -267,14 +263,24 @@ class _Component:
         mask = np.ones((n, d), dtype=bool)
         mask[:, :d_num] = observed
         blocks: list[tuple[np.ndarray, np.ndarray] | None] = []
+        self.marginals = []
         for j in range(d):
             key = num[:, j] if j < d_num else self.cat_rank[j - d_num][cat[:, j - d_num]]
             rows = np.flatnonzero(mask[:, j])
             m = len(rows)
+            k = key[rows]
+            order = np.argsort(k, kind="stable")
+            ks = k[order]
+            if m > 1 and np.any(ks[1:] == ks[:-1]):  # ties: break them at random
+                order = np.lexsort((rng.random(m), k))
             r = np.empty(m, dtype=np.int64)
-            r[np.lexsort((rng.random(m), key[rows]))] = np.arange(m)
+            r[order] = np.arange(m)
             z[rows, j] = _ndtri((r + 0.5) / max(m, 1))
-            blocks.append(_tie_blocks(key[rows]))
+            blocks.append(_tie_blocks(ks))
+            if j < d_num:  # the marginal, fitted on the observed values (sorted already)
+                xs = ks if m else np.sort(num[:, j])
+                self.marginals.append(_choose_marginal(xs, hp["marginals"], hp["knots"],
+                                                       hp["ks_threshold"], hp["kde_max_rows"]))  # fmt: skip
         if d:
             self.corr = _shrunk_correlation(z, mask, hp["shrinkage"], blocks)
         else:
@@ -510,6 +516,10 @@ class GaussianCopula(Synthesizer):
         return enc.cat_names.index(by)
 
     def _fit(self, enc: Encoded) -> None:
+        with _one_blas_thread():
+            self._fit_components(enc)
+
+    def _fit_components(self, enc: Encoded) -> None:
         hp = self._hp
         rng = np.random.default_rng([self.seed, 0xC0])
         n = len(enc)
@@ -591,6 +601,16 @@ class GaussianCopula(Synthesizer):
         cond_num: dict[int, np.ndarray],
         rng: np.random.Generator,
     ) -> Encoded:
+        with _one_blas_thread():
+            return self._sample_components(n, cond_cat, cond_num, rng)
+
+    def _sample_components(
+        self,
+        n: int,
+        cond_cat: dict[int, np.ndarray],
+        cond_num: dict[int, np.ndarray],
+        rng: np.random.Generator,
+    ) -> Encoded:
         enc = self.encoder
         comps = self._components
         for j, codes in cond_cat.items():  # a category that never occurs cannot be drawn
@@ -643,6 +663,18 @@ class GaussianCopula(Synthesizer):
         return np.flatnonzero(self._group_of == k)
 
 
+def _one_blas_thread() -> Any:
+    """One BLAS thread for the copula's small matrix products: threads gain nothing at these
+    sizes, and on a loaded machine OpenBLAS's spinning threads made them 15x slower."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - scikit-learn brings it
+        import contextlib
+
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def _trunc_normal(
     mu: np.ndarray, sd: float, lo: np.ndarray, hi: np.ndarray, rng: np.random.Generator
 ) -> np.ndarray:
@@ -670,16 +702,17 @@ def _safe_cholesky(cov: np.ndarray) -> np.ndarray:
         return v * np.sqrt(np.clip(w, 0, None))
 
 
-def _tie_blocks(key: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """A column with ties (a category, a discrete number): the inner cut points of its blocks on
-    the normal scale and the mean normal score of each block; None for a column whose ties are
-    too few to matter (the mean square of its block means is above 0.98)."""
-    m = len(key)
+def _tie_blocks(ks: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """A column with ties (a category, a discrete number), given its sorted values: the inner
+    cut points of its blocks on the normal scale and the mean normal score of each block; None
+    for a column whose ties are too few to matter (mean square of the block means above 0.98)."""
+    m = len(ks)
     if m < 2:
         return None
-    _, counts = np.unique(key, return_counts=True)
-    if len(counts) == m:
+    starts = np.flatnonzero(np.r_[True, ks[1:] != ks[:-1]])
+    if len(starts) == m:
         return None
+    counts = np.diff(np.r_[starts, m])
     p = counts / m
     cut = _ndtri(np.cumsum(p)[:-1])
     edges = np.r_[-np.inf, cut, np.inf]
