@@ -25,7 +25,8 @@ class Calibration:
         spread: how often each answer was predicted on dev.
         per_word: with labels, the zero-shot accuracy of each verbalizer set (the i-th
             candidate word of every label), by the words joined with "/".
-        in_reach: False when no tried prompt beats the majority class, or nothing parsed.
+        in_reach: False when no tried prompt beats the best constant answer on dev by more
+            than one example, or nothing parsed.
         reason: why it is (not) in reach, in words.
         calls: LM calls spent.
     """
@@ -102,17 +103,25 @@ def calibrate(
         counts = Counter(e.target for e in task.train)
         maj_label = counts.most_common(1)[0][0]
         maj = sum(e.target == maj_label for e in task.dev) / len(task.dev)
+    # The level to beat: the best constant answer on dev (the train majority, or another label
+    # when dev happens to hold more of it), plus one dev example.
+    counts = Counter(e.target for e in task.dev)
+    constant = counts.most_common(1)[0][1] / len(task.dev)
     margin = 1.0 / len(task.dev)
     if res.parse_rate == 0.0:
         in_reach, reason = False, "no reply of the starting prompt could be parsed"
-    elif best <= maj + margin:
+    elif best <= max(maj, constant) + margin:
         in_reach, reason = (
             False,
-            f"the best prompt tried ({best:.3f}) does not beat the majority class ({maj:.3f}) "
-            "by more than one dev example",
+            f"the best prompt tried ({best:.3f}) does not beat the best constant answer "
+            f"({max(maj, constant):.3f}) by more than one dev example",
         )
     else:
-        in_reach, reason = True, f"the best prompt tried scores {best:.3f} > majority {maj:.3f}"
+        in_reach, reason = (
+            True,
+            f"the best prompt tried scores {best:.3f} > best constant answer "
+            f"{max(maj, constant):.3f}",
+        )
     return Calibration(
         task.name, res.mean, res.parse_rate, chance, maj_label, maj, res.spread, per_word,
         in_reach, reason, calls,
