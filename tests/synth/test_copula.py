@@ -233,3 +233,16 @@ def test_several_categorical_conditions_use_the_truncated_gibbs_draw():
     assert (s.c == per_row.c).all()
     assert (s.b[:100] == "p").mean() > 0.6
     assert (s.b[100:] == "q").mean() > 0.6
+
+
+def test_dependence_between_categories_is_not_attenuated():
+    rng = np.random.default_rng(5)
+    n = 1500
+    a = rng.choice(["p", "q"], n)
+    b = np.where(rng.random(n) < 0.85, a, np.where(a == "p", "q", "p"))
+    k = np.where(a == "p", rng.poisson(2, n), rng.poisson(5, n))
+    df = pd.DataFrame({"a": a, "b": b, "k": k})
+    s = GaussianCopula(seed=0, by=None).fit(df).sample(6000, seed=1)
+    assert (s.a == s.b).mean() == pytest.approx((df.a == df.b).mean(), abs=0.04)
+    data_r = np.corrcoef(df.k, df.a == "p")[0, 1]
+    assert np.corrcoef(s.k, s.a == "p")[0, 1] == pytest.approx(data_r, abs=0.05)
