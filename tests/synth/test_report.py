@@ -80,6 +80,9 @@ def test_markdown_and_html_hold_every_section(copied):
     assert list(summary.columns) == ["metric", "value", "meaning"]
     assert "privacy (DCR)" in set(summary["metric"])
     assert "column_shapes=1.000" in repr(copied)
+    record = json.loads(json.dumps(copied.to_dict(), allow_nan=False))
+    assert record["scores"]["column_shapes"] == 1.0
+    assert record["details"]["privacy"][0]["rows"] == "synthetic"
 
 
 def test_save_writes_reports_and_plots(copied, tmp_path):

@@ -274,6 +274,38 @@ class QualityReport:
                 doc.image(name, alt)
         return doc
 
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict: scores, warnings, notes, kinds, row counts, seconds, and each
+        details table as a list of records (NaN and infinite values become None)."""
+
+        def clean(v: Any) -> Any:
+            if isinstance(v, (bool, np.bool_)):
+                return bool(v)
+            if isinstance(v, (int, np.integer)):
+                return int(v)
+            if isinstance(v, (float, np.floating)):
+                return float(v) if math.isfinite(float(v)) else None
+            if isinstance(v, dict):
+                return {str(k): clean(x) for k, x in v.items()}
+            if isinstance(v, (list, tuple)):
+                return [clean(x) for x in v]
+            return v if v is None or isinstance(v, str) else str(v)
+
+        return clean(
+            {
+                "scores": self.scores,
+                "warnings": self.warnings,
+                "notes": self.notes,
+                "kinds": self.kinds,
+                "target": self.target,
+                "n_real": self.n_real,
+                "n_synthetic": self.n_synthetic,
+                "n_holdout": self.n_holdout,
+                "seconds": self.seconds,
+                "details": {k: d.to_dict("records") for k, d in self.details.items()},
+            }
+        )
+
     def to_markdown(self) -> str:
         """The report as Markdown (no plots; :meth:`save` adds them)."""
         return "\n".join(self._document().md)
