@@ -127,6 +127,8 @@ def test_conditions_are_respected_exactly(fitted):
         ({"n": 3, "conditions": [1, 2]}, "dict or a DataFrame"),
         ({"n": 3, "conditions": {"const": 8}}, "'const'"),
         ({"n": 3, "conditions": {"k": None}}, "'k'"),
+        ({"n": 3, "conditions": {"k": 2.5}}, "integers"),
+        ({"n": 3, "conditions": {"when": "soon"}}, "'when'"),
     ],
 )
 def test_bad_sample_arguments(fitted, kwargs, match):

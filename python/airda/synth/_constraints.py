@@ -143,7 +143,7 @@ def _numeric_values(df: pd.DataFrame, col: Column) -> np.ndarray:
         if isinstance(s.dtype, pd.DatetimeTZDtype):
             s = s.dt.tz_convert("UTC").dt.tz_localize(None)
         elif not pd.api.types.is_datetime64_any_dtype(s.dtype):
-            s = pd.to_datetime(s, format=col.datetime_format, errors="coerce")
+            s = pd.to_datetime(s, format=col.datetime_format or "mixed", errors="coerce")
         ns = s.astype("datetime64[ns]")
         out = ns.astype(np.int64).to_numpy().astype(np.float64) / 1e9
         out[ns.isna().to_numpy()] = np.nan

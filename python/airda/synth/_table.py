@@ -269,8 +269,21 @@ class TableEncoder:
             if col.kind in ("numerical", "integer", "datetime"):
                 vals = _numeric_values(cond.reset_index(drop=True), col)
                 if np.isnan(vals).any():
-                    raise SynthDataError(f"condition on {name!r}: missing or non-numeric values "
-                                         "cannot be conditioned on", name)  # fmt: skip
+                    if col.datetime_format:
+                        what = f"dates in the column's format {col.datetime_format!r}"
+                    else:
+                        what = "dates" if col.kind == "datetime" else "numbers"
+                    raise SynthDataError(
+                        f"condition on {name!r}: values must be {what} (missing values "
+                        "cannot be conditioned on)",
+                        name,
+                    )
+                if col.kind == "integer" and np.any(vals != np.round(vals)):
+                    raise SynthDataError(
+                        f"condition on {name!r}: the column holds integers, got "
+                        f"{vals[vals != np.round(vals)][0]!r}",
+                        name,
+                    )
         full = pd.DataFrame({c: cond[c].to_numpy() for c in cond.columns})
         for c in md.constraints:
             if all(x in full.columns for x in c.columns):
