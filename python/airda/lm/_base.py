@@ -90,6 +90,7 @@ class Usage:
     :class:`~airda.lm.CachedLM` answered from its cache (those are not counted as calls).
 
     Example:
+        >>> from airda.lm import Usage
         >>> u = Usage()
         >>> u.add(calls=2, prompt_tokens=30, completion_tokens=8)
         >>> u.total_tokens
