@@ -185,15 +185,61 @@ __attribute__((target("avx512f"))) uint32_t micro_avx512(const float* qp, const 
   }
   return any;
 }
+
+// The bf16 tile: each 32-bit word holds two columns as bfloat16 (the data's -2 y, the query's
+// x); one vdpbf16ps adds both products into float32 lanes, half the instructions of the float32
+// tile. `d` here counts column pairs.
+__attribute__((target("avx512f,avx512bf16"))) uint32_t micro_bf16(const float* qp, const float* yp,
+                                                                 const float* ay, const float* ax,
+                                                                 const float* thr, int64_t d,
+                                                                 uint32_t* mask) {
+  const __m512 ay0 = _mm512_loadu_ps(ay);
+  const __m512 ay1 = _mm512_loadu_ps(ay + DB);
+  const float* yp1 = yp + d * DB;
+  __m512 a0[QR], a1[QR];
+#pragma GCC unroll 6
+  for (int r = 0; r < QR; ++r) {
+    const __m512 b = _mm512_set1_ps(ax[r]);
+    a0[r] = _mm512_add_ps(ay0, b);
+    a1[r] = _mm512_add_ps(ay1, b);
+  }
+  for (int64_t c = 0; c < d; ++c) {
+    const __m512bh y0 = (__m512bh)_mm512_loadu_si512(yp + c * DB);
+    const __m512bh y1 = (__m512bh)_mm512_loadu_si512(yp1 + c * DB);
+    const float* x = qp + c * QR;
+#pragma GCC unroll 6
+    for (int r = 0; r < QR; ++r) {
+      int32_t pair;
+      std::memcpy(&pair, x + r, sizeof(pair));
+      const __m512bh xr = (__m512bh)_mm512_set1_epi32(pair);
+      a0[r] = _mm512_dpbf16_ps(a0[r], xr, y0);
+      a1[r] = _mm512_dpbf16_ps(a1[r], xr, y1);
+    }
+  }
+  uint32_t any = 0;
+#pragma GCC unroll 6
+  for (int r = 0; r < QR; ++r) {
+    const __m512 t = _mm512_set1_ps(thr[r]);
+    const uint32_t lo = _mm512_cmp_ps_mask(a0[r], t, _CMP_LT_OQ);
+    const uint32_t hi = _mm512_cmp_ps_mask(a1[r], t, _CMP_LT_OQ);
+    mask[r] = lo | (hi << DB);
+    any |= mask[r];
+  }
+  return any;
+}
 #endif
 
-// The widest tile this CPU runs, capped by AIRDA_KNN_KERNEL ("portable", "avx2"; for tests and
-// benchmarks of the narrower tiles).
+// The widest tile this CPU runs, capped by AIRDA_KNN_KERNEL ("portable", "avx2", "avx512": no
+// bf16; for tests and benchmarks of the narrower tiles).
 MicroFn pick_micro() {
   const char* cap = std::getenv("AIRDA_KNN_KERNEL");
   const std::string want = cap ? cap : "";
   if (want == "portable") return micro_portable;
 #if defined(__x86_64__) || defined(__i386__)
+  if (want != "avx2" && want != "avx512" && __builtin_cpu_supports("avx512f") &&
+      __builtin_cpu_supports("avx512bf16")) {
+    return micro_bf16;
+  }
   if (want != "avx2" && __builtin_cpu_supports("avx512f")) return micro_avx512;
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return micro_avx2;
 #endif
@@ -241,12 +287,55 @@ inline float round_up(double v) {
   return f;
 }
 
+// v rounded to the nearest bfloat16 (ties to even), as its 16 bits; v finite and |v| < 4.
+inline uint16_t to_bf16(float v) {
+  uint32_t bits;
+  std::memcpy(&bits, &v, sizeof(bits));
+  bits += 0x7FFFu + ((bits >> 16) & 1u);
+  return static_cast<uint16_t>(bits >> 16);
+}
+
+inline float from_bf16(uint16_t h) {
+  const uint32_t bits = static_cast<uint32_t>(h) << 16;
+  float v;
+  std::memcpy(&v, &bits, sizeof(v));
+  return v;
+}
+
+// Packs scaled values s[0..d) into words[0..dw) (stride `stride` floats between words): float32
+// values, or bfloat16 pairs (column 2w in the low half, 2w + 1 in the high one; an odd d is padded
+// with a zero column), each value times `factor` (a power of two). Returns the squared norm of
+// the values as packed (before `factor`), in float64.
+inline double pack_row(const float* s, int64_t d, bool bf16, float factor, float* words,
+                       int64_t stride) {
+  double norm = 0.0;
+  if (!bf16) {
+    for (int64_t c = 0; c < d; ++c) {
+      norm += static_cast<double>(s[c]) * s[c];
+      words[c * stride] = factor * s[c];
+    }
+    return norm;
+  }
+  for (int64_t w = 0; 2 * w < d; ++w) {
+    const uint16_t lo = to_bf16(s[2 * w]);
+    const uint16_t hi = 2 * w + 1 < d ? to_bf16(s[2 * w + 1]) : uint16_t{0};
+    const float flo = from_bf16(lo), fhi = from_bf16(hi);
+    norm += static_cast<double>(flo) * flo + static_cast<double>(fhi) * fhi;
+    const uint32_t packed = static_cast<uint32_t>(to_bf16(factor * flo)) |
+                            (static_cast<uint32_t>(to_bf16(factor * fhi)) << 16);
+    std::memcpy(words + w * stride, &packed, sizeof(packed));
+  }
+  return norm;
+}
+
 // ---- the whole call -----------------------------------------------------------------------
 
 struct Plan {
   int64_t n, m, d, k;
   bool exclude_self;
   bool direct;         // no float32 filter: every distance exact
+  bool bf16 = false;   // the filter's inputs are bfloat16 pairs (micro_bf16)
+  int64_t dw = 0;      // 32-bit words per row in the packed layouts (d, or ceil(d / 2) in bf16)
   int scale_exp = 0;   // scaled value = (value - centre) * 2^scale_exp
   double lower = 1.0;  // 1 - f, the norms' lowering factor
   std::vector<double> centre;
@@ -256,7 +345,7 @@ struct Plan {
 };
 
 struct Workspace {
-  std::vector<float> qp, ax, thr;
+  std::vector<float> qp, ax, thr, row;
   std::vector<double> qd;
   std::vector<int64_t> count;
   std::vector<uint32_t> mask;
@@ -282,27 +371,30 @@ void prepare(const KnnMatrix& q, const KnnMatrix& x, Plan& plan) {
     for (int64_t r = 0; r < a->rows; ++r)
       for (int64_t c = 0; c < d; ++c)
         maxabs = std::max(maxabs, std::fabs(static_cast<double>(elem<T>(*a, r, c)) - plan.centre[c]));
-  const double f = static_cast<double>(4 * d + 64) * std::ldexp(1.0, -24);
+  // bfloat16 inputs add a rounding of 2^-9 per value: 4 * 2^-9 of |x|^2 + |y|^2, doubled.
+  const double f = static_cast<double>(4 * d + 64) * std::ldexp(1.0, -24) +
+                   (plan.bf16 ? std::ldexp(1.0, -6) : 0.0);
   plan.direct = !(maxabs <= kMaxAbs) || f > 0.25;
   if (plan.direct) return;
   plan.lower = 1.0 - f;
   plan.scale_exp = maxabs > 0.0 ? -std::ilogb(maxabs) : 0;
   plan.blocks = ((m + 2 * DB - 1) / (2 * DB)) * 2;  // the tiles take blocks in pairs
-  plan.yp.assign(static_cast<size_t>(plan.blocks * d * DB), 0.0f);
+  plan.dw = plan.bf16 ? (d + 1) / 2 : d;
+  plan.yp.assign(static_cast<size_t>(plan.blocks * plan.dw * DB), 0.0f);
   plan.ay.assign(static_cast<size_t>(plan.blocks * DB), kInfF);  // padding rows: never candidates
   const int se = plan.scale_exp;
 #pragma omp parallel for schedule(static) if (m * d >= (1 << 16))
   for (int64_t b = 0; b < plan.blocks; ++b) {
+    std::vector<float> row(static_cast<size_t>(d));
     for (int v = 0; v < DB; ++v) {
       const int64_t j = b * DB + v;
       if (j >= m) break;
-      double norm = 0.0;
       for (int64_t c = 0; c < d; ++c) {
-        const float s = static_cast<float>(
+        row[c] = static_cast<float>(
             std::ldexp(static_cast<double>(elem<T>(x, j, c)) - plan.centre[c], se));
-        norm += static_cast<double>(s) * s;
-        plan.yp[(b * d + c) * DB + v] = -2.0f * s;
       }
+      const double norm =
+          pack_row(row.data(), d, plan.bf16, -2.0f, &plan.yp[b * plan.dw * DB + v], DB);
       plan.ay[b * DB + v] = static_cast<float>(norm * plan.lower) - 1e-30f;
     }
   }
@@ -345,23 +437,23 @@ void run_task(const KnnMatrix& q, const KnnMatrix& x, const Plan& plan, MicroFn 
     return;
   }
 
+  const int64_t dw = plan.dw;
+  std::vector<float>& row = ws.row;
   for (int64_t g = 0; g < groups; ++g) {
     for (int rr = 0; rr < QR; ++rr) {
       const int64_t r = g * QR + rr;
-      float* qp = &ws.qp[g * d * QR];
+      float* qp = &ws.qp[g * dw * QR];
       if (r >= rows) {
-        for (int64_t c = 0; c < d; ++c) qp[c * QR + rr] = 0.0f;
+        for (int64_t c = 0; c < dw; ++c) qp[c * QR + rr] = 0.0f;
         ws.ax[r] = kInfF;  // padding queries: never candidates
         ws.thr[r] = kInfF;
         continue;
       }
-      double norm = 0.0;
       for (int64_t c = 0; c < d; ++c) {
-        const float s =
+        row[c] =
             static_cast<float>(std::ldexp(ws.qd[r * d + c] - plan.centre[c], plan.scale_exp));
-        norm += static_cast<double>(s) * s;
-        qp[c * QR + rr] = s;
       }
+      const double norm = pack_row(row.data(), d, plan.bf16, 1.0f, qp + rr, QR);
       ws.ax[r] = static_cast<float>(norm * plan.lower);
       ws.thr[r] = kInfF;
     }
@@ -370,11 +462,11 @@ void run_task(const KnnMatrix& q, const KnnMatrix& x, const Plan& plan, MicroFn 
   for (int64_t t0 = b0; t0 < b1; t0 += kTileBlocks) {
     const int64_t t1 = std::min(b1, t0 + kTileBlocks);
     for (int64_t g = 0; g < groups; ++g) {
-      const float* qp = &ws.qp[g * d * QR];
+      const float* qp = &ws.qp[g * dw * QR];
       const float* ax = &ws.ax[g * QR];
       const float* thr = &ws.thr[g * QR];
       for (int64_t b = t0; b < t1; b += 2) {
-        if (!micro(qp, &plan.yp[b * d * DB], &plan.ay[b * DB], ax, thr, d, mask)) continue;
+        if (!micro(qp, &plan.yp[b * dw * DB], &plan.ay[b * DB], ax, thr, dw, mask)) continue;
         for (int rr = 0; rr < QR; ++rr) {
           uint32_t bits = mask[rr];  // 32 rows from block b on
           while (bits) {
@@ -404,6 +496,10 @@ void knn_typed(const KnnMatrix& q, const KnnMatrix& x, int64_t k, bool exclude_s
   plan.d = q.cols;
   plan.k = k;
   plan.exclude_self = exclude_self;
+  const MicroFn micro = pick_micro();
+#if defined(__x86_64__) || defined(__i386__)
+  plan.bf16 = micro == micro_bf16;
+#endif
   prepare<T>(q, x, plan);
   if (plan.direct) plan.blocks = (plan.m + DB - 1) / DB;
   const int nt = threads > 0 ? threads : omp_get_max_threads();
@@ -436,13 +532,13 @@ void knn_typed(const KnnMatrix& q, const KnnMatrix& x, int64_t k, bool exclude_s
   std::vector<Workspace> spaces(static_cast<size_t>(team));
   for (auto& ws : spaces) {
     ws.qp.resize(static_cast<size_t>(plan.groups * plan.d * QR));
+    ws.row.resize(static_cast<size_t>(plan.d));
     ws.ax.resize(static_cast<size_t>(chunk));
     ws.thr.resize(static_cast<size_t>(chunk));
     ws.qd.resize(static_cast<size_t>(chunk * plan.d));
     ws.count.resize(static_cast<size_t>(chunk));
     ws.mask.resize(QR);
   }
-  const MicroFn micro = pick_micro();
 #pragma omp parallel num_threads(team)
   {
     Workspace& ws = spaces[static_cast<size_t>(omp_get_thread_num())];

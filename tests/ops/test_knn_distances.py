@@ -207,7 +207,7 @@ def test_cpu_takes_numpy_and_returns_numpy():
     assert d.shape == i.shape == (8, 2)
 
 
-@pytest.mark.parametrize("tile", ["portable", "avx2", "default"])
+@pytest.mark.parametrize("tile", ["portable", "avx2", "avx512", "default"])
 def test_cpu_tiles_match_the_reference(tile):
     """Each register tile (AIRDA_KNN_KERNEL caps the widest the CPU runs) on a problem large
     enough for several query chunks, data segments and tiles, with centred offsets, tiny
