@@ -197,6 +197,7 @@ def tune(
         A :class:`TuneResult`.
 
     Example:
+        >>> import tempfile
         >>> import numpy as np, pandas as pd
         >>> from airda import synth
         >>> rng = np.random.default_rng(0)
@@ -204,7 +205,7 @@ def tune(
         >>> df = pd.DataFrame({"x": x, "z": x + rng.normal(size=300) * 0.3,
         ...                    "label": np.where(x > 0, "pos", "neg")})
         >>> result = synth.tune(df, "label", synthesizers=("copula",), n_trials=3,
-        ...                     artifacts=getfixture("tmp_path"), trees=20)
+        ...                     artifacts=tempfile.mkdtemp(), trees=20)
         >>> result.synthesizer
         'copula'
     """
