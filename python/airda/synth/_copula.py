@@ -663,16 +663,24 @@ class GaussianCopula(Synthesizer):
         return np.flatnonzero(self._group_of == k)
 
 
+_BLAS: list[Any] = []  # the threadpoolctl controller, built once (it scans the loaded libraries)
+
+
 def _one_blas_thread() -> Any:
     """One BLAS thread for the copula's small matrix products: threads gain nothing at these
     sizes, and on a loaded machine OpenBLAS's spinning threads made them 15x slower."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - scikit-learn brings it
-        import contextlib
+    import contextlib
 
+    if not _BLAS:
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            _BLAS.append(ThreadpoolController())
+        except ImportError:  # pragma: no cover - scikit-learn brings it
+            _BLAS.append(None)
+    if _BLAS[0] is None:  # pragma: no cover
         return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
+    return _BLAS[0].limit(limits=1, user_api="blas")
 
 
 def _trunc_normal(
@@ -727,8 +735,8 @@ def _tie_blocks(ks: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     return cut, means
 
 
-_RHO = np.linspace(-0.995, 0.995, 41)
-_X = np.linspace(-6.0, 6.0, 241)
+_RHO = np.linspace(-0.995, 0.995, 33)
+_X = np.linspace(-6.0, 6.0, 161)
 _WX = np.exp(-0.5 * _X**2)
 _WX /= _WX.sum()
 _GH_X, _GH_W = np.polynomial.hermite_e.hermegauss(48)
