@@ -147,3 +147,13 @@ def test_constraint_checks_columns_and_kinds():
         md.add_constraint(Range("x", 5, 1))
     with pytest.raises(SynthDataError, match="unknown constraint"):
         Metadata.from_dict({"columns": [], "constraints": [{"type": "Nope"}]})
+
+
+def test_numbers_as_strings_and_stray_strings():
+    df = pd.DataFrame({"a": ["1", "2", "3", "4"]})
+    assert Metadata.detect(df).columns["a"].kind == "integer"
+    stray = pd.DataFrame({"a": [str(i) for i in range(30)] + ["unknown"]})
+    with pytest.raises(SynthDataError, match="'a' mixes numbers and strings"):
+        Metadata.detect(stray)
+    md = Metadata.from_dict({"columns": [{"name": "a", "kind": "categorical"}]})
+    md.validate(stray)  # set by the user: fine

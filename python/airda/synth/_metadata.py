@@ -432,6 +432,19 @@ def _detect_column(s: pd.Series, name: str, *, is_target: bool) -> Column:
                 name,
             )
         elif strs:
+            as_num = pd.to_numeric(vals, errors="coerce")
+            share = float(as_num.notna().mean())
+            if share == 1.0 and not other:  # numbers written as strings
+                col = _detect_column(pd.to_numeric(s), name, is_target=is_target)
+                col.dtype = dtype
+                return col
+            if share >= 0.9:  # a few stray strings in a column of numbers
+                bad = vals[as_num.isna()].iloc[0]
+                raise SynthDataError(
+                    f"column {name!r} mixes numbers and strings ({share:.0%} numbers, e.g. "
+                    f"{bad!r}); clean it, or give metadata that sets its kind",
+                    name,
+                )
             fmt = _guess_format(vals) if nunique > 1 or n > 1 else None
             parsed = _parse_dates(vals, fmt) if fmt else None
             if parsed is not None:
