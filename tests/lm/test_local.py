@@ -54,6 +54,17 @@ def test_shared_prefix_scores_equal_separate_scores(tiny):
     assert all(v < 0 for row in fast for v in row if v != 0.0)
 
 
+def test_multi_token_continuations_after_requests_of_different_lengths(tiny):
+    # the two-level path: each request's text once, then its continuations on its own cache
+    # with the request's padding masked out
+    labels = [" positive", " very negative indeed", " so-so", ""]
+    reviews = ["ok", "a long and winding review of a film that went nowhere", "meh!"]
+    reqs = [(f"{PREFIX}Review: {r}\nSentiment:", labels) for r in reviews]
+    fast = tiny.score_batch(reqs)
+    assert close(fast, tiny.score_batch(reqs, reuse_prefix=False))
+    assert all(row[3] == 0.0 for row in fast)
+
+
 def test_score_is_score_batch_of_one(tiny):
     prefix, conts = requests(1)[0]
     assert close([tiny.score(prefix, conts)], tiny.score_batch([(prefix, conts)]))

@@ -46,6 +46,8 @@ _LOAD_LOCK = threading.Lock()
 # Scoring batches: the most rows, and the most row-tokens, one forward pass takes.
 _MAX_ROWS = 64
 _MAX_BATCH_TOKENS = 4096
+# ... and the most bytes of KV cache a batch may hold (the shared prefix is copied per row).
+_MAX_CACHE_BYTES = 256 * 2**20
 # A group of rows shares a prefix computed once only when it is at least this many tokens.
 _MIN_SHARED = 4
 
@@ -500,19 +502,49 @@ class LocalLM(LM):
         return float(logp.gather(1, x[0, start:, None]).double().sum())
 
     def _score_shared(self, rows: list[tuple[list[int], int]]) -> list[float]:
-        """Score rows grouped by their longest common token prefix, each group's prefix once."""
+        """Score rows grouped by their longest common token prefix, each group's prefix once;
+        within a group, each request's own text once for all its continuations."""
+        import torch
+
         out = [0.0] * len(rows)
         for group, shared in _groups(rows):
             if shared == 0:
                 self._score_rows(rows, group, 0, None, None, out)
                 continue
-            import torch
-
             head = torch.tensor([rows[group[0]][0][:shared]], device=self.device)
             cache = _new_cache(self.model)
             hidden = _base_forward(self.model, head, None, None, cache)
             last = torch.log_softmax(_lm_head(self.model, hidden[0, -1:]).float(), dim=-1)[0]
-            self._score_rows(rows, group, shared, cache, last, out)
+            by_request: dict[tuple[int, ...], list[int]] = {}
+            for i in group:
+                ids, start = rows[i]
+                by_request.setdefault(tuple(ids[shared:start]), []).append(i)
+            if () in by_request or len(by_request) == len(group):
+                # one continuation per request, or the group is one request: rows as they are
+                self._score_rows(rows, group, shared, cache, last, out)
+            else:
+                self._score_requests(rows, by_request, shared, cache, out)
+        return out
+
+    def _chunks(self, widths: list[int], shared: int, cache: Any) -> list[slice]:
+        """Consecutive batches of rows (of these widths, after `shared` cached tokens) within
+        the row, token and memory caps."""
+        per_token = 0
+        if cache is not None:
+            per_token = sum(
+                2 * k.shape[1] * k.shape[3] * k.element_size() for k, _ in _cache_tensors(cache)
+            )
+        out, lo = [], 0
+        while lo < len(widths):
+            hi, top = lo + 1, widths[lo]
+            while hi < len(widths) and hi - lo < _MAX_ROWS:
+                top = max(top, widths[hi])
+                n = hi - lo + 1
+                if n * top > _MAX_BATCH_TOKENS or n * (shared + top) * per_token > _MAX_CACHE_BYTES:
+                    break
+                hi += 1
+            out.append(slice(lo, hi))
+            lo = hi
         return out
 
     def _score_rows(
@@ -528,16 +560,8 @@ class LocalLM(LM):
         import torch
 
         order = sorted(group, key=lambda i: len(rows[i][0]))
-        lo = 0
-        while lo < len(order):
-            hi = lo + 1
-            while hi < len(order) and hi - lo < _MAX_ROWS:
-                width = len(rows[order[hi]][0]) - shared
-                if (hi - lo + 1) * width > _MAX_BATCH_TOKENS:
-                    break
-                hi += 1
-            batch = order[lo:hi]
-            lo = hi
+        for part in self._chunks([len(rows[i][0]) - shared for i in order], shared, cache):
+            batch = order[part]
             width = max(len(rows[i][0]) for i in batch) - shared
             n = len(batch)
             x = torch.full((n, width), self._pad_id(), dtype=torch.long)
@@ -546,29 +570,113 @@ class LocalLM(LM):
                 x[k, : len(tail)] = torch.tensor(tail)
             x = x.to(self.device)
             positions = (torch.arange(width, device=self.device) + shared).expand(n, width)
-            batch_cache = _expand_cache(self.model, cache, n) if cache is not None else None
+            batch_cache = _expand_cache(cache, n) if cache is not None else None
             hidden = _base_forward(self.model, x, None, positions, batch_cache)
             # Only the positions that predict a continuation token go through the LM head.
-            sel_rows, sel_pos, targets, owner = [], [], [], []
+            picks = []
             for k, i in enumerate(batch):
                 ids, start = rows[i]
-                for j in range(max(start, shared + 1), len(ids)):
-                    sel_rows.append(k)
-                    sel_pos.append(j - 1 - shared)
-                    targets.append(ids[j])
-                    owner.append(i)
-            total = {i: 0.0 for i in batch}
-            if sel_rows:
-                h = hidden[torch.tensor(sel_rows), torch.tensor(sel_pos)]
-                logp = torch.log_softmax(_lm_head(self.model, h).float(), dim=-1)
-                picked = logp.gather(1, torch.tensor(targets, device=self.device)[:, None])
-                for i, v in zip(owner, picked[:, 0].double().tolist(), strict=True):
-                    total[i] += v
+                picks += [
+                    (i, k, j - 1 - shared, ids[j]) for j in range(max(start, shared + 1), len(ids))
+                ]
+            total = self._gather(hidden, picks)
             for i in batch:
                 ids, start = rows[i]
                 if start == shared:  # the first continuation token follows the shared prefix
-                    total[i] += float(last_logp[ids[shared]].double())
-                out[i] = total[i]
+                    total[i] = total.get(i, 0.0) + float(last_logp[ids[shared]].double())
+                out[i] = total.get(i, 0.0)
+
+    def _score_requests(
+        self,
+        rows: list[tuple[list[int], int]],
+        by_request: dict[tuple[int, ...], list[int]],
+        shared: int,
+        cache: Any,
+        out: list[float],
+    ) -> None:
+        """Two levels: each request's own tokens (after `shared`) once, in right-padded batches
+        on the shared cache; then its continuations on that request's cache, the request's
+        padding masked out. A one-token continuation needs no second pass."""
+        import torch
+
+        requests = sorted(by_request.items(), key=lambda kv: len(kv[0]))
+        for part in self._chunks([len(t) for t, _ in requests], shared, cache):
+            chunk = requests[part]
+            n = len(chunk)
+            width = max(len(t) for t, _ in chunk)
+            x = torch.full((n, width), self._pad_id(), dtype=torch.long)
+            for k, (tail, _) in enumerate(chunk):
+                x[k, : len(tail)] = torch.tensor(tail)
+            x = x.to(self.device)
+            positions = (torch.arange(width, device=self.device) + shared).expand(n, width)
+            req_cache = _expand_cache(cache, n)
+            hidden = _base_forward(self.model, x, None, positions, req_cache)
+            # the first token of every continuation, from its request's last position
+            picks = [
+                (i, k, len(tail) - 1, rows[i][0][rows[i][1]])
+                for k, (tail, members) in enumerate(chunk)
+                for i in members
+            ]
+            total = self._gather(hidden, picks)
+            longer = [
+                (k, i)
+                for k, (_, members) in enumerate(chunk)
+                for i in members
+                if len(rows[i][0]) - rows[i][1] > 1
+            ]
+            kv = _cache_tensors(req_cache)
+            lengths = [len(t) for t, _ in chunk]
+            for sub in self._chunks(
+                [len(rows[i][0]) - rows[i][1] - 1 for _, i in longer], shared + width, req_cache
+            ):
+                batch = longer[sub]
+                m = len(batch)
+                steps = max(len(rows[i][0]) - rows[i][1] - 1 for _, i in batch)
+                owners = torch.tensor([k for k, _ in batch], device=self.device)
+                y = torch.full((m, steps), self._pad_id(), dtype=torch.long)
+                mask = torch.ones((m, shared + width + steps), dtype=torch.long)
+                pos = torch.zeros((m, steps), dtype=torch.long)
+                for r, (k, i) in enumerate(batch):
+                    ids, start = rows[i]
+                    feed = ids[start:-1]
+                    y[r, : len(feed)] = torch.tensor(feed)
+                    mask[r, shared + lengths[k] : shared + width] = 0  # the request's padding
+                    pos[r] = torch.arange(steps) + shared + lengths[k]
+                sub_cache = _cache_from(
+                    [(key.index_select(0, owners), val.index_select(0, owners)) for key, val in kv]
+                )
+                h2 = _base_forward(
+                    self.model,
+                    y.to(self.device),
+                    mask.to(self.device),
+                    pos.to(self.device),
+                    sub_cache,
+                )
+                more = []
+                for r, (_, i) in enumerate(batch):
+                    ids, start = rows[i]
+                    more += [(i, r, j, ids[start + 1 + j]) for j in range(len(ids) - start - 1)]
+                for i, v in self._gather(h2, more).items():
+                    total[i] = total.get(i, 0.0) + v
+            for _, members in chunk:
+                for i in members:
+                    out[i] = total.get(i, 0.0)
+
+    def _gather(self, hidden: Any, picks: list[tuple[int, int, int, int]]) -> dict[int, float]:
+        """Sum, per owner, the log-probabilities of target tokens: `picks` holds (owner, batch
+        row, position, target); only the picked positions go through the LM head."""
+        import torch
+
+        total: dict[int, float] = {}
+        if not picks:
+            return total
+        h = hidden[torch.tensor([p[1] for p in picks]), torch.tensor([p[2] for p in picks])]
+        logp = torch.log_softmax(_lm_head(self.model, h).float(), dim=-1)
+        targets = torch.tensor([p[3] for p in picks], device=self.device)
+        values = logp.gather(1, targets[:, None])[:, 0].double().tolist()
+        for (owner, _, _, _), v in zip(picks, values, strict=True):
+            total[owner] = total.get(owner, 0.0) + v
+        return total
 
 
 def _groups(rows: list[tuple[list[int], int]]) -> list[tuple[list[int], int]]:
@@ -633,14 +741,18 @@ def _cache_tensors(cache: Any) -> list[tuple[Any, Any]]:
     return list(zip(cache.key_cache, cache.value_cache, strict=True))
 
 
-def _expand_cache(model: Any, cache: Any, n: int) -> Any:
+def _expand_cache(cache: Any, n: int) -> Any:
     """A fresh cache holding `cache`'s keys and values repeated over a batch of `n` (views: the
     model's first update concatenates, which copies)."""
+    return _cache_from(
+        [(k.expand(n, *k.shape[1:]), v.expand(n, *v.shape[1:])) for k, v in _cache_tensors(cache)]
+    )
+
+
+def _cache_from(data: list[tuple[Any, Any]]) -> Any:
+    """A DynamicCache holding these (keys, values) per layer."""
     from transformers.cache_utils import DynamicCache
 
-    data = [
-        (k.expand(n, *k.shape[1:]), v.expand(n, *v.shape[1:])) for k, v in _cache_tensors(cache)
-    ]
     try:
         return DynamicCache(ddp_cache_data=data)
     except TypeError:
