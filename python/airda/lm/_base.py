@@ -138,6 +138,12 @@ class Usage:
             self.cache_hits - other.cache_hits,
         )
 
+    def __getstate__(self) -> dict[str, int]:
+        return self.as_dict()
+
+    def __setstate__(self, state: dict[str, int]) -> None:
+        self.__init__(**state)  # type: ignore[misc]
+
     def as_dict(self) -> dict[str, int]:
         """The counts as a plain dict (JSON-ready)."""
         return {
