@@ -1,21 +1,22 @@
 // CPU kernel of the knn_distances op: exact k-nearest-neighbour Euclidean distances.
 //
-// Candidates come from a blocked float32 product: for a query x and a data row y, centred on the
-// data's mean and scaled by a power of two, L = |x|^2 (1 - f) + |y|^2 (1 - f) - 2 x.y is a lower
-// bound of the squared distance |x - y|^2 (in the scaled units) once f covers every rounding of
-// the float32 path (inputs rounded to float32, the norms and the d-term product summed in
-// float32): f = (4d + 64) 2^-24 is more than twice the worst case (2d + 9) 2^-24 of those
-// roundings, relative to |x|^2 + |y|^2. A row can enter a query's top-k only if its exact
-// squared distance is below the k-th best so far, hence only if L is: every such row is
-// recomputed exactly, in float64, column by column (the order of the NumPy reference, no fused
-// multiply-add: the file is built with -ffp-contract=off), so the distances equal the
-// reference's bit for bit. Data rows are scanned in ascending order per query, so a tie never
-// displaces an earlier (lower) index.
+// Candidates come from a blocked low-precision product: for a query x and a data row y, centred
+// on the data's mean and scaled by a power of two, L = |x|^2 (1 - f) + |y|^2 (1 - f) - 2 x.y
+// is a lower bound of the squared distance |x - y|^2 (in the scaled units) once f covers every
+// rounding of that path: float32 inputs, norms and d-term products summed in float32 cost at
+// most (2d + 9) 2^-24 of |x|^2 + |y|^2, and inputs rounded to bfloat16 (the AVX512_BF16 tile)
+// 4 * 2^-9 more; f = (4d + 64) 2^-24 (+ 2^-6 for bfloat16) is twice that. A row can enter a
+// query's top-k only if its exact squared distance is below the k-th best so far, hence only if
+// L is: every such row is recomputed exactly, in float64, column by column (the order of the
+// NumPy reference, no fused multiply-add: the file is built with -ffp-contract=off), so the
+// distances equal the reference's bit for bit. Data rows are scanned in ascending order per
+// query, so a tie never displaces an earlier (lower) index.
 //
 // Layout: the data are packed once into blocks of 16 rows (columns interleaved, float32, -2 y);
 // each thread takes a chunk of queries (packed in groups of 6) and, when there are few queries,
-// a segment of the data, with a sorted top-k per query; the 6 x 16 register tile is an
-// AVX2/FMA kernel picked at run time (a portable one otherwise). Memory: the packed data (4 bytes
+// a segment of the data, with a sorted top-k per query; the 6 x 32 register tile is picked at
+// run time: AVX-512 with bfloat16 dot products, AVX-512 or AVX2/FMA float32, or portable vector
+// code (the module itself is built for any x86-64). Memory: the packed data (4 bytes
 // per value) plus per-thread chunks; never n x m. Inputs whose magnitude makes the float32
 // bound meaningless (above 1e100 after centring) take the direct path: every distance exact.
 #include "airda/knn_distances.h"
