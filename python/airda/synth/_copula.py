@@ -11,14 +11,22 @@ Fitting, per model column of the encoder:
 - categorical columns are intervals of the normal scale, one per category (most frequent first),
   as wide as the category's frequency;
 - every column's normal scores are van der Waerden scores of its ranks (ties broken at random,
-  so that discrete columns get exactly normal scores), and their correlation is shrunk towards
-  the identity (Ledoit-Wolf's intensity by default) and kept positive definite.
+  so that discrete columns get exactly normal scores); their correlation is taken pairwise over
+  rows where both columns are observed, corrected for ties (random scores inside a tie block
+  attenuate a correlation: the latent one is recovered by inverting the attenuation, tabulated
+  by quadrature), shrunk towards the identity (Ledoit-Wolf's intensity by default) and kept
+  positive definite.
+
+With a categorical target the model is a mixture: one copula per class (one per quantile bin of a
+numerical target on large tables), weighted by frequency, which holds class-conditional structure
+that a single copula's interval coding of the label cannot.
 
 Sampling draws correlated normals and maps each through its marginal's quantile function (a
 category by the interval it falls in). Conditions fix numeric columns' normal scores and
 categorical columns' intervals: the free columns are drawn from their exact Gaussian conditional,
 conditioned categoricals from a truncated normal (one) or a Gibbs sampler over the truncated
-multivariate normal (several); nothing is rejected.
+multivariate normal (several); in a mixture the component of each row is drawn from its
+posterior given the conditions. Nothing is rejected.
 
 Example:
     >>> import pandas as pd
