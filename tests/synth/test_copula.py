@@ -248,3 +248,39 @@ def test_dependence_between_categories_is_not_attenuated():
     assert (s.a == s.b).mean() == pytest.approx((df.a == df.b).mean(), abs=0.04)
     data_r = np.corrcoef(df.k, df.a == "p")[0, 1]
     assert np.corrcoef(s.k, s.a == "p")[0, 1] == pytest.approx(data_r, abs=0.05)
+
+
+class _Bootstrap(Synthesizer):
+    """A minimal subclass: resamples encoded rows, then applies the conditions it is given."""
+
+    defaults = {"keep": True}  # noqa: RUF012 - a class-level default table, as the base documents
+    numeric_conditions = False
+
+    def _fit(self, encoded):
+        self._rows = encoded
+
+    def _sample(self, n, cond_cat, cond_num, rng):
+        from airda.synth import Encoded
+
+        idx = rng.integers(0, len(self._rows), n)
+        cat = self._rows.cat[idx].copy()
+        for j, codes in cond_cat.items():
+            cat[:, j] = codes
+        e = self._rows
+        return Encoded(e.num[idx], cat, e.num_names, e.cat_names, e.cat_sizes, e.num_integer)
+
+
+def test_the_base_class_contract_for_subclasses(tmp_path):
+    df = _table(40)
+    model = _Bootstrap(seed=2).fit(df)
+    assert model.hyperparameters == {"keep": True, "seed": 2}
+    s = model.sample(25, conditions={"grp": "b"}, seed=0)
+    assert (s.grp == "b").all()
+    assert s.dtypes.equals(df.dtypes)
+    with pytest.raises(SynthDataError, match="cannot condition on the numerical column 'x'"):
+        model.sample(3, conditions={"x": 0.0})
+    back = Synthesizer.load(model.save(tmp_path / "b.airda"))
+    assert isinstance(back, _Bootstrap)
+    pd.testing.assert_frame_equal(back.sample(10, seed=1), model.sample(10, seed=1))
+    with pytest.raises(ValueError, match="not a GaussianCopula"):
+        GaussianCopula.load(tmp_path / "b.airda")
