@@ -43,16 +43,18 @@ def test_chat_render_uses_the_model_template(tiny_lm):
         {"positive": "good", "negative": "bad"},
     )
     text = p.render("awful", tiny_lm)
-    assert (
-        text.count("great") == 1 and "Answer: good" in text and text.rstrip().endswith("assistant")
-    )
+    assert text.count("great") == 1
+    assert "Answer: good" in text
+    assert text.rstrip().endswith("assistant")
 
 
 def test_score_mode_has_no_parse_failures(tiny_lm):
     task = builtin_task("sentiment", n=24)
     res = evaluate(start_prompt(task), tiny_lm, task.dev, task=task)
-    assert res.parse_failures == 0 and res.parse_rate == 1.0
-    assert len(res.scores) == len(task.dev) and sum(res.spread.values()) == len(task.dev)
+    assert res.parse_failures == 0
+    assert res.parse_rate == 1.0
+    assert len(res.scores) == len(task.dev)
+    assert sum(res.spread.values()) == len(task.dev)
     assert set(res.spread) <= set(task.labels)
 
 
@@ -62,7 +64,9 @@ def test_never_parsable_model_is_recorded_not_hung(tiny_lm):
     res = evaluate(
         start_prompt(task), tiny_lm, task.dev[:3], task=task, mode="generate", max_tokens=4
     )
-    assert res.parse_failures == 3 and res.mean == 0.0 and res.spread == {"<unparsed>": 3}
+    assert res.parse_failures == 3
+    assert res.mean == 0.0
+    assert res.spread == {"<unparsed>": 3}
 
 
 def test_empty_examples_are_refused(tiny_lm):
@@ -76,14 +80,17 @@ def test_counted_lm_refuses_over_budget(tiny_lm):
     with pytest.raises(BudgetExhausted, match="0 of 4 used, 6 more"):
         evaluate(start_prompt(task), lm, task.dev, task=task)
     evaluate(start_prompt(task), lm, task.dev[:4], task=task)
-    assert lm.calls == 4 and lm.remaining == 0
+    assert lm.calls == 4
+    assert lm.remaining == 0
 
 
 def test_calibrate_reports_baselines(tiny_lm):
     task = builtin_task("parity", n=24)
     cal = calibrate(task, tiny_lm)
-    assert cal.chance == 0.5 and cal.parse_rate == 1.0
-    assert cal.majority_label in task.labels and 0 <= cal.majority <= 1
+    assert cal.chance == 0.5
+    assert cal.parse_rate == 1.0
+    assert cal.majority_label in task.labels
+    assert 0 <= cal.majority <= 1
     assert set(cal.per_word) == {"Yes/No", "True/False", "even/odd"}
     assert cal.calls == 4 * len(task.dev)
     assert ("OUT OF REACH" in str(cal)) != cal.in_reach

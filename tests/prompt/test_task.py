@@ -93,9 +93,11 @@ def test_load_task_errors(tmp_path):
 
 def test_builtin_tasks_are_seeded_and_labelled():
     a, b = builtin_task("sentiment", n=40, seed=3), builtin_task("sentiment", n=40, seed=3)
-    assert a.train == b.train and a.labels == ["positive", "negative"]
+    assert a.train == b.train
+    assert a.labels == ["positive", "negative"]
     for name in ("topic", "parity", "syllogism"):
         t = builtin_task(name, n=24)
-        assert t.labels and all(e.target in t.labels for e in t.train + t.dev)
+        assert t.labels
+        assert all(e.target in t.labels for e in t.train + t.dev)
     with pytest.raises(ValueError, match="unknown builtin task"):
         builtin_task("chess")

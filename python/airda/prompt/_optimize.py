@@ -147,6 +147,7 @@ class _Search:
         minibatch: int,
         mode: str | None,
         progress: Progress | None,
+        proposal_tokens: int = 60,
     ) -> None:
         self.task, self.lm, self.study, self.seed = task, lm, study, seed
         self.root = study  # the run's own study: calls spent, pools, the result
@@ -154,6 +155,7 @@ class _Search:
         self.minibatch = max(1, min(minibatch, len(task.dev)))
         self.mode = mode
         self.progress = progress
+        self.proposal_tokens = proposal_tokens
         self.dev: dict[str, tuple[Prompt, EvalResult]] = {}  # full-dev results by prompt key
         self.failures = 0
         self._restore()
@@ -276,7 +278,10 @@ class _Search:
             return []
         texts = [self._chat(m) for m in meta_prompts[:n]]
         outs = self.lm.generate(
-            texts, max_tokens=60, temperature=temperature, seed=self.rng.randrange(2**31)
+            texts,
+            max_tokens=self.proposal_tokens,
+            temperature=temperature,
+            seed=self.rng.randrange(2**31),
         )
         self._save_calls()
         found = []
@@ -490,7 +495,8 @@ def _tpe_loop(
     minibatch score) on all of dev."""
     agg: dict[str, list[float]] = {}
     params_of: dict[str, dict[str, Any]] = {}
-    while s.fits(s.minibatch + n_top * len(s.task.dev)):
+    # Keep enough budget to re-score at least the best candidate on all of dev.
+    while s.fits(s.minibatch + len(s.task.dev)):
         trial = s.study.ask()
         built = build(dict(trial.params))
         if isinstance(built, str):
@@ -676,6 +682,7 @@ def optimize(
     minibatch: int = 12,
     start: Prompt | None = None,
     mode: str | None = None,
+    proposal_tokens: int = 60,
     show_progress: bool | None = None,
 ) -> OptimizeResult:
     """Optimise a prompt for `task` on `lm` with one method, as a durable study.
@@ -700,6 +707,7 @@ def optimize(
         minibatch: dev examples per minibatch evaluation.
         start: the starting prompt (default :func:`start_prompt`).
         mode: "score" or "generate" (default: score label words for a classification task).
+        proposal_tokens: the length limit of the LM's proposed instructions.
         show_progress: a progress bar/log lines (default: on a terminal).
 
     Returns:
@@ -735,7 +743,16 @@ def optimize(
     with Progress(
         total=budget_calls, desc=name, unit="call", enabled=None if show_progress else False
     ) as bar:
-        s = _Search(task, counted, study, seed=seed, minibatch=minibatch, mode=mode, progress=bar)
+        s = _Search(
+            task,
+            counted,
+            study,
+            seed=seed,
+            minibatch=minibatch,
+            mode=mode,
+            progress=bar,
+            proposal_tokens=proposal_tokens,
+        )
         try:
             _RUNNERS[method](s, start)
         except BudgetExhausted:
