@@ -15,7 +15,8 @@ the two label words " positive" and " negative" (2N pairs). The target: at least
   one table (median seconds of each side, the ratio, pairs per second, the largest difference);
   the figure docs/lm.md quotes.
 
-Single-threaded torch by default (the dev machine has 2 cores shared with other jobs);
+The model's cache of prefixes between calls (``prefix_cache_size``) is turned off here, so that
+every timed call computes its prefix. Single-threaded torch by default (the dev machine has 2 cores shared with other jobs);
 ``OMP_NUM_THREADS`` overrides.
 """
 
@@ -76,10 +77,13 @@ def load_model(spec: str):
     if spec == "tiny":
         from airda.lm import tiny_model
 
-        return tiny_model()
-    from airda.lm import LocalLM
+        lm = tiny_model()
+    else:
+        from airda.lm import LocalLM
 
-    return LocalLM(spec)
+        lm = LocalLM(spec)
+    lm.prefix_cache_size = 0  # every timed call computes its prefix
+    return lm
 
 
 def max_difference(a: list[list[float]], b: list[list[float]]) -> float:

@@ -65,6 +65,24 @@ def test_multi_token_continuations_after_requests_of_different_lengths(tiny):
     assert all(row[3] == 0.0 for row in fast)
 
 
+def test_prefixes_are_kept_between_calls():
+    from airda.lm import tiny_model
+
+    lm = tiny_model()
+    assert lm.prefix_cache_size == 8
+    reqs = requests(4)
+    first = lm.score_batch(reqs[:2])
+    assert lm._prefix_hits == 0
+    second = lm.score_batch(reqs[2:])  # the same instruction and demos: the kept prefix
+    assert lm._prefix_hits == 1
+    assert close(first + second, lm.score_batch(reqs, reuse_prefix=False))
+    lm.prefix_cache_size = 0
+    lm._prefix_kv.clear()
+    lm.score_batch(reqs[:2])
+    lm.score_batch(reqs[:2])
+    assert lm._prefix_hits == 1
+
+
 def test_score_is_score_batch_of_one(tiny):
     prefix, conts = requests(1)[0]
     assert close([tiny.score(prefix, conts)], tiny.score_batch([(prefix, conts)]))

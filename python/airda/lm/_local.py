@@ -8,8 +8,10 @@ per process: a second ``LocalLM()`` reuses the loaded weights.
 Scoring (:meth:`LocalLM.score_batch`) is the hot path of prompt search: each candidate prompt is
 an instruction and demos shared by every example, followed by one example and a label word. The
 (prefix, continuation) pairs are tokenized whole, sorted by their tokens and grouped by their
-longest common token prefix; each group's shared prefix runs through the model once, and its KV
-cache is expanded over a right-padded batch of the rows' remaining tokens.
+longest common token prefix; each group's shared prefix runs through the model once (and is kept
+for the next calls: a prompt scored over several minibatches), its KV cache is expanded over a
+right-padded batch of the requests' own tokens, and each request's cache serves all its
+continuations.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import importlib.util
 import os
 import sys
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -196,6 +199,8 @@ class LocalLM(LM):
         device: a torch device; None picks CUDA when available, else the CPU.
         name: the model's name (default: from the file or folder).
         batch_size: prompts generated together (left-padded).
+        prefix_cache_size: KV caches of shared prefixes kept between ``score_batch`` calls (a
+            prompt scored over several minibatches computes its prefix once); 0: none.
 
     Example:
         >>> from airda.lm import tiny_model
@@ -213,21 +218,35 @@ class LocalLM(LM):
         device: Any = None,
         name: str | None = None,
         batch_size: int = 8,
+        prefix_cache_size: int = 8,
     ):
         super().__init__()
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+        _check_sizes(batch_size, prefix_cache_size)
         folder, gguf, default_name = _resolve(model, gguf_file)
         self.device = _pick_device(device)
         self.model, self.tokenizer, self._lock = _load(folder, gguf, self.device)
         self.name = name or default_name
         self.batch_size = batch_size
+        self._init_prefix_cache(prefix_cache_size)
+
+    def _init_prefix_cache(self, size: int) -> None:
+        self.prefix_cache_size = size
+        self._prefix_kv: OrderedDict[tuple[int, ...], tuple[Any, Any]] = OrderedDict()
+        self._prefix_hits = 0
 
     @classmethod
     def from_objects(
-        cls, model: Any, tokenizer: Any, *, name: str, device: Any = None, batch_size: int = 8
+        cls,
+        model: Any,
+        tokenizer: Any,
+        *,
+        name: str,
+        device: Any = None,
+        batch_size: int = 8,
+        prefix_cache_size: int = 8,
     ) -> LocalLM:
         """Wrap an already built transformers model and tokenizer (moved to `device`)."""
+        _check_sizes(batch_size, prefix_cache_size)
         self = cls.__new__(cls)
         LM.__init__(self)
         self.device = _pick_device(device)
@@ -236,6 +255,7 @@ class LocalLM(LM):
         self._lock = threading.RLock()
         self.name = name
         self.batch_size = batch_size
+        self._init_prefix_cache(prefix_cache_size)
         return self
 
     # --- text helpers --------------------------------------------------------------------
@@ -504,17 +524,13 @@ class LocalLM(LM):
     def _score_shared(self, rows: list[tuple[list[int], int]]) -> list[float]:
         """Score rows grouped by their longest common token prefix, each group's prefix once;
         within a group, each request's own text once for all its continuations."""
-        import torch
 
         out = [0.0] * len(rows)
         for group, shared in _groups(rows):
             if shared == 0:
                 self._score_rows(rows, group, 0, None, None, out)
                 continue
-            head = torch.tensor([rows[group[0]][0][:shared]], device=self.device)
-            cache = _new_cache(self.model)
-            hidden = _base_forward(self.model, head, None, None, cache)
-            last = torch.log_softmax(_lm_head(self.model, hidden[0, -1:]).float(), dim=-1)[0]
+            cache, last = self._prefix(rows[group[0]][0][:shared])
             by_request: dict[tuple[int, ...], list[int]] = {}
             for i in group:
                 ids, start = rows[i]
@@ -525,6 +541,28 @@ class LocalLM(LM):
             else:
                 self._score_requests(rows, by_request, shared, cache, out)
         return out
+
+    def _prefix(self, tokens: list[int]) -> tuple[Any, Any]:
+        """The KV cache of `tokens` and the log-probabilities of the token after them, from the
+        last few prefixes computed (a prompt scored over several minibatches) or computed now.
+        Kept tensors are never written to: batches copy them."""
+        import torch
+
+        key = tuple(tokens)
+        hit = self._prefix_kv.get(key)
+        if hit is not None:
+            self._prefix_kv.move_to_end(key)
+            self._prefix_hits += 1
+            return _cache_from(list(hit[0])), hit[1]
+        cache = _new_cache(self.model)
+        head = torch.tensor([tokens], device=self.device)
+        hidden = _base_forward(self.model, head, None, None, cache)
+        last = torch.log_softmax(_lm_head(self.model, hidden[0, -1:]).float(), dim=-1)[0]
+        if self.prefix_cache_size:
+            self._prefix_kv[key] = (tuple(_cache_tensors(cache)), last)
+            while len(self._prefix_kv) > self.prefix_cache_size:
+                self._prefix_kv.popitem(last=False)
+        return cache, last
 
     def _chunks(self, widths: list[int], shared: int, cache: Any) -> list[slice]:
         """Consecutive batches of rows (of these widths, after `shared` cached tokens) within
@@ -677,6 +715,17 @@ class LocalLM(LM):
         for (owner, _, _, _), v in zip(picks, values, strict=True):
             total[owner] = total.get(owner, 0.0) + v
         return total
+
+
+def _check_sizes(batch_size: Any, prefix_cache_size: Any) -> None:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    if (
+        isinstance(prefix_cache_size, bool)
+        or not isinstance(prefix_cache_size, int)
+        or prefix_cache_size < 0
+    ):
+        raise ValueError(f"prefix_cache_size must be an int >= 0, got {prefix_cache_size!r}")
 
 
 def _groups(rows: list[tuple[list[int], int]]) -> list[tuple[list[int], int]]:
