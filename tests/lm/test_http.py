@@ -214,6 +214,12 @@ def test_score_unsupported_is_not_implemented():
         with pytest.raises(NotImplementedError):  # remembered: no second request
             lm.score("a", [" b"])
     assert len(s.requests) == 1
+    with ScriptedServer([("json", 400, {"error": {"message": "prompt too long"}})]) as s:
+        lm = fast(s.url)
+        for _ in range(2):  # another refusal is an error of that request, not of scoring
+            with pytest.raises(LMHTTPError, match="prompt too long"):
+                lm.score("a", [" b"])
+    assert len(s.requests) == 2
     with (
         ScriptedServer([("json", 200, completion_reply())]) as s,
         pytest.raises(NotImplementedError, match="no prompt log-probabilities"),

@@ -204,7 +204,12 @@ class HTTPLM(LM):
         try:
             replies = self._map("/completions", bodies)
         except LMHTTPError as exc:
-            if exc.status in (400, 404, 405, 422, 501):
+            # a missing endpoint, or a refusal that names the feature (not, say, a prompt over
+            # the context length): the server does not score
+            text = str(exc).lower()
+            if exc.status in (404, 405, 501) or (
+                exc.status in (400, 422) and ("echo" in text or "logprob" in text)
+            ):
                 self._scores = False
                 raise self._no_scores(str(exc)) from None
             raise
