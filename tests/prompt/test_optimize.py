@@ -100,10 +100,11 @@ def test_start_prompt_is_the_tasks_first_words(task):
     assert p.label_words == {"positive": "Yes", "negative": "No"}
 
 
+@pytest.mark.slow
 def test_sentiment_end_to_end_on_smollm2(smollm2):
-    task = builtin_task("sentiment", n=60, seed=0)
-    res = optimize(task, smollm2, "mipro", budget_calls=120, minibatch=8, seed=0)
+    task = builtin_task("sentiment", n=48, seed=0)
+    res = optimize(task, smollm2, "mipro", budget_calls=60, minibatch=6, seed=0)
     assert res.test_best.parse_failures == 0
-    assert res.calls <= 120
+    assert res.calls <= 60
     # Label words and format are searched: the best prompt is not worse on dev than the start.
     assert res.dev_best >= res.dev_start
