@@ -8,11 +8,13 @@ another index does (distance 0). This is what distance-to-closest-record (DCR) a
 metrics of synthetic data need.
 
 No backend ever holds an ``n x m`` matrix: the reference works on chunks of queries and data
-with a running top-k; the ``cpu`` backend (C++/OpenMP) finds candidates with a blocked float32
-product ``|x|^2 + |y|^2 - 2 x.y`` bounded below by its rounding error, and recomputes the
-distance of every candidate exactly in float64, in the same order as the reference (column by
-column), so that its distances are the reference's bit for bit. ``cuda`` and ``triton`` compute
-every distance directly in float64.
+with a running top-k; the ``cpu`` backend (C++/OpenMP) finds candidates with a blocked
+low-precision product ``|x|^2 + |y|^2 - 2 x.y`` (float32, or bfloat16 dot products where the CPU
+has them) lowered by a bound of its rounding error, and recomputes the distance of every
+candidate exactly in float64, in the same order as the reference (column by column), so that its
+distances are the reference's bit for bit. ``cuda`` and ``triton`` compute every distance
+directly in float64 without fused multiply-adds (``triton``: k <= 64). Memory: the inputs, a
+packed float32 copy of `data` (``cpu``), the outputs and a chunk.
 
 Example:
     >>> import numpy as np
@@ -173,6 +175,7 @@ def _torch_view(a: Any) -> Any:
 
 def _triton(q: Any, x: Any, k: int, exclude_self: bool, info: ArrayInfo):
     from airda.kernels.knn_distances import knn_distances_triton
+
     dist, idx = knn_distances_triton(_torch_view(q), _torch_view(x), k, exclude_self)
     return like_input(dist, info), like_input(idx, info)
 
