@@ -136,6 +136,7 @@ def _cuda(x: Any, y: Any, kernel: str, gamma: float, info: ArrayInfo) -> Any:
 
 def _triton(x: Any, y: Any, kernel: str, gamma: float, info: ArrayInfo) -> Any:
     from airda.kernels.pair_kernel_means import pair_kernel_means_triton
+
     return like_input(pair_kernel_means_triton(_torch_view(x), _torch_view(y), kernel, gamma), info)
 
 
@@ -242,11 +243,15 @@ def median_heuristic_gamma(x: Any, y: Any) -> float:
     """``1 / (2 median^2)``, the median of the pairwise distances of the pooled rows of `x` and
     `y` (at most 1000 rows, evenly spaced, when there are more); zero distances are left out,
     and 1.0 is returned when every distance is zero."""
-    xs = np.asarray(host_numpy(as_array(x, "x")[0]), dtype=np.float64)
-    ys = np.asarray(host_numpy(as_array(y, "y")[0]), dtype=np.float64)
+    x, y = as_array(x, "x")[0], as_array(y, "y")[0]
+    n, total = x.shape[0], x.shape[0] + y.shape[0]
+    rows = np.arange(total)
+    if total > _MEDIAN_ROWS:
+        rows = np.linspace(0, total - 1, _MEDIAN_ROWS).astype(np.int64)
+    # Only the chosen rows leave the device.
+    xs = np.asarray(host_numpy(x[rows[rows < n]]), dtype=np.float64)
+    ys = np.asarray(host_numpy(y[rows[rows >= n] - n]), dtype=np.float64)
     z = np.concatenate([xs, ys])
-    if z.shape[0] > _MEDIAN_ROWS:
-        z = z[np.linspace(0, z.shape[0] - 1, _MEDIAN_ROWS).astype(np.int64)]
     sq = np.zeros((z.shape[0], z.shape[0]))
     for c in range(z.shape[1]):
         diff = z[:, c, None] - z[None, :, c]
