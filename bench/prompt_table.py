@@ -84,14 +84,18 @@ class _Engine:
         pass
 
 
-def _dspy_run(task: Any, lm: Any, which: str, budget: int, seed: int) -> dict[str, Any]:
+def _dspy_run(
+    task: Any, lm: Any, which: str, budget: int, seed: int, max_tokens: int = 32
+) -> dict[str, Any]:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     from typing import Literal
 
     import dspy
 
-    engine = _Engine(lm)
-    dlm = dspy.LM("local/smollm2", engine=engine, cache=False, temperature=0.0, max_tokens=64)
+    engine = _Engine(lm, max_tokens)
+    dlm = dspy.LM(
+        "local/smollm2", engine=engine, cache=False, temperature=0.0, max_tokens=max_tokens
+    )
     dspy.configure(lm=dlm)
     labels = tuple(task.labels)
     answer_type = Literal[labels]  # type: ignore[valid-type]
@@ -228,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--model", default="smollm2", help="airda.lm.load spec, or tiny for a smoke run (smollm2)"
     )
+    ap.add_argument("--only", help="run only these methods (comma-separated names as in the table)")
+    ap.add_argument("--max-tokens", type=int, default=32, help="DSPy reply length limit (32)")
     ap.add_argument("--json", default="prompt_table.json", help="results file (+ .runs.jsonl)")
     ap.add_argument("--merge", help="comma-separated .runs.jsonl files: tables only, no runs")
     args = ap.parse_args(argv)
@@ -258,11 +264,13 @@ def main(argv: list[str] | None = None) -> int:
             label = task.majority()[0]
             maj = [float(e.target == label) for e in task.read_test(None, "majority baseline")]
             for m in methods:
+                if args.only and m not in args.only.split(","):
+                    continue
                 t1 = time.perf_counter()
                 if m.startswith("airda-"):
                     r = _airda_run(task, lm, args.method, args.budget_calls, seed)
                 else:
-                    r = _dspy_run(task, lm, m, args.budget_calls, seed)
+                    r = _dspy_run(task, lm, m, args.budget_calls, seed, args.max_tokens)
                 r.update(
                     task=name,
                     seed=seed,
@@ -277,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{name} seed {seed} {m}: test {acc:.3f} (majority {sum(maj) / len(maj):.3f}), "
                       f"parse failures {r['parse_failures']}, {r['calls']} calls, "
                       f"{r['wall_s']:.0f} s; answers {r['spread']}", flush=True)  # fmt: skip
-    table = _table(runs, methods)
+    table = _table(runs, [m for m in methods if not args.only or m in args.only.split(",")])
     print(table)
     with open(args.json, "w") as fh:
         json.dump({"runs": runs, "table": table, "args": vars(args)}, fh, default=str)
