@@ -253,8 +253,12 @@ class TVAEModel:
         self.other_cats_ = others
         sizes = list(self.normalizer_.n_modes) + [int(cat_sizes[j]) for j in others]
         self.group_sizes_ = sizes
-        offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64) if sizes else []
-        self.group_offsets_ = np.asarray(offsets, dtype=np.int64)
+        # Logits of groups of equal size sit side by side, so that the loss reads each size's
+        # block as a (batch, groups, size) view: no gather, whose backward is slow on a CPU.
+        order = np.argsort(np.asarray(sizes, dtype=np.int64), kind="stable")
+        offsets = np.zeros(len(sizes), dtype=np.int64)
+        offsets[order] = np.concatenate([[0], np.cumsum(np.asarray(sizes)[order])[:-1]])
+        self.group_offsets_ = offsets
         self.d_logits_ = int(sum(sizes))
         self.d_out_ = d_num + self.d_logits_
         self.d_cond_ = int(cat_sizes[self.cond_index]) if self.cond_index is not None else 0
@@ -275,16 +279,17 @@ class TVAEModel:
             x[rows, offs[None, :] + codes] = 1.0
         return x
 
-    def _group_index(self, device: Any) -> list[tuple[Any, Any]]:
-        """Groups of equal size: (group ids, logit column index (g, s)) for a batched softmax."""
+    def _group_index(self, device: Any) -> list[tuple[Any, int, int, int]]:
+        """Blocks of equal-size groups: (group ids by offset, first column, groups, size)."""
         import torch
 
         out = []
         sizes = np.asarray(self.group_sizes_, dtype=np.int64)
         for s in np.unique(sizes):
             gid = np.flatnonzero(sizes == s)
-            cols = self.group_offsets_[gid][:, None] + np.arange(s)[None, :] + self.d_num_
-            out.append((torch.as_tensor(gid, device=device), torch.as_tensor(cols, device=device)))
+            gid = gid[np.argsort(self.group_offsets_[gid])]
+            start = int(self.group_offsets_[gid[0]]) + self.d_num_
+            out.append((torch.as_tensor(gid, device=device), start, gid.size, int(s)))
         return out
 
     # ------------------------------------------------------------------ fit
@@ -419,8 +424,8 @@ class TVAEModel:
             sig = net.sigma
             rec = rec + (((alpha - torch.tanh(out[:, :d])) ** 2) / (2 * sig**2)).sum() / b
             rec = rec + torch.log(sig).sum()
-        for gid, cols in groups:
-            logits = out[:, cols]  # (b, g, s)
+        for gid, start, g, s in groups:
+            logits = out[:, start : start + g * s].reshape(b, g, s)
             target = codes[:, gid].unsqueeze(-1)
             nll = torch.logsumexp(logits, -1) - logits.gather(-1, target).squeeze(-1)
             rec = rec + nll.sum() / b

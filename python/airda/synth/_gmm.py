@@ -33,10 +33,13 @@ class VariationalGMM1D:
         weight_concentration: Concentration of the stick-breaking prior; small values favour
             few components (CTGAN uses 0.001).
         max_iter: Most variational updates.
-        tol: Stop when the mean log normaliser of the responsibilities (the data term of the
-            variational bound, per value, on the standardised scale) moves by less than this in
-            one update. On diamonds' columns (10k rows) this stops after 4-29 updates at the
-            held-out likelihood that 100 updates reach to within 0.01 nats.
+        tol: Stop when no mean, standard deviation (in units of the data's standard
+            deviation) or weight moves by more than this in one update. Weights are part of
+            the test on purpose: stopping when the likelihood settles takes 4-29 updates
+            instead of ~100 on diamonds' columns, but leaves the stick-breaking prior no time
+            to starve unneeded components (288 modes instead of 140 over breast cancer's 30
+            columns), and TVAE trained on those sampled worse (TSTR 0.912/0.942 against
+            0.924/0.953 on two splits).
         reg_covar: Added to each component's variance (on the standardised scale) so that a
             component on a single repeated value keeps a positive width.
 
@@ -47,7 +50,7 @@ class VariationalGMM1D:
     n_components: int = 10
     weight_concentration: float = 1e-3
     max_iter: int = 100
-    tol: float = 1e-4
+    tol: float = 1e-3
     reg_covar: float = 1e-6
 
     def fit(self, x: np.ndarray) -> VariationalGMM1D:
@@ -76,13 +79,13 @@ class VariationalGMM1D:
         resp = np.zeros((n, k))
         resp[order, np.minimum(np.arange(n) * k // n, k - 1)] = 1.0
         self._m_step(z, resp)
-        prev = -np.inf
+        prev = self._summary()
         self.converged_ = False
         for it in range(1, self.max_iter + 1):
-            resp, cur = self._resp(z)
-            self._m_step(z, resp)
+            self._m_step(z, self._resp(z))
+            cur = self._summary()
             self.n_iter_ = it
-            if abs(cur - prev) < self.tol:
+            if np.max(np.abs(cur - prev)) < self.tol:
                 self.converged_ = True
                 break
             prev = cur
@@ -118,6 +121,9 @@ class VariationalGMM1D:
         w = v * np.concatenate([[1.0], np.cumprod(1.0 - v)[:-1]])
         return w / w.sum()
 
+    def _summary(self) -> np.ndarray:
+        return np.concatenate([self._m, np.sqrt(self._cov), self._weights()])
+
     def _log_rho(self, z: np.ndarray) -> np.ndarray:
         # E[log N(z | mu_k, 1/lambda_k)] under the Normal-Gamma posterior, plus E[log pi_k].
         e_log_lambda = digamma(0.5 * self._nu) + np.log(2.0 / self._winv)
@@ -130,15 +136,12 @@ class VariationalGMM1D:
         log_rho += const
         return log_rho
 
-    def _resp(self, z: np.ndarray) -> tuple[np.ndarray, float]:
-        """Responsibilities and the mean log normaliser (the convergence criterion)."""
+    def _resp(self, z: np.ndarray) -> np.ndarray:
         r = self._log_rho(z)
-        top = r.max(axis=1, keepdims=True)
-        r -= top
+        r -= r.max(axis=1, keepdims=True)
         np.exp(r, out=r)
-        total = r.sum(axis=1, keepdims=True)
-        r /= total
-        return r, float(np.mean(np.log(total) + top))
+        r /= r.sum(axis=1, keepdims=True)
+        return r
 
     def _estimate_log_resp(self, z: np.ndarray) -> np.ndarray:
         log_rho = self._log_rho(z)
