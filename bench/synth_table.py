@@ -137,8 +137,8 @@ def constraints(name: str):
         return [
             synth.Range("depth", 40, 80),
             synth.Positive("carat", strict=True),
-            synth.Inequality("y", "table"),
-        ], lambda d: d["depth"].between(40, 80) & (d["carat"] > 0) & (d["y"] <= d["table"])
+            synth.Inequality("x", "table"),
+        ], lambda d: d["depth"].between(40, 80) & (d["carat"] > 0) & (d["x"] <= d["table"])
     return None
 
 
