@@ -23,7 +23,9 @@ SCRIPT = textwrap.dedent(
     from triton.compiler import ASTSource
 
     import airda.kernels.grouped_depthwise_conv as dw
+    import airda.kernels.knn_distances as kn
     import airda.kernels.mixed_op as mo
+    import airda.kernels.pair_kernel_means as pk
 
     target = GPUTarget("cuda", 90, 32)
     results = {}
@@ -69,6 +71,25 @@ SCRIPT = textwrap.dedent(
              "BW": 16},
             ["w_ptr", "out_ptr", "meta_ptr", "W", "Wo"],
         )
+    for dt in ("fp32", "fp64"):
+        f = "*" + dt
+        compile_one(
+            "knn_topk " + dt, kn.knn_topk_kernel,
+            {"q_ptr": f, "x_ptr": f, "out_d_ptr": "*fp64", "out_i_ptr": "*i64", "n": "i32",
+             "m": "i32", "d": "i32", "k": "i32", "EXCLUDE_SELF": "constexpr",
+             "BLOCK_Q": "constexpr", "BLOCK_M": "constexpr", "KP": "constexpr"},
+            {"EXCLUDE_SELF": True, "BLOCK_Q": 32, "BLOCK_M": 64, "KP": 8},
+            ["q_ptr", "x_ptr", "out_d_ptr", "out_i_ptr"],
+        )
+    for rbf in (False, True):
+        compile_one(
+            f"pair_row_sums rbf={rbf}", pk.pair_row_sums_kernel,
+            {"a_ptr": "*fp64", "b_ptr": "*fp64", "out_ptr": "*fp64", "n": "i32", "m": "i32",
+             "d": "i32", "gamma": "fp64", "SAME": "constexpr", "RBF": "constexpr",
+             "BLOCK_N": "constexpr", "BLOCK_M": "constexpr"},
+            {"SAME": True, "RBF": rbf, "BLOCK_N": 32, "BLOCK_M": 64},
+            ["a_ptr", "b_ptr", "out_ptr"],
+        )
     print("RESULT " + json.dumps(results))
     """
 )
@@ -84,5 +105,5 @@ def test_kernels_compile_for_sm90():
     assert proc.returncode == 0, proc.stderr[-3000:]
     line = next(s for s in proc.stdout.splitlines() if s.startswith("RESULT "))
     results = json.loads(line.removeprefix("RESULT "))
-    assert len(results) == 8
+    assert len(results) == 12
     assert all(size > 0 for size in results.values())
