@@ -156,6 +156,7 @@ class _Search:
         self.mode = mode
         self.progress = progress
         self.proposal_tokens = proposal_tokens
+        self._reported = 0  # calls already shown by the progress display
         self.dev: dict[str, tuple[Prompt, EvalResult]] = {}  # full-dev results by prompt key
         self.failures = 0
         self._restore()
@@ -249,8 +250,8 @@ class _Search:
         if full:
             self.dev[_key(prompt)] = (prompt, res)
         if self.progress is not None:
-            self.progress.update(0, calls=self.lm.calls, best=round(self.best_dev()[1], 3))
-            self.progress.n = self.lm.calls
+            delta, self._reported = self.lm.calls - self._reported, self.lm.calls
+            self.progress.update(max(delta, 0), best=round(self.best_dev()[1], 3))
         return res
 
     def minibatch_of(
