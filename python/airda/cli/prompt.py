@@ -107,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
         name=args.name,
         seed=args.seed,
         minibatch=args.minibatch,
+        show_progress=True,  # a bar on a terminal, log lines otherwise; -q silences it
     )
     if args.json:
         print(json.dumps(res.to_dict(), indent=2, default=str))
