@@ -216,6 +216,11 @@ def test_smollm2_answers_and_scores(smollm2):
     assert close(fast, smollm2.score_batch(reqs, reuse_prefix=False))
     assert fast[0][0] > fast[0][1]  # "great fun" -> positive
     assert fast[1][1] > fast[1][0]  # "awful" -> negative
+    # the same file named by path, or through load(), reuses the loaded weights
+    from airda.lm import load, smollm2_path
+
+    assert LocalLM(str(smollm2_path())).model is smollm2.model
+    assert load("smollm2").model is smollm2.model
     (c,) = smollm2.chat([[{"role": "user", "content": "Say hello."}]], max_tokens=4)
     assert c.text.strip()
     assert c.completion_tokens <= 4
