@@ -496,13 +496,19 @@ def _tpe_loop(
     minibatch score) on all of dev."""
     agg: dict[str, list[float]] = {}
     params_of: dict[str, dict[str, Any]] = {}
+    invalid = 0
     # Keep enough budget to re-score at least the best candidate on all of dev.
     while s.fits(s.minibatch + len(s.task.dev)):
         trial = s.study.ask()
         built = build(dict(trial.params))
         if isinstance(built, str):
             s.study.tell(trial, state=_fail(), error=built)
+            invalid += 1
+            if invalid >= 50:  # a space of mostly invalid candidates must not spin forever
+                log.warning("stopping: 50 invalid candidates in a row (last: %s)", built)
+                break
             continue
+        invalid = 0
         key = _key(built)
         r = s.score(built, s.minibatch_of(), trial=trial)
         if r is None:
