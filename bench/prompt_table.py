@@ -233,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         "--model", default="smollm2", help="airda.lm.load spec, or tiny for a smoke run (smollm2)"
     )
     ap.add_argument("--only", help="run only these methods (comma-separated names as in the table)")
+    ap.add_argument("--skip-seeds", default="", help="seeds not to run (comma-separated)")
     ap.add_argument("--max-tokens", type=int, default=32, help="DSPy reply length limit (32)")
     ap.add_argument("--json", default="prompt_table.json", help="results file (+ .runs.jsonl)")
     ap.add_argument("--merge", help="comma-separated .runs.jsonl files: tables only, no runs")
@@ -260,6 +261,8 @@ def main(argv: list[str] | None = None) -> int:
     log_path = args.json + ".runs.jsonl"
     for name in args.tasks.split(","):
         for seed in range(args.seeds):
+            if str(seed) in args.skip_seeds.split(","):
+                continue
             task = builtin_task(name, n=args.n, seed=seed)
             label = task.majority()[0]
             maj = [float(e.target == label) for e in task.read_test(None, "majority baseline")]
