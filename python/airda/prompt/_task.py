@@ -106,8 +106,8 @@ class Task:
         description: one line on what the task is.
 
     Raises:
-        ValueError: an empty split, a target that is not a label, a label without examples
-            in any split, a metric that is not known.
+        ValueError: an empty split, a target that is not a label (named with its split),
+            fewer than two distinct labels, a metric that is not known.
 
     Example:
         >>> task = Task("toy", [Example("1+1", "2")], [Example("2+1", "3")], [Example("2+2", "4")])
