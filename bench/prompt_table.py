@@ -175,6 +175,20 @@ def _airda_run(task: Any, lm: Any, method: str, budget: int, seed: int) -> dict[
     }
 
 
+def _best_constant(runs: list[dict[str, Any]], task: str, keys: list[tuple[str, int]]) -> float:
+    """The test accuracy of the best single answer chosen in hindsight (per seed): no prompt
+    that always gives one answer can beat it."""
+    from airda.prompt import builtin_task
+
+    n = next((r.get("n") for r in runs if r["task"] == task and r.get("n")), 80)
+    hits = total = 0
+    for _, seed in keys:
+        test = builtin_task(task, n=n, seed=seed).read_test(None, "best constant answer")
+        hits += Counter(e.target for e in test).most_common(1)[0][1]
+        total += len(test)
+    return hits / total
+
+
 def _table(runs: list[dict[str, Any]], methods: list[str]) -> str:
     from airda.eval import compare
 
@@ -182,7 +196,11 @@ def _table(runs: list[dict[str, Any]], methods: list[str]) -> str:
     for r in runs:
         by[(r["task"], r["seed"])][r["method"]] = r
     lines = []
-    head = ["task", "seeds", "majority"] + [f"{m} acc (pf)" for m in methods] + ["airda answers"]
+    head = (
+        ["task", "seeds", "majority", "best constant"]
+        + [f"{m} acc (pf)" for m in methods]
+        + ["airda answers"]
+    )
     lines.append("| " + " | ".join(head) + " |")
     lines.append("|" + "---|" * len(head))
     verdicts = []
@@ -197,7 +215,8 @@ def _table(runs: list[dict[str, Any]], methods: list[str]) -> str:
         spread = Counter()
         for k in keys:
             spread.update(by[k][air]["spread"])
-        row = [task, str(len(keys)), f"{sum(maj) / len(maj):.3f}"]
+        const = _best_constant(runs, task, keys)
+        row = [task, str(len(keys)), f"{sum(maj) / len(maj):.3f}", f"{const:.3f}"]
         row += [f"{sum(flat[m]) / len(flat[m]):.3f} ({pf[m]})" for m in methods]
         row.append(", ".join(f"{a} {n}" for a, n in spread.most_common(4)))
         lines.append("| " + " | ".join(row) + " |")
