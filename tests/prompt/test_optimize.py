@@ -70,13 +70,25 @@ def test_resume_continues_with_the_spent_budget(task, tiny_lm, tmp_path):
     assert again.dev_best >= first.dev_best
 
 
-def test_unparsable_model_fails_trials_with_a_reason(task, tiny_lm):
+def test_unparsable_model_fails_trials_with_a_reason(task, tiny_lm, tmp_path):
+    # Random weights never write "Answer: <label word>": every trial fails, saying why.
+    db = tmp_path / "p.db"
     res = optimize(
-        task, tiny_lm, "opro", budget_calls=8, mode="generate", minibatch=2, proposal_tokens=4
+        task,
+        tiny_lm,
+        "opro",
+        budget_calls=8,
+        mode="generate",
+        minibatch=2,
+        proposal_tokens=4,
+        storage=db,
+        name="unparsable",
     )
-    study_trials = res.n_trials
-    assert study_trials >= 1
     assert res.test_best.parse_failures == len(res.test_best.scores)
+    failed = [t for t in airda.load_study("unparsable", storage=db).trials]
+    assert failed
+    assert all(t.state is TrialState.FAIL for t in failed)
+    assert all("no parsable answer" in t.error for t in failed)
 
 
 def test_bad_arguments(task, tiny_lm):
