@@ -206,7 +206,8 @@ def numbers(s: pd.Series, kind: str) -> np.ndarray:
         ns = d.astype("datetime64[ns]").to_numpy().astype(np.int64).astype(np.float64)
         ns[d.isna().to_numpy()] = np.nan
         return ns
-    out = pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    # a copy: under pandas 3's copy-on-write, to_numpy may return a read-only view
+    out = np.array(pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan))
     out[~np.isfinite(out)] = np.nan
     return out
 

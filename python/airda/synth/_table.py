@@ -518,7 +518,9 @@ def _restore(x: np.ndarray, col: Column, kind: str) -> Any:
         t = pd.Series(ns.view("datetime64[ns]"))
         t[isna] = pd.NaT
         if col.tz:
-            return t.dt.tz_localize("UTC").dt.tz_convert(col.tz)
+            t = t.dt.tz_localize("UTC").dt.tz_convert(col.tz)
+            # the original resolution (pandas 3 makes microseconds the default unit)
+            return t.astype(col.dtype) if col.dtype and col.dtype.startswith("datetime64") else t
         if col.datetime_format:
             out = t.dt.strftime(col.datetime_format).astype(object)
             out[isna] = np.nan
@@ -545,6 +547,7 @@ def _astype(s: pd.Series, col: Column) -> Any:
             return s.astype(nullable).to_numpy(dtype=object)
         if dtype == "object":
             return s.infer_objects().astype(object).to_numpy()
-        return s.astype(dtype).to_numpy() if not dtype.startswith("datetime64") else s
+        # a Series, not an array: extension dtypes (pandas 3's "str", nullable numbers) survive
+        return s.astype(dtype)
     except (TypeError, ValueError):
         return s.infer_objects().to_numpy()
