@@ -544,9 +544,9 @@ def _astype(s: pd.Series, col: Column) -> Any:
             return pd.Categorical(s, categories=col.categories)
         if s.isna().any() and dtype.startswith(("int", "uint", "bool")):
             nullable = {"bool": "boolean"}.get(dtype, dtype.capitalize())
-            return s.astype(nullable).to_numpy(dtype=object)
-        if dtype == "object":
-            return s.infer_objects().astype(object).to_numpy()
+            return pd.Series(s.astype(nullable).to_numpy(dtype=object), dtype=object)
+        if dtype == "object":  # a Series: pandas 3 would infer "str" from an array of strings
+            return s.infer_objects().astype(object)
         # a Series, not an array: extension dtypes (pandas 3's "str", nullable numbers) survive
         return s.astype(dtype)
     except (TypeError, ValueError):
