@@ -622,6 +622,28 @@ def _sites(unit: _Unit, func: c_ast.FuncDef) -> list[_Site]:
     return out
 
 
+def _put(site: _Site, new: c_ast.Node) -> None:
+    """Replace the loop at `site` with `new`; a loop pragma just before the loop moves onto
+    the first loop inside `new` (a pragma must precede a loop)."""
+    parent = site.parent
+    pragma = None
+    if isinstance(parent, c_ast.Compound) and not isinstance(new, c_ast.For):
+        items = parent.block_items
+        i = next(k for k, x in enumerate(items) if x is site.loop)
+        if i > 0 and isinstance(items[i - 1], c_ast.Pragma):
+            pragma = items.pop(i - 1)
+    _replace(parent, site.loop, new)
+    if pragma is None:
+        return
+    for n, p in _preorder(new):
+        if isinstance(n, c_ast.For) and p is not None:
+            if isinstance(p, c_ast.Compound):
+                p.block_items.insert(p.block_items.index(n), pragma)
+            else:
+                _replace(p, n, c_ast.Compound([pragma, n]))
+            return
+
+
 def _guard(site: _Site, stmts: list[c_ast.Node]) -> c_ast.Node:
     """``if (start < end) { stmts }``: what is hoisted before the loop runs only when the loop
     runs at least once."""
@@ -680,7 +702,7 @@ def _innermost_ok(site: _Site) -> None:
 def t_unroll(site: _Site, factor: int) -> tuple[str, str]:
     _innermost_ok(site)
     new = _unrolled(site, factor, lambda k: {}, [])
-    _replace(site.parent, site.loop, new)
+    _put(site, new)
     v = site.info.var
     return f"unroll({v}, {factor})", f"unroll the {v} loop by {factor} with a remainder loop"
 
@@ -720,7 +742,7 @@ def t_accumulators(site: _Site, factor: int, types: dict) -> tuple[str, str]:
             for i in range(0, len(terms), 2)
         ]
     new.block_items.append(c_ast.Assignment("+=", c_ast.ID(s), terms[0]))
-    _replace(site.parent, site.loop, new)
+    _put(site, new)
     v = site.info.var
     return (
         f"accumulators({s}, {factor})",
@@ -848,7 +870,7 @@ def _sink_accumulator(site: _Site) -> bool:
         c_ast.Assignment("+=", copy.deepcopy(target), acc.rvalue),
     )
     site.loop.stmt = new_inner
-    _replace(site.parent, site.loop, c_ast.Compound([first, site.loop]))
+    _put(site, c_ast.Compound([first, site.loop]))
     site.parent = next(p for n, p in _preorder(site.func.body) if n is site.loop and p is not None)
     return True
 
@@ -892,7 +914,7 @@ def t_tile(site: _Site, size: int, types: dict) -> tuple[str, str]:
     new = site.unit.snippet(text)[0]
     innermost = new.stmt.stmt.stmt
     innermost.stmt = inner.stmt
-    _replace(site.parent, site.loop, new)
+    _put(site, new)
     return f"tile({a}, {b}, {size})", f"tile the {a}-{b} nest in {size}x{size} blocks"
 
 
@@ -1003,7 +1025,7 @@ def t_hoist(site: _Site, types: dict) -> tuple[str, str]:
         raise _Skip("nothing invariant to hoist")
     pre = site.unit.snippet(" ".join(decls))
     new = _guard(site, [*pre, site.loop]) if risky else c_ast.Compound([*pre, site.loop])
-    _replace(site.parent, site.loop, new)
+    _put(site, new)
     v = site.info.var
     return f"hoist({v}: {', '.join(shown)})", f"hoist {', '.join(shown)} out of the {v} loop"
 
@@ -1032,7 +1054,7 @@ def t_reciprocal(site: _Site, types: dict) -> tuple[str, str]:
             _replace(parent, n, c_ast.BinaryOp("*", n.left, c_ast.ID(name)))
         else:
             n.op, n.rvalue = "*=", c_ast.ID(name)
-        _replace(site.parent, site.loop, _guard(site, [*pre, site.loop]))
+        _put(site, _guard(site, [*pre, site.loop]))
         v = site.info.var
         return f"reciprocal({v}: {dt})", f"divide by {dt} as a multiply by its reciprocal"
     raise _Skip("no invariant floating division")
@@ -1063,7 +1085,7 @@ def t_scalarize(site: _Site, types: dict) -> tuple[str, str]:
             _replace(parent, r, c_ast.ID(name))
         pre = site.unit.snippet(f"{t[0]} {name} = {text};")
         post = site.unit.snippet(f"{text} = {name};")
-        _replace(site.parent, site.loop, _guard(site, [*pre, site.loop, *post]))
+        _put(site, _guard(site, [*pre, site.loop, *post]))
         v = site.info.var
         return (
             f"scalarize({v}: {text})",
@@ -1122,7 +1144,7 @@ def t_carry(site: _Site, types: dict) -> tuple[str, str]:
             *items[idx + 1 :],
         ]
         site.loop.stmt = c_ast.Compound(new_items)
-        _replace(site.parent, site.loop, _guard(site, [*pre, site.loop]))
+        _put(site, _guard(site, [*pre, site.loop]))
         return (
             f"carry({arr}, {lp.var})",
             f"carry {arr}'s previous element in a register across the {lp.var} loop",
