@@ -1,8 +1,9 @@
-"""Where studies live: in memory, or in an SQLite file (the embedded default).
+"""Where studies live: in memory, in an SQLite file (the embedded default), or in a PostgreSQL
+database shared by many machines.
 
 :func:`get_storage` takes a storage object, ``None`` (in memory), ``"memory://"``, a file path,
-or an ``sqlite:///path`` URL. PostgreSQL (``postgresql://``) will plug in behind the same
-:class:`Storage` interface.
+an ``sqlite:///path`` URL or a ``postgresql://user@host/db`` URL (psycopg 3, the ``postgres``
+extra).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from airda.storage.memory import InMemoryStorage
 __all__ = [
     "DuplicatedStudyError",
     "InMemoryStorage",
+    "PostgresStorage",
     "SQLiteStorage",
     "Storage",
     "StorageError",
@@ -38,6 +40,10 @@ def __getattr__(name: str) -> Any:
         from airda.storage.sqlite import SQLiteStorage
 
         return SQLiteStorage
+    if name == "PostgresStorage":
+        from airda.storage.postgres import PostgresStorage
+
+        return PostgresStorage
     raise AttributeError(name)
 
 
@@ -68,7 +74,9 @@ def get_storage(storage: Storage | str | os.PathLike[str] | None) -> Storage:
 
             return SQLiteStorage(rest[1:] or rest)
         if scheme in ("postgresql", "postgres"):
-            raise ValueError("PostgreSQL storage is not available yet; use an SQLite file")
+            from airda.storage.postgres import PostgresStorage
+
+            return PostgresStorage(text)
         raise ValueError(f"unknown storage URL scheme {scheme!r} in {text!r}")
     from airda.storage.sqlite import SQLiteStorage
 

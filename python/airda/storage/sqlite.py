@@ -35,6 +35,20 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+from airda.storage._schema import (
+    SCHEMA_NAME,
+    SCHEMA_VERSION,
+    check_version,
+    migrate,
+    schema_statements,
+)
+from airda.storage._schema import TRIAL_COLUMNS as _TRIAL_COLUMNS
+from airda.storage._schema import Damaged as _Damaged
+from airda.storage._schema import dumps as _dumps
+from airda.storage._schema import dumps_reported as _dumps_reported
+from airda.storage._schema import loads as _loads
+from airda.storage._schema import row_to_record as _row_to_record
+from airda.storage._schema import row_to_trial as _row_to_trial
 from airda.storage.base import (
     DuplicatedStudyError,
     Storage,
@@ -48,160 +62,10 @@ from airda.trial import FrozenTrial, TrialState
 
 __all__ = ["SQLiteStorage"]
 
-SCHEMA_NAME = "airda-study"
-SCHEMA_VERSION = 1
-
-_SCHEMA = """
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE studies (
-    study_id INTEGER PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE,
-    directions TEXT NOT NULL,
-    space TEXT,
-    strategy TEXT,
-    user_attrs TEXT NOT NULL DEFAULT '{}',
-    created REAL NOT NULL
-);
-CREATE TABLE trials (
-    trial_id INTEGER PRIMARY KEY,
-    study_id INTEGER NOT NULL REFERENCES studies(study_id) ON DELETE CASCADE,
-    number INTEGER NOT NULL,
-    state TEXT NOT NULL,
-    params TEXT NOT NULL,
-    trial_values TEXT,
-    intermediate TEXT NOT NULL DEFAULT '{}',
-    user_attrs TEXT NOT NULL DEFAULT '{}',
-    system_attrs TEXT NOT NULL DEFAULT '{}',
-    datetime_start REAL,
-    datetime_complete REAL,
-    heartbeat REAL,
-    worker TEXT NOT NULL DEFAULT '',
-    error TEXT,
-    traceback TEXT,
-    seq INTEGER NOT NULL,
-    UNIQUE (study_id, number)
-);
-CREATE INDEX trials_by_seq ON trials (study_id, seq);
-CREATE INDEX trials_by_state ON trials (study_id, state);
-"""
-
-# Migrations from version k to k+1, applied in order to older files.
-_MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
-
-_TRIAL_COLUMNS = (
-    "trial_id, number, state, params, trial_values, intermediate, user_attrs, system_attrs, "
-    "datetime_start, datetime_complete, worker, error, traceback"
-)
+# The tables, version rules and row codecs are shared with the PostgreSQL storage.
+_SCHEMA_STATEMENTS = schema_statements("sqlite")
 
 T = TypeVar("T")
-
-
-def _dumps(obj: Any) -> str:
-    return json.dumps(obj, separators=(",", ":"), allow_nan=False)
-
-
-def _dumps_reported(obj: Any) -> str:
-    # Reported values may be +-inf (a diverged loss), as in Optuna; Python's JSON writes them
-    # as Infinity, which only Python reads back, so SQL never looks inside this column.
-    return json.dumps(obj, separators=(",", ":"))
-
-
-class _Damaged(ValueError):
-    """A stored row does not decode into what airda wrote."""
-
-
-def _loads(text: Any, what: str, kind: type | tuple[type, ...]) -> Any:
-    if not isinstance(text, str):
-        raise _Damaged(f"{what} is {type(text).__name__} {text!r}, not JSON text")
-    try:
-        obj = json.loads(text)
-    except ValueError as exc:
-        raise _Damaged(f"{what} is not valid JSON ({exc}): {text[:80]!r}") from None
-    if not isinstance(obj, kind):
-        raise _Damaged(f"{what} is a JSON {type(obj).__name__}, expected {kind}: {text[:80]!r}")
-    return obj
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _time(v: Any, what: str) -> float | None:
-    if v is None or _is_number(v):
-        return v
-    raise _Damaged(f"{what} is {v!r}, not a time")
-
-
-def _row_to_trial(row: Sequence[Any]) -> FrozenTrial:
-    (
-        trial_id,
-        number,
-        state,
-        params,
-        values,
-        inter,
-        user,
-        system,
-        start,
-        end,
-        worker,
-        error,
-        tb,
-    ) = row
-    if not isinstance(number, int) or isinstance(number, bool):
-        raise _Damaged(f"trial id {trial_id} has the number {number!r}")
-    where = f"trial {number}"
-    try:
-        state_ = TrialState(state)
-    except ValueError:
-        raise _Damaged(f"{where} has the state {state!r}") from None
-    vals = None
-    if values is not None:
-        vals = _loads(values, f"{where}'s values", list)
-        if not vals or not all(_is_number(v) for v in vals):
-            raise _Damaged(f"{where}'s values are {values[:80]!r}, not a list of numbers")
-    reported = _loads(inter, f"{where}'s reported values", dict)
-    intermediate = {}
-    for k, v in reported.items():
-        try:
-            step = int(k)
-        except ValueError:
-            raise _Damaged(f"{where} reported at step {k!r}, not an integer") from None
-        if not _is_number(v):
-            raise _Damaged(f"{where} reported {v!r} at step {step}, not a number")
-        intermediate[step] = float(v)
-    return FrozenTrial(
-        number=number,
-        state=state_,
-        params=_loads(params, f"{where}'s params", dict),
-        values=tuple(float(v) for v in vals) if vals is not None else None,
-        intermediate=intermediate,
-        user_attrs=_loads(user, f"{where}'s user attributes", dict),
-        system_attrs=_loads(system, f"{where}'s system attributes", dict),
-        datetime_start=_time(start, f"{where}'s start"),
-        datetime_complete=_time(end, f"{where}'s end"),
-        worker=worker if isinstance(worker, str) else str(worker),
-        error=error,
-        traceback=tb,
-        trial_id=trial_id,
-    )
-
-
-def _row_to_record(row: Sequence[Any]) -> StudyRecord:
-    sid, name, directions, space, strategy, user_attrs, created = row
-    where = f"study {name!r}"
-    dirs = _loads(directions, f"{where}'s directions", list)
-    if not dirs or any(d not in ("minimize", "maximize") for d in dirs):
-        raise _Damaged(f"{where}'s directions are {directions[:80]!r}")
-    return StudyRecord(
-        sid,
-        name,
-        tuple(dirs),
-        _loads(space, f"{where}'s space", dict) if space else None,
-        _loads(strategy, f"{where}'s strategy", dict) if strategy else None,
-        _loads(user_attrs, f"{where}'s user attributes", dict),
-        _time(created, f"{where}'s creation time") or 0.0,
-    )
 
 
 def _readonly_message(path: Path) -> str:
@@ -395,20 +259,7 @@ class SQLiteStorage(Storage):
                 f"{self.path} is an SQLite database of something else (tables: "
                 f"{', '.join(sorted(tables)[:5])}); it was left untouched"
             )
-        if meta.get("schema") != SCHEMA_NAME:
-            raise StorageError(f"{self.path} is not an airda study database; it was left untouched")
-        try:
-            version = int(meta.get("version", "0"))
-        except ValueError:
-            raise StorageError(
-                f"{self.path}: schema version {meta.get('version')!r} is not a number"
-            ) from None
-        if version > SCHEMA_VERSION:
-            raise StorageError(
-                f"{self.path} has schema version {version}, newer than this airda "
-                f"({SCHEMA_VERSION}); upgrade airda to open it"
-            )
-        return version
+        return check_version(meta, str(self.path))
 
     def _init_schema(self) -> None:
         def body(con: sqlite3.Connection) -> None:
@@ -416,7 +267,7 @@ class SQLiteStorage(Storage):
                 r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")
             }
             if not tables:
-                for stmt in filter(str.strip, _SCHEMA.split(";")):
+                for stmt in _SCHEMA_STATEMENTS:
                     con.execute(stmt)
                 con.execute(
                     "INSERT INTO meta VALUES ('schema', ?), ('version', ?)",
@@ -424,10 +275,12 @@ class SQLiteStorage(Storage):
                 )
                 return
             version = int(con.execute("SELECT value FROM meta WHERE key='version'").fetchone()[0])
-            while version < SCHEMA_VERSION:
-                _MIGRATIONS[version](con)
-                version += 1
-                con.execute("UPDATE meta SET value=? WHERE key='version'", (str(version),))
+            migrate(
+                version,
+                "sqlite",
+                con.execute,
+                lambda v: con.execute("UPDATE meta SET value=? WHERE key='version'", (str(v),)),
+            )
 
         self._write_txn(body)
 

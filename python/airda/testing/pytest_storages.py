@@ -1,9 +1,14 @@
 """Conformance tests every storage backend must pass. Backends are listed in
-:data:`STORAGE_FACTORIES` (name -> factory taking a temporary folder)."""
+:data:`STORAGE_FACTORIES` (name -> factory taking a temporary folder).
+
+The PostgreSQL backend runs against a throwaway server (``initdb`` into a temporary folder,
+started on 127.0.0.1 for the session; or the server ``AIRDA_TEST_POSTGRES_URL`` names), each
+test in a fresh schema; its tests are skipped, with the reason, where no server can be
+started (PostgreSQL or psycopg not installed)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -37,15 +42,31 @@ def _sqlite(tmp: Path) -> Storage:
     return SQLiteStorage(tmp / "conformance.db")
 
 
+def _postgres(_tmp: Path) -> Storage:
+    from airda.testing._postgres import PostgresUnavailable, fresh_storage
+
+    try:
+        return fresh_storage()
+    except PostgresUnavailable as exc:
+        pytest.skip(f"no PostgreSQL server for the tests: {exc}")
+
+
 STORAGE_FACTORIES: dict[str, Callable[[Path], Storage]] = {
     "memory": lambda _tmp: InMemoryStorage(),
+    "postgres": _postgres,
     "sqlite": _sqlite,
 }
 
 
 @pytest.fixture(params=sorted(STORAGE_FACTORIES))
-def storage(request, tmp_path) -> Storage:
-    return STORAGE_FACTORIES[request.param](tmp_path)
+def storage(request, tmp_path) -> Iterator[Storage]:
+    store = STORAGE_FACTORIES[request.param](tmp_path)
+    yield store
+    store.close()
+    if type(store).__name__ == "PostgresStorage":
+        from airda.testing._postgres import drop_schema
+
+        drop_schema(store)
 
 
 def test_study_lifecycle(storage: Storage) -> None:
