@@ -146,7 +146,8 @@ class PostgresServer:
             )
             atexit.register(self.stop)
         for attempt in range(3):
-            self.port = _free_port()
+            if attempt or not self.port:  # a server started again keeps its port
+                self.port = _free_port()
             if self._pg_start(check=attempt == 2).returncode == 0:
                 break
         if not getattr(self, "_initialised", False):
