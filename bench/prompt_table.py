@@ -31,17 +31,28 @@ import argparse
 import json
 import os
 import platform
+import re
 import sys
 import time
 from collections import Counter, defaultdict
 from typing import Any
 
-TASKS = ("sentiment", "topic", "parity", "syllogism", "letter_counting", "arithmetic")
+TASKS = ("sentiment", "topic", "arithmetic", "emotion", "language", "category")
 PEERS = ("dspy-bootstrap", "dspy-mipro")
 
 
 class _Engine:
-    """A DSPy 3.4 engine on an airda.lm model: chat messages in, the reply out, calls counted."""
+    """A DSPy 3.4 engine on an airda.lm model: chat messages in, the reply out, calls counted.
+
+    DSPy's adapters ask for replies in sections headed ``[[ ## field ## ]]``; SmolLM2 rarely
+    writes the first header by itself, so (as a person running DSPy on a small local model
+    would) the engine pre-fills the header the request asks to start with and returns it with
+    the model's continuation, and stops decoding at ``[[ ## completed ## ]]``. This only helps
+    DSPy: without it MIPROv2's proposer calls fail to parse and zero-shot programs never answer.
+    """
+
+    _FIRST_FIELD = re.compile(r"starting with the field `(\[\[ ## \w+ ## \]\])`")
+    _DONE = "[[ ## completed ## ]]"
 
     def __init__(self, lm: Any, max_tokens: int = 64) -> None:
         self.lm, self.max_tokens, self.calls = lm, max_tokens, 0
@@ -61,17 +72,22 @@ class _Engine:
         cfg = request.config
         max_tokens = min(cfg.max_tokens or self.max_tokens, self.max_tokens)
         self.calls += 1
-        out = self.lm.chat(
-            [msgs],
+        found = self._FIRST_FIELD.search(msgs[-1]["content"]) if msgs else None
+        prefill = found.group(1) + "\n" if found else ""
+        out = self.lm.generate(
+            [self.lm.render_chat(msgs) + prefill],
             max_tokens=max_tokens,
             temperature=float(cfg.temperature or 0.0),
-            stop=list(cfg.stop) or None,
+            stop=[*(cfg.stop or ()), self._DONE],
             seed=cfg.seed,
         )[0]
+        text = prefill + out.text
+        if found and self._DONE not in text:
+            text = text.rstrip() + "\n\n" + self._DONE
         return Response(
             id=None,
             model=getattr(self.lm, "name", "local"),
-            message=Message.assistant([TextPart(out.text)]),
+            message=Message.assistant([TextPart(text)]),
             finish_reason="stop",
             usage=Usage(
                 input_tokens=out.prompt_tokens,

@@ -95,7 +95,7 @@ def test_builtin_tasks_are_seeded_and_labelled():
     a, b = builtin_task("sentiment", n=40, seed=3), builtin_task("sentiment", n=40, seed=3)
     assert a.train == b.train
     assert a.labels == ["positive", "negative"]
-    for name in ("topic", "parity", "syllogism"):
+    for name in ("topic", "parity", "syllogism", "emotion", "language", "category"):
         t = builtin_task(name, n=24)
         assert t.labels
         assert all(e.target in t.labels for e in t.train + t.dev)

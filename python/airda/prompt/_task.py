@@ -400,6 +400,68 @@ _TOPICS = {
                 "The sun was very bright", "A storm is coming tonight"],
 }  # fmt: skip
 
+_EMOTIONS = {
+    "joy": [
+        "I just got the job and I can't stop smiling",
+        "We won the lottery last night",
+        "My best friend is coming to visit",
+        "The party was so much fun",
+        "I passed the exam with top marks",
+        "The puppy licked my face and I laughed",
+    ],
+    "anger": [
+        "He lied to me again and I am furious",
+        "They scratched my car and drove off",
+        "I waited two hours and nobody came",
+        "Stop shouting at me right now",
+        "The neighbours kept me awake all night on purpose",
+        "She broke my phone and laughed",
+    ],
+    "fear": [
+        "I heard footsteps behind me in the dark",
+        "The plane shook and people screamed",
+        "There is a spider on my bed",
+        "The doctor wants to see me urgently",
+        "Something is scratching at the window",
+        "I am alone and the lights went out",
+    ],
+}
+_LANGUAGES = {
+    "English": [
+        "The cat is sleeping on the chair",
+        "I would like a cup of coffee",
+        "Where is the train station",
+        "We are going to the beach tomorrow",
+        "My brother reads a book every night",
+        "The weather is nice today",
+    ],
+    "French": [
+        "Le chat dort sur la chaise",
+        "Je voudrais une tasse de café",
+        "Où est la gare",
+        "Nous allons à la plage demain",
+        "Mon frère lit un livre chaque soir",
+        "Il fait beau aujourd'hui",
+    ],
+    "Spanish": [
+        "El gato duerme en la silla",
+        "Quisiera una taza de café",
+        "Dónde está la estación de tren",
+        "Vamos a la playa mañana",
+        "Mi hermano lee un libro cada noche",
+        "Hace buen tiempo hoy",
+    ],
+}
+_CATEGORIES = {
+    "animal": ["dog", "cat", "horse", "lion", "rabbit", "elephant", "tiger", "cow", "sheep",
+               "monkey"],
+    "fruit": ["apple", "banana", "orange", "grape", "mango", "pear", "cherry", "lemon",
+              "peach", "strawberry"],
+    "vehicle": ["car", "bus", "truck", "bicycle", "train", "airplane", "motorcycle", "boat",
+                "taxi", "tractor"],
+}  # fmt: skip
+_CATEGORY_TEMPLATES = ["a {w}", "the {w}", "{w}", "one {w}", "my {w}"]
+
 
 def _split3(items: list[Example], n_train: int, n_dev: int) -> tuple[list, list, list]:
     return items[:n_train], items[n_train : n_train + n_dev], items[n_train + n_dev :]
@@ -523,6 +585,76 @@ def _parity(n: int, seed: int) -> Task:
     )
 
 
+def _templated(
+    name: str,
+    groups: dict[str, list[str]],
+    n: int,
+    seed: int,
+    decorate: Callable[[str, random.Random], str],
+) -> list[Example]:
+    rng = random.Random(seed)
+    labels = sorted(groups)
+    return [
+        Example(decorate(rng.choice(groups[label]), rng), label)
+        for label in (rng.choice(labels) for _ in range(n))
+    ]
+
+
+def _emotion(n: int, seed: int) -> Task:
+    items = _templated(
+        "emotion", _EMOTIONS, n, seed, lambda s, rng: s + rng.choice([".", "!", "...", ". Wow."])
+    )
+    return Task(
+        "emotion",
+        *_split3(items, n // 4, n // 4),
+        labels=sorted(_EMOTIONS),
+        verbalizers={
+            "anger": ["A", "anger", "angry", "mad"],
+            "fear": ["B", "fear", "scared", "afraid"],
+            "joy": ["C", "joy", "happy", "glad"],
+        },
+        instruction="Which emotion does the speaker feel: A, B or C?",
+        description="templated sentences that express joy, anger or fear",
+    )
+
+
+def _language(n: int, seed: int) -> Task:
+    items = _templated(
+        "language", _LANGUAGES, n, seed, lambda s, rng: s + rng.choice([".", "?", "!"])
+    )
+    return Task(
+        "language",
+        *_split3(items, n // 4, n // 4),
+        labels=sorted(_LANGUAGES),
+        verbalizers={
+            "English": ["1", "English", "england", "EN"],
+            "French": ["2", "French", "france", "FR"],
+            "Spanish": ["3", "Spanish", "spain", "ES"],
+        },
+        instruction="Which language is this sentence in: 1, 2 or 3?",
+        description="everyday sentences in English, French or Spanish",
+    )
+
+
+def _category(n: int, seed: int) -> Task:
+    items = _templated(
+        "category", _CATEGORIES, n, seed,
+        lambda w, rng: rng.choice(_CATEGORY_TEMPLATES).format(w=w).capitalize(),
+    )  # fmt: skip
+    return Task(
+        "category",
+        *_split3(items, n // 4, n // 4),
+        labels=sorted(_CATEGORIES),
+        verbalizers={
+            "animal": ["X", "animal", "creature", "pet"],
+            "fruit": ["Y", "fruit", "food", "plant"],
+            "vehicle": ["Z", "vehicle", "transport", "machine"],
+        },
+        instruction="Is this an X, a Y or a Z?",
+        description="a noun that names an animal, a fruit or a vehicle",
+    )
+
+
 BUILTIN_TASKS: dict[str, Callable[[int, int], Task]] = {
     "sentiment": _sentiment,
     "topic": _topic,
@@ -530,11 +662,15 @@ BUILTIN_TASKS: dict[str, Callable[[int, int], Task]] = {
     "syllogism": _syllogism,
     "letter_counting": _letter_counting,
     "arithmetic": _arithmetic,
+    "emotion": _emotion,
+    "language": _language,
+    "category": _category,
 }
 
 
 def builtin_task(name: str, *, n: int = 120, seed: int = 0) -> Task:
-    """A built-in task: ``sentiment``, ``topic``, ``parity`` (templated, seeded) or the
+    """A built-in task: ``sentiment``, ``topic``, ``parity``, ``emotion``, ``language``,
+    ``category`` (templated, seeded) or the
     reasoning-gym ``syllogism``, ``letter_counting``, ``arithmetic`` (offline, seeded); a
     quarter of the `n` examples for train, a quarter for dev, the rest for test.
 
