@@ -16,6 +16,7 @@ The rewritten text is pycparser's regenerated C, which parses again: rewrites co
 
 from __future__ import annotations
 
+import contextvars
 import copy
 import re
 from collections.abc import Callable, Iterator
@@ -110,6 +111,36 @@ _PURE = {
     )
     for s in ("", "f")
 } | {"abs", "labs", "llabs"}
+
+# Function-like macros of the source that expand to pure expressions (no assignment, no call
+# other than to pure functions or their own parameters): a use of one is a pure call.
+_PURE_MACROS: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar(
+    "airda_pure_macros", default=frozenset()
+)
+_MACRO = re.compile(r"#\s*define\s+([A-Za-z_]\w*)\(([^)]*)\)(.*)")
+
+
+def _pure_macros(header: list[str]) -> frozenset[str]:
+    out: set[str] = set()
+    for line in header:
+        m = _MACRO.fullmatch(line.strip())
+        if not m:
+            continue
+        name, params, body = m.group(1), m.group(2), m.group(3)
+        if re.search(r"(?<![=!<>])=(?!=)|\+\+|--|[+\-*/%&|^]=|<<=|>>=", body):
+            continue
+        called = set(re.findall(r"\b([A-Za-z_]\w*)\s*\(", body))
+        ok = {p.strip() for p in params.split(",")} | _PURE | out
+        if called <= ok:
+            out.add(name)
+    return frozenset(out)
+
+
+def _is_pure_call(n: c_ast.FuncCall) -> bool:
+    if not isinstance(n.name, c_ast.ID):
+        return False
+    return n.name.name in _PURE or n.name.name in _PURE_MACROS.get()
+
 
 _COMMENT_OR_STRING = re.compile(
     r'"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\'|//[^\n]*|/\*.*?\*/', re.DOTALL
@@ -296,7 +327,7 @@ def _written_arrays(node: c_ast.Node | None) -> set[str] | None:
 def _impure(node: c_ast.Node | None) -> bool:
     for n in _walk(node):
         if isinstance(n, c_ast.FuncCall):
-            if not (isinstance(n.name, c_ast.ID) and n.name.name in _PURE):
+            if not _is_pure_call(n):
                 return True
         elif isinstance(
             n, c_ast.Return | c_ast.Break | c_ast.Continue | c_ast.Goto | c_ast.Label | c_ast.Switch
@@ -940,7 +971,7 @@ def _hoistable(
             if written is None or _base_name(n) in written or _base_name(n) is None:
                 return False
         elif isinstance(n, c_ast.FuncCall):
-            if not (isinstance(n.name, c_ast.ID) and n.name.name in _PURE):
+            if not _is_pure_call(n):
                 return False
         elif isinstance(n, c_ast.UnaryOp):
             if n.op not in ("-", "+", "!", "~"):
@@ -1188,6 +1219,14 @@ def candidates(source: str, entry: str, cpp: bool = False) -> list[Candidate]:
     k = _entry(base, entry)
     if k is None:
         return []
+    token = _PURE_MACROS.set(_pure_macros(base.header))
+    try:
+        return _candidates(base, k, cpp)
+    finally:
+        _PURE_MACROS.reset(token)
+
+
+def _candidates(base: _Unit, k: int, cpp: bool) -> list[Candidate]:
     out: list[Candidate] = []
 
     def attempt(kind: str, fn: Callable[[_Unit, c_ast.FuncDef], tuple[str, str]]) -> None:
