@@ -96,6 +96,10 @@ MODULES = [
     "airda.lm._local",
     "airda.lm._serve",
     "airda.lm._tiny",
+    "airda.prompt",
+    "airda.prompt._task",
+    "airda.prompt._prompt",
+    "airda.prompt._optimize",
 ]
 
 

@@ -17,7 +17,7 @@ Example:
     Is it positive?
     Give your answer as 'Answer: <answer>'.
     <BLANKLINE>
-    Input: Our book was excellent from start to end.
+    Input: What a horrible service!
     Answer:
 """
 
