@@ -256,6 +256,7 @@ class ProgramDatabase:
                 f"program {digest} was evaluated before (trial {self.by_digest[digest]})"
             )
         trial = self.study.ask(fixed={"program": digest})
+        trial.suggest_categorical("program", [digest])  # kept as the trial's parameter
         trial.set_user_attr("code", code)
         for key, value in record.items():
             trial.set_user_attr(key, value)

@@ -203,6 +203,7 @@ class _Run:
 
         digest = hashlib.sha256((proposal.reply or "").encode()).hexdigest()[:20]
         trial = self.study.ask(fixed={"program": f"reply-{digest}"})
+        trial.suggest_categorical("program", [f"reply-{digest}"])
         for k, v in {
             "reply": (proposal.reply or "")[:20_000],
             "parent": parent.number,
