@@ -46,7 +46,7 @@ class Rewrite:
         name: the transform and where it applied, e.g. ``"unroll(i, 4)"``,
             ``"interchange(j, k)"``, ``"restrict"``, ``"tile(i, j, 32)"``.
         source: the whole new source text (same entry point).
-        description: one line for the lineage report.
+        description: one line for the lineage report: the name, a colon, what changed.
     """
 
     name: str
@@ -85,14 +85,14 @@ def rewrites(
             from airda.codeopt.evolve import _rewrites_c
 
             cands = [
-                (c.kind, Rewrite(c.name, c.source, c.description))
+                (c.kind, Rewrite(c.name, c.source, f"{c.name}: {c.description}"))
                 for c in _rewrites_c.candidates(source, entry, cpp=lang != "c")
             ]
         elif lang in ("python", "py"):
             from airda.codeopt.evolve import _rewrites_py
 
             cands = [
-                (c.kind, Rewrite(c.name, c.source, c.description))
+                (c.kind, Rewrite(c.name, c.source, f"{c.name}: {c.description}"))
                 for c in _rewrites_py.candidates(source, entry)
             ]
         else:

@@ -1,0 +1,146 @@
+"""Code evolution with the deterministic rewrites alone (no language model) on six naive C
+kernels (issue 21): the best correct variant within the budget and its speed-up over the
+reference, with the 95 % interval of the final side-by-side race.
+
+Run: ``python bench/evolve_table.py`` (``--kernels matmul,transpose`` for some,
+``--budget 200`` candidates per kernel, ``--json FILE`` to keep the results, ``--seed S``).
+Each kernel is ``bench/evolve/<name>.c`` with its spec ``<name>.toml`` (arguments, quick
+arguments, tolerances, flags); every candidate goes through airda.codeopt.evolve's cascade
+(compile, quick test, full test against the reference's outputs, racing-profiler timing) in the
+sandbox. Timings depend on the machine's load: the script prints the machine, the compiler and
+the load average before and after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+from airda.codeopt.cvariants import compiler_version
+from airda.codeopt.evolve import EvolveSpec, RewriteProposer, evolve
+from airda.codeopt.tuner import cpu_model
+
+HERE = Path(__file__).resolve().parent / "evolve"
+KERNELS = ("matmul", "transpose", "stencil", "histogram", "prefix_sum", "softmax")
+
+
+def _rewrite_name(description: str) -> str:
+    """The rewrite's name at the head of a lineage description (``tile(i, j, 16): ...``)."""
+    depth = 0
+    for k, ch in enumerate(description):
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == ":" and depth == 0:
+            return description[:k]
+    return description
+
+
+def run_kernel(name: str, budget: int, seed: int, islands: int) -> dict:
+    spec = EvolveSpec.from_toml(HERE / f"{name}.toml")
+    t0 = time.perf_counter()
+    res = evolve(
+        spec,
+        budget=budget,
+        proposers=RewriteProposer(),
+        islands=islands,
+        seed=seed,
+        show_progress=None,
+    )
+    wall = time.perf_counter() - t0
+    chain = [_rewrite_name(s.description) for s in res.lineage if s.proposer != "reference"]
+    lo, hi = res.speedup_ci or (float("nan"), float("nan"))
+    return {
+        "kernel": name,
+        "ref_ms": res.reference.value * 1e3 if res.reference.value else None,
+        "best_ms": res.best.value * 1e3 if res.best.value else None,
+        "speedup": res.speedup,
+        "ci": [lo, hi],
+        "evaluated": res.counts["evaluated"],
+        "passed": res.counts["passed"],
+        "failed": res.counts["failed"],
+        "stopped": res.stopped,
+        "chain": chain,
+        "wall_s": wall,
+        "best_code": res.best.code,
+    }
+
+
+def table(rows: list[dict]) -> str:
+    out = [
+        "| kernel | reference | best | speed-up (95% CI) | evaluated (passed) | winning chain |",
+        "| --- | ---: | ---: | --- | ---: | --- |",
+    ]
+    for r in rows:
+        ci = f"{r['speedup']:.2f}x ({r['ci'][0]:.2f}-{r['ci'][1]:.2f})"
+        chain = " > ".join(r["chain"]) or "(the reference)"
+        out.append(
+            f"| {r['kernel']} | {r['ref_ms']:.2f} ms | {r['best_ms']:.2f} ms | {ci} "
+            f"| {r['evaluated']} ({r['passed']}) | {chain} |"
+        )
+    n2 = sum(1 for r in rows if r["speedup"] and r["ci"][0] >= 2.0)
+    n2m = sum(1 for r in rows if r["speedup"] and r["speedup"] >= 2.0)
+    out.append("")
+    out.append(
+        f"speed-up >= 2x: {n2m} of {len(rows)} kernels by the median ratio, {n2} of "
+        f"{len(rows)} with the whole 95% interval above 2x (bar: 4 of 6)"
+    )
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--kernels", default=",".join(KERNELS), help="comma-separated kernels")
+    ap.add_argument("--budget", type=int, default=200, help="candidates per kernel (200)")
+    ap.add_argument("--seed", type=int, default=0, help="the search's seed (0)")
+    ap.add_argument("--islands", type=int, default=4, help="islands of the search (4)")
+    ap.add_argument("--json", help="write the rows (with each winner's code) to this file")
+    args = ap.parse_args(argv)
+    names = [k.strip() for k in args.kernels.split(",") if k.strip()]
+    unknown = [k for k in names if not (HERE / f"{k}.toml").is_file()]
+    if unknown:
+        ap.error(f"unknown kernels {unknown}; known: {', '.join(KERNELS)}")
+    cc = os.environ.get("CC", "cc")
+    print(f"# machine: {platform.machine()} {cpu_model()}, {os.cpu_count()} cores")
+    print(f"# compiler: {compiler_version(cc)}")
+    print(f"# load average at start: {os.getloadavg()}")
+    print(f"# budget {args.budget} candidates per kernel, seed {args.seed}, rewrites only")
+    rows = []
+    for name in names:
+        row = run_kernel(name, args.budget, args.seed, args.islands)
+        rows.append(row)
+        print(
+            f"{name}: {row['speedup']:.2f}x ({row['ci'][0]:.2f}-{row['ci'][1]:.2f}) after "
+            f"{row['evaluated']} candidates in {row['wall_s']:.0f} s: "
+            f"{' > '.join(row['chain']) or '(the reference)'}",
+            flush=True,
+        )
+    print()
+    print(table(rows))
+    load = os.getloadavg()
+    print(f"\n# load average at end: {load}")
+    if args.json:
+        doc = {
+            "machine": f"{platform.machine()} {cpu_model()}",
+            "compiler": compiler_version(cc),
+            "budget": args.budget,
+            "seed": args.seed,
+            "load_end": load,
+            "rows": rows,
+        }
+        Path(args.json).write_text(json.dumps(doc, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
