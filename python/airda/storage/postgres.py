@@ -1,8 +1,10 @@
 """PostgreSQL storage: one study shared by workers on many machines (psycopg 3).
 
 The tables are SQLite's (:mod:`airda.storage._schema`, one schema version for both), in a
-PostgreSQL schema of their own (``airda`` unless the URL says ``?schema=NAME``), so the
-database may hold other applications' tables, Optuna's included. One table is added: a counter
+PostgreSQL schema of their own (``airda_studies`` unless the URL says ``?schema=NAME``), so the
+database may hold other applications' tables, Optuna's included. (Not ``airda``: PostgreSQL's
+default search path starts with a schema named after the user, so a user named airda would
+see the tables from every other tool.) One table is added: a counter
 row per study (``study_counters``: the next trial number and the study's write sequence).
 
 How concurrent workers stay consistent, at READ COMMITTED:
@@ -80,7 +82,7 @@ except ImportError:  # pragma: no cover - the error is raised when a storage is 
 
 __all__ = ["PostgresStorage"]
 
-DEFAULT_SCHEMA = "airda"
+DEFAULT_SCHEMA = "airda_studies"
 
 # Added to the shared tables: the per-study counters every trial write locks.
 _POSTGRES_EXTRA = [
