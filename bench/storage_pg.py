@@ -297,6 +297,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--url", help="an existing server (postgresql://...); default: a new one")
     ap.add_argument("--fast", action="store_true", help="throwaway server without fsync")
+    ap.add_argument(
+        "--async-commit",
+        action="store_true",
+        help="both libraries' sessions with synchronous_commit=off (libpq options in the URL)",
+    )
     ap.add_argument("--trials", type=int, default=300)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--parallel-trials", type=int, default=2000)
@@ -317,6 +322,9 @@ def main(argv: list[str] | None = None) -> int:
 
         server = PostgresServer(durable=not args.fast).start()
         airda_url = server.url()
+    if args.async_commit:
+        sep = "&" if "?" in airda_url else "?"
+        airda_url += f"{sep}options=-csynchronous_commit%3Doff"
     optuna_url = airda_url.replace("postgresql://", "postgresql+psycopg://", 1)
     load = os.getloadavg()
     with psycopg.connect(airda_url) as con:
@@ -326,6 +334,7 @@ def main(argv: list[str] | None = None) -> int:
         "python": platform.python_version(),
         "postgresql": version,
         "durable": not args.fast if server else None,
+        "synchronous_commit": "off" if args.async_commit else "server default",
         "optuna": optuna.__version__,
         "psycopg": psycopg.__version__,
         "load_before": load,
