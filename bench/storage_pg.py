@@ -19,7 +19,7 @@ The server is a throwaway cluster (initdb into a temporary folder) with PostgreS
 durability (fsync and synchronous commits on), unless ``--url`` names one; ``--fast`` turns
 durability off (as the tests do).
 
-    python bench/storage_pg.py                 # everything (about 2 minutes on 2 cores)
+    python bench/storage_pg.py                 # everything (10 minutes on a busy 2-core machine)
     python bench/storage_pg.py --json out.json --trials 300 --repeats 3
 """
 
