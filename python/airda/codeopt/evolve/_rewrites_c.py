@@ -354,11 +354,14 @@ def _single(stmt: c_ast.Node | None) -> c_ast.Node | None:
 
 
 def _simple_expr(node: c_ast.Node | None) -> bool:
-    """Side-effect free and free of memory reads: constants, names, arithmetic."""
+    """Side-effect free and free of memory reads: constants, names, arithmetic, comparisons
+    and ``?:`` (the ``min`` of a tile's bound)."""
     if node is None:
         return False
     for n in _walk(node):
-        if not isinstance(n, c_ast.ID | c_ast.Constant | c_ast.BinaryOp | c_ast.Cast):
+        if not isinstance(
+            n, c_ast.ID | c_ast.Constant | c_ast.BinaryOp | c_ast.Cast | c_ast.TernaryOp
+        ):
             if isinstance(n, c_ast.UnaryOp) and n.op in ("-", "+"):
                 continue
             if isinstance(n, c_ast.Typename | c_ast.TypeDecl | c_ast.IdentifierType):
@@ -934,7 +937,8 @@ def t_tile(site: _Site, size: int, types: dict) -> tuple[str, str]:
     taken: set[str] = set()
     ot, it = _fresh(site.func, f"{o.var}_t", taken), _fresh(site.func, f"{lp_in.var}_t", taken)
     a, b = o.var, lp_in.var
-    sa, ea, sb, eb = (_gen(x) for x in (o.start, o.end, lp_in.start, lp_in.end))
+    # every bound in parentheses: a tile's bound may be a ?: (tiling a tiled nest)
+    sa, ea, sb, eb = (f"({_gen(x)})" for x in (o.start, o.end, lp_in.start, lp_in.end))
     text = (
         f"for ({o.ctype} {ot} = {sa}; {ot} < {ea}; {ot} += {size})\n"
         f" for ({lp_in.ctype} {it} = {sb}; {it} < {eb}; {it} += {size})\n"
@@ -947,6 +951,63 @@ def t_tile(site: _Site, size: int, types: dict) -> tuple[str, str]:
     innermost.stmt = inner.stmt
     _put(site, new)
     return f"tile({a}, {b}, {size})", f"tile the {a}-{b} nest in {size}x{size} blocks"
+
+
+def _plain(e: c_ast.Node) -> bool:
+    """Free of side effects (it may be evaluated twice): names, constants, element reads,
+    arithmetic, casts, pure calls."""
+    for n in _walk(e):
+        if isinstance(n, c_ast.FuncCall):
+            if not _is_pure_call(n):
+                return False
+        elif isinstance(n, c_ast.UnaryOp):
+            if n.op not in ("-", "+", "!", "~"):
+                return False
+        elif not isinstance(
+            n,
+            c_ast.ID
+            | c_ast.Constant
+            | c_ast.ArrayRef
+            | c_ast.BinaryOp
+            | c_ast.Cast
+            | c_ast.ExprList
+            | c_ast.Typename
+            | c_ast.TypeDecl
+            | c_ast.IdentifierType,
+        ):
+            return False
+    return True
+
+
+def t_inline_minmax(unit: _Unit, func: c_ast.FuncDef) -> tuple[str, str]:
+    """``fmax(a, b)`` -> ``(a > b || b != b) ? a : b`` (``fmin`` alike): at -O2 without
+    -ffinite-math-only, GCC calls libm for them. The same value for every input, NaNs
+    included (the C standard lets fmax(+0, -0) be either zero)."""
+    done = set()
+    for n, p in list(_preorder(func.body)):
+        if not (
+            isinstance(n, c_ast.FuncCall)
+            and isinstance(n.name, c_ast.ID)
+            and n.name.name in ("fmax", "fmin", "fmaxf", "fminf")
+            and p is not None
+            and n.args is not None
+            and len(n.args.exprs) == 2
+            and all(_plain(x) for x in n.args.exprs)
+        ):
+            continue
+        a, b = n.args.exprs
+        op = ">" if n.name.name.startswith("fmax") else "<"
+        cond = c_ast.BinaryOp(
+            "||",
+            c_ast.BinaryOp(op, a, b),
+            c_ast.BinaryOp("!=", copy.deepcopy(b), copy.deepcopy(b)),
+        )
+        _replace(p, n, c_ast.TernaryOp(cond, copy.deepcopy(a), copy.deepcopy(b)))
+        done.add(n.name.name)
+    if not done:
+        raise _Skip("no fmax/fmin")
+    names = "/".join(sorted(done))
+    return f"inline({names})", f"{names} as a compare and select (NaN rules kept)"
 
 
 def t_restrict(unit: _Unit, func: c_ast.FuncDef) -> tuple[str, str]:
@@ -1244,6 +1305,7 @@ def _candidates(base: _Unit, k: int, cpp: bool) -> list[Candidate]:
         out.append(Candidate(kind, name, text, desc))
 
     attempt("restrict", t_restrict)
+    attempt("inline", t_inline_minmax)
     n_sites = len(_sites(base, base.ast.ext[k]))
     types0 = _decl_types(base, base.ast.ext[k])
     for i in range(n_sites):
