@@ -249,6 +249,16 @@ def test_connection_lost_mid_write_is_a_storage_error(storage, server, monkeypat
     assert done.values == (1.0,)
 
 
+def test_a_session_left_in_a_failed_transaction_is_replaced(storage):
+    sid = storage.create_study("i", ["minimize"], None, None, {}).study_id
+    con = storage._con  # as an interrupted call would leave it
+    con.execute("BEGIN")
+    with pytest.raises(psycopg.errors.DivisionByZero):
+        con.execute("SELECT 1/0")
+    assert storage.create_trial(sid, {}).number == 0
+    assert storage._con is not con
+
+
 # ---- connecting --------------------------------------------------------------------------------
 def test_server_down_is_a_clear_error_not_a_hang():
     port = _postgres._free_port()

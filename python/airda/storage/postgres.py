@@ -248,7 +248,16 @@ class PostgresStorage(Storage):
         """This process's connection (the caller holds the lock); a new one after a fork or
         once the server has closed the old one."""
         con = self._con
-        if con is not None and not con.closed and self._server_hung_up(con):
+        if (
+            con is not None
+            and not con.closed
+            and (
+                # An interrupted call (Ctrl-C mid-statement) may leave a transaction open or
+                # failed: that session is not reused.
+                con.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+                or self._server_hung_up(con)
+            )
+        ):
             self._drop()
             con = None
         if con is None or con.closed:
