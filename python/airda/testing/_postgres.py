@@ -106,7 +106,10 @@ class PostgresServer:
         cmd = [str(self.bindir / args[0]), *args[1:]]
         if self._user is not None:
             cmd = ["runuser", "-u", self._user, "--", *cmd]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        # From a folder the server's user may enter (initdb fails in one it cannot, e.g. a
+        # checkout under /root when it runs as postgres).
+        cwd = self.data if self.data is not None else tempfile.gettempdir()
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=cwd)
         if check and proc.returncode != 0:
             raise PostgresUnavailable(
                 f"{args[0]} failed ({proc.returncode}): {(proc.stderr or proc.stdout)[-1500:]}"
