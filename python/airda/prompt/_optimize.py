@@ -15,6 +15,9 @@ answer format, label words, the evaluation's size), its user attrs the full prom
   then airda's TPE over demo subsets and their order.
 - ``mipro``: the joint search (instruction pool, demos, answer format, label words) on
   airda's TPE with minibatch evaluation, the best few re-scored on all of dev (MIPRO-like).
+  Label words first: one pass over dev scores every candidate word of every label, which
+  gives the exact zero-shot dev accuracy of every combination of words; the best two go on
+  into the joint search.
 - ``gepa``: the LM reflects on failed examples to rewrite the instruction; a rewrite that
   gains on its minibatch is scored on dev; parents from the per-example Pareto front (GEPA).
 """
@@ -22,6 +25,7 @@ answer format, label words, the evaluation's size), its user attrs the full prom
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import math
 import random
@@ -29,6 +33,8 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from airda._logging import Progress, get_logger
 from airda.prompt._prompt import ANSWER_FORMATS, BudgetExhausted, CountedLM, EvalResult, Prompt
@@ -206,43 +212,43 @@ class _Search:
                 self.study.tell(trial, state=_fail(), error="LM-call budget spent")
             return None
         if trial is None:
-            p = dict(params or {})
-            p.setdefault("n", len(exs))
-            names = set(self.study.space.names) if len(self.study.space) else None
-            if names is None:
-                trial = self.study.ask(fixed=p)
-                trial.accessed.update(p)  # define-by-run: the given choices are the params
-            else:
-                trial = self.study.ask(fixed={k: v for k, v in p.items() if k in names})
-                for k, v in p.items():
-                    if k not in names:
-                        trial.set_user_attr(k, v)
-        trial.set_user_attr("prompt", prompt.text())
-        trial.set_user_attr("prompt_json", prompt.to_dict())
-        trial.set_user_attr("full_dev", full)
+            trial = self.ask_trial(params, len(exs))
         try:
             res = _evaluate(prompt, self.lm, exs, task=self.task, mode=self.mode)
         except BudgetExhausted as exc:
+            self._describe(trial, prompt, full)
             self.study.tell(trial, state=_fail(), error=str(exc))
             self._save_calls()
             return None
         except Exception as exc:
+            self._describe(trial, prompt, full)
             self.study.tell(trial, state=_fail(), error=f"{type(exc).__name__}: {exc}")
             self._save_calls()
             self.failures += 1
             log.warning("trial %d failed: %s: %s", trial.number, type(exc).__name__, exc)
             return None
+        self.record(prompt, res, trial, full)
+        return res
+
+    def _describe(self, trial: Any, prompt: Prompt, full: bool) -> None:
+        trial.set_user_attr("prompt", prompt.text())
+        trial.set_user_attr("prompt_json", prompt.to_dict())
+        trial.set_user_attr("full_dev", full)
+
+    def record(self, prompt: Prompt, res: EvalResult, trial: Any, full: bool) -> None:
+        """Store an evaluation of `prompt` (already paid for) as `trial`'s result."""
+        self._describe(trial, prompt, full)
         trial.set_user_attr("parse_failures", res.parse_failures)
         trial.set_user_attr("spread", res.spread)
         if full:
             trial.set_user_attr("scores", res.scores)
             trial.set_user_attr("predictions", res.predictions)
         self._save_calls()
-        if res.parse_failures == len(exs):
+        if res.parse_failures == len(res.scores):
             self.study.tell(
                 trial,
                 state=_fail(),
-                error=f"no parsable answer in {len(exs)} replies (parse failures: all)",
+                error=f"no parsable answer in {len(res.scores)} replies (parse failures: all)",
             )
             self.failures += 1
         else:
@@ -252,7 +258,22 @@ class _Search:
         if self.progress is not None:
             delta, self._reported = self.lm.calls - self._reported, self.lm.calls
             self.progress.update(max(delta, 0), best=round(self.best_dev()[1], 3))
-        return res
+
+    def ask_trial(self, params: dict[str, Any] | None, n: int) -> Any:
+        """A new trial of the current study with `params` as its choices (``n``: how many
+        examples its evaluation covers)."""
+        p = dict(params or {})
+        p.setdefault("n", n)
+        names = set(self.study.space.names) if len(self.study.space) else None
+        if names is None:
+            trial = self.study.ask(fixed=p)
+            trial.accessed.update(p)  # define-by-run: the given choices are the params
+            return trial
+        trial = self.study.ask(fixed={k: v for k, v in p.items() if k in names})
+        for k, v in p.items():
+            if k not in names:
+                trial.set_user_attr(k, v)
+        return trial
 
     def minibatch_of(
         self, k: int | None = None, pool: Sequence[Example] | None = None
@@ -540,11 +561,113 @@ def _run_fewshot(s: _Search, start: Prompt, k: int = 4) -> None:
     _tpe_loop(s, build)
 
 
+_MAX_WORD_SETS = 20_000  # label-word combinations compared exactly; more are sampled
+
+
+def _word_sets(cands: list[list[str]], fixed: tuple[str, ...], rng: random.Random) -> list[tuple]:
+    """Every combination of one candidate word per label without collisions (`fixed`, the
+    starting words, first); a random sample of them when there are too many."""
+    total = math.prod(len(c) for c in cands)
+    if total <= _MAX_WORD_SETS:
+        combos = list(itertools.product(*cands))
+    else:
+        combos = [tuple(rng.choice(c) for c in cands) for _ in range(_MAX_WORD_SETS)]
+    seen, out = set(), []
+    for combo in [fixed, *combos]:
+        if combo not in seen and len(set(combo)) == len(combo):
+            seen.add(combo)
+            out.append(combo)
+    return out
+
+
+def _choose_words(s: _Search, start: Prompt, top: int = 2) -> list[dict[str, str]]:
+    """The `top` best sets of label words, found with one pass over dev.
+
+    With no demos and a format that does not list the options, the label words appear only
+    in the scored continuation, so one request per dev example that scores every candidate
+    word of every label gives the exact dev accuracy of every combination of words (each
+    example's prediction is the best-scoring word among the chosen ones). Combinations are
+    ranked by dev accuracy, then by the mean log-probability of the right label among the
+    chosen words. The starting prompt's own dev result comes out of the same pass when it
+    is zero-shot, and the best zero-shot prompt is recorded as a candidate too. Falls back
+    to the starting words (and scores the starting prompt) when there is nothing to choose,
+    in generate mode, or when the budget cannot pay for the pass.
+    """
+    labels = list(s.task.labels or [])
+    stored = s.root.user_attrs.get("word_sets")
+    if stored is not None:
+        return [dict(w) for w in stored]
+    base_words = dict(start.label_words or {})
+    cands = [
+        list(dict.fromkeys([base_words.get(lab, lab), *s.task.verbalizers[lab]])) for lab in labels
+    ]
+    fmt = (
+        start.answer_format if "{options}" not in ANSWER_FORMATS[start.answer_format] else "answer"
+    )
+    zero = Prompt(start.instruction, (), fmt, start.label_words, start.chat)
+    dev = list(s.task.dev)
+    scoring = s.mode in (None, "score") and s.task.scored and labels
+    if not scoring or math.prod(len(c) for c in cands) < 2 or not s.fits(len(dev)):
+        s.score(start, params={"stage": "start"})
+        return [base_words] if base_words else []
+    words = list(dict.fromkeys(w for c in cands for w in c))
+    probe = Prompt(zero.instruction, (), fmt, {str(i): w for i, w in enumerate(words)}, zero.chat)
+    render_lm = s.lm.lm if zero.chat else None
+    conts = probe.continuations([str(i) for i in range(len(words))], render_lm)
+    trial = s.ask_trial({"stage": "words"}, len(dev))
+    try:
+        rows = s.lm.score_batch([(zero.score_prefix(e.input, render_lm), conts) for e in dev])
+    except Exception as exc:  # a failed pass costs its trial, not the search
+        s._describe(trial, zero, True)
+        s.study.tell(trial, state=_fail(), error=f"{type(exc).__name__}: {exc}")
+        s._save_calls()
+        s.score(start, params={"stage": "start"})
+        return [base_words] if base_words else []
+    lp = np.asarray(rows, dtype=np.float64)  # dev examples x candidate words
+    col = {w: i for i, w in enumerate(words)}
+    target = np.asarray([labels.index(e.target) for e in dev])
+    fixed = tuple(base_words.get(lab, lab) for lab in labels)
+    ranked = []
+    for combo in _word_sets(cands, fixed, s.rng):
+        sub = lp[:, [col[w] for w in combo]]
+        acc = float(np.mean(np.argmax(sub, axis=1) == target))
+        norm = sub - np.logaddexp.reduce(sub, axis=1, keepdims=True)
+        ranked.append((acc, float(np.mean(norm[np.arange(len(dev)), target])), combo))
+    ranked.sort(key=lambda r: (-r[0], -r[1]))
+
+    def result(combo: tuple) -> tuple[Prompt, EvalResult]:
+        sub = lp[:, [col[w] for w in combo]]
+        preds = [labels[i] for i in np.argmax(sub, axis=1)]
+        scores = [float(pr == e.target) for pr, e in zip(preds, dev, strict=True)]
+        prompt = Prompt(zero.instruction, (), fmt, dict(zip(labels, combo, strict=True)), zero.chat)
+        return prompt, EvalResult(scores, preds, 0, len(dev))
+
+    best_prompt, best_res = result(ranked[0][2])
+    s.record(best_prompt, best_res, trial, True)
+    trial.set_user_attr("word_ranking", [[a, m, list(c)] for a, m, c in ranked[:10]])
+    if _key(zero) == _key(start):
+        start_prompt, start_res = result(fixed)
+        if _key(start_prompt) not in s.dev:
+            s.record(start_prompt, start_res, s.ask_trial({"stage": "start"}, len(dev)), True)
+    else:
+        s.score(start, params={"stage": "start"})
+    chosen = [dict(zip(labels, c, strict=True)) for _, _, c in ranked[:top]]
+    s.root.set_user_attr("word_sets", chosen)
+    return chosen
+
+
 def _run_mipro(s: _Search, start: Prompt, k: int = 4, n_proposals: int = 4) -> None:
     from airda.space import Categorical
 
-    s.score(start, params={"stage": "start"})
-    pool = _load_pool(s, "demo_pool") or _save_pool(s, "demo_pool", _bootstrap_demos(s, start, k))
+    word_sets = _choose_words(s, start)
+    if word_sets:
+        start_words = Prompt(start.instruction, start.demos, start.answer_format, word_sets[0],
+                             start.chat)  # fmt: skip
+    else:
+        start_words = start
+    pool = _load_pool(s, "demo_pool") or _save_pool(
+        s, "demo_pool", _bootstrap_demos(s, start_words, k)
+    )
     instructions = s.root.user_attrs.get("instruction_pool")
     if instructions is None:
         found = s.propose([_ape_meta(s) for _ in range(n_proposals)])
@@ -555,17 +678,12 @@ def _run_mipro(s: _Search, start: Prompt, k: int = 4, n_proposals: int = 4) -> N
         "format": Categorical(list(ANSWER_FORMATS)),
         **_demo_space(len(pool), k),
     }
-    labels = s.task.labels or []
-    for j, label in enumerate(labels):
-        space[f"word_{j}"] = Categorical(list(s.task.verbalizers[label]))
+    if len(word_sets) > 1:
+        space["words"] = Categorical([str(i) for i in range(len(word_sets))])
     s.study = _sub_study(s, space)
 
     def build(params: dict[str, Any]) -> Prompt | str:
-        words = None
-        if labels:
-            words = {label: params[f"word_{j}"] for j, label in enumerate(labels)}
-            if len(set(words.values())) < len(words):
-                return f"label words collide: {words}"
+        words = word_sets[int(params.get("words", 0))] if word_sets else start.label_words
         return Prompt(
             instructions[int(params["instruction"])],
             _demos_of(params, pool, k),
