@@ -5,6 +5,7 @@ seed gives the same rewrites, and rewrites of rewrites work."""
 from __future__ import annotations
 
 import ctypes
+import doctest
 import random
 import time
 from pathlib import Path
@@ -477,3 +478,11 @@ def test_inlined_fmax_and_fmin_keep_the_nan_rules():
         outs.append((o, p))
     np.testing.assert_array_equal(outs[1][0], outs[0][0])
     np.testing.assert_array_equal(outs[1][1], outs[0][1])
+
+
+def test_the_docstring_example_runs():
+    from airda.codeopt.evolve import _rewrites
+
+    result = doctest.testmod(_rewrites, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0
+    assert result.failed == 0
