@@ -474,7 +474,7 @@ def _type_of(e: c_ast.Node, types: dict[str, tuple[str, int] | None]) -> str | N
             return "int"
         if name in ("labs", "llabs"):
             return "long" if name == "labs" else "long long"
-        return "float" if name.endswith("f") and name[:-1] in {p for p in _PURE} else "double"
+        return "float" if name.endswith("f") and name[:-1] in _PURE else "double"
     if isinstance(e, c_ast.TernaryOp):
         return _arith(_type_of(e.iftrue, types), _type_of(e.iffalse, types))
     return None
