@@ -364,7 +364,7 @@ def evolve(
                             run.unparsable(prop, parent, island, str(exc))
                             spent += 1
                             new += 1
-                            bar.update(1)
+                            bar.update(1, last="parse")
                             continue
                         code, kind = edit.code, kind or edit.kind
                     if code in db or code_digest(code) == code_digest(parent.code):
