@@ -279,3 +279,20 @@ def test_rewrite_proposer_with_the_rewrites_library():
     kinds = {t.proposer for t in res.lineage}
     assert kinds <= {"reference", "rewrites"}
     assert c["passed"] >= 1  # rewrites of the reference that keep it correct
+
+
+SLOWER = REFERENCE.replace(
+    "        y[i] = s;",
+    "        for (int k = 0; k <= i; ++k) s += 0.0 * x[k];\n        y[i] = s;",
+)
+
+
+def test_a_candidate_slower_in_the_final_race_does_not_win(tmp_path):
+    res = evolve(psum_spec(), budget=1, proposers=ScriptedProposer([("slower", SLOWER)]),
+                 storage=tmp_path / "f.db", study_name="f", show_progress=False)  # fmt: skip
+    assert res.counts["passed"] == 1
+    assert res.best.parent is None
+    assert res.speedup == 1.0
+    assert "no candidate beat the reference" in res.summary()
+    race = load_study("f", storage=tmp_path / "f.db").user_attrs["final_race"]
+    assert race["results"]["1"]["ci"][1] < 1.0
