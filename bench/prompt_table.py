@@ -215,7 +215,7 @@ def _table(runs: list[dict[str, Any]], methods: list[str]) -> str:
     head = (
         ["task", "seeds", "majority", "best constant"]
         + [f"{m} acc (pf)" for m in methods]
-        + ["airda answers"]
+        + [f"{m} answers" for m in methods]
     )
     lines.append("| " + " | ".join(head) + " |")
     lines.append("|" + "---|" * len(head))
@@ -228,13 +228,18 @@ def _table(runs: list[dict[str, Any]], methods: list[str]) -> str:
         flat = {m: [s for k in keys for s in by[k][m]["scores"]] for m in methods}
         maj = [s for k in keys for s in by[k][air]["majority_scores"]]
         pf = {m: sum(by[k][m]["parse_failures"] for k in keys) for m in methods}
-        spread = Counter()
+        spreads = {m: Counter() for m in methods}
         for k in keys:
-            spread.update(by[k][air]["spread"])
+            for m in methods:
+                spreads[m].update(by[k][m]["spread"])
         const = _best_constant(runs, task, keys)
         row = [task, str(len(keys)), f"{sum(maj) / len(maj):.3f}", f"{const:.3f}"]
         row += [f"{sum(flat[m]) / len(flat[m]):.3f} ({pf[m]})" for m in methods]
-        row.append(", ".join(f"{a} {n}" for a, n in spread.most_common(4)))
+        row += [
+            ", ".join(f"{a} {n}" for a, n in spreads[m].most_common(3))
+            + (f" (+{len(spreads[m]) - 3} more)" if len(spreads[m]) > 3 else "")
+            for m in methods
+        ]
         lines.append("| " + " | ".join(row) + " |")
         for m in methods[1:]:
             c = compare(flat[air], flat[m], name=f"{air}", n_resamples=5000)
