@@ -1,4 +1,4 @@
-"""The storage interface every backend implements (in-memory, SQLite; PostgreSQL later).
+"""The storage interface every backend implements (in memory, SQLite, PostgreSQL).
 
 A storage holds studies and their trials. Writes are short and atomic; trial numbers are
 assigned inside the storage, so several workers never share a number. Readers sync

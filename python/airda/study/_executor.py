@@ -269,7 +269,7 @@ def _worker_main(
 
 
 class ProcessExecutor(Executor):
-    """`n_workers` local processes sharing the study through its storage (an SQLite file).
+    """`n_workers` local processes sharing the study through its storage (an SQLite file or PostgreSQL).
 
     Each worker rebuilds the strategy with its own random stream, so workers never propose the
     same random candidates. The objective must be picklable: a module-level function.
