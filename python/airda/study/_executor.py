@@ -269,7 +269,8 @@ def _worker_main(
 
 
 class ProcessExecutor(Executor):
-    """`n_workers` local processes sharing the study through its storage (an SQLite file or PostgreSQL).
+    """`n_workers` local processes sharing the study through its storage (an SQLite file or a
+    PostgreSQL database).
 
     Each worker rebuilds the strategy with its own random stream, so workers never propose the
     same random candidates. The objective must be picklable: a module-level function.
