@@ -22,6 +22,7 @@ from airda.trial import FrozenTrial, TrialState
 
 __all__ = [
     "DuplicatedStudyError",
+    "MaxTrialsReached",
     "Storage",
     "StorageError",
     "StudyNotFoundError",
@@ -38,6 +39,11 @@ class StorageError(RuntimeError):
 
 class DuplicatedStudyError(StorageError):
     """A study of that name exists already (use ``load_if_exists=True`` to load it)."""
+
+
+class MaxTrialsReached(StorageError):
+    """The study holds its study-wide number of trials already (``create_trial(...,
+    max_trials=M)``): no trial was created, and no trial number was used up."""
 
 
 class StudyNotFoundError(StorageError, KeyError):
@@ -142,10 +148,16 @@ class Storage(abc.ABC):
         worker: str = "",
         system_attrs: dict[str, Any] | None = None,
         claim_waiting: bool = False,
+        max_trials: int | None = None,
     ) -> FrozenTrial | None:
         """Atomically: claim the oldest WAITING trial (if `claim_waiting`) and mark it RUNNING
         for `worker`; otherwise insert a trial with the next number and the given params
-        (with `claim_waiting` and params None: return None when nothing waits)."""
+        (with `claim_waiting` and params None: return None when nothing waits).
+
+        With `max_trials`, a new trial whose number would be ``max_trials`` or more is not
+        inserted: :class:`MaxTrialsReached` is raised, decided in the same transaction that
+        assigns the number, so workers on any number of machines never overshoot. A waiting
+        trial is claimed regardless (it is in the study already)."""
 
     @abc.abstractmethod
     def finish_trial(

@@ -11,6 +11,7 @@ from typing import Any
 
 from airda.storage.base import (
     DuplicatedStudyError,
+    MaxTrialsReached,
     Storage,
     StorageError,
     StudyNotFoundError,
@@ -133,6 +134,7 @@ class InMemoryStorage(Storage):
         worker="",
         system_attrs=None,
         claim_waiting=False,
+        max_trials=None,
     ):
         now = time.time()
         with self._lock:
@@ -149,6 +151,10 @@ class InMemoryStorage(Storage):
                 if params is None:
                     return None
             number = len(self._trials[study_id])
+            if max_trials is not None and number >= max_trials:
+                raise MaxTrialsReached(
+                    f"study id {study_id} has reached its limit of {max_trials} trials"
+                )
             trial = FrozenTrial(
                 number=number,
                 state=state,

@@ -63,6 +63,7 @@ from airda.storage._schema import (
 )
 from airda.storage.base import (
     DuplicatedStudyError,
+    MaxTrialsReached,
     Storage,
     StorageError,
     StudyNotFoundError,
@@ -525,6 +526,7 @@ class PostgresStorage(Storage):
         worker="",
         system_attrs=None,
         claim_waiting=False,
+        max_trials=None,
     ):
         params_json = dumps(params or {})
         attrs_json = dumps(system_attrs or {})
@@ -547,15 +549,21 @@ class PostgresStorage(Storage):
 
         def insert(con: Any) -> FrozenTrial:
             start = _NOW if running else "NULL"
+            # The budget is a condition of the counter's UPDATE: at READ COMMITTED a writer
+            # that waited for the row lock re-checks it on the committed row, so workers on
+            # any number of machines stop at exactly max_trials.
             row = con.execute(
                 "WITH c AS (UPDATE study_counters SET next_number=next_number+1, seq=seq+1 "
-                "WHERE study_id=%s RETURNING next_number-1 AS number, seq) "
+                "WHERE study_id=%s AND (%s::integer IS NULL OR next_number < %s::integer) "
+                "RETURNING next_number-1 AS number, seq) "
                 "INSERT INTO trials (study_id, number, state, params, system_attrs, "
                 "datetime_start, heartbeat, worker, seq) "
                 f"SELECT %s, c.number, %s, %s, %s, {start}, {start}, %s, c.seq FROM c "
                 "RETURNING trial_id, number, datetime_start",
                 (
                     study_id,
+                    max_trials,
+                    max_trials,
                     study_id,
                     state.value,
                     params_json,
@@ -564,6 +572,16 @@ class PostgresStorage(Storage):
                 ),
             ).fetchone()
             if row is None:
+                if (
+                    max_trials is not None
+                    and con.execute(
+                        "SELECT 1 FROM study_counters WHERE study_id=%s", (study_id,)
+                    ).fetchone()
+                ):
+                    raise MaxTrialsReached(
+                        f"study id {study_id} has reached its limit of {max_trials} trials in "
+                        f"{self._where}"
+                    )
                 raise StudyNotFoundError(f"no study with id {study_id} in {self.url}")
             trial_id, number, start_time = row
             return FrozenTrial(

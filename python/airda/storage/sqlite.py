@@ -51,6 +51,7 @@ from airda.storage._schema import row_to_record as _row_to_record
 from airda.storage._schema import row_to_trial as _row_to_trial
 from airda.storage.base import (
     DuplicatedStudyError,
+    MaxTrialsReached,
     Storage,
     StorageError,
     StudyNotFoundError,
@@ -390,6 +391,7 @@ class SQLiteStorage(Storage):
         worker="",
         system_attrs=None,
         claim_waiting=False,
+        max_trials=None,
     ):
         params_json = _dumps(params or {})
         attrs_json = _dumps(system_attrs or {})
@@ -420,6 +422,11 @@ class SQLiteStorage(Storage):
             number = con.execute(
                 "SELECT COALESCE(MAX(number), -1) + 1 FROM trials WHERE study_id=?", (study_id,)
             ).fetchone()[0]
+            if max_trials is not None and number >= max_trials:
+                # Decided under the write lock that assigns the number: exact across workers.
+                raise MaxTrialsReached(
+                    f"study id {study_id} has reached its limit of {max_trials} trials in {self.url}"
+                )
             running = state is TrialState.RUNNING
             cur = con.execute(
                 "INSERT INTO trials (study_id, number, state, params, system_attrs, "

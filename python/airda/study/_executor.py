@@ -10,6 +10,7 @@ import multiprocessing as mp
 import os
 import pickle
 import signal
+import socket
 import sys
 import threading
 import time
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from airda._logging import TrialProgress as _Progress
 from airda._logging import log_trial_finished
+from airda.storage.base import MaxTrialsReached
 from airda.strategies import StrategyExhausted
 
 if TYPE_CHECKING:
@@ -44,10 +46,19 @@ class _LocalCounter:
 
 
 class _Budget:
-    """Trials left and the deadline, shared by the loops of one optimize call."""
+    """Trials left and the deadline, shared by the loops of one optimize call; and the
+    study-wide `max_trials`, which the storage enforces when each trial is created (the
+    loops pass it to :meth:`Study.ask`)."""
 
-    def __init__(self, n_trials: int | None, timeout: float | None, counter: Any = None):
+    def __init__(
+        self,
+        n_trials: int | None,
+        timeout: float | None,
+        counter: Any = None,
+        max_trials: int | None = None,
+    ):
         self.n_trials = n_trials
+        self.max_trials = max_trials
         self.deadline = None if timeout is None else time.monotonic() + timeout
         self._counter = counter if counter is not None else _LocalCounter()
 
@@ -112,9 +123,13 @@ def _loop(
     repeats = 0
     while budget.take():
         try:
-            frozen = study._run_one(objective, catch)
+            frozen = study._run_one(objective, catch, budget.max_trials)
         except StrategyExhausted as exc:
             log.info("study %r: %s", study.name, exc)
+            budget.refund()
+            break
+        except MaxTrialsReached:
+            log.debug("study %r holds max_trials=%s trials", study.name, budget.max_trials)
             budget.refund()
             break
         if frozen.system_attrs.get("cached_from") is not None:
@@ -138,8 +153,20 @@ def _loop(
             progress.update(frozen)
 
 
+def _progress_total(study: Study, n_trials: int | None, max_trials: int | None) -> int | None:
+    """Trials this run is expected to add: for the progress line's ETA."""
+    if max_trials is None:
+        return n_trials
+    left = max(max_trials - len(study.trials), 0)
+    return left if n_trials is None else min(n_trials, left)
+
+
 class Executor:
-    """Runs ``study``'s loop until the budget is spent."""
+    """Runs ``study``'s loop until the budget is spent.
+
+    `max_trials` (the study-wide budget) is passed only when the caller set it; an executor
+    hands it to :class:`_Budget`, whose loops pass it to :meth:`Study.ask`.
+    """
 
     def run(
         self,
@@ -151,6 +178,7 @@ class Executor:
         catch: tuple,
         callbacks: tuple,
         show_progress: bool,
+        max_trials: int | None = None,
     ) -> None:
         raise NotImplementedError
 
@@ -158,12 +186,24 @@ class Executor:
 class SerialExecutor(Executor):
     """In this process, one trial at a time (the default)."""
 
-    def run(self, study, objective, *, n_trials, timeout, catch, callbacks, show_progress):
+    def run(
+        self,
+        study,
+        objective,
+        *,
+        n_trials,
+        timeout,
+        catch,
+        callbacks,
+        show_progress,
+        max_trials=None,
+    ):
         study.fail_stale_trials()
-        progress = _Progress(study, n_trials, show_progress)
+        progress = _Progress(study, _progress_total(study, n_trials, max_trials), show_progress)
+        budget = _Budget(n_trials, timeout, max_trials=max_trials)
         try:
             with _Heartbeat(study):
-                _loop(study, objective, _Budget(n_trials, timeout), catch, callbacks, progress)
+                _loop(study, objective, budget, catch, callbacks, progress)
         finally:
             progress.close()
 
@@ -175,10 +215,21 @@ class ThreadExecutor(Executor):
     def __init__(self, n_workers: int):
         self.n_workers = n_workers
 
-    def run(self, study, objective, *, n_trials, timeout, catch, callbacks, show_progress):
+    def run(
+        self,
+        study,
+        objective,
+        *,
+        n_trials,
+        timeout,
+        catch,
+        callbacks,
+        show_progress,
+        max_trials=None,
+    ):
         study.fail_stale_trials()
-        budget = _Budget(n_trials, timeout)
-        progress = _Progress(study, n_trials, show_progress)
+        budget = _Budget(n_trials, timeout, max_trials=max_trials)
+        progress = _Progress(study, _progress_total(study, n_trials, max_trials), show_progress)
         errors: list[BaseException] = []
 
         def work() -> None:
@@ -245,6 +296,7 @@ def _worker_main(
     n_streams: int,
     scheduler: Any,
     cache: bool,
+    max_trials: int | None = None,
 ) -> None:
     from airda.strategies import get_strategy
     from airda.study._study import Study
@@ -261,7 +313,7 @@ def _worker_main(
             stream=stream,
             n_streams=n_streams,
         )
-        budget = _Budget(n_trials, deadline_in, counter)
+        budget = _Budget(n_trials, deadline_in, counter, max_trials)
         with _Heartbeat(study):
             _loop(study, objective, budget, catch, (), None)
     except WorkerTerminated:
@@ -280,7 +332,18 @@ class ProcessExecutor(Executor):
         self.n_workers = n_workers
         self.start_method = start_method
 
-    def run(self, study, objective, *, n_trials, timeout, catch, callbacks, show_progress):
+    def run(
+        self,
+        study,
+        objective,
+        *,
+        n_trials,
+        timeout,
+        catch,
+        callbacks,
+        show_progress,
+        max_trials=None,
+    ):
         if study.storage.url == "memory://":
             raise ValueError(
                 "worker processes cannot share an in-memory study: use a storage file "
@@ -308,6 +371,12 @@ class ProcessExecutor(Executor):
         ctx = mp.get_context(self.start_method)
         counter = ctx.Value("q", 0, lock=True)
         config = study.strategy.config()
+        # Streams of their own within this driver's: drivers sharing the study from other
+        # processes or machines (each with a distinct stream) never propose the same ones.
+        n_streams = study._n_streams * self.n_workers
+        first_stream = study._stream * self.n_workers
+        before = study.trials
+        seen = {t.number for t in before if t.state.finished}
         procs = [
             ctx.Process(
                 target=_worker_main,
@@ -321,37 +390,44 @@ class ProcessExecutor(Executor):
                     n_trials,
                     timeout,
                     catch,
-                    i,
-                    self.n_workers,
+                    first_stream + i,
+                    n_streams,
                     study.scheduler,
                     study.cache,
+                    max_trials,
                 ),
                 name=f"airda-worker-{i}",
             )
             for i in range(self.n_workers)
         ]
-        progress = _Progress(study, n_trials, show_progress)
+        progress = _Progress(study, _progress_total(study, n_trials, max_trials), show_progress)
         for p in procs:
             p.start()
         try:
-            seen = 0
             while any(p.is_alive() for p in procs):
                 for p in procs:
                     p.join(timeout=0.2)
                 if show_progress or callbacks:
-                    trials = study.trials
-                    finished = [t for t in trials if t.state.finished]
-                    for t in finished[seen:]:
-                        for cb in callbacks:
-                            cb(study, t)
-                        progress.update(t)
-                    seen = len(finished)
-        except KeyboardInterrupt:
+                    # Trials finished since the start (by this driver's workers, or by other
+                    # drivers of a shared study), each reported once.
+                    for t in study.trials:
+                        if t.state.finished and t.number not in seen:
+                            seen.add(t.number)
+                            for cb in callbacks:
+                                cb(study, t)
+                            progress.update(t)
+        except (KeyboardInterrupt, WorkerTerminated):
+            # Ctrl-C, or this driver was told to stop (SIGTERM): the workers record their
+            # running trials as failed before they exit.
             for p in procs:
                 p.terminate()
             for p in procs:
                 p.join()
-            study.fail_stale_trials(grace=0.0)
+            # Only this driver's workers: a shared study's other drivers run on.
+            mine = {f"{socket.gethostname()}:{p.pid}" for p in procs}
+            study.storage.fail_stale_trials(
+                study.study_id, is_dead=lambda worker, *_: worker in mine
+            )
             raise
         finally:
             progress.close()

@@ -24,7 +24,7 @@ import numpy as np
 
 from airda.space import Param, Space, SpaceError, candidate_key
 from airda.storage import Storage, StudyRecord, get_storage
-from airda.storage.base import DuplicatedStudyError, current_worker
+from airda.storage.base import DuplicatedStudyError, MaxTrialsReached, current_worker
 from airda.strategies import Strategy, StrategyExhausted, get_strategy
 from airda.study._trial import Trial
 from airda.trial import (
@@ -40,6 +40,11 @@ __all__ = ["Study", "create_study", "load_study"]
 log = logging.getLogger("airda")
 
 Objective = Callable[[Trial], Any]
+
+
+def _check_count(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"{name} must be a non-negative int, got {value!r}")
 
 
 def _directions(direction: str | None, directions: Sequence[str] | None) -> tuple[str, ...]:
@@ -195,7 +200,13 @@ class Study:
         return [t for t, r in zip(done, ranks, strict=True) if r == 0]
 
     # ---- ask / tell ----------------------------------------------------------------------
-    def ask(self, fixed: Mapping[str, Any] | None = None, *, ask_index: int | None = None) -> Trial:
+    def ask(
+        self,
+        fixed: Mapping[str, Any] | None = None,
+        *,
+        ask_index: int | None = None,
+        max_trials: int | None = None,
+    ) -> Trial:
         """Start a trial: an enqueued candidate if one waits, else the strategy's next one.
 
         Args:
@@ -203,10 +214,34 @@ class Study:
             ask_index: with `fixed`, the index :meth:`ask_candidates` gave it: the trial is
                 recorded as that ask of the strategy (not as a fixed candidate), so a resumed
                 study's strategy continues after it.
+            max_trials: start no new trial once the study holds this many (every worker's,
+                on every machine, decided atomically by the storage); an enqueued trial is
+                still taken.
 
-        Raises StrategyExhausted when a finite strategy has nothing left.
+        Raises StrategyExhausted when a finite strategy has nothing left, and
+        :class:`~airda.storage.base.MaxTrialsReached` when the study holds `max_trials`.
+
+        Example:
+            >>> import airda
+            >>> from airda.space import Float
+            >>> study = airda.create_study("demo", space={"x": Float(0, 1)}, seed=0)
+            >>> study.tell(study.ask(max_trials=1), 0.5).number
+            0
+            >>> study.ask(max_trials=1)
+            Traceback (most recent call last):
+            ...
+            airda.storage.base.MaxTrialsReached: study 'demo' holds 1 trials (max_trials=1)
         """
         self._sync()
+        if max_trials is not None:
+            _check_count("max_trials", max_trials)
+            if len(self._trials) >= max_trials and not (fixed is None and self._waiting):
+                # Known spent without a write (and before the strategy is asked, so that no
+                # candidate is drawn and dropped); the storage decides the racy cases.
+                raise MaxTrialsReached(
+                    f"study {self.name!r} holds {len(self._trials)} trials "
+                    f"(max_trials={max_trials})"
+                )
         frozen = None
         if ask_index is not None:
             if fixed is None:
@@ -238,7 +273,11 @@ class Study:
                     params = self.strategy.ask(1)[0] if len(self.space) else {}
                 attrs = {"ask_index": index, "stream": self._stream}
             frozen = self._storage.create_trial(
-                self.study_id, params, worker=self.worker, system_attrs=attrs
+                self.study_id,
+                params,
+                worker=self.worker,
+                system_attrs=attrs,
+                max_trials=max_trials,
             )
             assert frozen is not None
         with self._lock:
@@ -388,6 +427,7 @@ class Study:
         objective: Objective,
         n_trials: int | None = None,
         *,
+        max_trials: int | None = None,
         timeout: float | None = None,
         n_workers: int = 1,
         executor: Any = None,
@@ -395,8 +435,15 @@ class Study:
         callbacks: Sequence[Callable[[Study, FrozenTrial], None]] = (),
         show_progress: bool | None = None,
     ) -> None:
-        """Run trials until `n_trials` more have run, `timeout` seconds have passed, or the
-        strategy is exhausted.
+        """Run trials until `n_trials` more have run, the study holds `max_trials`, `timeout`
+        seconds have passed, or the strategy is exhausted.
+
+        `n_trials` counts the evaluations of this call (each driver its own; a reused result
+        is not one). `max_trials` is a budget of the whole study: every trial it holds counts,
+        whoever ran it (complete, pruned, failed, running, reused), on every machine, and the
+        storage refuses the trial that would exceed it, so that any number of drivers sharing
+        the study (``airda worker`` on many machines) stop at exactly `max_trials`. Enqueued
+        trials are run whatever the budget: they are in the study already.
 
         An exception of a type in `catch` fails its trial (recorded with its traceback) and
         the study goes on; others propagate after the trial is recorded as failed. Ctrl-C
@@ -405,8 +452,10 @@ class Study:
         """
         if n_trials is not None and (isinstance(n_trials, bool) or n_trials < 0):
             raise ValueError(f"n_trials must be a non-negative int, got {n_trials!r}")
-        if n_trials is None and timeout is None:
-            raise ValueError("give n_trials or timeout (or both), or the study never ends")
+        if max_trials is not None:
+            _check_count("max_trials", max_trials)
+        if n_trials is None and timeout is None and max_trials is None:
+            raise ValueError("give n_trials or timeout (or max_trials), or the study never ends")
         if not callable(objective):
             raise TypeError(f"objective must be callable, got {type(objective).__name__}")
         from airda.study._executor import get_executor
@@ -414,6 +463,8 @@ class Study:
         runner = get_executor(executor, n_workers)
         if show_progress is None:
             show_progress = sys.stderr.isatty()
+        # Passed only when set: an executor written before max_trials existed still runs.
+        extra = {} if max_trials is None else {"max_trials": max_trials}
         runner.run(
             self,
             objective,
@@ -422,6 +473,7 @@ class Study:
             catch=tuple(catch),
             callbacks=tuple(callbacks),
             show_progress=show_progress,
+            **extra,
         )
 
     def _finite_size(self) -> int | None:
@@ -443,12 +495,17 @@ class Study:
         self._sync()
         return len(self._finished_keys) >= self._space_size
 
-    def _run_one(self, objective: Objective, catch: tuple[type[BaseException], ...]) -> FrozenTrial:
+    def _run_one(
+        self,
+        objective: Objective,
+        catch: tuple[type[BaseException], ...],
+        max_trials: int | None = None,
+    ) -> FrozenTrial:
         if self._exhausted() and not self._waiting:
             raise StrategyExhausted(
                 f"every candidate of the finite space ({self._space_size}) has been evaluated"
             )
-        trial = self.ask()
+        trial = self.ask(max_trials=max_trials)
         cached = None
         if self.cache and not self._dynamic and not getattr(self.strategy, "proposes_repeats", 0):
             with self._lock:
@@ -581,6 +638,7 @@ def create_study(
     load_if_exists: bool = False,
     user_attrs: Mapping[str, Any] | None = None,
     cache: bool = True,
+    stream: int = 0,
 ) -> Study:
     """Create a study (or load it, with `load_if_exists`).
 
@@ -595,7 +653,11 @@ def create_study(
         seed: the strategy's seed, for reproducible studies.
         scheduler: decides early stops (see :mod:`airda.schedulers`).
         cache: reuse the result of a candidate evaluated before instead of running it again.
+        stream: this driver's random stream of the strategy. Drivers that share a study from
+            separate processes (``airda worker`` on several machines) each take a distinct
+            one, so that they never propose the same candidates; 0 for a single driver.
     """
+    _check_count("stream", stream)
     store = get_storage(storage)
     dirs = _directions(direction, directions)
     space_obj = _as_space(space)
@@ -621,9 +683,15 @@ def create_study(
             space_obj if space is not None and len(space_obj) else None,
         )
         return load_study(
-            name, storage=store, strategy=strategy, seed=seed, scheduler=scheduler, cache=cache
+            name,
+            storage=store,
+            strategy=strategy,
+            seed=seed,
+            scheduler=scheduler,
+            cache=cache,
+            stream=stream,
         )
-    return Study(store, record, strat, scheduler, cache=cache)
+    return Study(store, record, strat, scheduler, cache=cache, stream=stream)
 
 
 def _check_same_settings(
@@ -670,16 +738,19 @@ def load_study(
     seed: int | None = None,
     scheduler: Any = None,
     cache: bool = True,
+    stream: int = 0,
 ) -> Study:
     """Load a study by name; the strategy is rebuilt from the stored config (or the one given)
-    and replays the history, so the search continues where it stopped."""
+    and replays the history, so the search continues where it stopped. `stream`: as for
+    :func:`create_study`."""
+    _check_count("stream", stream)
     store = get_storage(storage)
     record = store.get_study(name)
     if strategy is None:
         strat = get_strategy(record.strategy or "random", seed=seed)
     else:
         strat = get_strategy(strategy, seed=seed)
-    study = Study(store, record, strat, scheduler, cache=cache)
+    study = Study(store, record, strat, scheduler, cache=cache, stream=stream)
     if not getattr(store, "read_only", False):
         # Running trials of workers that died (a killed process, a lost machine) are failed
         # here, so the history the strategy replays holds no trial that never ends.

@@ -8,6 +8,7 @@ started (PostgreSQL or psycopg not installed)."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from airda.storage import (
     StorageError,
     StudyNotFoundError,
 )
+from airda.storage.base import MaxTrialsReached
 from airda.trial import TrialState
 
 __all__ = [
@@ -29,6 +31,8 @@ __all__ = [
     "test_finish_only_running_trials",
     "test_incremental_sync",
     "test_intermediate_values_and_attrs",
+    "test_max_trials_is_exact_under_contention",
+    "test_max_trials_stops_new_trials",
     "test_odd_attribute_keys_and_infinite_reports",
     "test_study_lifecycle",
     "test_system_attrs_of_running_trials",
@@ -212,3 +216,66 @@ def test_dead_workers_trials_are_failed(storage: Storage) -> None:
     assert "WorkerDied" in by_number[dead.number].error
     requeued = [t for t in trials if t.state is TrialState.WAITING]
     assert [t.params for t in requeued] == [{"i": 1}]
+
+
+def test_max_trials_stops_new_trials(storage: Storage) -> None:
+    """A study-wide budget: no trial numbered max_trials or more is inserted (nor is its
+    number used up); waiting trials are still claimed; other studies are not limited."""
+    sid = storage.create_study("s", ["minimize"], None, None, {}).study_id
+    got = [storage.create_trial(sid, {"i": i}, max_trials=3) for i in range(3)]
+    assert [t.number for t in got] == [0, 1, 2]
+    with pytest.raises(MaxTrialsReached):
+        storage.create_trial(sid, {"i": 3}, worker="w", max_trials=3)
+    with pytest.raises(MaxTrialsReached):
+        storage.create_trial(sid, {"i": 3}, max_trials=0)
+    trials, _ = storage.get_trials(sid)
+    assert [t.number for t in trials] == [0, 1, 2]  # nothing half-written
+    assert storage.create_trial(sid, {"i": 3}, max_trials=5).number == 3  # no gap
+    # An enqueued trial is in the study already: claimed whatever the limit.
+    waiting = storage.create_trial(sid, {"i": 9}, state=TrialState.WAITING)
+    claimed = storage.create_trial(sid, None, worker="w", claim_waiting=True, max_trials=1)
+    assert claimed.number == waiting.number
+    assert claimed.state is TrialState.RUNNING
+    with pytest.raises(MaxTrialsReached):
+        storage.create_trial(sid, {"i": 5}, claim_waiting=True, max_trials=5)
+    assert storage.create_trial(sid, None, claim_waiting=True, max_trials=5) is None
+    other = storage.create_study("t", ["minimize"], None, None, {}).study_id
+    assert storage.create_trial(other, {}, max_trials=1).number == 0
+    with pytest.raises(StudyNotFoundError):
+        storage.create_trial(other + 1000, {}, max_trials=10)
+
+
+def test_max_trials_is_exact_under_contention(storage: Storage) -> None:
+    """Threads racing to create trials with one study-wide limit: exactly max_trials exist,
+    numbered 0 to max_trials - 1, and every thread is told when the budget is spent."""
+    sid = storage.create_study("s", ["minimize"], None, None, {}).study_id
+    limit, n_threads = 20, 4
+    created: list[int] = []
+    refused = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def work() -> None:
+        try:
+            while True:
+                try:
+                    t = storage.create_trial(sid, {}, worker="w", max_trials=limit)
+                except MaxTrialsReached:
+                    with lock:
+                        refused.append(1)
+                    return
+                with lock:
+                    created.append(t.number)
+        except BaseException as exc:  # surfaced below, with the thread's error
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(n_threads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert sorted(created) == list(range(limit))
+    assert len(refused) == n_threads
+    trials, _ = storage.get_trials(sid)
+    assert [t.number for t in trials] == list(range(limit))
