@@ -4,6 +4,7 @@ reason, resumes after SIGKILL exactly, and drives LM and rewrite proposers."""
 from __future__ import annotations
 
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -279,6 +280,38 @@ def test_rewrite_proposer_with_the_rewrites_library():
     kinds = {t.proposer for t in res.lineage}
     assert kinds <= {"reference", "rewrites"}
     assert c["passed"] >= 1  # rewrites of the reference that keep it correct
+
+
+# Correct only when OpenMP gives it exactly two threads: the spec's threads reach the sandbox,
+# and an omp pragma makes the candidate compile with -fopenmp.
+TWO_THREADS = "#include <omp.h>\n" + REFERENCE.replace(
+    "    for (int i = 0; i < n; ++i) {",
+    "    int t = omp_get_max_threads();\n    #pragma omp parallel for\n"
+    "    for (int i = 0; i < n; ++i) {",
+).replace("y[i] = s;", "y[i] = t == 2 ? s : -1.0;")
+
+
+@pytest.mark.parametrize(("threads", "passed"), [(2, True), (1, False)])
+def test_spec_threads_reach_openmp_candidates(threads, passed):
+    res = evolve(psum_spec(threads=threads), budget=1,
+                 proposers=ScriptedProposer([("two threads", TWO_THREADS)]),
+                 show_progress=False)  # fmt: skip
+    assert res.counts["passed"] == int(passed), res.counts
+
+
+def test_rewrite_proposer_proposes_parallel_for_only_with_threads():
+    parent = Program(0, REFERENCE, None, -1, "reference", "reference", "", "", "done", True, 1.0)
+    prop = RewriteProposer(limit=1000)
+    names = [
+        [p.description for p in prop.propose(parent, Context("c", "psum", "time", parent,
+                                              threads=t), 1000, random.Random(0))]
+        for t in (1, 2)
+    ]  # fmt: skip
+    assert not any(d.startswith("parallel") for d in names[0])
+    assert any(d.startswith("parallel(i)") for d in names[1])
+    ctx = Context("c", "psum", "time", parent, threads=2)
+    text = "\n".join(m["content"] for m in LMProposer(object()).prompt(parent, ctx))
+    assert "2 threads" in text
 
 
 SLOWER = REFERENCE.replace(

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from airda.codeopt.cvariants import compile_variants, parse_arg
+from airda.codeopt.evolve._evaluate import openmp_flags
 from airda.codeopt.evolve._rewrites import Rewrite, rewrites
 
 BENCH = Path(__file__).resolve().parents[3] / "bench" / "evolve"
@@ -94,7 +95,7 @@ def _run_many(jobs: list[tuple[str, str, list[str]]]) -> list[list[np.ndarray]]:
     parsed = [[parse_arg(a) for a in args] for _, _, args in jobs]
     libs = compile_variants(
         [
-            {"source": s, "entry": e, "args": p, "flags": "-O1"}
+            {"source": s, "entry": e, "args": p, "flags": openmp_flags(s, "-O1")}
             for (s, e, _), p in zip(jobs, parsed, strict=True)
         ]
     )
@@ -110,8 +111,9 @@ def _run_many(jobs: list[tuple[str, str, list[str]]]) -> list[list[np.ndarray]]:
     return outs
 
 
-def _all(source: str, language: str, entry: str) -> dict[str, Rewrite]:
-    return {r.name: r for r in rewrites(source, language, entry, random.Random(0), limit=1000)}
+def _all(source: str, language: str, entry: str, parallel: bool = False) -> dict[str, Rewrite]:
+    found = rewrites(source, language, entry, random.Random(0), limit=1000, parallel=parallel)
+    return {r.name: r for r in found}
 
 
 def _assert_same(ref: list[np.ndarray], got: list[np.ndarray], what: str) -> None:
@@ -126,7 +128,7 @@ CASES = [
     (TRANSPOSE, "transpose", TRANSPOSE_ARGS, ["tile(i, j, 16)", "tile(i, j, 32)", "unroll(j, 8)"]),
     (PREFIX, "prefix", PREFIX_ARGS, ["carry(out, i)", "unroll(i, 2)"]),
     (HIST, "hist", HIST_ARGS, ["reciprocal(i: hi - lo)", "unroll(i, 4)"]),
-    (DOT, "dot", DOT_ARGS, ["accumulators(s, 8)", "accumulators(s, 2)", "pragma(omp simd)"]),
+    (DOT, "dot", DOT_ARGS, ["accumulators(s, 8)", "pragma(omp simd reduction(+:s))"]),
     (ROWSUM, "rowsum", ROWSUM_ARGS, ["scalarize(j: y[i])", "reciprocal(j: (double) c)"]),
 ]
 
@@ -139,6 +141,96 @@ def test_each_c_transform_keeps_the_outputs(src, entry, args, names):
     outs = _run_many([(src, entry, args)] + [(found[n].source, entry, args) for n in names])
     for name, got in zip(names, outs[1:], strict=True):
         _assert_same(outs[0], got, name)
+
+
+STENCIL_ARGS = ["float64[23*23]:zeros:out", "float64[23*23]", "int32=23"]
+SOFTMAX_ARGS = ["float64[13*37]:zeros:out", "float64[13*37]", "int32=13", "int32=37"]
+OUTER_SUM = """
+void colsum(double *out, const double *x, int r, int c) {
+    double t = 0.0;
+    for (int i = 0; i < r; i++) {
+        for (int j = 0; j < c; j++)
+            out[i * c + j] = 2.0 * x[i * c + j];
+        t += x[i * c];
+    }
+    out[0] += t;
+}
+"""
+OUTER_ARGS = ["float64[17*19]:zeros:out", "float64[17*19]", "int32=17", "int32=19"]
+
+
+@pytest.mark.parametrize(
+    ("src", "entry", "args", "name", "pragma"),
+    [
+        (MATMUL, "matmul", MATMUL_ARGS, "parallel(i)", "omp parallel for\n"),
+        (
+            (BENCH / "histogram.c").read_text(),
+            "histogram",
+            [
+                "int32[13]:zeros:out",
+                "float64[999]",
+                "int32=999",
+                "int32=13",
+                "float64=0.1",
+                "float64=0.9",
+            ],
+            "parallel(i)",
+            "reduction(+:hist[:nbins])",
+        ),
+        (OUTER_SUM, "colsum", OUTER_ARGS, "parallel(i)", "reduction(+:t)"),
+        (
+            (BENCH / "stencil.c").read_text(),
+            "stencil",
+            STENCIL_ARGS,
+            "parallel(i)",
+            "omp parallel for\n",
+        ),
+        ((BENCH / "softmax.c").read_text(), "softmax", SOFTMAX_ARGS, "parallel(r)", "for\n"),
+    ],
+)
+def test_parallel_for_keeps_the_outputs_on_two_threads(src, entry, args, name, pragma):
+    """``#pragma omp parallel for`` (with a reduction clause where the loop sums into a scalar
+    or increments an array) is proposed only with ``parallel=True``, compiles with -fopenmp
+    and gives the reference's outputs on the machine's threads."""
+    assert not [n for n in _all(src, "c", entry) if n.startswith("parallel")]
+    found = _all(src, "c", entry, parallel=True)
+    assert name in found, sorted(found)
+    assert pragma in found[name].source
+    ref, got = _run_many([(src, entry, args), (found[name].source, entry, args)])
+    _assert_same(ref, got, name)
+
+
+@pytest.mark.parametrize(
+    ("src", "entry"),
+    [
+        # every i writes out[0]: not a sum, so no reduction clause makes it safe
+        (
+            "void f(double *out, const double *x, int n) { for (int i = 0; i < n; i++)"
+            " out[0] = x[i]; }",
+            "f",
+        ),
+        # a running value carried from one iteration to the next
+        (
+            "void g(double *out, const double *x, int n) { double t = 0; for (int i = 0; i < n;"
+            " i++) { t = t * 0.5 + x[i]; out[i] = t; } }",
+            "g",
+        ),
+        # out[i] reads out[i - 1], written by the previous iteration
+        (PREFIX, "prefix"),
+        # an incremented array with no loop that gives its length
+        (HIST, "hist"),
+    ],
+)
+def test_parallel_for_is_refused_where_iterations_interfere(src, entry):
+    assert not [n for n in _all(src, "c", entry, parallel=True) if n.startswith("parallel")]
+
+
+def test_an_omp_loop_is_not_unrolled_into_a_loop_without_init():
+    par = _all(MATMUL, "c", "matmul", parallel=True)["parallel(i)"]
+    again = _all(par.source, "c", "matmul", parallel=True)
+    assert "unroll(i, 2)" not in again
+    assert "parallel(i)" not in again  # one pragma per loop
+    assert any(n.startswith("interchange") or n.startswith("tile") for n in again)
 
 
 def test_interchange_makes_the_matmul_loop_order_i_k_j():

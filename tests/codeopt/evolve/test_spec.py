@@ -38,6 +38,8 @@ def test_args_from_text_and_arg_objects():
         ({"name": "a b"}, "name must be"),
         ({"source": "  "}, "source is empty"),
         ({"inputs": tuple}, "inputs / quick_inputs are for Python"),
+        ({"threads": 0}, "threads must be an int >= 1"),
+        ({"threads": 2.0}, "threads must be an int >= 1"),
     ],
 )
 def test_bad_specs(kwargs, match):

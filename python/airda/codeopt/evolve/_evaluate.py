@@ -107,6 +107,14 @@ def _profile(raw: dict[str, Any], rel_ci: float) -> Profile:
     )
 
 
+def openmp_flags(code: str, flags: str) -> str:
+    """`flags`, with ``-fopenmp`` added when `code` has an OpenMP pragma (without it GCC
+    ignores ``#pragma omp`` and the candidate would be timed as something it is not)."""
+    if re.search(r"^\s*#\s*pragma\s+omp\b", code, re.M) and "-fopenmp" not in flags.split():
+        return f"{flags} -fopenmp"
+    return flags
+
+
 class Evaluator:
     """The cascade for one spec: its sandboxes (a full one, a quick one when the spec has quick
     arguments or inputs), the reference's outputs, and the final race. A context manager: the
@@ -130,8 +138,14 @@ class Evaluator:
                 else Sandbox(py_args=quick, timeout=spec.timeout, limits=limits)
             )
         else:
+            # Every candidate runs with the spec's threads (one by default), the reference too.
+            env = {"OMP_NUM_THREADS": str(spec.threads)}
             self.box = Sandbox(
-                list(spec.args), seed=spec.arg_seed, timeout=spec.timeout, limits=spec.limits
+                list(spec.args),
+                seed=spec.arg_seed,
+                timeout=spec.timeout,
+                limits=spec.limits,
+                env=env,
             )
             self.qbox = (
                 None
@@ -141,6 +155,7 @@ class Evaluator:
                     seed=spec.arg_seed,
                     timeout=spec.timeout,
                     limits=spec.limits,
+                    env=env,
                 )
             )
         self.box.start()
@@ -180,7 +195,7 @@ class Evaluator:
                 spec.entry,
                 spec.args,
                 defines=spec.defines,
-                flags=spec.flags,
+                flags=openmp_flags(code, spec.flags),
                 cpp=spec.cpp,
                 compiler=spec.compiler,
                 include_dirs=spec.include_dirs,

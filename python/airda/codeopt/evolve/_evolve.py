@@ -332,6 +332,7 @@ def evolve(
                         parent.value if spec.metric == "time" else None,
                     ),
                     known=db.__contains__,
+                    threads=spec.threads,
                 )
                 try:
                     proposals = proposer.propose(parent, ctx, 1, rng)

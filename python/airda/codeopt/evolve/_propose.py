@@ -52,6 +52,7 @@ class Context:
             :func:`~airda.codeopt.evolve.profile_hint`).
         known: ``known(code)``: whether a program was evaluated already (a proposer may skip
             those; the loop never evaluates one twice anyway).
+        threads: the threads a candidate may use (the spec's ``threads``: OpenMP).
     """
 
     language: str
@@ -62,6 +63,7 @@ class Context:
     failures: list[Program] = field(default_factory=list)
     profile: str = ""
     known: Callable[[str], bool] = field(default=lambda code: False, repr=False)
+    threads: int = 1
 
 
 @dataclass(frozen=True)
@@ -157,6 +159,10 @@ class LMProposer:
         ]
         if context.profile:
             parts.append(f"Profile: {context.profile}.")
+        if context.threads > 1:
+            parts.append(
+                f"It may use {context.threads} threads: OpenMP pragmas are compiled in (-fopenmp)."
+            )
         others = [p for p in context.top if p.number != parent.number][: self.show_top]
         if others:
             lines = [f"- {p.description or p.kind or 'program'}: {_value_text(p, context)}"
@@ -220,7 +226,12 @@ class RewriteProposer:
         from airda.codeopt.evolve._rewrites import rewrites
 
         found = rewrites(
-            parent.code, context.language, context.entry, rng, limit=max(n, self.limit)
+            parent.code,
+            context.language,
+            context.entry,
+            rng,
+            limit=max(n, self.limit),
+            parallel=context.threads > 1,
         )
         out = []
         for r in found:

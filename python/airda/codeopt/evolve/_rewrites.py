@@ -59,7 +59,13 @@ def _norm(text: str) -> str:
 
 
 def rewrites(
-    source: str, language: str, entry: str, rng: random.Random, limit: int = 8
+    source: str,
+    language: str,
+    entry: str,
+    rng: random.Random,
+    limit: int = 8,
+    *,
+    parallel: bool = False,
 ) -> list[Rewrite]:
     """Up to `limit` distinct candidate rewrites of `source`.
 
@@ -70,6 +76,8 @@ def rewrites(
         rng: draws which candidates are returned when more than `limit` apply, spread over
             the kinds of transform; the same seed gives the same list.
         limit: the most rewrites returned.
+        parallel: C/C++: also propose ``#pragma omp parallel for`` on loops whose
+            iterations are independent (for a spec with more than one thread).
 
     Returns:
         The rewrites (each different from `source` and from the others); ``[]`` when none
@@ -86,7 +94,7 @@ def rewrites(
 
             cands = [
                 (c.kind, Rewrite(c.name, c.source, f"{c.name}: {c.description}"))
-                for c in _rewrites_c.candidates(source, entry, cpp=lang != "c")
+                for c in _rewrites_c.candidates(source, entry, cpp=lang != "c", parallel=parallel)
             ]
         elif lang in ("python", "py"):
             from airda.codeopt.evolve import _rewrites_py

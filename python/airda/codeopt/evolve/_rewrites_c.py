@@ -16,6 +16,7 @@ The rewritten text is pycparser's regenerated C, which parses again: rewrites co
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import copy
 import re
@@ -671,6 +672,8 @@ def _put(site: _Site, new: c_ast.Node) -> None:
         return
     for n, p in _preorder(new):
         if isinstance(n, c_ast.For) and p is not None:
+            if pragma.string.startswith("omp") and _loop(n) is None:
+                raise _Skip("an OpenMP loop must stay a canonical loop")
             if isinstance(p, c_ast.Compound):
                 p.block_items.insert(p.block_items.index(n), pragma)
             else:
@@ -784,8 +787,17 @@ def t_accumulators(site: _Site, factor: int, types: dict) -> tuple[str, str]:
     )
 
 
-def t_pragma(site: _Site, text: str) -> tuple[str, str]:
+def t_pragma(site: _Site, text: str, types: dict | None = None) -> tuple[str, str]:
     _innermost_ok(site)
+    if text == "omp simd" and types is not None:
+        # Without the clause, lanes would share the accumulator (a wrong sum, or no SIMD).
+        with contextlib.suppress(_Skip):
+            text += f" reduction(+:{_reduction_scalar(site, types)[0]})"
+    _insert_pragma(site, text)
+    return f"pragma({text})", f"#pragma {text} on the {site.info.var} loop"
+
+
+def _insert_pragma(site: _Site, text: str) -> None:
     parent = site.parent
     if isinstance(parent, c_ast.Compound):
         items = parent.block_items
@@ -795,7 +807,118 @@ def t_pragma(site: _Site, text: str) -> tuple[str, str]:
         items.insert(i, c_ast.Pragma(text))
     else:
         _replace(parent, site.loop, c_ast.Compound([c_ast.Pragma(text), site.loop]))
-    return f"pragma({text})", f"#pragma {text} on the {site.info.var} loop"
+
+
+def _outermost(site: _Site) -> bool:
+    return not any(
+        n is site.loop
+        for f in _walk(site.func.body)
+        if isinstance(f, c_ast.For) and f is not site.loop
+        for n in _walk(f.stmt)
+    )
+
+
+def _sum_updates(body: c_ast.Node, pick: Callable[[c_ast.Node], bool]) -> int | None:
+    """How many ``x += e`` / ``x++`` updates of the targets `pick` accepts `body` holds, when
+    those are the only references to them (and no ``e`` reads them); else None."""
+    count = 0
+    for n in _walk(body):
+        target = None
+        if isinstance(n, c_ast.Assignment) and pick(n.lvalue):
+            if n.op != "+=" or any(pick(m) for m in _walk(n.rvalue)):
+                return None
+            target = n.lvalue
+        elif isinstance(n, c_ast.UnaryOp) and n.op in ("++", "p++") and pick(n.expr):
+            target = n.expr
+        if target is not None:
+            count += 1
+            # an array's subscript may not refer to the array itself
+            if isinstance(target, c_ast.ArrayRef) and any(pick(m) for m in _walk(target.subscript)):
+                return None
+    return count
+
+
+def _extent(site: _Site, arr: str) -> c_ast.Node | None:
+    """``N`` when the function, outside the loop at `site`, writes ``arr[v]`` in a loop
+    ``for (v = 0; v < N; v++)`` with ``N`` not assigned anywhere: the length an array
+    reduction clause names."""
+    inside = {id(n) for n in _walk(site.loop)}
+    assigned = _assigned_scalars(site.func.body)
+    for n in _walk(site.func.body):
+        if not isinstance(n, c_ast.For) or id(n) in inside:
+            continue
+        lp = _loop(n)
+        if (
+            lp is None
+            or lp.op != "<"
+            or not (isinstance(lp.start, c_ast.Constant) and lp.start.value == "0")
+            or _ids(lp.end) & assigned
+        ):
+            continue
+        for lv in _lvalues(n.stmt):
+            if (
+                isinstance(lv, c_ast.ArrayRef)
+                and isinstance(lv.name, c_ast.ID)
+                and lv.name.name == arr
+                and isinstance(lv.subscript, c_ast.ID)
+                and lv.subscript.name == lp.var
+            ):
+                return lp.end
+    return None
+
+
+def t_parallel(site: _Site, types: dict) -> tuple[str, str]:
+    """``#pragma omp parallel for`` on an outermost loop whose iterations are independent:
+    every array it writes is referenced through one subscript that tells the iterations apart
+    (as for interchange, pairing the loop with each loop inside), every scalar it assigns is
+    its own, except sums ``s += e`` (a ``reduction(+:s)`` clause) and arrays only ever
+    incremented (``reduction(+:X[:N])`` with ``N`` from the loop that fills ``X``)."""
+    if not _outermost(site):
+        raise _Skip("not an outermost loop")
+    body, a = site.loop.stmt, site.info.var
+    if _impure(body):
+        raise _Skip("calls")
+    parent = site.parent
+    if isinstance(parent, c_ast.Compound):
+        i = next(k for k, x in enumerate(parent.block_items) if x is site.loop)
+        if i > 0 and isinstance(parent.block_items[i - 1], c_ast.Pragma):
+            raise _Skip("already has a pragma")
+    written = _written_arrays(body)
+    if written is None:
+        raise _Skip("writes through a pointer")
+    declared = {n.name for n in _walk(body) if isinstance(n, c_ast.Decl)}
+    if a in _assigned_scalars(body):
+        raise _Skip("the loop variable is assigned")
+    clauses = []
+    for s in sorted(_assigned_scalars(body) - declared - {a}):
+        t = types.get(s)
+        if not t or t[1] != 0:
+            raise _Skip(f"shared scalar {s}")
+        if not _sum_updates(body, lambda m, s=s: isinstance(m, c_ast.ID) and m.name == s):
+            raise _Skip(f"shared scalar {s}")
+        clauses.append(s)
+    inner = [lp.var for n in _walk(body) if (lp := _loop(n)) is not None]
+    for arr in sorted(written):
+        refs = _refs(body, arr)
+        polys = [_poly(sub) for sub in _subscripts(refs[0])]
+        if all(_same_ref(refs[0], r) for r in refs[1:]) and all(
+            p is not None and any(a in k for k in p) and all(_linearized(p, a, b) for b in inner)
+            for p in polys
+        ):
+            continue
+        t = types.get(arr)
+        n_updates = _sum_updates(
+            body, lambda m, arr=arr: isinstance(m, c_ast.ArrayRef) and _base_name(m) == arr
+        )
+        extent = _extent(site, arr)
+        if not n_updates or n_updates != len(refs) or extent is None or not t or t[1] != 1:
+            raise _Skip(f"iterations may write the same element of {arr}")
+        clauses.append(f"{arr}[:{_gen(extent)}]")
+    text = "omp parallel for"
+    if clauses:
+        text += f" reduction(+:{', '.join(clauses)})"
+    _insert_pragma(site, text)
+    return f"parallel({a})", f"#pragma {text}: the {a} loop's iterations on the spec's threads"
 
 
 def _linearized(poly: dict[tuple[str, ...], int], a: str, b: str) -> bool:
@@ -1261,7 +1384,7 @@ def _loop_transforms(types: dict) -> list[tuple[str, Callable[[_Site], tuple[str
     out += [("reciprocal", lambda s: t_reciprocal(s, types))]
     out += [("scalarize", lambda s: t_scalarize(s, types))]
     out += [("carry", lambda s: t_carry(s, types))]
-    out += [("pragma", lambda s, p=p: t_pragma(s, p)) for p in _PRAGMAS]
+    out += [("pragma", lambda s, p=p: t_pragma(s, p, types)) for p in _PRAGMAS]
     return out
 
 
@@ -1272,8 +1395,11 @@ def _entry(unit: _Unit, entry: str) -> int | None:
     return None
 
 
-def candidates(source: str, entry: str, cpp: bool = False) -> list[Candidate]:
-    """Every rewrite that applies to the function `entry` of `source`, in a fixed order."""
+def candidates(
+    source: str, entry: str, cpp: bool = False, parallel: bool = False
+) -> list[Candidate]:
+    """Every rewrite that applies to the function `entry` of `source`, in a fixed order
+    (with `parallel`, OpenMP ``parallel for`` too)."""
     base = parse(source, cpp)
     if base is None:
         return []
@@ -1282,12 +1408,12 @@ def candidates(source: str, entry: str, cpp: bool = False) -> list[Candidate]:
         return []
     token = _PURE_MACROS.set(_pure_macros(base.header))
     try:
-        return _candidates(base, k, cpp)
+        return _candidates(base, k, cpp, parallel)
     finally:
         _PURE_MACROS.reset(token)
 
 
-def _candidates(base: _Unit, k: int, cpp: bool) -> list[Candidate]:
+def _candidates(base: _Unit, k: int, cpp: bool, parallel: bool) -> list[Candidate]:
     out: list[Candidate] = []
 
     def attempt(kind: str, fn: Callable[[_Unit, c_ast.FuncDef], tuple[str, str]]) -> None:
@@ -1317,4 +1443,10 @@ def _candidates(base: _Unit, k: int, cpp: bool) -> list[Candidate]:
                 return _loop_transforms(types)[j][1](site)
 
             attempt(kind, fn)
+        if parallel:
+
+            def par(unit: _Unit, func: c_ast.FuncDef, i: int = i) -> tuple[str, str]:
+                return t_parallel(_sites(unit, func)[i], _decl_types(unit, func))
+
+            attempt("parallel", par)
     return out

@@ -97,6 +97,11 @@ class EvolveSpec:
         arg_seed: the seed of the random argument values.
         limits: the sandbox's resource limits.
         include_dirs: folders searched for ``#include "..."`` (a source file's folder).
+        threads: C/C++: the threads a candidate may use (``OMP_NUM_THREADS`` in the sandbox;
+            a candidate with ``#pragma omp`` is compiled with ``-fopenmp``). With more than
+            one, the rewrites library also proposes ``#pragma omp parallel for`` on loops
+            whose iterations are independent (or reduce into a scalar or an array); with 1
+            (the default) every candidate runs on one core, like the reference.
     """
 
     name: str
@@ -122,6 +127,7 @@ class EvolveSpec:
     arg_seed: int = 0
     limits: Limits | None = None
     include_dirs: Sequence[str] = ()
+    threads: int = 1
 
     def __post_init__(self) -> None:
         def put(name: str, value: Any) -> None:
@@ -161,6 +167,11 @@ class EvolveSpec:
                 or not (v > 0 and math.isfinite(v))
             ):
                 raise ValueError(f"{name} must be a positive number of seconds, got {v!r}")
+        t = self.threads
+        if isinstance(t, bool) or not isinstance(t, int) or t < 1:
+            raise ValueError(f"threads must be an int >= 1, got {t!r}")
+        if t > 1 and self.language == "python":
+            raise ValueError("threads is for C/C++ specs (OpenMP); a Python spec runs as it is")
         for name in ("atol", "rtol"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int | float) or not v >= 0:
@@ -237,6 +248,8 @@ class EvolveSpec:
             "arg_seed": self.arg_seed,
             "cpu": cpu_model(),
         }
+        if self.threads != 1:  # keys of one-thread specs stay what they were
+            doc["threads"] = self.threads
         if self.language != "python":
             cc = self.compiler or _default_compiler(self.cpp)
             doc["compiler"] = [cc, compiler_version(cc)]
@@ -248,7 +261,7 @@ class EvolveSpec:
 
         Keys: ``name``, ``language``, ``source`` (a file), ``entry``, ``args``,
         ``quick_args``, ``defines``, ``metric``, ``atol``, ``rtol``, ``flags``, ``compiler``,
-        ``timeout``, ``max_time_s``, ``final_time_s``, ``rel_ci``, ``arg_seed``, and
+        ``timeout``, ``max_time_s``, ``final_time_s``, ``rel_ci``, ``arg_seed``, ``threads``, and
         ``harness`` (a Python file) with the names in it of ``inputs``, ``quick_inputs``,
         ``verify`` and ``score``. Unknown keys are errors.
         """
@@ -264,7 +277,7 @@ class EvolveSpec:
         known = {
             "name", "language", "source", "entry", "args", "quick_args", "defines", "metric",
             "atol", "rtol", "flags", "compiler", "timeout", "max_time_s", "final_time_s",
-            "rel_ci", "arg_seed", "harness", "inputs", "quick_inputs", "verify", "score",
+            "rel_ci", "arg_seed", "threads", "harness", "inputs", "quick_inputs", "verify", "score",
         }  # fmt: skip
         unknown = sorted(set(doc) - known)
         if unknown:
