@@ -1,6 +1,6 @@
 """The study layer: :class:`Study` (a search recorded in a storage), the live :class:`Trial`
 an objective receives, and the executors that run the ask / evaluate / tell loop (serially,
-in threads, in local worker processes).
+in threads, in local worker processes, on a Ray cluster with :class:`RayExecutor`).
 
 This package is the only code that touches a study's internals; strategies and schedulers
 below it see trial records, and the domains above it (hpo, nas, codeopt, eval) use the public
@@ -29,6 +29,7 @@ from airda.study._trial import Trial
 __all__ = [
     "Executor",
     "ProcessExecutor",
+    "RayExecutor",
     "SerialExecutor",
     "Study",
     "ThreadExecutor",
@@ -38,3 +39,12 @@ __all__ = [
     "get_executor",
     "load_study",
 ]
+
+
+def __getattr__(name: str):
+    # RayExecutor's module is light, but it is loaded only when named, like Ray itself.
+    if name == "RayExecutor":
+        from airda.study._ray import RayExecutor
+
+        return RayExecutor
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
