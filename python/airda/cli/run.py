@@ -13,6 +13,7 @@ import inspect
 import math
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -301,29 +302,70 @@ def _tried(trials: list[Any]) -> set[str]:
     return {candidate_key(t.params) for t in trials if t.state.finished}
 
 
-def _check_flags(n_trials: int | None, workers: int | None, timeout: float | None) -> None:
+def _check_flags(
+    n_trials: int | None,
+    workers: int | None,
+    timeout: float | None,
+    trials_flag: str = "--n-trials",
+) -> None:
     if n_trials is not None and n_trials < 0:
-        raise ValueError(f"--n-trials must be >= 0, got {n_trials}")
+        raise ValueError(f"{trials_flag} must be >= 0, got {n_trials}")
     if workers is not None and workers < 1:
         raise ValueError(f"--workers must be >= 1, got {workers}")
     if timeout is not None and not (timeout > 0 and math.isfinite(timeout)):
         raise ValueError(f"--timeout must be > 0 seconds, got {timeout}")
 
 
-def run_config(
+@dataclass
+class RunConfig:
+    """A study's TOML file, checked and turned into objects (shared by ``airda run`` and
+    ``airda worker``)."""
+
+    path: Path
+    config: dict[str, Any]
+    objective: Any
+    space: Any
+    scheduler: Any
+    strategy: Any
+    storage: Any  # a path or URL, or a Storage once opened
+    name: str | None
+    n_trials: int | None
+    timeout: float | None
+    workers: int
+
+    def create_study(self, *, load_if_exists: bool = True, stream: int = 0) -> Any:
+        """The study the file describes, created, or loaded when it exists."""
+        import airda
+
+        study_cfg = self.config.get("study", {})
+        return airda.create_study(
+            self.name,
+            storage=self.storage,
+            space=self.space,
+            strategy=self.strategy,
+            direction=study_cfg.get("direction"),
+            directions=study_cfg.get("directions"),
+            scheduler=self.scheduler,
+            load_if_exists=load_if_exists,
+            stream=stream,
+        )
+
+
+def load_run_config(
     path: Path,
     *,
     storage: str | None,
-    n_trials: int | None,
-    workers: int | None,
-    timeout: float | None,
     name: str | None,
-) -> int:
-    import airda
-    from airda._logging import TrialProgress
-    from airda.cli.studies import check_storage, is_reused, print_best
+    n_trials: int | None = None,
+    workers: int | None = None,
+    timeout: float | None = None,
+    trials_flag: str = "--n-trials",
+) -> RunConfig:
+    """Read and check `path`; the flags given override the file's values. Nothing is opened
+    or created yet."""
+    from airda.cli.studies import check_storage
 
-    _check_flags(n_trials, workers, timeout)
+    _check_flags(n_trials, workers, timeout, trials_flag)
     config = read_config(path)
     study_cfg = dict(config.get("study", {}))
     budget = dict(config.get("budget", {}))
@@ -337,26 +379,45 @@ def run_config(
     else:
         storage = study_cfg.get("storage", "airda-studies.db")
         check_storage(storage, f"{path}: [study] storage")
-    trials = n_trials if n_trials is not None else budget.get("n_trials")
-    limit = timeout if timeout is not None else budget.get("timeout")
-    n_workers = workers if workers is not None else int(budget.get("workers", 1))
+    return RunConfig(
+        path=path,
+        config=config,
+        objective=objective,
+        space=space,
+        scheduler=scheduler,
+        strategy=strategy,
+        storage=storage,
+        name=name or study_cfg.get("name"),
+        n_trials=n_trials if n_trials is not None else budget.get("n_trials"),
+        timeout=timeout if timeout is not None else budget.get("timeout"),
+        workers=workers if workers is not None else int(budget.get("workers", 1)),
+    )
+
+
+def run_config(
+    path: Path,
+    *,
+    storage: str | None,
+    n_trials: int | None,
+    workers: int | None,
+    timeout: float | None,
+    name: str | None,
+) -> int:
+    from airda._logging import TrialProgress
+    from airda.cli.studies import is_reused, print_best
+
+    cfg = load_run_config(
+        path, storage=storage, name=name, n_trials=n_trials, workers=workers, timeout=timeout
+    )
+    space, strategy, scheduler = cfg.space, cfg.strategy, cfg.scheduler
+    trials, limit, n_workers = cfg.n_trials, cfg.timeout, cfg.workers
+    objective = cfg.objective
     if trials is None and limit is None and (space is None or space_size(space) is None):
         raise ValueError(
             f"{path}: give [budget] n_trials or timeout (or --n-trials / --timeout): "
             "without either the study never ends"
         )
-    direction = study_cfg.get("direction")
-    directions = study_cfg.get("directions")
-    study = airda.create_study(
-        name or study_cfg.get("name"),
-        storage=storage,
-        space=space,
-        strategy=strategy,
-        direction=direction,
-        directions=directions,
-        scheduler=scheduler,
-        load_if_exists=True,
-    )
+    study = cfg.create_study()
     before = study.trials
     print(f"study {study.name!r} in {study.storage.url}: {_history(study, before)}", flush=True)
     size = space_size(study.space)
