@@ -4,7 +4,9 @@ reference, with the 95 % interval of the final side-by-side race (the reference 
 times in the table are that race's medians).
 
 Run: ``python bench/evolve_table.py`` (``--kernels matmul,transpose`` for some,
-``--budget 200`` candidates per kernel, ``--json FILE`` to keep the results, ``--seed S``).
+``--budget 200`` candidates per kernel, ``--json FILE`` to keep the results, ``--seed S``,
+``--threads 2`` to let candidates use two threads: the rewrites then also propose OpenMP
+``parallel for``; the reference stays the single-threaded naive kernel).
 Each kernel is ``bench/evolve/<name>.c`` with its spec ``<name>.toml`` (arguments, quick
 arguments, tolerances, flags); every candidate goes through airda.codeopt.evolve's cascade
 (compile, quick test, full test against the reference's outputs, racing-profiler timing) in the
@@ -15,6 +17,7 @@ the load average before and after.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -45,8 +48,10 @@ def _rewrite_name(description: str) -> str:
     return description
 
 
-def run_kernel(name: str, budget: int, seed: int, islands: int) -> dict:
+def run_kernel(name: str, budget: int, seed: int, islands: int, threads: int = 1) -> dict:
     spec = EvolveSpec.from_toml(HERE / f"{name}.toml")
+    if threads != spec.threads:
+        spec = dataclasses.replace(spec, threads=threads)
     t0 = time.perf_counter()
     res = evolve(
         spec,
@@ -65,6 +70,7 @@ def run_kernel(name: str, budget: int, seed: int, islands: int) -> dict:
     best_s = res.final.get("best_s") or res.best.value
     return {
         "kernel": name,
+        "threads": spec.threads,
         "ref_ms": ref_s * 1e3 if ref_s else None,
         "best_ms": best_s * 1e3 if best_s else None,
         "speedup": res.speedup,
@@ -109,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--budget", type=int, default=200, help="candidates per kernel (200)")
     ap.add_argument("--seed", type=int, default=0, help="the search's seed (0)")
     ap.add_argument("--islands", type=int, default=4, help="islands of the search (4)")
+    ap.add_argument(
+        "--threads", type=int, default=1, help="threads a candidate may use (1: one core)"
+    )
     ap.add_argument("--json", help="write the rows (with each winner's code) to this file")
     args = ap.parse_args(argv)
     names = [k.strip() for k in args.kernels.split(",") if k.strip()]
@@ -119,10 +128,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# machine: {platform.machine()} {cpu_model()}, {os.cpu_count()} cores")
     print(f"# compiler: {compiler_version(cc)}")
     print(f"# load average at start: {os.getloadavg()}")
-    print(f"# budget {args.budget} candidates per kernel, seed {args.seed}, rewrites only")
+    print(
+        f"# budget {args.budget} candidates per kernel, seed {args.seed}, rewrites only, "
+        f"{args.threads} thread(s) per candidate"
+    )
     rows = []
     for name in names:
-        row = run_kernel(name, args.budget, args.seed, args.islands)
+        row = run_kernel(name, args.budget, args.seed, args.islands, args.threads)
         rows.append(row)
         print(
             f"{name}: {row['speedup']:.2f}x ({row['ci'][0]:.2f}-{row['ci'][1]:.2f}) after "
@@ -140,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
             "compiler": compiler_version(cc),
             "budget": args.budget,
             "seed": args.seed,
+            "threads": args.threads,
             "load_end": load,
             "rows": rows,
         }

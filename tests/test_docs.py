@@ -62,6 +62,7 @@ MODULES = [
     "airda.codeopt.tuner",
     "airda.codeopt.pyvariants",
     "airda.codeopt.search",
+    "airda.codeopt.lineprof",
     "airda._budget",
     "airda.schedulers._median",
     "airda.schedulers._halving",

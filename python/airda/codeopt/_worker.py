@@ -522,7 +522,7 @@ def _sample(state: _State, fn: int, opts: dict[str, Any], inner: int) -> dict[st
 
 
 # The requests that run compiled code: a process it leaves behind fails the request.
-_COMPILED = frozenset({"run", "profile", "sample", "rounds"})
+_COMPILED = frozenset({"run", "profile", "sample", "rounds", "lineprof"})
 
 
 def _handle(state: _State, req: dict[str, Any]) -> Any:
@@ -560,6 +560,14 @@ def _handle(state: _State, req: dict[str, Any]) -> Any:
         return _sample(state, fn, opts, int(opts.get("inner") or 0))
     if op == "rounds":
         return _rounds(state, req)
+    if op == "lineprof":
+        from airda.codeopt.lineprof import sample_in_process
+
+        fn = state.fn(req["key"], req.get("path"))
+        state.reset()
+        out = sample_in_process(req["sampler"], fn, state.args_address(), float(req["seconds"]))
+        _guard()
+        return out
     if op == "pyload":
         state.py_fn(req["key"], req.get("fn"))
         _guard()  # an import that forked

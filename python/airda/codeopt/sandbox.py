@@ -709,6 +709,26 @@ class Sandbox:
         self._loaded.add(key)
         return _checked_dict(self, out)
 
+    def line_profile(
+        self, key: str, path: str | os.PathLike[str], seconds: float = 0.3
+    ) -> dict[str, Any]:
+        """A sampling profile of the variant, run in a loop for about `seconds`: see
+        :func:`airda.codeopt.lineprof.sample_in_process` (map it to lines with
+        :func:`~airda.codeopt.lineprof.map_samples`)."""
+        from airda.codeopt.lineprof import sampler_library
+
+        req = {
+            "op": "lineprof",
+            "sampler": str(sampler_library()),
+            "seconds": float(seconds),
+            **self._variant(key, path),
+        }
+        out = self._request(
+            req, self.timeout, per_call=True, fallback=self.timeout + float(seconds) + 5.0
+        )
+        self._loaded.add(key)
+        return _checked_dict(self, out)
+
     def rounds(
         self, variants: Sequence[tuple[str, str | os.PathLike[str], int]], options: dict[str, Any]
     ) -> list[dict[str, Any]]:

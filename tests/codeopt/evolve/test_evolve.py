@@ -222,7 +222,11 @@ def test_lm_proposer_parse_compile_pass_and_unparsable():
     first = lm.prompts[0]
     assert "for (int k = 0; k <= i; ++k) s += x[k];" in first
     assert "per call" in first
-    assert "deepest loop nest (depth 2" in first
+    # a measured line profile: the inner loop's line takes most samples
+    profile = next(ln for ln in first.splitlines() if ln.startswith("Profile:"))
+    assert "sampled" in profile
+    top = profile.split("sampled", 1)[1].split(":", 1)[1].split(",")[0]
+    assert "line 4 `for (int k = 0; k <= i; ++k) s += x[k];`" in top, profile
     assert "<<<<<<< SEARCH" in first
 
 

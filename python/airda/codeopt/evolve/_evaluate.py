@@ -29,6 +29,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import hashlib
+import logging
 import math
 import re
 from dataclasses import dataclass, field
@@ -50,6 +51,8 @@ from airda.codeopt.sandbox import Limits, Sandbox, VariantFailed
 __all__ = ["Evaluator", "Outcome", "SourceFunction", "profile_hint"]
 
 #: The stages of the cascade, in order; a candidate's ``stage`` is the last one it entered.
+log = logging.getLogger("airda.codeopt.evolve")
+
 STAGES = ("parse", "compile", "quick", "full", "timing", "score", "done")
 
 
@@ -127,6 +130,7 @@ class Evaluator:
         self.quick_expected: list[Any] | None = None
         self.ref_profile: dict[str, Any] | None = None
         self._libs: dict[str, Any] = {}
+        self._line_profiles: dict[str, str | None] = {}
         if self.python:
             inputs = tuple(spec.inputs())  # type: ignore[misc]
             quick = tuple(spec.quick_inputs()) if spec.quick_inputs is not None else None
@@ -287,6 +291,39 @@ class Evaluator:
             return Outcome(False, stage, exc.reason)
         except Exception as exc:  # a user verify/score, or anything else about this program
             return Outcome(False, stage, f"{type(exc).__name__}: {exc}")
+
+    def line_profile(self, code: str, seconds: float = 0.3) -> str | None:
+        """A measured profile line of a compiled program (the share of samples of its hottest
+        source lines and of the library functions it calls: see :mod:`airda.codeopt.lineprof`),
+        or None for Python programs or when it cannot be had (the program fails, no sampler).
+        Cached per program."""
+        if self.python:
+            return None
+        digest = _digest(code)
+        if digest in self._line_profiles:
+            return self._line_profiles[digest]
+        from airda.codeopt.lineprof import format_line_profile, map_samples
+
+        spec = self.spec
+        line = None
+        try:
+            lib = compile_variant(
+                code,
+                spec.entry,
+                spec.args,
+                defines=spec.defines,
+                flags=f"{openmp_flags(code, spec.flags)} -g",
+                cpp=spec.cpp,
+                compiler=spec.compiler,
+                include_dirs=spec.include_dirs,
+                timeout=60.0,
+            )
+            raw = self.box.line_profile(f"lp-{digest}", lib, seconds)
+            line = format_line_profile(map_samples(raw, lib, code))
+        except Exception as exc:  # a profile is a hint: never a reason to stop
+            log.debug("no line profile: %s", exc)
+        self._line_profiles[digest] = line
+        return line
 
     def reference(self) -> Outcome:
         """The reference through the cascade: its outputs become the correct answer. A

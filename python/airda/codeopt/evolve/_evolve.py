@@ -133,6 +133,22 @@ class EvolveResult:
         }
 
 
+def _profile_line(ev: Evaluator, spec: EvolveSpec, parent: Program, proposer: Any) -> str:
+    """The prompt's profile line of `parent`: its time per call and where the time goes, a
+    measured line profile for a compiled program when the proposer reads it (a model), else
+    the deepest loop nest."""
+    seconds = parent.value if spec.metric == "time" else None
+    static = profile_hint(parent.code, spec.language, spec.entry, seconds)
+    if not (parent.ok and getattr(proposer, "wants_profile", False)):
+        return static
+    measured = ev.line_profile(parent.code)
+    if not measured:
+        return static
+    if seconds is None:
+        return measured
+    return f"{static.split(';', 1)[0]}; {measured}"
+
+
 def _as_proposer(proposers: Any) -> Any:
     if proposers is None:
         return RewriteProposer()
@@ -325,12 +341,7 @@ def evolve(
                     reference=db.reference,
                     top=db.top(island, 4),
                     failures=db.failures_of_children(parent.number),
-                    profile=profile_hint(
-                        parent.code,
-                        spec.language,
-                        spec.entry,
-                        parent.value if spec.metric == "time" else None,
-                    ),
+                    profile=_profile_line(ev, spec, parent, proposer),
                     known=db.__contains__,
                     threads=spec.threads,
                 )

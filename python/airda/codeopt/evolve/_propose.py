@@ -143,6 +143,7 @@ class LMProposer:
         self.temperature = float(temperature)
         self.name = name or f"lm:{getattr(self.lm, 'name', type(self.lm).__name__)}"
         self.show_top = int(show_top)
+        self.wants_profile = True  # the prompt shows a measured line profile of the parent
 
     def prompt(self, parent: Program, context: Context) -> list[dict[str, str]]:
         """The chat messages asking for edits of `parent`."""
@@ -267,6 +268,7 @@ class MixedProposer:
             raise ValueError("at least one weight must be > 0")
         self.pairs = pairs
         self.name = "mixed(" + ", ".join(p.name for p, _ in pairs) + ")"
+        self.wants_profile = any(getattr(p, "wants_profile", False) for p, _ in pairs)
 
     def propose(
         self, parent: Program, context: Context, n: int, rng: random.Random
