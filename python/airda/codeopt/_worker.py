@@ -572,6 +572,17 @@ def _handle(state: _State, req: dict[str, Any]) -> Any:
         state.py_fn(req["key"], req.get("fn"))
         _guard()  # an import that forked
         return None
+    if op == "pylineprof":
+        import copy
+
+        from airda.codeopt.lineprof import sample_python
+
+        fn = state.py_fn(req["key"], req.get("fn"))
+        out = sample_python(
+            fn, lambda: copy.deepcopy(state.py_args), float(req["seconds"]), beat=state.tick
+        )
+        _guard()
+        return out
     if op == "pyrun":
         import copy
 

@@ -6,8 +6,9 @@ high-resolution timer aimed at the worker's thread on Linux; the CPU-time interv
 elsewhere); the handler records the interrupted instruction's address. After the loop, addresses
 inside the variant's library become source lines with ``addr2line`` (the variant is compiled
 again with ``-g``, which GCC and Clang promise does not change the generated code); addresses
-elsewhere are named by their symbol (``exp`` in libm, ``memcpy``). No ``perf`` and no
-privileges needed: it works wherever the variant can run (Linux and macOS x86-64/arm64 with
+elsewhere are named by their symbol (``exp`` in libm, ``memcpy``). Python variants are
+sampled by a thread reading the calling thread's stack (:func:`sample_python`). No ``perf``
+and no privileges needed: it works wherever the variant can run (Linux and macOS x86-64/arm64 with
 ``addr2line`` on the path; elsewhere the line mapping is skipped and only symbols are given).
 
     >>> from airda.codeopt.lineprof import LineProfile, format_line_profile
@@ -28,8 +29,16 @@ import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-__all__ = ["LineProfile", "format_line_profile", "map_samples", "sampler_library"]
+__all__ = [
+    "LineProfile",
+    "format_line_profile",
+    "map_samples",
+    "python_profile",
+    "sample_python",
+    "sampler_library",
+]
 
 # The sampler: a SIGPROF handler storing the interrupted PC (async-signal-safe: one store and
 # one increment), and a loop calling the variant until `seconds` of wall time have passed.
@@ -178,6 +187,71 @@ def sample_in_process(
         else:
             outside["?"] += count
     return {"variant": sorted(inside.items()), "outside": sorted(outside.items())}
+
+
+def sample_python(
+    fn: Any,
+    make_args: Any,
+    seconds: float,
+    *,
+    filename: str = "<candidate>",
+    interval: float = 5e-4,
+    beat: Any = None,
+) -> dict[str, list]:
+    """Call ``fn(*make_args())`` until `seconds` have passed (at least once) while a thread
+    samples the calling thread's stack every `interval` seconds: the line of the innermost
+    frame of code compiled from `filename` (time in NumPy or another library counts for the
+    line of the program that called it). ``{"lines": [[line, count]...], "outside":
+    [[where, count]...]}``; ``outside`` holds samples outside the program (making the
+    arguments, the loop)."""
+    import threading
+    import time
+
+    target = threading.get_ident()
+    lines: Counter[int] = Counter()
+    outside: Counter[str] = Counter()
+    stop = threading.Event()
+
+    def sampler() -> None:
+        while not stop.wait(interval):
+            frame = sys._current_frames().get(target)
+            while frame is not None and frame.f_code.co_filename != filename:
+                frame = frame.f_back
+            if frame is None:
+                outside["the harness"] += 1
+            else:
+                lines[frame.f_lineno] += 1
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(min(old, interval / 2))
+    thread = threading.Thread(target=sampler, name="airda-lineprof", daemon=True)
+    thread.start()
+    try:
+        end = time.perf_counter() + float(seconds)
+        while True:
+            fn(*make_args())
+            if beat is not None:
+                beat()
+            if time.perf_counter() >= end:
+                break
+    finally:
+        stop.set()
+        thread.join()
+        sys.setswitchinterval(old)
+    return {"lines": sorted(lines.items()), "outside": sorted(outside.items())}
+
+
+def python_profile(raw: dict[str, list], source: str) -> LineProfile:
+    """:func:`sample_python`'s samples as a :class:`LineProfile` of `source`."""
+    src_lines = source.splitlines()
+    lines = {int(k): int(c) for k, c in raw.get("lines", []) if 1 <= int(k) <= len(src_lines)}
+    outside = {str(w): int(c) for w, c in raw.get("outside", [])}
+    return LineProfile(
+        samples=sum(lines.values()) + sum(outside.values()),
+        lines=lines,
+        outside=outside,
+        text={k: src_lines[k - 1].strip() for k in lines},
+    )
 
 
 @dataclass(frozen=True)

@@ -781,6 +781,20 @@ class Sandbox:
         t = timeout or self.timeout
         return self._request({"op": "pyrun", **req}, t, per_call=True, fallback=t)
 
+    def line_profile_callable(self, key: str, fn: Any, seconds: float = 0.3) -> dict[str, Any]:
+        """A sampling profile of the Python callable `fn` (source compiled with the file name
+        ``<candidate>``) called in a loop for about `seconds`: see
+        :func:`airda.codeopt.lineprof.sample_python`."""
+        req = self._load_callable(key, fn)
+        t = self.timeout
+        out = self._request(
+            {"op": "pylineprof", "seconds": float(seconds), **req},
+            t,
+            per_call=True,
+            fallback=t + float(seconds) + 5.0,
+        )
+        return _checked_dict(self, out)
+
     def sample_callable(
         self, key: str, fn: Any, n_samples: int, inner: int = 0, min_sample_s: float = 2e-3
     ) -> dict[str, Any]:

@@ -149,3 +149,26 @@ def test_profile_hint_names_the_deepest_nest():
     assert profile_hint(FAST, "c", "psum").startswith("the deepest loop nest (depth 1")
     assert "depth 1, lines 4-6" in profile_hint(PY_REF, "python", "total")
     assert profile_hint("void psum(void) {}", "c", "psum") == "no loops found"
+
+
+PY_TWO_LOOPS = """def total(xs):
+    out = [0.0] * len(xs)
+    for i in range(len(xs)):
+        out[i] = sum(xs[: i + 1])
+    return out
+"""
+
+
+def test_measured_line_profile_of_python_and_c_programs(ev):
+    """The evaluator's line profile: Python's hot line from a sampling thread, C's from the
+    SIGPROF sampler; cached per program; None for a program that crashes."""
+    spec = EvolveSpec("tot", "python", PY_REF, "total", inputs=make_inputs, timeout=2.0)
+    with Evaluator(spec) as py:
+        line = py.line_profile(PY_TWO_LOOPS, seconds=0.2)
+        assert line.startswith("sampled"), line
+        assert "line 4 `out[i] = sum(xs[: i + 1])`" in line.split(",")[0], line
+        assert py.line_profile(PY_TWO_LOOPS) is line  # cached
+    c_line = ev.line_profile(ev.spec.source, seconds=0.1)
+    assert c_line.startswith("sampled"), c_line
+    crash = "void psum(double* y, const double* x, int n) { *(volatile int*)0 = 1; }"
+    assert ev.line_profile(crash) is None

@@ -295,18 +295,21 @@ class Evaluator:
     def line_profile(self, code: str, seconds: float = 0.3) -> str | None:
         """A measured profile line of a compiled program (the share of samples of its hottest
         source lines and of the library functions it calls: see :mod:`airda.codeopt.lineprof`),
-        or None for Python programs or when it cannot be had (the program fails, no sampler).
-        Cached per program."""
-        if self.python:
-            return None
+        or None when it cannot be had (the program fails, no sampler). Cached per program."""
         digest = _digest(code)
         if digest in self._line_profiles:
             return self._line_profiles[digest]
-        from airda.codeopt.lineprof import format_line_profile, map_samples
+        from airda.codeopt.lineprof import format_line_profile, map_samples, python_profile
 
         spec = self.spec
         line = None
         try:
+            if self.python:
+                prog = SourceFunction(code, spec.entry)
+                raw = self.box.line_profile_callable(f"lp-{digest}", prog, seconds)
+                line = format_line_profile(python_profile(raw, code))
+                self._line_profiles[digest] = line
+                return line
             lib = compile_variant(
                 code,
                 spec.entry,
