@@ -630,6 +630,9 @@ class _Driver:
             log.warning("a Ray worker could not start, starting another: %s", _one_line(exc))
             return
         slot.ready = None
+        log.debug(
+            "study %r: Ray actor %s started on node %s", self.study.name, slot.name, slot.node_id
+        )
 
     def _cancel(self, reason: str) -> None:
         """Stop every trial in flight: cancel its Ray call, kill its actor, record it failed."""
