@@ -177,7 +177,7 @@ def _work(study: Any, cfg: Any, existed: bool, total: int | None, limit: float |
         flush=True,
     )
     if total is not None and before >= total:
-        print(f"the study holds {before} trials already: nothing to do (total {total})")
+        print(f"the study holds {before} of {total} trials already: nothing to do")
         return print_best(study)
     progress = _StudyProgress(study, total, before)
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
