@@ -146,8 +146,13 @@ def _wait_running(url: str, worker_pid: int, deadline: float = 30.0):
     raise AssertionError("the worker never started a trial")
 
 
-def test_sigkilled_worker_restarted_loses_nothing(tmp_path):
-    url = str(tmp_path / "shared.db")
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_sigkilled_worker_restarted_loses_nothing(tmp_path, backend, request):
+    url = (
+        str(tmp_path / "shared.db")
+        if backend == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )
     config = _config(tmp_path, "slow", 16)
     victim = _worker(config, url)
     other = _worker(config, url)
