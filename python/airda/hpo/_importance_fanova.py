@@ -23,9 +23,7 @@ import numpy as np
 __all__ = ["fanova_importances"]
 
 
-def _forest(
-    X: np.ndarray, y: np.ndarray, n_trees: int, max_depth: int, seed: int | None
-) -> list:
+def _forest(X: np.ndarray, y: np.ndarray, n_trees: int, max_depth: int, seed: int | None) -> list:
     try:
         from sklearn.ensemble import RandomForestRegressor
     except ImportError:  # pragma: no cover - scikit-learn is in the hpo/test extras
@@ -53,9 +51,13 @@ class _Forest:
         self.n_trees = len(trees)
         self.feature = np.concatenate([t.feature for t in trees]).astype(np.int64)
         self.threshold = np.concatenate([t.threshold for t in trees]).astype(np.float64)
-        left = [np.where(t.children_left >= 0, t.children_left + o, -1) for t, o in zip(trees, offsets)]
+        left = [
+            np.where(t.children_left >= 0, t.children_left + o, -1)
+            for t, o in zip(trees, offsets, strict=True)
+        ]
         right = [
-            np.where(t.children_right >= 0, t.children_right + o, -1) for t, o in zip(trees, offsets)
+            np.where(t.children_right >= 0, t.children_right + o, -1)
+            for t, o in zip(trees, offsets, strict=True)
         ]
         self.left = np.concatenate(left)
         self.right = np.concatenate(right)
@@ -99,9 +101,7 @@ class _Forest:
         split = self.feature == col
         t_all = np.arange(self.n_trees)
         n_leaf = len(self.leaf_tree)
-        trees = np.concatenate(
-            (self.tree[split], t_all, t_all, self.leaf_tree, self.leaf_tree)
-        )
+        trees = np.concatenate((self.tree[split], t_all, t_all, self.leaf_tree, self.leaf_tree))
         lo_b, hi_b = self.bounds[col]
         vals = np.concatenate(
             (
@@ -172,7 +172,7 @@ class _Forest:
                 spans.append((a[leaves] - first, b[leaves] - first))
             mesh = np.meshgrid(*grids, indexing="ij")
             inside = np.ones((mesh[0].size, int(leaves.sum())), dtype=bool)
-            for g, (lo_i, hi_i) in zip(mesh, spans):
+            for g, (lo_i, hi_i) in zip(mesh, spans, strict=True):
                 cell = g.reshape(-1, 1)
                 inside &= (lo_i[None, :] <= cell) & (cell < hi_i[None, :])
             w = w_all[leaves]

@@ -130,7 +130,7 @@ def ped_anova_importances(
     """
     loss = np.asarray(loss, dtype=np.float64)
     n = loss.size
-    cutoff_index = int(math.ceil(target_quantile * n)) - 1
+    cutoff_index = math.ceil(target_quantile * n) - 1
     cutoff = float(np.partition(loss, cutoff_index)[cutoff_index])
     top = loss <= cutoff
     n_top = int(top.sum())
@@ -142,8 +142,8 @@ def ped_anova_importances(
         active = np.array([info.name in p for p in params])
         if active.sum() < _MIN_IN_REGIME:
             continue
-        region_values = [p[info.name] for p, a in zip(params, active) if a]
-        top_values = [p[info.name] for p, a, t in zip(params, active, top) if a and t]
+        region_values = [p[info.name] for p, a in zip(params, active, strict=True) if a]
+        top_values = [p[info.name] for p, a, t in zip(params, active, top, strict=True) if a and t]
         if not top_values:
             continue
         alpha = len(top_values) / n_top

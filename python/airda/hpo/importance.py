@@ -108,7 +108,7 @@ def importance(
     done = [t for t in trials if t.state is TrialState.COMPLETE and t.values is not None]
     values = np.array([_target(t, target) for t in done], dtype=np.float64)
     keep = np.isfinite(values)
-    done = [t for t, k in zip(done, keep) if k]
+    done = [t for t, k in zip(done, keep, strict=True) if k]
     values = values[keep]
     if len(done) < 2:
         raise ValueError(
@@ -128,7 +128,7 @@ def importance(
     names = params if params is not None else seen
     infos = [_info(name, space_obj, done) for name in names]
     raw = ped_anova_importances(infos, [t.params for t in done], loss)
-    return _normalise(dict(zip(names, raw.tolist())))
+    return _normalise(dict(zip(names, raw.tolist(), strict=True)))
 
 
 def _unpack(obj: Any, space: Any, direction: str | None) -> tuple[list[FrozenTrial], tuple, Any]:
@@ -184,8 +184,7 @@ def _info(name: str, space: Any, trials: list[FrozenTrial]) -> ParamInfo:
         )
     values = [t.params[name] for t in trials if name in t.params]
     numeric = all(
-        isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
-        for v in values
+        isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) for v in values
     )
     if not numeric:
         choices: list[Any] = []
@@ -195,7 +194,9 @@ def _info(name: str, space: Any, trials: list[FrozenTrial]) -> ParamInfo:
         return ParamInfo(name, "categorical", choices=tuple(choices))
     is_int = all(isinstance(v, numbers.Integral) for v in values)
     lo, hi = float(min(values)), float(max(values))
-    return ParamInfo(name, "int" if is_int else "float", low=lo, high=hi, step=1 if is_int else None)
+    return ParamInfo(
+        name, "int" if is_int else "float", low=lo, high=hi, step=1 if is_int else None
+    )
 
 
 def _fanova(
@@ -230,7 +231,7 @@ def _fanova(
         raw = fanova_importances(
             X, y, bounds, groups, n_trees=n_trees, max_depth=max_depth, seed=seed
         )
-        result.update(zip((i.name for i in varying), raw.tolist()))
+        result.update(zip((i.name for i in varying), raw.tolist(), strict=True))
     return _normalise(result)
 
 
@@ -257,8 +258,6 @@ def _encode(
 
 def _normalise(raw: dict[str, float]) -> dict[str, float]:
     total = sum(raw.values())
-    if total <= 0:
-        out = {k: 1.0 / len(raw) for k in raw}  # nothing explains anything: equal shares
-    else:
-        out = {k: v / total for k, v in raw.items()}
+    # When nothing explains anything, equal shares (as Optuna).
+    out = {k: 1.0 / len(raw) for k in raw} if total <= 0 else {k: v / total for k, v in raw.items()}
     return dict(sorted(out.items(), key=lambda kv: (-kv[1], kv[0])))
