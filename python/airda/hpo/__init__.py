@@ -30,7 +30,6 @@ from airda.hpo.curriculum import (
     curriculum_space,
     pacing_fraction,
 )
-from airda.hpo.importance import importance
 from airda.hpo.optuna_sampler import OptunaSampler
 from airda.hpo.schedules import (
     LR_FAMILIES,
@@ -67,7 +66,6 @@ __all__ = [
     "build_lr_scheduler",
     "build_optimizer",
     "curriculum_space",
-    "importance",
     "lr_at",
     "lr_range_test",
     "lr_schedule_space",
