@@ -15,6 +15,7 @@ import argparse
 import random
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,7 @@ class _StudyProgress:
         self.minimize = study.directions[0] == "minimize" if len(study.directions) == 1 else None
         self.best: float | None = None
         self.bar = Progress(total, desc=study.name, unit="trial", initial=initial)
+        self._counted = 0.0
 
     def __call__(self, study: Any, frozen: Any) -> None:
         postfix = {}
@@ -87,10 +89,14 @@ class _StudyProgress:
             best = value if self.best is None else better(self.best, value)
             if best != self.best:
                 self.best = postfix["best"] = best
-        now = len(study.trials)  # every worker's, as the budget counts them
-        self.bar.update(max(now - self.bar.n, 0), **postfix)
+        step = 0
+        if time.monotonic() - self._counted >= 0.5:  # a count reads every trial: not each time
+            self._counted = time.monotonic()
+            step = max(len(study.trials) - self.bar.n, 0)  # every worker's, as the budget
+        self.bar.update(step, **postfix)
 
     def close(self) -> None:
+        self.bar.update(max(len(self.study.trials) - self.bar.n, 0))
         self.bar.close()
 
 
