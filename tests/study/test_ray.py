@@ -71,7 +71,6 @@ def test_bad_arguments_are_refused(kwargs, message):
 # ---- a real cluster ----------------------------------------------------------------------
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'airda-lab[ray]')")
-psutil = pytest.importorskip("psutil", reason="psutil (installed with Ray) finds a node's raylet")
 
 # Node loss is noticed in a few seconds instead of Ray's default 30 s (the head reads these);
 # not faster, or a busy machine's slow answers would pass for a dead node.
@@ -81,6 +80,8 @@ RAY_ENV = {
     "RAY_health_check_timeout_ms": "2000",
     "RAY_health_check_failure_threshold": "5",
     "RAY_USAGE_STATS_ENABLED": "0",
+    # A private cluster on 127.0.0.1: no token (Ray 2.52+ would write one to ~/.ray).
+    "RAY_AUTH_MODE": "disabled",
 }
 
 
@@ -102,7 +103,6 @@ class LocalCluster:
         self.procs: dict[str, subprocess.Popen] = {}
         self.logs: list = []
         self.ray = str(Path(sys.executable).with_name("ray"))
-        self.env = os.environ | RAY_ENV
 
     def _start(self, name: str, args: list[str]) -> None:
         log = open(Path(self.temp_dir) / f"{name}.log", "w")  # noqa: SIM115 - closed in stop()
@@ -112,7 +112,7 @@ class LocalCluster:
             [self.ray, "start", "--block", "--num-cpus=1", "--disable-usage-stats",
              "--node-ip-address=127.0.0.1", "--object-store-memory=80000000",
              f"--resources={resources}", *args],
-            stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True,
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
 
     def _wait_started(self, name: str, timeout: float = 90.0) -> None:
@@ -153,10 +153,21 @@ class LocalCluster:
 
     def kill_raylet(self, name: str) -> int:
         """SIGKILL the raylet of node `name` (its workers end with it)."""
-        for child in psutil.Process(self.procs[name].pid).children(recursive=True):
-            if child.name() == "raylet":
-                child.kill()
-                return child.pid
+        parents: dict[int, int] = {}
+        names: dict[int, str] = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError):
+                head, _, rest = stat.read_text().rpartition(")")
+                pid = int(stat.parent.name)
+                names[pid] = head.partition("(")[2]
+                parents[pid] = int(rest.split()[1])
+        for pid, comm in names.items():
+            ancestor = parents.get(pid)
+            while ancestor not in (None, 0, 1, self.procs[name].pid):
+                ancestor = parents.get(ancestor)
+            if comm == "raylet" and ancestor == self.procs[name].pid:
+                os.kill(pid, signal.SIGKILL)
+                return pid
         raise RuntimeError(f"no raylet under node {name}")
 
     def stop(self) -> None:
@@ -176,6 +187,8 @@ class LocalCluster:
 
 @pytest.fixture(scope="module")
 def cluster():
+    saved = {k: os.environ.get(k) for k in RAY_ENV}
+    os.environ.update(RAY_ENV)  # this process drives, and starts the restart test's drivers
     c = LocalCluster()
     try:
         c.start_head()
@@ -188,6 +201,11 @@ def cluster():
         if ray.is_initialized():
             ray.shutdown()
         c.stop()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 @pytest.fixture(autouse=True)
@@ -383,11 +401,9 @@ DRIVER = textwrap.dedent("""
             f.write(f"{trial.number}\\n")
         return trial["x"] ** 2
 
-    # The study holds the state: the trials left are those not yet asked.
+    # The study holds the state: a study-wide total, whoever ran the trials it holds.
     study.optimize(
-        objective,
-        n_trials=n - len(study.trials),
-        executor=RayExecutor(address=address, max_concurrent=3),
+        objective, max_trials=n, executor=RayExecutor(address=address, max_concurrent=3)
     )
 """)
 

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from airda._logging import TrialProgress as _Progress
 from airda._logging import log_trial_finished
 from airda.space import candidate_key
-from airda.storage.base import StorageError
+from airda.storage.base import MaxTrialsReached, StorageError
 from airda.strategies import StrategyExhausted
 from airda.study._executor import HEARTBEAT_INTERVAL, MAX_REPEATS, Executor, _Heartbeat
 from airda.trial import FrozenTrial, TrialPruned, TrialState
@@ -278,7 +278,18 @@ class RayExecutor(Executor):
             f"max_retries={self.max_retries!r})"
         )
 
-    def run(self, study, objective, *, n_trials, timeout, catch, callbacks, show_progress):
+    def run(
+        self,
+        study,
+        objective,
+        *,
+        n_trials,
+        timeout,
+        catch,
+        callbacks,
+        show_progress,
+        max_trials=None,
+    ):
         if study.storage.url == "memory://":
             raise ValueError(
                 "Ray workers cannot reach an in-memory study: use a storage every node can "
@@ -299,9 +310,9 @@ class RayExecutor(Executor):
             ray.init(**{"address": self.address, **self.init_kwargs})
             started = True
         try:
-            _Driver(self, ray, study, objective, n_trials, timeout, catch, callbacks).run(
-                show_progress
-            )
+            driver = _Driver(self, ray, study, objective, n_trials, timeout, catch, callbacks)
+            driver.max_trials = max_trials
+            driver.run(show_progress)
         finally:
             if started:
                 ray.shutdown()
@@ -318,6 +329,7 @@ class _Driver:
         self.n_trials = n_trials
         self.deadline = None if timeout is None else time.monotonic() + timeout
         self.used = 0
+        self.max_trials: int | None = None
         self.catch = catch
         self.callbacks = callbacks
         self.slots: list[_Slot] = []
@@ -358,6 +370,8 @@ class _Driver:
                 )
         if self.n_trials is not None:
             n = min(n, max(self.n_trials, 1))
+        if self.max_trials is not None:
+            n = min(n, max(self.max_trials - len(self.study.trials), 1))
         return n
 
     def _options(self, name: str) -> dict[str, Any]:
@@ -461,7 +475,9 @@ class _Driver:
             saved = study.worker
             study.worker = slot.worker
             try:
-                return study.ask()
+                if self.max_trials is None:
+                    return study.ask()
+                return study.ask(max_trials=self.max_trials)
             finally:
                 study.worker = saved
 
@@ -504,7 +520,7 @@ class _Driver:
             self.used += 1
             try:
                 trial = self._ask(slot)
-            except StrategyExhausted as exc:
+            except (StrategyExhausted, MaxTrialsReached) as exc:
                 log.info("study %r: %s", self.study.name, exc)
                 self.used -= 1
                 self.stop_asking = True
