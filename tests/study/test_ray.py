@@ -384,6 +384,26 @@ def test_killed_node_fails_its_trial_with_the_node_named_and_retries(cluster, tm
         assert rerun.user_attrs["node"] != doomed
 
 
+def test_killed_worker_process_fails_its_trial_without_retries(cluster, tmp_path):
+    marker = tmp_path / "exited"
+
+    def objective(trial):
+        if trial.number == 2 and not marker.exists():
+            marker.write_text("")
+            os._exit(1)  # the Ray worker process dies mid-trial
+        return trial["x"]
+
+    study = airda.create_study(storage=tmp_path / "s.db", space=SPACE, seed=7)
+    study.optimize(objective, n_trials=5, executor=RayExecutor(max_concurrent=2))
+    trials = study.trials
+    assert len(trials) == 5
+    assert [t.number for t in trials if t.state is TrialState.FAIL] == [2]
+    error = trials[2].error
+    assert error.startswith("RayWorkerDied: the Ray worker running trial 2 died")
+    assert trials[2].worker in error
+    assert "requeued_from" not in str([t.system_attrs for t in trials])
+
+
 DRIVER = textwrap.dedent("""
     import sys, time
     import airda
