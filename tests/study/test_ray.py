@@ -469,6 +469,9 @@ def test_driver_killed_and_restarted_loses_and_repeats_nothing(cluster, tmp_path
     evaluations = Counter(int(line) for line in log.read_text().split())
     assert evaluations == Counter(range(n))
     assert len({t.params["x"] for t in trials}) == n
+    # A study that holds its total already runs nothing more.
+    study.optimize(lambda t: 0.0, max_trials=n, executor=RayExecutor())
+    assert len(study.trials) == n
     # No actor of the study is left behind.
     names = [a["name"] for a in ray.util.list_named_actors(all_namespaces=True)]
     assert not [a for a in names if a.startswith("airda-")]

@@ -348,6 +348,12 @@ class _Driver:
             return False
         if self.deadline is not None and time.monotonic() >= self.deadline:
             return False
+        if (
+            self.max_trials is not None
+            and len(self.study._trials) >= self.max_trials
+            and not self.study._waiting
+        ):
+            return False  # known spent (the storage decides the racy cases when asked)
         return self.n_trials is None or self.used < self.n_trials
 
     # ---- slots ---------------------------------------------------------------------------
