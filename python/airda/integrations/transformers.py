@@ -1,0 +1,139 @@
+"""Hugging Face Transformers: report ``Trainer`` evaluations to an airda trial and stop pruned runs.
+
+:class:`TrialCallback` is a ``transformers.TrainerCallback``. On each evaluation during
+``trainer.train()`` it reports the metric (``eval_loss`` by default) with
+``trial.report(global_step, value)`` and asks ``trial.should_prune()``. A pruned run stops at
+once (``control.should_training_stop``), the Trainer finishes its loop as after its last step,
+and the callback raises :class:`airda.TrialPruned` from ``on_train_end``, so that
+``trainer.train()`` itself raises and the study records the trial as PRUNED. The objective
+stays the plain Trainer code::
+
+    def objective(trial):
+        trainer = Trainer(model, args, train_dataset=..., eval_dataset=...,
+                          callbacks=[TrialCallback(trial)])
+        trainer.train()
+        return trainer.evaluate()["eval_loss"]
+
+Evaluations outside ``train()`` (the final ``trainer.evaluate()``) are not reported: their
+value is what the objective returns. This module imports transformers; ``import
+airda.integrations`` does not.
+
+Example:
+    >>> import airda, torch
+    >>> from transformers import BertConfig, BertForSequenceClassification, Trainer
+    >>> from transformers import TrainingArguments
+    >>> from airda.integrations.transformers import TrialCallback
+    >>> from airda.schedulers import MedianStopping
+    >>> g = torch.Generator().manual_seed(0)
+    >>> ids = torch.randint(0, 30, (32, 8), generator=g)
+    >>> data = [{"input_ids": x, "labels": int(x[0] % 2)} for x in ids]
+    >>> def objective(trial):
+    ...     torch.manual_seed(0)
+    ...     config = BertConfig(vocab_size=30, hidden_size=16, num_hidden_layers=1,
+    ...                         num_attention_heads=2, intermediate_size=16,
+    ...                         max_position_embeddings=8, num_labels=2)
+    ...     args = TrainingArguments(
+    ...         output_dir=f"/tmp/airda-hf-doctest/{trial.number}", report_to="none",
+    ...         learning_rate=trial.suggest_float("lr", 1e-4, 1e-1, log=True),
+    ...         max_steps=6, eval_strategy="steps", eval_steps=2, save_strategy="no",
+    ...         per_device_train_batch_size=16, use_cpu=True, disable_tqdm=True)
+    ...     trainer = Trainer(BertForSequenceClassification(config), args, train_dataset=data,
+    ...                       eval_dataset=data, callbacks=[TrialCallback(trial)])
+    ...     trainer.train()
+    ...     return trainer.evaluate()["eval_loss"]
+    >>> study = airda.create_study(seed=0, scheduler=MedianStopping(n_startup_trials=2))
+    >>> study.optimize(objective, n_trials=3)
+    >>> sorted(study.trials[0].intermediate)
+    [2, 4, 6]
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from airda.trial import TrialPruned
+
+try:
+    from transformers import TrainerCallback
+except ImportError:
+    raise ImportError(
+        "airda.integrations.transformers needs Hugging Face Transformers: "
+        "pip install 'airda-lab[transformers]' (or pip install transformers accelerate)"
+    ) from None
+
+if TYPE_CHECKING:
+    from airda.study import Trial
+
+__all__ = ["TrialCallback"]
+
+log = logging.getLogger("airda.integrations.transformers")
+
+
+class TrialCallback(TrainerCallback):
+    """Report the Trainer's evaluations to `trial`; stop the run when the trial is pruned.
+
+    Args:
+        trial: the live trial the objective received.
+        metric: the evaluation metric to report, as in ``TrainingArguments.metric_for_best_model``:
+            ``"eval_loss"`` (the default), or ``"accuracy"`` for ``eval_accuracy`` when
+            ``compute_metrics`` returns one (the ``eval_`` prefix is added when missing).
+
+    Reports use ``state.global_step`` (optimiser steps) as the step, so give budget schedulers
+    (ASHA, Hyperband) ``max_resource`` in steps. Evaluate during training
+    (``eval_strategy="steps"`` or ``"epoch"`` in ``TrainingArguments``), or nothing is
+    reported and nothing is pruned. A metric the evaluation does not return raises
+    ``ValueError`` naming those it does. Add this callback last: a pruned trial raises
+    :class:`airda.TrialPruned` from ``on_train_end``, after the Trainer's own callbacks (its
+    loggers) have closed their runs. Single-process training only.
+    """
+
+    def __init__(self, trial: Trial, metric: str = "eval_loss") -> None:
+        if not isinstance(metric, str) or not metric:
+            raise TypeError(f"metric must be a metric name, got {metric!r}")
+        self.trial = trial
+        self.metric = metric if metric.startswith("eval_") else f"eval_{metric}"
+        self.pruned_at: int | None = None  # the global step at which the trial was pruned
+        self._training = False
+
+    @property
+    def pruned(self) -> bool:
+        return self.pruned_at is not None
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if getattr(args, "world_size", 1) > 1:
+            raise ValueError(
+                f"TrialCallback supports single-process training; this run has "
+                f"{args.world_size} processes"
+            )
+        self.pruned_at = None
+        self._training = True
+
+    def on_evaluate(
+        self,
+        args: Any,
+        state: Any,
+        control: Any,
+        metrics: dict[str, float] | None = None,
+        **kw: Any,
+    ) -> None:
+        if not self._training:  # trainer.evaluate() after train(): the objective's result
+            return
+        metrics = metrics or {}
+        if self.metric not in metrics:
+            given = ", ".join(sorted(metrics)) or "none"
+            raise ValueError(
+                f"TrialCallback: the evaluation returned no {self.metric!r} (it returned: "
+                f"{given}); pass one of those as metric=, or return it from compute_metrics"
+            )
+        step = int(state.global_step)
+        self.trial.report(step, float(metrics[self.metric]))
+        if self.trial.should_prune():
+            self.pruned_at = step
+            control.should_training_stop = True
+            log.info("trial %d pruned at step %d", self.trial.number, step)
+
+    def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self._training = False
+        if self.pruned_at is not None:
+            raise TrialPruned(f"trial {self.trial.number} pruned at step {self.pruned_at}")
