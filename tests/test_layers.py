@@ -47,6 +47,7 @@ LAYERS: dict[str, int] = {
     "prompt": 5,
     # L5: front ends
     "cli": 6,
+    "viz": 6,  # plots of studies of every domain
     "testing": 6,
     "examples": 6,
 }
@@ -58,6 +59,7 @@ ALLOWED_SIDEWAYS = {
     ("executor", "study"),  # the deprecated path of the executors, for one release
     ("_native", "_C"),
     ("prompt", "lm"),
+    ("cli", "viz"),  # `airda report` writes airda.viz's report
     ("codeopt", "lm"),
     *((domain, "eval") for domain in ("hpo", "nas", "codeopt", "synth", "lm", "prompt")),
 }
