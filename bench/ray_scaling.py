@@ -3,14 +3,16 @@
 A local Ray cluster with 16 logical CPUs (the objectives sleep, so the machine's cores are not
 the limit) runs 100 ms objectives with 1, 2, 4, 8 and 16 trials at once, first as an airda
 study on SQLite with ``RayExecutor(max_concurrent=c)``, then as a Ray Tune experiment
-(``Tuner``, random search, ``max_concurrent_trials=c``, the same number of samples). Each
-wall time counts everything a user waits for: workers starting, the storage, the results.
+(``Tuner``, random search, ``max_concurrent_trials=c``, the same number of samples, and
+``reuse_actors=True``, its fastest setting for short trials). Each wall time counts everything
+a user waits for: workers starting, the storage, the results. airda's rate once its workers
+run (first trial started to last trial finished, from the stored trial times) is shown apart.
 
     overhead per trial = (wall - n * 0.1 / c) / n
 
 Usage:
     python bench/ray_scaling.py                      # the table of docs/results-ray.md
-    python bench/ray_scaling.py --levels 1,2 --per-worker 4   # a quick look
+    python bench/ray_scaling.py --levels 1,2 --min-trials 4 --no-tune   # a quick look
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def _objective(trial):
     return trial["x"] ** 2
 
 
-def run_airda(c: int, n: int, root: Path) -> float:
+def run_airda(c: int, n: int, root: Path) -> tuple[float, float]:
     import airda
     from airda.space import Float
     from airda.study import RayExecutor
@@ -49,7 +51,8 @@ def run_airda(c: int, n: int, root: Path) -> float:
     bad = [t for t in trials if t.state.value != "complete"]
     if len(trials) != n or bad:
         raise RuntimeError(f"airda: {len(trials)} trials of {n}, not complete: {bad[:3]}")
-    return wall
+    span = max(t.datetime_complete for t in trials) - min(t.datetime_start for t in trials)
+    return wall, n / span
 
 
 def _trainable(config):
@@ -88,7 +91,8 @@ def _uptime() -> str:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--levels", default="1,2,4,8,16", help="trials at once, comma-separated")
-    p.add_argument("--per-worker", type=int, default=10, help="trials per concurrent worker")
+    p.add_argument("--per-worker", type=int, default=4, help="trials per concurrent worker")
+    p.add_argument("--min-trials", type=int, default=16, help="trials at least, per level")
     p.add_argument("--num-cpus", type=int, default=16, help="logical CPUs of the local cluster")
     p.add_argument("--no-tune", action="store_true", help="skip Ray Tune")
     args = p.parse_args(argv)
@@ -111,11 +115,11 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="airda-ray-bench-") as tmp:
         root = Path(tmp)
         for c in levels:
-            n = args.per_worker * c
+            n = max(args.min_trials, args.per_worker * c)
             ideal = n * SLEEP / c
-            a = run_airda(c, n, root)
+            a, warm = run_airda(c, n, root)
             t = None if args.no_tune else run_tune(c, n, root)
-            rows.append((c, n, ideal, a, t))
+            rows.append((c, n, ideal, a, warm, t))
             print(f"  c={c:2d} n={n:3d}: airda {a:6.2f} s"
                   + ("" if t is None else f", tune {t:6.2f} s"), flush=True)  # fmt: skip
     ray.shutdown()
@@ -123,14 +127,15 @@ def main(argv: list[str] | None = None) -> None:
     print()
     head = (
         "| trials at once | trials | ideal wall (s) | airda wall (s) | airda trials/s "
-        "| airda overhead/trial (ms) | Tune wall (s) | Tune trials/s | Tune overhead/trial (ms) "
+        "| airda overhead/trial (ms) | airda trials/s once running | Tune wall (s) | Tune trials/s | Tune overhead/trial (ms) "
         "| airda / Tune overhead |"
     )
     print(head)
     print("|" + " --- |" * (head.count("|") - 1))
-    for c, n, ideal, a, t in rows:
+    for c, n, ideal, a, warm, t in rows:
         ao = (a - ideal) / n * 1e3
         cells = [str(c), str(n), f"{ideal:.1f}", f"{a:.2f}", f"{n / a:.1f}", f"{ao:.0f}"]
+        cells.append(f"{warm:.1f}")
         if t is None:
             cells += ["-", "-", "-", "-"]
         else:

@@ -274,6 +274,19 @@ def test_failing_objective_is_recorded_and_the_run_goes_on(cluster, tmp_path):
     assert all(t.state is TrialState.COMPLETE for t in trials if t.number % 3 != 1)
 
 
+def test_exception_outside_catch_propagates_after_it_is_recorded(cluster, tmp_path):
+    def objective(trial):
+        raise KeyError("not caught")
+
+    study = airda.create_study(storage=tmp_path / "s.db", space=SPACE, seed=8)
+    with pytest.raises(KeyError, match="not caught"):
+        study.optimize(objective, n_trials=3, executor=RayExecutor(max_concurrent=1), catch=())
+    (trial,) = study.trials
+    assert trial.state is TrialState.FAIL
+    assert trial.error == "KeyError: 'not caught'"
+    assert "raise KeyError" in trial.traceback
+
+
 def test_custom_resource_decides_the_node(cluster, tmp_path):
     study = airda.create_study(storage=tmp_path / "s.db", space=SPACE, seed=2)
     executor = RayExecutor(resources_per_trial={"num_cpus": 1, "resources": {"node_b": 1}})
