@@ -490,6 +490,26 @@ def test_driver_killed_and_restarted_loses_and_repeats_nothing(cluster, tmp_path
     assert not [a for a in names if a.startswith("airda-")]
 
 
+def test_trial_asked_but_never_handed_over_is_run_by_its_actor(cluster, tmp_path):
+    """The window a driver can die in between asking a trial and handing it to its actor: the
+    next driver finds the actor (named after the study) and hands the trial over."""
+    from airda.study._ray import _Driver
+
+    study = airda.create_study(storage=tmp_path / "s.db", space=SPACE, seed=9)
+    executor = RayExecutor(max_concurrent=1)
+    dead_driver = _Driver(executor, ray, study, None, 0, None, (), ())
+    slot = dead_driver._new_slot()  # a detached actor, as the dead driver left it
+    worker, _ = ray.get(slot.ready)
+    orphan = study.storage.create_trial(study.study_id, {"x": 0.5}, worker=worker)
+    study.optimize(_node_objective(0.0), n_trials=2, executor=executor)
+    trials = study.trials
+    assert len(trials) == 3
+    assert all(t.state is TrialState.COMPLETE for t in trials)
+    assert trials[orphan.number].worker == worker
+    assert trials[orphan.number].value == (0.5 - 1.0) ** 2
+    _wait_for(lambda: ray.available_resources().get("CPU") == 3.0, 30)
+
+
 def test_postgres_study_on_ray(cluster):
     pytest.importorskip("psycopg", reason="psycopg 3 is not installed (the postgres extra)")
     from airda.testing import _postgres
