@@ -30,9 +30,10 @@ Example:
     >>> study = airda.create_study("quad", space={"x": Float(-2, 2)}, seed=0)
     >>> study.optimize(lambda t: t["x"] ** 2, n_trials=3,
     ...                callbacks=[MLflowCallback(uri, metric_name="loss")])
-    >>> runs = mlflow.search_runs(experiment_names=["quad"], tracking_uri=uri)
-    >>> sorted(runs["tags.number"]), sorted(runs["tags.state"])
-    (['0', '1', '2'], ['COMPLETE', 'COMPLETE', 'COMPLETE'])
+    >>> client = mlflow.MlflowClient(uri)
+    >>> runs = client.search_runs([client.get_experiment_by_name("quad").experiment_id])
+    >>> sorted((r.info.run_name, r.data.tags["state"], "loss" in r.data.metrics) for r in runs)
+    [('0', 'COMPLETE', True), ('1', 'COMPLETE', True), ('2', 'COMPLETE', True)]
 """
 
 from __future__ import annotations

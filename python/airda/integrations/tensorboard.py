@@ -149,7 +149,7 @@ class TensorBoardCallback:
                 walltime=start,
             )
             for step, value in sorted(trial.intermediate.items()):
-                writer.add_scalar("intermediate_value", value, global_step=step)
+                writer.add_scalar("intermediate_value", value, global_step=step, walltime=end)
             if trial.values is not None:
                 names = _metric_names(self.metric_name, len(trial.values))
                 for name, value in zip(names, trial.values, strict=True):

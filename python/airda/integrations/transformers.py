@@ -18,33 +18,9 @@ Evaluations outside ``train()`` (the final ``trainer.evaluate()``) are not repor
 value is what the objective returns. This module imports transformers; ``import
 airda.integrations`` does not.
 
-Example:
-    >>> import airda, torch
-    >>> from transformers import BertConfig, BertForSequenceClassification, Trainer
-    >>> from transformers import TrainingArguments
-    >>> from airda.integrations.transformers import TrialCallback
-    >>> from airda.schedulers import MedianStopping
-    >>> g = torch.Generator().manual_seed(0)
-    >>> ids = torch.randint(0, 30, (32, 8), generator=g)
-    >>> data = [{"input_ids": x, "labels": int(x[0] % 2)} for x in ids]
-    >>> def objective(trial):
-    ...     torch.manual_seed(0)
-    ...     config = BertConfig(vocab_size=30, hidden_size=16, num_hidden_layers=1,
-    ...                         num_attention_heads=2, intermediate_size=16,
-    ...                         max_position_embeddings=8, num_labels=2)
-    ...     args = TrainingArguments(
-    ...         output_dir=f"/tmp/airda-hf-doctest/{trial.number}", report_to="none",
-    ...         learning_rate=trial.suggest_float("lr", 1e-4, 1e-1, log=True),
-    ...         max_steps=6, eval_strategy="steps", eval_steps=2, save_strategy="no",
-    ...         per_device_train_batch_size=16, use_cpu=True, disable_tqdm=True)
-    ...     trainer = Trainer(BertForSequenceClassification(config), args, train_dataset=data,
-    ...                       eval_dataset=data, callbacks=[TrialCallback(trial)])
-    ...     trainer.train()
-    ...     return trainer.evaluate()["eval_loss"]
-    >>> study = airda.create_study(seed=0, scheduler=MedianStopping(n_startup_trials=2))
-    >>> study.optimize(objective, n_trials=3)
-    >>> sorted(study.trials[0].intermediate)
-    [2, 4, 6]
+A complete example, a tiny BERT pruned by the median rule, is in ``docs/integrations.md``
+(run by the documentation tests); ``tests/integrations/test_transformers.py`` checks the states
+and the stored intermediate values.
 """
 
 from __future__ import annotations
