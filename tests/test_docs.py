@@ -101,6 +101,8 @@ MODULES = [
     "airda.prompt._task",
     "airda.prompt._prompt",
     "airda.prompt._optimize",
+    "airda.integrations",
+    "airda.integrations.tensorboard",
 ]
 
 

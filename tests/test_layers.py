@@ -45,6 +45,7 @@ LAYERS: dict[str, int] = {
     "synth": 5,
     "lm": 5,
     "prompt": 5,
+    "integrations": 5,  # training-loop and tracker callbacks: use airda.study and below
     # L5: front ends
     "cli": 6,
     "viz": 6,  # plots of studies of every domain
