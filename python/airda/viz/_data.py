@@ -3,7 +3,6 @@ of records), downsampled when there are too many to draw."""
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -122,9 +121,10 @@ def _from_storage(storage: Any, name: str) -> StudyView:
 
 
 def downsample(view: StudyView, max_trials: int) -> StudyView:
-    """At most `max_trials` trials: the best complete ones (a tenth of the budget; the first
-    Pareto fronts for several objectives), then an even sample over trial numbers within each
-    state, so that every state keeps its share. Deterministic."""
+    """At most `max_trials` trials: the best complete ones (a tenth of the budget; for several
+    objectives the whole Pareto front, up to half the budget, then the next fronts), then an
+    even sample over trial numbers within each state, so that every state keeps its share
+    (at least one trial). Deterministic."""
     if isinstance(max_trials, bool) or not isinstance(max_trials, int) or max_trials < 10:
         raise ValueError(f"max_trials must be an int >= 10, got {max_trials!r}")
     trials = view.trials
@@ -143,19 +143,25 @@ def downsample(view: StudyView, max_trials: int) -> StudyView:
             from airda.ops.non_dominated_rank import non_dominated_rank
 
             ranks = np.asarray(non_dominated_rank(np.ascontiguousarray(loss)))
+            # The whole Pareto front (up to half the budget), then the next fronts.
+            n_best = max(n_best, min(int((ranks == 0).sum()), max_trials // 2))
             order = np.lexsort((np.arange(len(ranks)), ranks))[:n_best]
         keep.update(done[i] for i in order)
     rest = [i for i in range(len(trials)) if i not in keep]
     by_state: dict[TrialState, list[int]] = {}
     for i in rest:
         by_state.setdefault(trials[i].state, []).append(i)
-    budget = max_trials - len(keep) - len(by_state)  # room for each state's one trial
-    for idx in by_state.values():
-        share = math.floor(budget * len(idx) / len(rest))
-        share = max(share, min(1, len(idx)))  # a rare state keeps at least one trial
-        if share >= len(idx):
-            keep.update(idx)
-        elif share > 0:
-            pick = np.linspace(0, len(idx) - 1, share).round().astype(np.int64)
-            keep.update(idx[j] for j in np.unique(pick))
+    groups = list(by_state.values())
+    total = max_trials - len(keep)
+    # Largest remainders: the shares add up to exactly `total`; a rare state keeps one trial.
+    exact = np.array([total * len(g) / len(rest) for g in groups])
+    shares = np.floor(exact).astype(np.int64)
+    for j in np.argsort(-(exact - shares), kind="stable")[: total - int(shares.sum())]:
+        shares[j] += 1
+    for j in np.flatnonzero(shares == 0):
+        shares[j] = 1
+        shares[int(np.argmax(shares))] -= 1
+    for idx, share in zip(groups, shares.tolist(), strict=True):
+        pick = np.linspace(0, len(idx) - 1, min(share, len(idx))).round().astype(np.int64)
+        keep.update(idx[j] for j in pick)
     return replace(view, trials=[trials[i] for i in sorted(keep)])
