@@ -11,7 +11,7 @@ if (
     importlib.util.find_spec("transformers") is None
     or importlib.util.find_spec("accelerate") is None
 ):
-    pytest.skip("pip install 'airda-lab[transformers]'", allow_module_level=True)
+    pytest.skip("pip install 'airda-lab[lm]'", allow_module_level=True)
 
 import torch
 import transformers

@@ -35,7 +35,7 @@ try:
 except ImportError:
     raise ImportError(
         "airda.integrations.transformers needs Hugging Face Transformers: "
-        "pip install 'airda-lab[transformers]' (or pip install transformers accelerate)"
+        "pip install 'airda-lab[lm]' (or pip install transformers accelerate)"
     ) from None
 
 if TYPE_CHECKING:
