@@ -23,7 +23,3 @@ def test_importing_the_package_loads_none_of_the_libraries():
 def test_study_callbacks_load_their_library_when_made():
     # The study callbacks' modules defer torch, tensorboard and mlflow to the constructor.
     assert _loaded("from airda.integrations import TensorBoardCallback, MLflowCallback") == []
-
-
-def test_the_training_callbacks_load_their_framework():
-    assert "lightning" in _loaded("from airda.integrations import PruningCallback")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import doctest
 import importlib.util
 import sys
+import types
 
 import pytest
 
@@ -162,13 +163,21 @@ def test_arguments_are_checked():
         PruningCallback(trial, "")
 
 
-def test_check_pruned_raises_only_after_a_prune():
+def test_distributed_trainers_are_refused():
     trial = _study([0.05]).ask()
-    callback = PruningCallback(trial)
-    callback.check_pruned()  # not pruned: nothing
-    callback.pruned_at = 2
-    with pytest.raises(airda.TrialPruned, match="pruned at epoch 2"):
-        callback.check_pruned()
+    ddp = types.SimpleNamespace(world_size=2, strategy=types.SimpleNamespace())
+    with pytest.raises(ValueError, match="one process; this trainer runs 2"):
+        PruningCallback(trial).on_fit_start(ddp, None)
+
+
+@pytest.mark.filterwarnings("ignore:You defined a `validation_step` but have no `val_dataloader`")
+def test_a_fit_without_validation_warns():
+    data = _data()
+    trial = _study([0.05]).ask()
+    trainer = _trainer(pl, PruningCallback(trial, "val_loss"))
+    with pytest.warns(UserWarning, match="no validation ran"):
+        trainer.fit(Linear(trial["lr"]), data)
+    assert trial.intermediate == {}
 
 
 def test_falls_back_to_pytorch_lightning(monkeypatch):

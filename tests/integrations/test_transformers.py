@@ -122,6 +122,16 @@ def test_missing_metric_names_the_returned_ones(tmp_path):
         trainer.train()
 
 
+def test_a_run_without_evaluation_warns(tmp_path):
+    data = _data()
+    trial = _study([0.01]).ask()
+    trainer = _trainer(trial, tmp_path, TrialCallback(trial), data)
+    trainer.args.eval_strategy = transformers.IntervalStrategy.NO
+    with pytest.warns(UserWarning, match="no evaluation ran"):
+        trainer.train()
+    assert trial.intermediate == {}
+
+
 def test_metric_name_takes_the_eval_prefix():
     trial = _study([0.01]).ask()
     assert TrialCallback(trial, "loss").metric == "eval_loss"

@@ -41,6 +41,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import warnings
 from typing import TYPE_CHECKING, Any
 
 from airda.trial import TrialPruned
@@ -81,11 +82,11 @@ class PruningCallback(pl.Callback):
     trial fails with that reason instead of training unpruned. The sanity-check validation
     Lightning runs before training is not reported.
 
-    In single-process training a pruned trial raises :class:`airda.TrialPruned` from inside
-    ``trainer.fit``. Under a distributed strategy (DDP) rank 0 reports and decides, the
-    decision is broadcast, and every rank stops at the same validation (``trainer.should_stop``)
-    without raising, as raising in one rank would leave the others waiting in a collective:
-    call :meth:`check_pruned` after ``trainer.fit`` to end the trial as PRUNED.
+    A pruned trial raises :class:`airda.TrialPruned` from inside ``trainer.fit``. Training in
+    one process only: a distributed trainer (DDP, ``world_size > 1``) raises ``ValueError`` when
+    fitting starts, as each rank would need the same trial and the same decision (raising in
+    one rank leaves the others waiting in a collective). A fit in which no validation ran warns
+    that nothing was reported.
     """
 
     def __init__(self, trial: Trial, monitor: str = "val_loss", *, step: str = "epoch") -> None:
@@ -98,6 +99,7 @@ class PruningCallback(pl.Callback):
         self.monitor = monitor
         self.step = step
         self.pruned_at: int | None = None  # the step at which the trial was pruned
+        self._reported = False
 
     @property
     def pruned(self) -> bool:
@@ -115,29 +117,35 @@ class PruningCallback(pl.Callback):
         value = metrics[self.monitor]
         return float(value.item() if hasattr(value, "item") else value)
 
+    def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
+        world = int(getattr(trainer, "world_size", 1))
+        if world > 1:
+            raise ValueError(
+                f"PruningCallback supports training in one process; this trainer runs "
+                f"{world} (strategy {type(trainer.strategy).__name__})"
+            )
+        self.pruned_at = None
+        self._reported = False
+
     def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
         # Lightning validates a few batches before training (the sanity check): not a result.
         if trainer.sanity_checking:
             return
         step = int(trainer.current_epoch if self.step == "epoch" else trainer.global_step)
-        distributed = getattr(trainer, "world_size", 1) > 1
-        should_stop = False
-        if trainer.is_global_zero:
-            value = self._value(trainer)
-            self.trial.report(step, value)
-            should_stop = self.trial.should_prune()
-        if distributed:
-            should_stop = bool(trainer.strategy.broadcast(should_stop, src=0))
-        if not should_stop:
+        self.trial.report(step, self._value(trainer))
+        self._reported = True
+        if not self.trial.should_prune():
             return
         self.pruned_at = step
         trainer.should_stop = True
         log.info("trial %d pruned at %s %d", self.trial.number, self.step, step)
-        if not distributed:
-            raise TrialPruned(f"trial {self.trial.number} pruned at {self.step} {step}")
+        raise TrialPruned(f"trial {self.trial.number} pruned at {self.step} {step}")
 
-    def check_pruned(self) -> None:
-        """Raise :class:`airda.TrialPruned` if this run was pruned (for distributed training,
-        where the callback stops every rank instead of raising); otherwise do nothing."""
-        if self.pruned_at is not None:
-            raise TrialPruned(f"trial {self.trial.number} pruned at {self.step} {self.pruned_at}")
+    def on_fit_end(self, trainer: Any, pl_module: Any) -> None:
+        if not self._reported:
+            warnings.warn(
+                f"PruningCallback: no validation ran during fit, so trial {self.trial.number} "
+                f"reported nothing and could not be pruned; pass val_dataloaders to fit or "
+                f"define val_dataloader()",
+                stacklevel=2,
+            )

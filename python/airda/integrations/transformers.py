@@ -26,6 +26,7 @@ and the stored intermediate values.
 from __future__ import annotations
 
 import logging
+import warnings
 from typing import TYPE_CHECKING, Any
 
 from airda.trial import TrialPruned
@@ -71,6 +72,7 @@ class TrialCallback(TrainerCallback):
         self.metric = metric if metric.startswith("eval_") else f"eval_{metric}"
         self.pruned_at: int | None = None  # the global step at which the trial was pruned
         self._training = False
+        self._reported = False
 
     @property
     def pruned(self) -> bool:
@@ -83,6 +85,7 @@ class TrialCallback(TrainerCallback):
                 f"{args.world_size} processes"
             )
         self.pruned_at = None
+        self._reported = False
         self._training = True
 
     def on_evaluate(
@@ -104,6 +107,7 @@ class TrialCallback(TrainerCallback):
             )
         step = int(state.global_step)
         self.trial.report(step, float(metrics[self.metric]))
+        self._reported = True
         if self.trial.should_prune():
             self.pruned_at = step
             control.should_training_stop = True
@@ -111,5 +115,12 @@ class TrialCallback(TrainerCallback):
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self._training = False
+        if not self._reported:
+            warnings.warn(
+                f"TrialCallback: no evaluation ran during train(), so trial {self.trial.number} "
+                f"reported nothing and could not be pruned; set eval_strategy='steps' or "
+                f"'epoch' in TrainingArguments and give the Trainer an eval_dataset",
+                stacklevel=2,
+            )
         if self.pruned_at is not None:
             raise TrialPruned(f"trial {self.trial.number} pruned at step {self.pruned_at}")
