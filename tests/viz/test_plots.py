@@ -169,7 +169,7 @@ def test_pareto_front_3d():
 def test_timeline(study):
     fig = viz.plot_timeline(study)
     ax = fig.axes[0]
-    assert len(ax.patches) == len(study.trials)
+    assert sum(len(c.get_segments()) for c in ax.collections) == len(study.trials)
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert {"complete", "pruned", "fail"} <= set(legend)
 
