@@ -126,3 +126,82 @@ def test_docstring_example():
     result = doctest.testmod(integ, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0
     assert result.failed == 0
+
+
+def _hparams_dashboard(log_dir):
+    """What TensorBoard's HParams dashboard receives: its plugin's own routes, served in-process
+    over the event files (as ``tensorboard --logdir`` would, without the web server)."""
+    import json
+
+    from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
+    from tensorboard.plugins import base_plugin
+    from tensorboard.plugins.hparams import hparams_plugin
+    from tensorboard.plugins.scalar import scalars_plugin
+    from werkzeug.test import Client
+    from werkzeug.wrappers import Response
+
+    mux = plugin_event_multiplexer.EventMultiplexer()
+    mux.AddRunsFromDirectory(str(log_dir))
+    mux.Reload()
+    plugins = {}
+    ctx = base_plugin.TBContext(
+        logdir=str(log_dir),
+        multiplexer=mux,
+        data_provider=data_provider.MultiplexerDataProvider(mux, str(log_dir)),
+        plugin_name_to_instance=plugins,
+    )
+    plugins["scalars"] = scalars_plugin.ScalarsPlugin(ctx)
+    routes = hparams_plugin.HParamsPlugin(ctx).get_plugin_apps()
+
+    def post(route, body):
+        response = Client(routes[route], Response).post(
+            "/", data=json.dumps(body), headers={"X-XSRF-Protected": "1"}
+        )
+        assert response.status_code == 200, response.get_data(as_text=True)
+        return json.loads(response.get_data())
+
+    experiment = post("/experiment", {"experimentName": ""})
+    statuses = ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING"]
+    groups = post(
+        "/session_groups",
+        {"experimentName": "", "allowedStatuses": statuses, "startIndex": 0, "sliceSize": 100},
+    )
+    return experiment, groups["sessionGroups"]
+
+
+# TensorBoard's plugin utilities import html5lib's sanitizer, which html5lib deprecates.
+@pytest.mark.filterwarnings("ignore:html5lib's sanitizer is deprecated:DeprecationWarning")
+def test_the_hparams_dashboard_shows_one_row_per_trial(tmp_path):
+    # A define-by-run study: trials ask different parameters, and the table holds them all.
+    study = airda.create_study(seed=0, scheduler=MedianStopping(n_startup_trials=2))
+
+    def objective(trial):
+        opt = trial.suggest_categorical("optimizer", ["adam", "sgd"])
+        lr = trial.suggest_float("lr", 1e-3, 1.0, log=True)
+        if opt == "sgd":
+            trial.suggest_float("momentum", 0.0, 0.99)
+        for step in range(3):
+            trial.report(step, lr + 1 / (step + 1))
+            if trial.should_prune():
+                raise airda.TrialPruned()
+        return lr
+
+    study.optimize(objective, n_trials=6, callbacks=[TensorBoardCallback(tmp_path, "loss")])
+    experiment, groups = _hparams_dashboard(tmp_path)
+    columns = {h["name"]: h for h in experiment["hparamInfos"]}
+    assert set(columns) == {"optimizer", "lr", "momentum"}
+    assert sorted(columns["optimizer"]["domainDiscrete"]) == ["adam", "sgd"]
+    assert {m["name"]["tag"] for m in experiment["metricInfos"]} == {"loss", "intermediate_value"}
+    rows = {g["name"]: g for g in groups}
+    assert set(rows) == {f"trial-{t.number}" for t in study.trials}
+    for t in study.trials:
+        row = rows[f"trial-{t.number}"]
+        assert row["hparams"] == pytest.approx(t.params)
+        (session,) = row["sessions"]
+        assert session["status"] == "STATUS_SUCCESS"
+        assert session["startTimeSecs"] == pytest.approx(t.datetime_start)
+        assert session["endTimeSecs"] == pytest.approx(t.datetime_complete)
+        metrics = {m["name"]["tag"]: m["value"] for m in row["metricValues"]}
+        assert metrics["loss"] == pytest.approx(t.value, rel=1e-6)
+        last_step = max(t.intermediate)
+        assert metrics["intermediate_value"] == pytest.approx(t.intermediate[last_step], rel=1e-6)
