@@ -15,7 +15,7 @@ torch = pytest.importorskip("torch")
 import airda  # noqa: E402
 from airda.integrations import lightning as integ  # noqa: E402
 from airda.integrations.lightning import PruningCallback, pl  # noqa: E402
-from airda.schedulers import MedianStopping  # noqa: E402
+from airda.schedulers import ASHA, MedianStopping  # noqa: E402
 from airda.space import Float  # noqa: E402
 from airda.trial import TrialState  # noqa: E402
 
@@ -128,6 +128,30 @@ def test_reports_global_steps_when_asked():
 
     study.optimize(objective, n_trials=1)
     assert sorted(study.trials[0].intermediate) == [BATCHES * (e + 1) for e in range(EPOCHS)]
+
+
+def test_asha_on_global_steps():
+    # A budget scheduler: the step is the resource spent (optimiser steps), rungs at 4 and 12.
+    data = _data()
+    study = airda.create_study(
+        space={"lr": Float(1e-6, 0.5, log=True)},
+        scheduler=ASHA(min_resource=BATCHES, max_resource=BATCHES * EPOCHS, reduction_factor=3),
+    )
+    for lr in (0.08, 1e-6):
+        study.enqueue({"lr": lr})
+
+    def objective(trial):
+        trainer = _trainer(pl, PruningCallback(trial, "val_loss", step="global_step"))
+        trainer.fit(Linear(trial["lr"]), data, data)
+        return trainer.callback_metrics["val_loss"].item()
+
+    study.optimize(objective, n_trials=2)
+    good, bad = study.trials
+    assert good.state is TrialState.COMPLETE
+    assert sorted(good.intermediate) == [4, 8, 12]
+    # Worse than the only other trial at the first rung: stopped there, after 4 steps.
+    assert bad.state is TrialState.PRUNED
+    assert list(bad.intermediate) == [BATCHES]
 
 
 def test_missing_metric_names_the_logged_ones():

@@ -74,9 +74,12 @@ class PruningCallback(pl.Callback):
         trial: the live trial the objective received.
         monitor: a metric the LightningModule logs in validation (``self.log("val_loss", ...)``);
             read from ``trainer.callback_metrics``.
-        step: what a report's step is: ``"epoch"`` (the default, as Optuna's callback) or
-            ``"global_step"`` (optimiser steps; use it when validation runs several times an
-            epoch, ``val_check_interval < 1``, and with budget schedulers counting steps).
+        step: what a report's step is: ``"epoch"``, the 0-based epoch index (the default, as
+            Optuna's callback), or ``"global_step"``, the optimiser steps taken. Use
+            ``"global_step"`` when validation runs several times an epoch
+            (``val_check_interval < 1``) and with budget schedulers (ASHA, Hyperband), whose
+            step is the resource spent: their ``min_resource`` and ``max_resource`` are then
+            in optimiser steps.
 
     A metric that is not logged raises ``ValueError`` naming the metrics that are, so the
     trial fails with that reason instead of training unpruned. The sanity-check validation
