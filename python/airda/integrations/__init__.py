@@ -16,7 +16,8 @@ name                                        what it does
 Each lives in a module named after the library it connects to and imports that library
 when the module is first used: ``import airda.integrations`` imports none of torch,
 Lightning, Transformers, TensorBoard or MLflow. The libraries are optional extras:
-``pip install 'airda-lab[lightning]'`` (``tensorboard``, ``mlflow``; Transformers comes with ``lm``).
+``pip install 'airda-lab[lightning]'`` (and ``tensorboard``, ``mlflow``; Transformers comes
+with ``lm``). The guide is ``docs/integrations.md``.
 
 Example:
     >>> import airda.integrations as integrations
