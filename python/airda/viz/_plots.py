@@ -113,7 +113,9 @@ class _Axis:
 
     name: str
     kind: str  # "linear", "log" or "categorical"
-    labels: list[Any]
+    labels: list[Any]  # the categories, in order (empty for numbers)
+    low: float = 0.0  # a number's range (the space's, else the values')
+    high: float = 1.0
 
     def coords(self, values: Sequence[Any]) -> np.ndarray:
         """Plot coordinates (NaN where the parameter is absent)."""
@@ -144,10 +146,7 @@ class _Axis:
     def range(self) -> tuple[float, float]:
         if self.kind == "categorical":
             return 0.0, float(max(len(self.labels) - 1, 0))
-        return self._lo, self._hi
-
-    _lo: float = 0.0
-    _hi: float = 1.0
+        return self.low, self.high
 
 
 _MISSING = object()
@@ -177,9 +176,7 @@ def _axis(view: StudyView, name: str, trials: Sequence[FrozenTrial]) -> _Axis:
         lo, hi = float(min(values)), float(max(values))
     else:
         lo, hi = 0.0, 1.0
-    axis = _Axis(name, "log" if log else "linear", [])
-    axis._lo, axis._hi = lo, hi
-    return axis
+    return _Axis(name, "log" if log else "linear", [], lo, hi)
 
 
 def _column(trials: Sequence[FrozenTrial], name: str) -> list[Any]:
