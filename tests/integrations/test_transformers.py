@@ -3,6 +3,7 @@ on CPU, evaluated every 2 steps and pruned by the study's scheduler."""
 
 from __future__ import annotations
 
+import doctest
 import importlib.util
 
 import pytest
@@ -17,9 +18,10 @@ import torch
 import transformers
 
 import airda
-from airda.integrations.transformers import TrialCallback
+from airda.integrations import transformers as integ
+from airda.integrations.transformers import TrialCallback, suggest_training_args
 from airda.schedulers import MedianStopping
-from airda.space import Float
+from airda.space import Categorical, Fixed, Float, Int
 from airda.trial import TrialState
 
 STEPS = 6
@@ -138,3 +140,34 @@ def test_metric_name_takes_the_eval_prefix():
     assert TrialCallback(trial, "eval_f1").metric == "eval_f1"
     with pytest.raises(TypeError, match="metric"):
         TrialCallback(trial, "")
+
+
+def test_suggest_training_args(tmp_path):
+    space = {
+        "learning_rate": Float(1e-5, 1e-2, log=True),
+        "num_train_epochs": Int(1, 4),
+        "lr_scheduler_type": Categorical(("linear", "cosine", "constant")),
+        "weight_decay": Fixed(0.01),
+    }
+    # A study with a space: the trial's own values; define-by-run: suggested and recorded.
+    fixed = airda.create_study(space={k: v for k, v in space.items() if k != "weight_decay"})
+    trial = fixed.ask()
+    got = suggest_training_args(trial, space)
+    assert got == {**{k: trial.params[k] for k in trial.params}, "weight_decay": 0.01}
+    free = airda.create_study(seed=0).ask()
+    got = suggest_training_args(free, space)
+    assert set(free.params) == {"learning_rate", "num_train_epochs", "lr_scheduler_type"}
+    args = transformers.TrainingArguments(output_dir=str(tmp_path), report_to="none", **got)
+    assert args.learning_rate == free.params["learning_rate"]
+    assert args.num_train_epochs == free.params["num_train_epochs"]
+    assert args.lr_scheduler_type.value == free.params["lr_scheduler_type"]
+    with pytest.raises(ValueError, match="did you mean learning_rate"):
+        suggest_training_args(free, {"learnin_rate": Float(0.1, 0.2)})
+    with pytest.raises(TypeError, match="give a Float, Int, Categorical or Fixed"):
+        suggest_training_args(free, {"seed": 3})
+
+
+def test_docstring_example():
+    result = doctest.testmod(integ, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0
+    assert result.failed == 0

@@ -25,8 +25,10 @@ and the stored intermediate values.
 
 from __future__ import annotations
 
+import difflib
 import logging
 import warnings
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from airda.trial import TrialPruned
@@ -40,9 +42,10 @@ except ImportError:
     ) from None
 
 if TYPE_CHECKING:
+    from airda.space import Param
     from airda.study import Trial
 
-__all__ = ["TrialCallback"]
+__all__ = ["TrialCallback", "suggest_training_args"]
 
 log = logging.getLogger("airda.integrations.transformers")
 
@@ -124,3 +127,63 @@ class TrialCallback(TrainerCallback):
             )
         if self.pruned_at is not None:
             raise TrialPruned(f"trial {self.trial.number} pruned at step {self.pruned_at}")
+
+
+def suggest_training_args(trial: Trial, space: Mapping[str, Param]) -> dict[str, Any]:
+    """Suggest ``TrainingArguments`` fields on `trial`, as the ``hp_space`` of Hugging Face's
+    ``Trainer.hyperparameter_search``: ``TrainingArguments(out, **suggest_training_args(...))``.
+
+    Args:
+        trial: the live trial.
+        space: field name -> :class:`~airda.space.Float`, :class:`~airda.space.Int`,
+            :class:`~airda.space.Categorical` or :class:`~airda.space.Fixed`. Each name must be
+            a field of ``TrainingArguments`` (``ValueError`` names the closest fields
+            otherwise, before anything trains); other hyperparameters (a LoRA rank) are asked
+            with ``trial.suggest_*`` as usual.
+
+    Returns the values by name: for a study created with a space, the trial's own values for
+    the names it has; the others are suggested (define-by-run).
+
+    Example:
+        >>> import airda
+        >>> from airda.space import Categorical, Float, Int
+        >>> from airda.integrations.transformers import suggest_training_args
+        >>> space = {"learning_rate": Float(1e-5, 1e-3, log=True),
+        ...          "num_train_epochs": Int(1, 3),
+        ...          "lr_scheduler_type": Categorical(("linear", "cosine"))}
+        >>> trial = airda.create_study(seed=0).ask()
+        >>> args = suggest_training_args(trial, space)
+        >>> sorted(args) == sorted(space) and args == {k: trial.params[k] for k in space}
+        True
+        >>> suggest_training_args(trial, {"learnin_rate": Float(1e-5, 1e-3)})
+        Traceback (most recent call last):
+        ...
+        ValueError: 'learnin_rate' is not a field of TrainingArguments (did you mean learning_rate?)
+    """
+    from dataclasses import fields
+
+    from transformers import TrainingArguments
+
+    from airda.space import Categorical, Fixed, Float, Int
+
+    known = {f.name for f in fields(TrainingArguments)}
+    for name in space:
+        if name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=3)
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            raise ValueError(f"{name!r} is not a field of TrainingArguments{hint}")
+    out: dict[str, Any] = {}
+    for name, p in space.items():
+        if isinstance(p, Float):
+            out[name] = trial.suggest_float(name, p.low, p.high, log=p.log, step=p.step)
+        elif isinstance(p, Int):
+            out[name] = trial.suggest_int(name, p.low, p.high, step=p.step, log=p.log)
+        elif isinstance(p, Categorical):
+            out[name] = trial.suggest_categorical(name, p.choices)
+        elif isinstance(p, Fixed):
+            out[name] = p.value
+        else:
+            raise TypeError(
+                f"{name}: give a Float, Int, Categorical or Fixed, got {type(p).__name__}"
+            )
+    return out
