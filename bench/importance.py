@@ -11,6 +11,10 @@ Both sides fit the same scikit-learn forest (same seed, same encoding); the time
     python bench/importance.py                                 # 100 and 1,000 trials
     python bench/importance.py --sizes 100,1000,5000 --optuna-max 1000
     python bench/importance.py --quick                         # a tiny run (seconds)
+    python bench/importance.py --sizes 0 --plots 100000        # airda.viz on a big study
+
+``--plots N`` also times each :mod:`airda.viz` plot (matplotlib, drawn to PNG) on N trial
+records held in memory (every seventh pruned), which the plots sample down to 5,000.
 """
 
 from __future__ import annotations
@@ -170,6 +174,45 @@ def run(sizes: list[int], objectives: list[str], repeats: int, optuna_max: int, 
     return rows
 
 
+def run_plots(n: int, seed: int) -> list[dict[str, Any]]:
+    """Time every matplotlib plot, PNG included, on `n` records (sampled to 5,000)."""
+    import io
+
+    from airda import viz
+
+    rng = np.random.default_rng(seed)
+    x = rng.random((n, 3))
+    records = [
+        FrozenTrial(
+            i,
+            TrialState.PRUNED if i % 7 == 0 else TrialState.COMPLETE,
+            {"a": float(x[i, 0]), "b": float(x[i, 1]), "c": float(x[i, 2])},
+            values=(float(x[i, 0] ** 2 + x[i, 1]),),
+            intermediate={0: 2.0, 1: float(x[i, 0] ** 2 + x[i, 1] + 0.5)},
+            datetime_start=float(i),
+            datetime_complete=i + 0.5,
+        )
+        for i in range(n)
+    ]
+    rows = []
+    for name in (
+        "plot_history",
+        "plot_parallel_coordinates",
+        "plot_slice",
+        "plot_contour",
+        "plot_importance",
+        "plot_intermediate_values",
+        "plot_timeline",
+    ):
+        t0 = time.perf_counter()
+        fig = getattr(viz, name)(records, name="big")
+        fig.savefig(io.BytesIO(), format="png")
+        row = {"plot": name, "trials": n, "seconds": time.perf_counter() - t0}
+        rows.append(row)
+        print(f"{name:<28} {n:>8,} trials  {row['seconds']:6.2f} s  ({fig.axes[0].get_title()})")
+    return rows
+
+
 def _print_row(r: dict[str, Any]) -> None:
     line = f"{r['trials']:>6} {r['objective']:<12} {r['evaluator']:<10} airda {r['airda_s']:8.3f} s"
     if "optuna_s" in r:
@@ -193,12 +236,13 @@ def main(argv: list[str] | None = None) -> int:
         help="run Optuna up to this many trials (its fANOVA takes minutes at 5,000)",
     )
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--plots", type=int, default=0, metavar="N", help="time airda.viz on N trials")
     ap.add_argument("--json", help="write the rows to this file")
     ap.add_argument("--quick", action="store_true", help="a tiny run: 60 trials, 1 repeat")
     args = ap.parse_args(argv)
     if args.quick:
         args.sizes, args.repeats, args.objectives = "60", 1, "known,mixed"
-    sizes = [int(s) for s in args.sizes.split(",")]
+    sizes = [int(s) for s in args.sizes.split(",") if int(s) > 0]
     objectives = args.objectives.split(",")
     unknown = [o for o in objectives if o not in OBJECTIVES]
     if unknown:
@@ -209,6 +253,8 @@ def main(argv: list[str] | None = None) -> int:
         f"python {platform.python_version()}"
     )
     rows = run(sizes, objectives, args.repeats, args.optuna_max, args.seed)
+    if args.plots:
+        rows += run_plots(args.plots, args.seed)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"load at the end: {load:.2f}")
     if args.json:
