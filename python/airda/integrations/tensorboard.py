@@ -74,9 +74,9 @@ class TensorBoardCallback:
 
     Args:
         log_dir: the folder ``tensorboard --logdir`` reads; created when missing.
-        metric_name: the name of the objective's value (Optuna's default is the metric name
-            you give; here ``"value"``); for several objectives, a list of names, one per
-            objective, or one name that is numbered (``value_0``, ``value_1``).
+        metric_name: the scalar tag of the objective's value (``"value"`` unless given, e.g.
+            ``"val_loss"``); for several objectives, a list of names, one per objective, or one
+            name that is numbered (``value_0``, ``value_1``).
         states: which finished trials to write; by default complete and pruned ones (a pruned
             trial's value is its last intermediate value). Add ``TrialState.FAIL`` to write
             failed trials too (parameters and any intermediate values; status failure).
