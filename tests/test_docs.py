@@ -27,6 +27,7 @@ MODULES = [
     "airda.hpo",
     "airda.strategies",
     "airda.strategies.tpe",
+    "airda.strategies.local",
     "airda.strategies.nsga2",
     "airda.strategies._pareto",
     "airda.nas",

@@ -234,8 +234,9 @@ def _parser() -> argparse.ArgumentParser:
     n_search.add_argument("--metric", default="cifar10-val", help="column to optimise")
     n_search.add_argument(
         "--strategy",
-        default="rea",
-        help="random, rea, local, reinforce, predictor, halton, ... (default: rea)",
+        default="default",
+        help="default (local search with exchanges and a parameter-count prior), random, rea, "
+        "local, reinforce, predictor, halton, ... (default: default)",
     )
     n_search.add_argument("--budget", type=int, default=300, help="queries per seed (300)")
     n_search.add_argument("--seeds", type=int, default=20, help="number of seeds (20)")

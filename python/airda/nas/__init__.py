@@ -56,7 +56,7 @@ if TYPE_CHECKING:
         spos,
         train_supernet,
     )
-    from airda.nas.search import SearchResults, benchmark_search, path_encoding
+    from airda.nas.search import SearchResults, benchmark_search, default_strategy, path_encoding
     from airda.nas.supernet import ElasticSupernet, NB201Supernet, SuperBatchNorm, Supernet
 
 __all__ = [
@@ -89,6 +89,7 @@ __all__ = [
     "canonical",
     "count_flops",
     "count_params",
+    "default_strategy",
     "derive_arch",
     "enas",
     "evaluate_loop",
@@ -123,6 +124,7 @@ _LAZY = {
     "measure_latency": "airda.nas.latency",
     "SearchResults": "airda.nas.search",
     "benchmark_search": "airda.nas.search",
+    "default_strategy": "airda.nas.search",
     "path_encoding": "airda.nas.search",
     "evaluate_loop": "airda.nas.evaluate",
     "evaluate_many": "airda.nas.evaluate",

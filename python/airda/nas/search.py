@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["SearchResults", "SeedResult", "benchmark_search", "path_encoding"]
+__all__ = ["SearchResults", "SeedResult", "benchmark_search", "default_strategy", "path_encoding"]
 
 _PATHS = ((0, 3), (0, 1, 3), (0, 2, 3), (0, 1, 2, 3))
 
@@ -129,11 +129,45 @@ def _incumbent_better(value: float, best: float | None, maximize: bool) -> bool:
     return best is None or (value > best if maximize else value < best)
 
 
+def default_strategy(
+    seed: int | None = None, *, prior: Mapping[str, float] | None = None, pool: int = 200
+) -> Any:
+    """The default architecture search: local search over one-edge changes and exchanges of
+    two edges' operations, moves tried in the order of a parameter-count prior and every
+    (re)start the best-prior cell of `pool` random ones
+    (:class:`~airda.strategies.LocalSearch` with ``swaps=True`` and ``prior``; default
+    :data:`airda.nas.nb201.PARAMS_PRIOR`). On NAS-Bench-201 it finds the best cell of the
+    12-epoch validation accuracy within 50 queries in every one of 20 seeds, on CIFAR-10,
+    CIFAR-100 and ImageNet16-120 (docs/results-nas.md).
+
+    Any space of categorical choices works; pass your own ``prior`` (choice -> weight, higher
+    more promising) for operations of other names.
+
+    Example:
+        >>> import airda
+        >>> from airda.nas.nb201 import nb201_space
+        >>> study = airda.create_study(space=nb201_space(), strategy=default_strategy(seed=0),
+        ...                            direction="maximize")
+        >>> study.ask().params["0->1"]  # the first start: the best-prior cell of the pool
+        'nor_conv_3x3'
+    """
+    from airda.nas.nb201 import PARAMS_PRIOR
+    from airda.strategies import get_strategy
+
+    return get_strategy(
+        "local",
+        seed=seed,
+        swaps=True,
+        prior=dict(PARAMS_PRIOR if prior is None else prior),
+        pool=pool,
+    )
+
+
 def benchmark_search(
     benchmark: Any,
     *,
     metric: str,
-    strategy: str | Callable[[int], Any] = "rea",
+    strategy: str | Callable[[int], Any] = "default",
     budget: int = 300,
     seeds: int | Iterable[int] = 20,
     checkpoints: Sequence[int] | None = None,
@@ -153,7 +187,8 @@ def benchmark_search(
         benchmark: a table with ``query(arch, metric) -> float`` (e.g.
             :class:`airda.nas.TabularBenchmark`).
         metric: the column the search optimises (e.g. ``"cifar10-val"``).
-        strategy: a registered strategy name, or ``strategy(seed) -> Strategy``.
+        strategy: ``"default"`` (:func:`default_strategy`), a registered strategy name, or
+            ``strategy(seed) -> Strategy``.
         budget: table queries per seed.
         seeds: how many seeds (0..n-1) or the seeds.
         checkpoints: query counts at which to record the incumbent (default: 50, 100, ...
@@ -199,11 +234,12 @@ def benchmark_search(
     results = []
     for seed in seed_list:
         start = time.perf_counter()
-        strat = (
-            get_strategy(strategy, seed=seed, **dict(strategy_options or {}))
-            if isinstance(strategy, str)
-            else strategy(seed)
-        )
+        if strategy == "default":
+            strat = default_strategy(seed, **dict(strategy_options or {}))
+        elif isinstance(strategy, str):
+            strat = get_strategy(strategy, seed=seed, **dict(strategy_options or {}))
+        else:
+            strat = strategy(seed)
         prefix = study_prefix or f"nas-{name}-{metric}"
         study = airda.create_study(
             f"{prefix}-seed{seed}" if storage is not None else None,
