@@ -142,9 +142,11 @@ def test_intermediate_values_mark_pruned_trials(study):
     fig = viz.plot_intermediate_values(study)
     ax = fig.axes[0]
     reported = [t for t in study.trials if t.intermediate]
-    assert len(ax.get_lines()) == len(reported)
+    *curves, marks = ax.collections
+    assert sum(len(c.get_segments()) for c in curves) == len(reported)
+    assert [c.get_label() for c in curves] == ["complete", "pruned", "fail"]
     pruned = [t for t in study.trials if t.state is TrialState.PRUNED]
-    assert _n_offsets(ax.collections[0]) == len(pruned)
+    assert _n_offsets(marks) == len(pruned)
     assert ax.get_xlabel() == "step"
 
 
