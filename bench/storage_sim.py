@@ -26,11 +26,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import multiprocessing as mp
 import os
 import platform
 import random
 import resource
+import statistics
 import sys
 import threading
 import time
@@ -159,6 +161,12 @@ def _db_stats(server, dbname: str) -> dict[str, int]:
     return dict(zip(_STAT_COLUMNS, map(int, row), strict=True))
 
 
+def _wal_stats(server) -> dict[str, float]:
+    row = server.sql("SELECT wal_records, wal_bytes, wal_write, wal_sync FROM pg_stat_wal")[0]
+    keys = ("wal_records", "wal_bytes", "wal_write", "wal_sync")
+    return dict(zip(keys, map(float, row), strict=True))
+
+
 def _pct(xs: list[float], q: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else float("nan")
@@ -195,6 +203,7 @@ def run_one(
         time.sleep(0.2)
     time.sleep(1.0)
     stats0 = _db_stats(server, "airda_test")
+    wal0 = _wal_stats(server)
     cpu0 = _server_cpu()
     t0 = time.time()
     go.set()
@@ -203,6 +212,7 @@ def run_one(
     time.sleep(1.5)  # the backends of closed connections exit and flush their statistics
     cpu1 = _server_cpu()
     stats1 = _db_stats(server, "airda_test")
+    wal1 = _wal_stats(server)
     for p in procs:
         p.join()
     server_cpu = cpu1 - cpu0
@@ -233,8 +243,10 @@ def run_one(
         "client_cpu_ms_per_trial": 1e3 * client_cpu / n,
         "xact_per_trial": delta["xact_commit"] / n,
         "rows_written_per_trial": (delta["tup_inserted"] + delta["tup_updated"]) / n,
-        "rows_returned_per_trial": delta["tup_fetched"] / n,
+        "rows_fetched_per_trial": delta["tup_fetched"] / n,
         "rows_scanned_per_trial": delta["tup_returned"] / n,
+        "wal_bytes_per_trial": (wal1["wal_bytes"] - wal0["wal_bytes"]) / n,
+        "wal_syncs_per_trial": (wal1["wal_sync"] - wal0["wal_sync"]) / n,
         "rollbacks": delta["xact_rollback"],
         "deadlocks": delta["deadlocks"],
         "ask_ms_p50": 1e3 * _pct(merged["asks"], 0.5),
@@ -250,6 +262,54 @@ def run_one(
         "lost": len(set(range(total)) - set(told)),
         "duplicated": len(told) - len(set(told)),
     }
+
+
+def _fit(xs: list[float], ys: list[float]) -> tuple[float, float]:
+    """Least squares y = a + b x."""
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    sxx = sum((x - mx) ** 2 for x in xs)
+    b = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx if sxx else 0.0
+    return my - b * mx, b
+
+
+def project(results: list[dict], target: int = 1000) -> list[str]:
+    """The projection to `target` workers: the server's CPU per trial and rows read per trial
+    as measured, fitted linear in the number of workers (each worker's sync reads what the
+    others changed), and the trial rate the workers ask of the server for several trial
+    durations. Lines of Markdown."""
+    ns = [float(r["workers"]) for r in results]
+    a, b = _fit(ns, [r["server_cpu_ms_per_trial"] for r in results])
+    c, d = _fit(ns, [r["rows_fetched_per_trial"] for r in results])
+    xact = statistics.mean(r["xact_per_trial"] for r in results)
+    writes = statistics.mean(r["rows_written_per_trial"] for r in results)
+    wal = statistics.mean(r["wal_bytes_per_trial"] for r in results)
+    lines = [
+        f"fit over {', '.join(str(int(n)) for n in ns)} workers: server CPU per trial = "
+        f"{a:.3f} + {b * 1e3:.3f}e-3 x workers ms; rows fetched per trial = {c:.1f} + "
+        f"{d:.2f} x workers; {xact:.2f} transactions, {writes:.2f} rows written and "
+        f"{wal:.0f} WAL bytes per trial (flat)",
+        "",
+        f"| mean trial | trials/s at {target} workers | commits/s | rows fetched/s | "
+        f"server CPU ms/trial | server cores needed | workers one core saturates | "
+        "workers 16 cores saturate |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for seconds in (1.25, 10.0, 60.0, 600.0):
+        rate = target / seconds
+        cpu = a + b * target
+        cores = rate * cpu / 1e3
+
+        def saturating(n_cores: float, seconds: float = seconds) -> float:
+            # (N / T) (a + b N) / 1000 = cores
+            if b <= 0:
+                return n_cores * 1e3 * seconds / a
+            return (-a + math.sqrt(a * a + 4 * b * 1e3 * n_cores * seconds)) / (2 * b)
+
+        lines.append(
+            f"| {seconds:g} s | {rate:.0f} | {rate * xact:.0f} | {rate * (c + d * target):,.0f} | "
+            f"{cpu:.2f} | {cores:.2f} | {saturating(1):,.0f} | {saturating(16):,.0f} |"
+        )
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -305,7 +365,9 @@ def main(argv: list[str] | None = None) -> int:
         ("ideal/s", "ideal_trials_per_s", "{:.1f}"),
         ("xact/trial", "xact_per_trial", "{:.2f}"),
         ("rows written/trial", "rows_written_per_trial", "{:.2f}"),
-        ("rows returned/trial", "rows_returned_per_trial", "{:.0f}"),
+        ("rows fetched/trial", "rows_fetched_per_trial", "{:.0f}"),
+        ("rows scanned/trial", "rows_scanned_per_trial", "{:.0f}"),
+        ("WAL syncs/trial", "wal_syncs_per_trial", "{:.2f}"),
         ("server CPU ms/trial", "server_cpu_ms_per_trial", "{:.2f}"),
         ("server CPU share", "server_cpu_share", "{:.0%}"),
         ("client CPU ms/trial", "client_cpu_ms_per_trial", "{:.2f}"),
@@ -328,8 +390,13 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 cells.append(fmt.format(r[key]))
         print("| " + " | ".join(cells) + " |")
+    projection = project(results) if len(results) > 1 else []
+    print()
+    print("\n".join(projection))
     if args.json:
-        Path(args.json).write_text(json.dumps({"machine": header, "results": results}, indent=1))
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        doc = {"machine": header, "results": results, "projection": projection}
+        Path(args.json).write_text(json.dumps(doc, indent=1))
     ok = all(
         r["exact_total"] and r["told_once"] and r["all_complete"] and not r["storage_errors"]
         for r in results
