@@ -61,6 +61,9 @@ _LAZY_SUBMODULES = frozenset(
         "synth",
         "lm",
         "prompt",
+        "hpo",
+        "integrations",
+        "viz",
     }
 )
 _LAZY_NAMES = {
