@@ -61,6 +61,7 @@ def test_missing_ray_names_the_extra(tmp_path, monkeypatch):
         ({"resources_per_trial": {"resources": {"a": "x"}}}, "resource names to amounts"),
         ({"max_concurrent": 0}, "max_concurrent"),
         ({"max_retries": -1}, "max_retries"),
+        ({"idle_timeout": 0}, "idle_timeout"),
     ],
 )
 def test_bad_arguments_are_refused(kwargs, message):

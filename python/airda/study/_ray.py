@@ -7,8 +7,9 @@ the trial's heartbeat while it runs and records the result (complete, pruned, or
 its traceback) in the storage. The driver only waits, then syncs the study, so the strategy
 hears of the result, and feeds callbacks and progress.
 
-The actors are detached (they outlive a driver that dies) and named after the study, so a
-driver started again (``load_study`` and ``optimize``) finds them: a trial still running is
+Actors, not tasks: a Ray task shares the fate of the driver that submitted it (it is killed
+when its driver exits), a detached actor does not. The actors are detached and named after
+the study, so a driver started again (``load_study`` and ``optimize``) finds them: a trial still running is
 waited for, a trial asked but never handed over is handed over, and none is lost or run
 twice. A trial whose actor died (its node lost, its process killed) is recorded as failed
 with the node and the worker in the reason, and its parameters run again as a new trial up
@@ -263,6 +264,8 @@ class RayExecutor(Executor):
             raise ValueError(f"max_retries must be an int >= 0, got {max_retries!r}")
         if heartbeat_interval <= 0:
             raise ValueError(f"heartbeat_interval must be > 0, got {heartbeat_interval!r}")
+        if idle_timeout is not None and not idle_timeout > 0:
+            raise ValueError(f"idle_timeout must be > 0 seconds or None, got {idle_timeout!r}")
         self.address = address
         self.resources_per_trial = res
         self.max_concurrent = max_concurrent
