@@ -230,3 +230,29 @@ def test_no_total_is_refused(tmp_path):
     code, _, err = _finish(_worker(config, str(tmp_path / "s.db")))
     assert code == 2
     assert "--max-trials" in err
+
+
+def test_copy_from_a_laptop_study(tmp_path):
+    """--copy-from puts the laptop's study, trials included, into the shared storage once; the
+    copied trials count towards the total; a second --copy-from copies nothing."""
+    laptop = airda.create_study(
+        "shared", storage=tmp_path / "laptop.db", space={"x": airda.space.Float(-3.0, 3.0)}
+    )
+    laptop.optimize(quick, n_trials=5)
+    config = _config(tmp_path, "quick", 12)
+    url = str(tmp_path / "cluster.db")
+    code, out, err = _finish(_worker(config, url, "--copy-from", str(tmp_path / "laptop.db")))
+    assert code == 0, err
+    assert "copied study 'shared' (5 trials)" in out
+    trials = airda.load_study("shared", storage=url).trials
+    _check_exact(trials, 12)
+    assert [t.values for t in trials[:5]] == [t.values for t in laptop.trials]
+    code, out, _ = _finish(
+        _worker(config, url, "--copy-from", str(tmp_path / "laptop.db"), "--max-trials", "13")
+    )
+    assert code == 0
+    assert "nothing copied" in out
+    _check_exact(airda.load_study("shared", storage=url).trials, 13)
+    code, _, err = _finish(_worker(config, str(tmp_path / "c2.db"), "--copy-from", "none.db"))
+    assert code == 2
+    assert "--copy-from none.db: no such file" in err

@@ -61,6 +61,12 @@ def add_parser(sub: Any) -> None:
         help="stop this worker after this many seconds (default: CONFIG's [budget] timeout)",
     )
     p.add_argument(
+        "--copy-from",
+        metavar="SRC",
+        help="first copy the study, with its trials, from SRC (e.g. the laptop's SQLite "
+        "file), unless --storage has it already; its trials count towards the total",
+    )
+    p.add_argument(
         "--workers",
         type=int,
         metavar="K",
@@ -147,14 +153,21 @@ def run(args: argparse.Namespace) -> int:
             store.get_study(cfg.name)
         except StudyNotFoundError:
             existed = False
-            if cfg.space is None:
-                names = [s.record.name for s in store.list_studies()]
-                listed = f"; its studies: {', '.join(names)}" if names else "; it holds none"
-                return _usage(
-                    f"no study {cfg.name!r} in {store.url}{did_you_mean(cfg.name, names)}"
-                    f"{listed}. To create it, {path} needs a [space] (a define-by-run study "
-                    "is created first with airda run)"
-                )
+        if args.copy_from and not existed:
+            failed = _copy(cfg.name, args.copy_from, store)
+            if failed is not None:
+                return failed
+            existed = True
+        elif args.copy_from:
+            print(f"study {cfg.name!r} is in {store.url} already: nothing copied", flush=True)
+        if not existed and cfg.space is None:
+            names = [s.record.name for s in store.list_studies()]
+            listed = f"; its studies: {', '.join(names)}" if names else "; it holds none"
+            return _usage(
+                f"no study {cfg.name!r} in {store.url}{did_you_mean(cfg.name, names)}"
+                f"{listed}. To create it, {path} needs a [space] (a define-by-run study "
+                "is created first with airda run, or copied with --copy-from)"
+            )
         cfg.storage = store
         # A stream of its own: workers that join from other processes or machines never
         # propose the same candidates (see create_study's `stream`).
@@ -166,6 +179,28 @@ def run(args: argparse.Namespace) -> int:
     except StorageError as exc:
         return _usage(f"the storage failed: {exc}")
     return _work(study, cfg, existed, total, limit)
+
+
+def _copy(name: str, source: str, store: Any) -> int | None:
+    """Copy study `name` from `source` into `store`; an exit code if that failed."""
+    from airda.cli.studies import open_storage
+    from airda.storage import StorageError
+    from airda.storage.base import DuplicatedStudyError, StudyNotFoundError
+    from airda.study._study import copy_study
+
+    if "://" not in source and not Path(source).exists():
+        return _usage(f"--copy-from {source}: no such file")
+    try:
+        src = open_storage(source)
+        copy = copy_study(name, from_storage=src, to_storage=store)
+    except DuplicatedStudyError:
+        return None  # another worker copied it meanwhile: join it
+    except StudyNotFoundError:
+        return _usage(f"--copy-from {source}: no study {name!r} there")
+    except (StorageError, ValueError) as exc:
+        return _usage(f"--copy-from {source}: {exc}")
+    print(f"copied study {name!r} ({len(copy.trials)} trials) from {src.url}", flush=True)
+    return None
 
 
 def _work(study: Any, cfg: Any, existed: bool, total: int | None, limit: float | None) -> int:

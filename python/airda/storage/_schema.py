@@ -32,6 +32,7 @@ __all__ = [
     "check_version",
     "dumps",
     "dumps_reported",
+    "import_row",
     "loads",
     "migrate",
     "row_to_record",
@@ -173,6 +174,23 @@ def _time(v: Any, what: str) -> float | None:
     if v is None or _is_number(v):
         return v
     raise Damaged(f"{what} is {v!r}, not a time")
+
+
+def import_row(t: FrozenTrial) -> tuple[Any, ...]:
+    """The columns of a copied trial, from ``state`` to ``traceback`` (see import_trials)."""
+    return (
+        t.state.value,
+        dumps(dict(t.params)),
+        dumps([float(v) for v in t.values]) if t.values is not None else None,
+        dumps_reported({str(int(k)): float(v) for k, v in t.intermediate.items()}),
+        dumps(dict(t.user_attrs)),
+        dumps(dict(t.system_attrs)),
+        t.datetime_start,
+        t.datetime_complete,
+        t.worker,
+        t.error,
+        t.traceback,
+    )
 
 
 def row_to_trial(row: Sequence[Any]) -> FrozenTrial:

@@ -173,6 +173,13 @@ class Storage(abc.ABC):
     ) -> FrozenTrial:
         """Record the end of a RUNNING trial; raise StorageError if it is not running."""
 
+    def import_trials(self, study_id: int, trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
+        """Copy finished or waiting trials (of another storage's study) into study
+        `study_id`, in one transaction, with the study's next numbers in the order given:
+        states, values, parameters, reported values, attributes, errors, times and workers are
+        kept. A RUNNING trial is refused (ValueError): its result is not known yet."""
+        raise NotImplementedError(f"{type(self).__name__} cannot import trials")
+
     @abc.abstractmethod
     def set_intermediate(self, trial_id: int, step: int, value: float) -> None: ...
 
@@ -233,6 +240,17 @@ class Storage(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional for backends without resources
         """Release connections; the storage may be used again afterwards."""
+
+
+def check_importable(trials: Sequence[FrozenTrial]) -> None:
+    for t in trials:
+        if t.state is TrialState.RUNNING:
+            raise ValueError(
+                f"trial {t.number} is running: only finished or waiting trials are copied"
+            )
+        check_json(t.params)
+        check_json(t.user_attrs)
+        check_json(t.system_attrs)
 
 
 def best_of(trials: Sequence[FrozenTrial], directions: Sequence[str]) -> tuple[float, ...] | None:

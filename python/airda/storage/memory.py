@@ -18,6 +18,7 @@ from airda.storage.base import (
     StudyRecord,
     StudySummary,
     best_of,
+    check_importable,
     check_json,
 )
 from airda.trial import FrozenTrial, TrialState
@@ -169,6 +170,21 @@ class InMemoryStorage(Storage):
             if state is TrialState.RUNNING:
                 self._heartbeats[trial.trial_id] = now
             return self._put(study_id, trial)
+
+    def import_trials(self, study_id, trials):
+        check_importable(trials)
+        out = []
+        with self._lock:
+            if study_id not in self._trials:
+                raise StudyNotFoundError(f"no study with id {study_id}")
+            for t in trials:
+                copy = dataclasses.replace(
+                    t, number=len(self._trials[study_id]), trial_id=self._next_trial
+                )
+                self._next_trial += 1
+                self._where[copy.trial_id] = (study_id, copy.number)
+                out.append(self._put(study_id, copy))
+        return out
 
     def finish_trial(
         self,

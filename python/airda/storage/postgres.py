@@ -55,6 +55,7 @@ from airda.storage._schema import (
     check_version,
     dumps,
     dumps_reported,
+    import_row,
     loads,
     migrate,
     row_to_record,
@@ -69,6 +70,7 @@ from airda.storage.base import (
     StudyNotFoundError,
     StudyRecord,
     StudySummary,
+    check_importable,
     check_json,
 )
 from airda.trial import FrozenTrial, TrialState
@@ -602,6 +604,35 @@ class PostgresStorage(Storage):
                     self._study_exists(study_id)
                 return got
         return self._run(insert, txn=False, idempotent=False)
+
+    def import_trials(self, study_id, trials):
+        check_importable(trials)
+        rows = [import_row(t) for t in trials]
+        returning = ", ".join(f"t.{c.strip()}" for c in TRIAL_COLUMNS.split(","))
+
+        def body(con: Any) -> list[FrozenTrial]:
+            # Numbers and sequence numbers for all of them, under the study's counter lock.
+            got = con.execute(
+                "UPDATE study_counters SET next_number=next_number+%s, seq=seq+%s "
+                "WHERE study_id=%s RETURNING next_number-%s, seq-%s",
+                (len(rows), len(rows), study_id, len(rows), len(rows)),
+            ).fetchone()
+            if got is None:
+                raise StudyNotFoundError(f"no study with id {study_id} in {self.url}")
+            number, seq = got
+            out = []
+            for i, row in enumerate(rows):
+                r = con.execute(
+                    "INSERT INTO trials AS t (study_id, number, state, params, trial_values, "
+                    "intermediate, user_attrs, system_attrs, datetime_start, datetime_complete, "
+                    "worker, error, traceback, seq) VALUES "
+                    f"(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING {returning}",
+                    (study_id, number + i, *row, seq + 1 + i),
+                ).fetchone()
+                out.append(row_to_trial(r))
+            return out
+
+        return self._run(body, txn=True, idempotent=False)
 
     def _study_exists(self, study_id: int) -> None:
         if not self._fetch("SELECT 1 FROM studies WHERE study_id=%s", (study_id,)):

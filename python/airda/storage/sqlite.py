@@ -46,6 +46,7 @@ from airda.storage._schema import TRIAL_COLUMNS as _TRIAL_COLUMNS
 from airda.storage._schema import Damaged as _Damaged
 from airda.storage._schema import dumps as _dumps
 from airda.storage._schema import dumps_reported as _dumps_reported
+from airda.storage._schema import import_row as _import_row
 from airda.storage._schema import loads as _loads
 from airda.storage._schema import row_to_record as _row_to_record
 from airda.storage._schema import row_to_trial as _row_to_trial
@@ -57,6 +58,7 @@ from airda.storage.base import (
     StudyNotFoundError,
     StudyRecord,
     StudySummary,
+    check_importable,
     check_json,
 )
 from airda.trial import FrozenTrial, TrialState
@@ -452,6 +454,34 @@ class SQLiteStorage(Storage):
                 worker=worker if running else "",
                 trial_id=cur.lastrowid,
             )
+
+        return self._write_txn(body)
+
+    def import_trials(self, study_id, trials):
+        check_importable(trials)
+        rows = [_import_row(t) for t in trials]
+
+        def body(con: sqlite3.Connection) -> list[FrozenTrial]:
+            if (
+                con.execute("SELECT 1 FROM studies WHERE study_id=?", (study_id,)).fetchone()
+                is None
+            ):
+                raise StudyNotFoundError(f"no study with id {study_id} in {self.url}")
+            number = con.execute(
+                "SELECT COALESCE(MAX(number), -1) + 1 FROM trials WHERE study_id=?", (study_id,)
+            ).fetchone()[0]
+            seq = self._next_seq(con, study_id)
+            ids = []
+            for i, row in enumerate(rows):
+                cur = con.execute(
+                    "INSERT INTO trials (study_id, number, state, params, trial_values, "
+                    "intermediate, user_attrs, system_attrs, datetime_start, datetime_complete, "
+                    "worker, error, traceback, seq) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (study_id, number + i, *row, seq + i),
+                )
+                ids.append(cur.lastrowid)
+            return [self._trial(con, i) for i in ids]
 
         return self._write_txn(body)
 

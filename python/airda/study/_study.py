@@ -35,7 +35,7 @@ from airda.trial import (
     frozen_to_mapping,
 )
 
-__all__ = ["Study", "create_study", "load_study"]
+__all__ = ["Study", "copy_study", "create_study", "load_study"]
 
 log = logging.getLogger("airda")
 
@@ -757,3 +757,63 @@ def load_study(
         study.fail_stale_trials()
     study._sync()
     return study
+
+
+def copy_study(
+    name: str,
+    *,
+    from_storage: Storage | str | os.PathLike[str],
+    to_storage: Storage | str | os.PathLike[str],
+    to_name: str | None = None,
+) -> Study:
+    """Copy a study, its settings and every trial, into another storage (a laptop's SQLite
+    file into the PostgreSQL server a cluster shares, say), and return the copy, loaded.
+
+    Trials keep their numbers, states, values, parameters, reported values, attributes,
+    errors, times and workers; they are written in one transaction. A trial still running in
+    the source is copied as failed (its result is not known); waiting trials stay waiting.
+
+    Raises DuplicatedStudyError if `to_storage` has a study of that name already.
+
+    Example:
+        >>> import airda
+        >>> from airda.space import Float
+        >>> from airda.storage import InMemoryStorage
+        >>> laptop = airda.create_study("sweep", space={"x": Float(0, 1)}, seed=0)
+        >>> laptop.optimize(lambda t: t["x"], n_trials=5)
+        >>> copy = copy_study("sweep", from_storage=laptop.storage, to_storage=InMemoryStorage())
+        >>> [t.number for t in copy.trials], copy.best_value == laptop.best_value
+        ([0, 1, 2, 3, 4], True)
+    """
+    import dataclasses
+
+    source = get_storage(from_storage)
+    target = get_storage(to_storage)
+    record = source.get_study(name)
+    trials, _ = source.get_trials(record.study_id)
+    now = time.time()
+    trials = [
+        t
+        if t.state is not TrialState.RUNNING
+        else dataclasses.replace(
+            t,
+            state=TrialState.FAIL,
+            error="NotFinished: the trial was running when its study was copied",
+            datetime_complete=now,
+        )
+        for t in sorted(trials, key=lambda t: t.number)
+    ]
+    copy = target.create_study(
+        to_name or record.name,
+        record.directions,
+        record.space,
+        record.strategy,
+        dict(record.user_attrs),
+    )
+    try:
+        target.import_trials(copy.study_id, trials)
+    except BaseException:
+        # No half-copied study is left behind.
+        target.delete_study(copy.name)
+        raise
+    return load_study(copy.name, storage=target)

@@ -29,6 +29,7 @@ __all__ = [
     "test_claim_waiting_trials_in_order",
     "test_dead_workers_trials_are_failed",
     "test_finish_only_running_trials",
+    "test_import_trials_keeps_every_field",
     "test_incremental_sync",
     "test_intermediate_values_and_attrs",
     "test_max_trials_is_exact_under_contention",
@@ -279,3 +280,64 @@ def test_max_trials_is_exact_under_contention(storage: Storage) -> None:
     assert len(refused) == n_threads
     trials, _ = storage.get_trials(sid)
     assert [t.number for t in trials] == list(range(limit))
+
+
+def test_import_trials_keeps_every_field(storage: Storage) -> None:
+    """Trials copied from another study keep their state, values, reports, attributes, error,
+    times and worker; they take the study's next numbers and readers see them as changes."""
+    src = InMemoryStorage()
+    sid0 = src.create_study("src", ["minimize"], None, None, {}).study_id
+    done = src.create_trial(sid0, {"x": 1.5}, worker="laptop:1")
+    src.set_intermediate(done.trial_id, 1, float("inf"))
+    src.set_intermediate(done.trial_id, 2, 0.5)
+    src.set_trial_user_attr(done.trial_id, "note", {"a": [1]})
+    done = src.finish_trial(
+        done.trial_id, TrialState.COMPLETE, values=[0.25], system_attrs={"ask_index": 0}
+    )
+    failed = src.finish_trial(
+        src.create_trial(sid0, {"x": 2.0}, worker="laptop:1").trial_id,
+        TrialState.FAIL,
+        error="ValueError: boom",
+        traceback="Traceback ...",
+    )
+    pruned = src.finish_trial(
+        src.create_trial(sid0, {"x": 3.0}).trial_id, TrialState.PRUNED, values=[9.0]
+    )
+    waiting = src.create_trial(sid0, {"x": 4.0}, state=TrialState.WAITING)
+    running = src.create_trial(sid0, {"x": 5.0})
+    originals = [done, failed, pruned, waiting]
+
+    sid = storage.create_study("dst", ["minimize"], None, None, {}).study_id
+    storage.create_trial(sid, {"x": 0.0})  # number 0 is taken: the copies follow
+    _, seq = storage.get_trials(sid)
+    copies = storage.import_trials(sid, originals)
+    assert [t.number for t in copies] == [1, 2, 3, 4]
+    changed, _ = storage.get_trials(sid, seq)
+    assert [t.number for t in changed] == [1, 2, 3, 4]
+    for copy, t in zip(changed, originals, strict=True):
+        for field in (
+            "state",
+            "values",
+            "params",
+            "intermediate",
+            "user_attrs",
+            "system_attrs",
+            "error",
+            "traceback",
+            "worker",
+        ):
+            assert getattr(copy, field) == getattr(t, field), field
+        for field in ("datetime_start", "datetime_complete"):
+            want = getattr(t, field)
+            got = getattr(copy, field)
+            assert (got is None) == (want is None), field
+            assert want is None or abs(got - want) < 1e-3, field
+    # The copied waiting trial is claimed like any other.
+    claimed = storage.create_trial(sid, None, worker="w", claim_waiting=True)
+    assert claimed.params == {"x": 4.0}
+    with pytest.raises(ValueError, match="running"):
+        storage.import_trials(sid, [running])
+    with pytest.raises(StudyNotFoundError):
+        storage.import_trials(sid + 1000, [done])
+    assert storage.import_trials(sid, []) == []
+    assert len(storage.get_trials(sid)[0]) == 5
