@@ -5,6 +5,7 @@ records the running trial failed and exits 143; bad studies and servers are one-
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -256,3 +257,27 @@ def test_copy_from_a_laptop_study(tmp_path):
     code, _, err = _finish(_worker(config, str(tmp_path / "c2.db"), "--copy-from", "none.db"))
     assert code == 2
     assert "--copy-from none.db: no such file" in err
+
+
+def test_sigterm_with_worker_processes(tmp_path):
+    """--workers 2: SIGTERM to the worker command stops its processes, whose running trials
+    are recorded failed; nothing is left running."""
+    url = str(tmp_path / "shared.db")
+    config = _config(tmp_path, "slow", 1000)
+    proc = _worker(config, url, "--workers", "2")
+    end = time.monotonic() + 30
+    while time.monotonic() < end:
+        with contextlib.suppress(KeyError):
+            study = airda.load_study("shared", storage=url)
+            if len(study.trials) >= 4 and study.get_trials([TrialState.RUNNING]):
+                break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    code, _, err = _finish(proc)
+    assert code == 143, err
+    assert "Traceback" not in err
+    trials = airda.load_study("shared", storage=url).trials
+    assert not [t for t in trials if t.state is TrialState.RUNNING]
+    assert [t.number for t in trials] == list(range(len(trials)))
+    failed = [t for t in trials if t.state is TrialState.FAIL]
+    assert all("WorkerTerminated" in t.error for t in failed)

@@ -257,7 +257,9 @@ class WorkerTerminated(BaseException):
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
-    raise WorkerTerminated(f"the worker was stopped by signal {signum} (its parent ended)")
+    raise WorkerTerminated(
+        f"the worker was stopped by signal {signum} (its driver was stopped, or ended)"
+    )
 
 
 def _die_with_parent(parent: int) -> None:
@@ -318,6 +320,8 @@ def _worker_main(
             _loop(study, objective, budget, catch, (), None)
     except WorkerTerminated:
         sys.exit(128 + signal.SIGTERM)
+    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group: the parent reports it
+        sys.exit(128 + signal.SIGINT)
 
 
 class ProcessExecutor(Executor):
