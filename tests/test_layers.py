@@ -51,6 +51,7 @@ LAYERS: dict[str, int] = {
     "viz": 6,  # plots of studies of every domain
     "testing": 6,
     "examples": 6,
+    "dashboard": 6,  # the web dashboard: draws airda.viz's plots, started by `airda dashboard`
 }
 # Imports within one layer that are allowed: the public logging module re-exports the
 # private one, the loader opens the compiled module, prompt search and code evolution use the
@@ -61,6 +62,8 @@ ALLOWED_SIDEWAYS = {
     ("_native", "_C"),
     ("prompt", "lm"),
     ("cli", "viz"),  # `airda report` writes airda.viz's report
+    ("cli", "dashboard"),  # `airda dashboard` serves the dashboard
+    ("dashboard", "viz"),  # the dashboard's plots are airda.viz's
     ("codeopt", "lm"),
     *((domain, "eval") for domain in ("hpo", "nas", "codeopt", "synth", "lm", "prompt")),
 }

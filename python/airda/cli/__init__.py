@@ -24,7 +24,15 @@ __all__ = ["main"]
 
 # Commands that live in one module each, `airda.cli.<name>`, with `add_parser(sub)` (argparse
 # only: building the parser stays light) and `run(args) -> int` (the exit code).
-_COMMAND_MODULES: tuple[str, ...] = ("synth", "lm", "prompt", "evolve", "worker", "report")
+_COMMAND_MODULES: tuple[str, ...] = (
+    "synth",
+    "lm",
+    "prompt",
+    "evolve",
+    "worker",
+    "report",
+    "dashboard",
+)
 
 _VERBOSITIES = ("debug", "info", "warning", "error", "critical")
 
