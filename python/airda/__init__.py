@@ -22,7 +22,7 @@ from airda._version import __version__
 
 if TYPE_CHECKING:
     from airda import codeopt, eval, nas, ops, space
-    from airda.study import Study, Trial, create_study, load_study
+    from airda.study import Study, Trial, copy_study, create_study, load_study
     from airda.trial import FrozenTrial, TrialPruned, TrialState
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "TrialState",
     "__version__",
     "codeopt",
+    "copy_study",
     "create_study",
     "eval",
     "load_study",
@@ -69,6 +70,7 @@ _LAZY_SUBMODULES = frozenset(
 _LAZY_NAMES = {
     "create_study": "airda.study",
     "load_study": "airda.study",
+    "copy_study": "airda.study",
     "Study": "airda.study",
     "Trial": "airda.study",
     "FrozenTrial": "airda.trial",

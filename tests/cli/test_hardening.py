@@ -639,7 +639,7 @@ def test_nas_search_logs_progress_off_a_terminal(monkeypatch, capsys):
     args = ["nas", "search", "--benchmark", str(table), "--budget", "10", "--seeds", "2"]
     code, _, err = run_cli(args, capsys)
     assert code == 0
-    assert "rea on cifar10-val: 1/2 seeds (50%)" in err
+    assert "default on cifar10-val: 1/2 seeds (50%)" in err
     assert "cifar10-val=" in err
 
 

@@ -23,7 +23,7 @@ from airda.study._executor import (
     WorkerTerminated,
     get_executor,
 )
-from airda.study._study import Study, create_study, load_study
+from airda.study._study import Study, copy_study, create_study, load_study
 from airda.study._trial import Trial
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "ThreadExecutor",
     "Trial",
     "WorkerTerminated",
+    "copy_study",
     "create_study",
     "get_executor",
     "load_study",
