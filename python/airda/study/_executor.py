@@ -446,7 +446,8 @@ class ProcessExecutor(Executor):
 
 
 def get_executor(executor: Executor | str | None, n_workers: int = 1) -> Executor:
-    """An executor from an instance or a name: ``"serial"``, ``"thread"``, ``"process"``."""
+    """An executor from an instance or a name: ``"serial"``, ``"thread"``, ``"process"``,
+    ``"ray"`` (:class:`~airda.study.RayExecutor` on the cluster ``ray.init()`` finds)."""
     if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
         raise ValueError(f"n_workers must be an int >= 1, got {n_workers!r}")
     if isinstance(executor, Executor):
@@ -461,4 +462,13 @@ def get_executor(executor: Executor | str | None, n_workers: int = 1) -> Executo
         return ThreadExecutor(n_workers)
     if executor == "process":
         return ProcessExecutor(n_workers)
-    raise ValueError(f"unknown executor {executor!r}; use 'serial', 'thread' or 'process'")
+    if executor == "ray":
+        from airda.study._ray import RayExecutor
+
+        # n_workers caps the trials running at once (1, the default, means "as many as the
+        # cluster's resources allow": a Ray user sizes runs by resources, not by a count).
+        return RayExecutor(max_concurrent=None if n_workers == 1 else n_workers)
+    raise ValueError(
+        f"unknown executor {executor!r}; use 'serial', 'thread', 'process' or 'ray' "
+        "(or an Executor instance, e.g. RayExecutor(address=...))"
+    )

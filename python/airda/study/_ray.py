@@ -27,7 +27,6 @@ import math
 import os
 import threading
 import time
-import traceback as tb_module
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -35,14 +34,13 @@ from typing import TYPE_CHECKING, Any
 
 from airda._logging import TrialProgress as _Progress
 from airda._logging import log_trial_finished
-from airda.space import candidate_key
 from airda.storage.base import MaxTrialsReached, StorageError
 from airda.strategies import StrategyExhausted
 from airda.study._executor import HEARTBEAT_INTERVAL, MAX_REPEATS, Executor, _Heartbeat
-from airda.trial import FrozenTrial, TrialPruned, TrialState
+from airda.trial import FrozenTrial, TrialState
 
 if TYPE_CHECKING:
-    from airda.study._study import Study
+    pass
 
 __all__ = ["RayExecutor"]
 
@@ -65,33 +63,6 @@ def _import_ray() -> Any:
 
 
 # ---- the actor side ----------------------------------------------------------------------
-
-
-def _evaluate(study: Study, trial: Any, objective: Callable, catch: tuple) -> FrozenTrial:
-    """Run `objective` on a started trial and record how it ended, as ``Study.optimize`` does
-    in one process (pruned, failed with the traceback, or told its values)."""
-    try:
-        result = objective(trial)
-    except TrialPruned:
-        return study.tell(trial, state=TrialState.PRUNED)
-    except catch as exc:
-        frozen = study.tell(
-            trial,
-            state=TrialState.FAIL,
-            error=f"{type(exc).__name__}: {exc}",
-            traceback=tb_module.format_exc(),
-        )
-        log.warning("trial %d failed: %s", frozen.number, frozen.error)
-        return frozen
-    except BaseException as exc:
-        study.tell(
-            trial,
-            state=TrialState.FAIL,
-            error=f"{type(exc).__name__}: {exc}",
-            traceback=tb_module.format_exc(),
-        )
-        raise
-    return study.tell(trial, result)
 
 
 class _TrialRunner:
@@ -161,7 +132,7 @@ class _TrialRunner:
         self.current_id = trial_id
         try:
             with _Heartbeat(study, self.interval):
-                return _evaluate(study, Trial(study, frozen), objective, catch).state.value
+                return study._evaluate(Trial(study, frozen), objective, catch).state.value
         finally:
             self.current_id = None
             self.last_used = time.monotonic()
@@ -492,25 +463,7 @@ class _Driver:
 
     def _reuse(self, trial: Any) -> FrozenTrial | None:
         """A candidate evaluated before gets its result, as in one process."""
-        study = self.study
-        if not study.cache or study._dynamic or getattr(study.strategy, "proposes_repeats", 0):
-            return None
-        with study._lock:
-            for t in study._unkeyed:
-                study._complete_by_key.setdefault(candidate_key(t.params), t)
-            study._unkeyed.clear()
-            cached = study._complete_by_key.get(candidate_key(trial.params))
-        if cached is None or cached.number == trial.number:
-            return None
-        frozen = study.storage.finish_trial(
-            trial.trial_id,
-            TrialState.COMPLETE,
-            values=cached.values,
-            system_attrs={"cached_from": cached.number},
-        )
-        with study._lock:
-            study._trials[frozen.number] = frozen
-        return frozen
+        return self.study._reuse_result(trial)
 
     def _submit(self, slot: _Slot, trial: FrozenTrial, counted: bool) -> None:
         slot.trial, slot.counted = trial, counted

@@ -506,24 +506,40 @@ class Study:
                 f"every candidate of the finite space ({self._space_size}) has been evaluated"
             )
         trial = self.ask(max_trials=max_trials)
-        cached = None
-        if self.cache and not self._dynamic and not getattr(self.strategy, "proposes_repeats", 0):
-            with self._lock:
-                for t in self._unkeyed:
-                    self._complete_by_key.setdefault(candidate_key(t.params), t)
-                self._unkeyed.clear()
+        reused = self._reuse_result(trial)
+        if reused is not None:
+            return reused
+        return self._evaluate(trial, objective, catch)
+
+    def _reuse_result(self, trial: Any) -> FrozenTrial | None:
+        """Finish `trial` (asked, running) with the result of the same candidate evaluated
+        before, when the study reuses results; None when there is none to reuse."""
+        if not self.cache or self._dynamic or getattr(self.strategy, "proposes_repeats", 0):
+            return None
+        with self._lock:
+            for t in self._unkeyed:
+                self._complete_by_key.setdefault(candidate_key(t.params), t)
+            self._unkeyed.clear()
             cached = self._complete_by_key.get(candidate_key(trial.params))
-        if cached is not None and cached.number != trial.number:
-            # The strategy proposed a candidate already evaluated: reuse its result.
-            frozen = self._storage.finish_trial(
-                trial.trial_id,
-                TrialState.COMPLETE,
-                values=cached.values,
-                system_attrs={"cached_from": cached.number},
-            )
-            with self._lock:
-                self._trials[frozen.number] = frozen
-            return frozen
+        if cached is None or cached.number == trial.number:
+            return None
+        # The strategy proposed a candidate already evaluated: reuse its result.
+        frozen = self._storage.finish_trial(
+            trial.trial_id,
+            TrialState.COMPLETE,
+            values=cached.values,
+            system_attrs={"cached_from": cached.number},
+        )
+        with self._lock:
+            self._trials[frozen.number] = frozen
+        return frozen
+
+    def _evaluate(
+        self, trial: Trial, objective: Objective, catch: tuple[type[BaseException], ...]
+    ) -> FrozenTrial:
+        """Run `objective` on a started trial and record how it ended: pruned, failed with
+        its traceback (re-raised unless its type is in `catch`), or told its values. The one
+        place every executor (in this process, a worker process, a Ray actor) ends a trial."""
         try:
             result = objective(trial)
         except TrialPruned:
