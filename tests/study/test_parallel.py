@@ -156,3 +156,20 @@ def test_thread_workers_with_in_memory_storage():
     study.optimize(objectives.quadratic, n_trials=30, n_workers=3, executor="thread")
     assert len(study.trials) == 30
     assert all(t.state is TrialState.COMPLETE for t in study.trials)
+
+
+def test_executors_by_name():
+    from airda.study import ProcessExecutor, RayExecutor, SerialExecutor, ThreadExecutor
+    from airda.study._executor import get_executor
+
+    assert isinstance(get_executor(None), SerialExecutor)
+    assert isinstance(get_executor(None, 3), ProcessExecutor)
+    assert isinstance(get_executor("thread", 2), ThreadExecutor)
+    ray = get_executor("ray", 4)  # Ray itself is imported only when it runs
+    assert isinstance(ray, RayExecutor)
+    assert ray.max_concurrent == 4
+    assert get_executor("ray").max_concurrent is None
+    with pytest.raises(ValueError, match="'serial', 'thread', 'process' or 'ray'"):
+        get_executor("dask")
+    with pytest.raises(ValueError, match="n_workers must be an int >= 1"):
+        get_executor("thread", 0)
