@@ -289,25 +289,46 @@ class DashboardServer(ThreadingHTTPServer):
         return trials, len(trials)
 
     def variants(self, name: str) -> list[dict[str, Any]]:
+        """Code variants, best first: trials with ``code``, ``speedup``, ``median_s`` (the
+        profiler's, as airda.codeopt records them) or ``failure`` attributes. The speed-up is the
+        trial's ``speedup`` attribute, else the study's reference median over the trial's, with
+        the interval from the trial's ``speedup_ci`` or its ``ci_low_s``/``ci_high_s``."""
         cache = self.ready_cache(name)
         with cache.lock:
             trials = sorted(cache.trials.values(), key=lambda t: t.number)
+        reference = cache.record.user_attrs.get("reference")
+        ref = reference.get("median_s") if isinstance(reference, dict) else None
         rows = []
         for t in trials:
             if not _is_variant(t):
                 continue
             a = t.user_attrs
+            speedup, low, high = a.get("speedup"), None, None
+            if isinstance(a.get("speedup_ci"), list) and len(a["speedup_ci"]) == 2:
+                low, high = a["speedup_ci"]
+            median = a.get("median_s")
+            if speedup is None and _is_number(ref) and _is_number(median) and median > 0:
+                speedup = ref / median
+                lo_s, hi_s = a.get("ci_low_s"), a.get("ci_high_s")
+                if _is_number(lo_s) and _is_number(hi_s) and lo_s > 0:
+                    low, high = ref / hi_s, ref / lo_s
+            failure = a.get("failure")
+            if t.error:
+                first = t.error.splitlines()[0]
+                failure = f"{failure}: {first}" if failure else first
             rows.append(
                 {
                     "number": t.number,
                     "state": t.state.value,
-                    "variant": a.get("variant", a.get("code", "")),
-                    "speedup": a.get("speedup"),
-                    "speedup_low": a.get("speedup_low", a.get("speedup_ci", [None, None])[0]),
-                    "speedup_high": a.get("speedup_high", a.get("speedup_ci", [None, None])[-1]),
-                    "error": (t.error or "").splitlines()[0] if t.error else a.get("failure"),
+                    "variant": a.get("code") or ", ".join(f"{k}={v}" for k, v in t.params.items()),
+                    "median_s": median,
+                    "speedup": speedup,
+                    "speedup_low": low,
+                    "speedup_high": high,
+                    "failure": failure,
                 }
             )
+        rows.sort(key=lambda r: (r["speedup"] is None, -(r["speedup"] or 0.0), r["number"]))
         return rows
 
 
@@ -319,7 +340,7 @@ def _is_number(v: Any) -> bool:
 
 
 def _is_variant(t: FrozenTrial) -> bool:
-    return "speedup" in t.user_attrs or "code" in t.user_attrs
+    return any(k in t.user_attrs for k in ("code", "speedup", "median_s", "failure"))
 
 
 def _passes(value: Any, text: str) -> bool:

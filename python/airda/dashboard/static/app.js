@@ -160,12 +160,10 @@ function buildStudy(name, summary) {
   const summaryBox = el("section", { id: "summary" });
   const grid = el("div", { class: "grid" }, ...kinds.map((k) => plotSection(k, k === "contour" ? pickers : null)));
   const table = trialTable(name, summary, numeric);
-  main.replaceChildren(el("h1", {}, "Study ", el("span", { id: "study-name" }, name)), summaryBox, grid, table.section);
-  let variants = null;
-  if (summary.has_variants) {
-    variants = variantTable(name);
-    main.append(variants.section);
-  }
+  // Code variants (a codeopt study) come first: their table is what such a study is about.
+  const variants = summary.has_variants ? variantTable(name) : null;
+  main.replaceChildren(el("h1", {}, "Study ", el("span", { id: "study-name" }, name)), summaryBox,
+    ...(variants ? [variants.section] : []), grid, table.section);
 
   const drawSummary = (s) => {
     const states = Object.entries(s.states).map(([k, v]) => el("span", { class: "state-" + k }, `${k} ${fmt(v)}`));
@@ -260,14 +258,15 @@ function variantTable(name) {
   const body = el("tbody");
   const section = el("section", { id: "section-variants" }, el("h2", {}, "Code variants"),
     el("div", { class: "table-wrap" }, el("table", { id: "variants" },
-      el("thead", {}, el("tr", {}, ...["trial", "state", "variant", "speed-up", "interval", "failure"].map((h) => el("th", {}, h)))), body)));
+      el("thead", {}, el("tr", {}, ...["trial", "state", "variant", "median (s)", "speed-up", "interval", "failure"].map((h) => el("th", {}, h)))), body)));
   async function load() {
     const { body: r } = await getJSON(api(name, "/variants"));
     body.replaceChildren(...(r.variants || []).map((v) => el("tr", {},
       el("td", { class: "num" }, v.number), el("td", { class: "state-" + v.state }, v.state),
-      el("td", {}, String(v.variant).slice(0, 80)), el("td", { class: "num" }, v.speedup == null ? "" : fmt(v.speedup) + "×"),
+      el("td", {}, String(v.variant).slice(0, 80)), el("td", { class: "num" }, fmt(v.median_s)),
+      el("td", { class: "num" }, v.speedup == null ? "" : fmt(v.speedup) + "×"),
       el("td", { class: "num" }, v.speedup_low == null ? "" : `${fmt(v.speedup_low)} – ${fmt(v.speedup_high)}`),
-      el("td", { class: "error" }, v.error || ""))));
+      el("td", { class: "error" }, v.failure || ""))));
   }
   return { section, load };
 }
