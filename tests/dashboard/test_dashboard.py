@@ -134,7 +134,12 @@ def test_study_summary(server, db):
 @pytest.mark.parametrize(
     ("study", "kind", "status"),
     [("curves", k, 422 if k == "pareto" else 200) for k in PLOTS]
-    + [("pareto", "pareto", 200), ("curves", "nope", 422)],
+    + [
+        ("pareto", "pareto", 200),
+        ("curves", "importance?evaluator=fanova", 200),
+        ("curves", "importance?evaluator=bogus", 422),
+        ("curves", "nope", 422),
+    ],
 )
 def test_every_plot(server, study, kind, status):
     _ready(server, study)

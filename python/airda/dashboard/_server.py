@@ -190,14 +190,21 @@ class DashboardServer(ThreadingHTTPServer):
         ]
         return out
 
-    def since(self, name: str, seq: int) -> dict[str, Any]:
-        """The trials written after sequence number `seq` (all of them for 0), the study's
-        counts, and the sequence number to ask from next time."""
+    def since(self, name: str, seq: int, limit: int = 1000) -> dict[str, Any]:
+        """The trials written after sequence number `seq` (the last `limit` of them by number;
+        ``n_changed`` says how many there were), the study's counts, and the sequence number
+        to ask from next time. ``seq=0``: the whole study, from the server's cache."""
         cache = self.ready_cache(name)
-        trials, now = cache.source.get_trials(cache.record.study_id, max(seq, 0))
+        if seq <= 0:
+            with cache.lock:
+                trials, now = list(cache.trials.values()), cache.seq
+        else:
+            trials, now = cache.source.get_trials(cache.record.study_id, seq)
+        trials.sort(key=lambda t: t.number)
         with cache.lock:
             out = cache.summary()
-        out["trials"] = [_trial_json(t) for t in trials]
+        out["n_changed"] = len(trials)
+        out["trials"] = [_trial_json(t) for t in trials[max(0, len(trials) - limit) :]]
         out["seq"] = now
         return out
 
@@ -208,6 +215,11 @@ class DashboardServer(ThreadingHTTPServer):
 
         params = [p for p in query.get("params", "").split(",") if p] or None
         objective = int(query.get("objective", "0"))
+        # PED-ANOVA by default: fANOVA's random forest (scikit-learn, with pandas and pyarrow
+        # behind it) adds about 150 MB to the server; ?evaluator=fanova asks for it.
+        evaluator = query.get("evaluator", "ped-anova")
+        if evaluator not in ("ped-anova", "fanova"):
+            raise ValueError(f"evaluator is 'ped-anova' or 'fanova', got {evaluator!r}")
         cache = self.cache(name)
         partial = False
         if not cache.ready:
@@ -220,7 +232,7 @@ class DashboardServer(ThreadingHTTPServer):
         else:
             cache.refresh(_POLL_MIN_AGE)
             seq = cache.seq
-            key = (name, kind, tuple(params or ()), objective)
+            key = (name, kind, tuple(params or ()), objective, evaluator)
             hit = self._plots.get(key)
             if hit is not None and (
                 hit[0] == seq or time.monotonic() - hit[1] < _SLOW_PLOTS.get(kind, 0.0)
@@ -233,6 +245,8 @@ class DashboardServer(ThreadingHTTPServer):
             kwargs["objective"] = objective
         if kind in ("parallel", "slice", "contour", "importance") and params:
             kwargs["params"] = params
+        if kind == "importance":
+            kwargs["evaluator"] = evaluator
         draw = {
             "history": viz.plot_history,
             "parallel": viz.plot_parallel_coordinates,
@@ -251,7 +265,7 @@ class DashboardServer(ThreadingHTTPServer):
         # The figure's JSON as plotly writes it (numpy arrays included), spliced in unparsed.
         body = (head[:-1] + ', "figure": ' + pio.to_json(fig) + "}").encode()
         if not partial:
-            self._plots[(name, kind, tuple(params or ()), objective)] = (
+            self._plots[(name, kind, tuple(params or ()), objective, evaluator)] = (
                 seq,
                 time.monotonic(),
                 body,
@@ -480,7 +494,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not rest:
             self._json(srv.summary(name))
         elif rest == ["since"]:
-            self._json(srv.since(name, int(query.get("seq", "0"))))
+            self._json(srv.since(name, int(query.get("seq", "0")), int(query.get("limit", "1000"))))
         elif rest == ["loading"]:
             self._json(srv.loading(name))
         elif len(rest) == 2 and rest[0] == "plot":

@@ -30,6 +30,7 @@ __all__ = ["ReadOnlySource", "StudyCache", "open_read_only"]
 
 _CHUNK = 5000  # trials decoded between two progress updates
 _STATES = {s.value: s for s in TrialState}
+_NONE: dict[str, Any] = {}  # shared by the value-only trials, which nothing mutates
 
 
 def open_read_only(url: str | os.PathLike[str]) -> ReadOnlySource:
@@ -126,16 +127,33 @@ class _SQLiteSource(ReadOnlySource):
         return rows, seq
 
     def get_trials(self, study_id, since_seq, progress=None):
-        rows, seq = self._snapshot(
-            study_id,
-            f"SELECT {TRIAL_COLUMNS} FROM trials WHERE study_id=? AND seq>? ORDER BY number",
-            (study_id, since_seq),
-        )
+        con = self._con()
         out: list[FrozenTrial] = []
-        for start in range(0, len(rows), _CHUNK):
-            out.extend(row_to_trial(r) for r in rows[start : start + _CHUNK])
-            if progress is not None:
-                progress(len(out), len(rows))
+        # One read transaction, rows decoded as they are fetched (a chunk of raw rows in
+        # memory at a time, not the whole study's twice).
+        con.execute("BEGIN")
+        try:
+            if (
+                con.execute("SELECT 1 FROM studies WHERE study_id=?", (study_id,)).fetchone()
+                is None
+            ):
+                raise StudyNotFoundError(f"no study with id {study_id} in {self.url}")
+            total = con.execute(
+                "SELECT COUNT(*) FROM trials WHERE study_id=? AND seq>?", (study_id, since_seq)
+            ).fetchone()[0]
+            cur = con.execute(
+                f"SELECT {TRIAL_COLUMNS} FROM trials WHERE study_id=? AND seq>? ORDER BY number",
+                (study_id, since_seq),
+            )
+            while rows := cur.fetchmany(_CHUNK):
+                out.extend(row_to_trial(r) for r in rows)
+                if progress is not None:
+                    progress(len(out), max(total, len(out)))
+            seq = con.execute(
+                "SELECT COALESCE(MAX(seq), 0) FROM trials WHERE study_id=?", (study_id,)
+            ).fetchone()[0]
+        finally:
+            con.execute("COMMIT")
         return out, seq
 
     def last_updates(self):
@@ -156,8 +174,11 @@ class _SQLiteSource(ReadOnlySource):
             FrozenTrial(
                 number,
                 _STATES[state],
-                {},
+                _NONE,
                 tuple(json.loads(values)) if values else None,
+                intermediate=_NONE,
+                user_attrs=_NONE,
+                system_attrs=_NONE,
                 datetime_start=start,
                 datetime_complete=end,
             )

@@ -156,9 +156,15 @@ function buildStudy(name, summary) {
   selA.addEventListener("change", redrawContour);
   selB.addEventListener("change", redrawContour);
   const pickers = el("div", { class: "filters" }, el("label", {}, "x ", selA), el("label", {}, "y ", selB));
+  const evaluator = el("select", { id: "importance-evaluator" },
+    el("option", { value: "ped-anova" }, "PED-ANOVA"), el("option", { value: "fanova" }, "fANOVA (random forest)"));
+  const importanceQuery = () => "?evaluator=" + evaluator.value;
+  evaluator.addEventListener("change", () => drawPlot(name, "importance", importanceQuery()));
+  const extras = { contour: pickers, importance: el("div", { class: "filters" }, el("label", {}, "evaluator ", evaluator)) };
+  const queryOf = (k) => (k === "contour" ? contourQuery() : k === "importance" ? importanceQuery() : "");
 
   const summaryBox = el("section", { id: "summary" });
-  const grid = el("div", { class: "grid" }, ...kinds.map((k) => plotSection(k, k === "contour" ? pickers : null)));
+  const grid = el("div", { class: "grid" }, ...kinds.map((k) => plotSection(k, extras[k])));
   const table = trialTable(name, summary, numeric);
   // Code variants (a codeopt study) come first: their table is what such a study is about.
   const variants = summary.has_variants ? variantTable(name) : null;
@@ -173,7 +179,7 @@ function buildStudy(name, summary) {
     summaryBox.replaceChildren(el("div", {}, ...parts));
   };
   const drawAll = () => {
-    for (const k of kinds) drawPlot(name, k, k === "contour" ? contourQuery() : "");
+    for (const k of kinds) drawPlot(name, k, queryOf(k));
     table.load();
     if (variants) variants.load();
   };
