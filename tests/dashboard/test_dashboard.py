@@ -239,6 +239,35 @@ def test_assets_ship_with_the_package(server):
     assert _get(server, "/static/nope.js")[0] == 404
 
 
+def test_history_from_values_alone_while_a_study_loads(server):
+    """Before a study's first read ends, the history is drawn from its values alone (the
+    parameters are not decoded) and the other plots answer 202 with the progress."""
+    from airda.dashboard._server import _NotReady
+    from airda.dashboard._source import StudyCache
+
+    cache = StudyCache(server.source, "curves", server.source.get_study("curves"))
+    assert not cache.ready
+    view = cache.light_view()
+    assert len(view.trials) == view.n_total == 30
+    assert all(t.params == {} for t in view.trials)
+    assert len(view.complete()) == sum(t.state is TrialState.COMPLETE for t in view.trials) > 0
+    srv = DashboardServer(server.source, port=0)
+    try:
+        srv._caches["curves"] = cache  # a study whose first read has not ended
+        body = json.loads(srv.plot("curves", "history", {}))
+        assert body["partial"]
+        assert body["total"] == 30
+        assert body["figure"]["data"]
+        with pytest.raises(_NotReady):
+            srv.plot("curves", "slice", {})
+        assert srv.loading("curves") == {"ready": False, "loaded": 0, "to_load": 0, "error": None}
+        cache.refresh()
+        assert srv.loading("curves")["loaded"] == srv.loading("curves")["to_load"] == 30
+        assert not json.loads(srv.plot("curves", "history", {}))["partial"]
+    finally:
+        srv.server_close()
+
+
 # ---- read-only ------------------------------------------------------------------------------
 
 
