@@ -6,6 +6,7 @@ screenshots), and a 4-worker study that keeps writing while the dashboard polls 
 from __future__ import annotations
 
 import csv
+import importlib.util
 import io
 import json
 import os
@@ -318,6 +319,11 @@ def test_cli_errors_are_one_line_exit_2(db, tmp_path, capsys):
     (tmp_path / "foreign.db").write_bytes(b"not sqlite at all" * 100)
     assert main(["dashboard", "--storage", str(tmp_path / "foreign.db")]) == 2
     assert "not an SQLite database" in capsys.readouterr().err
+    if importlib.util.find_spec("psycopg") is not None:  # a server nobody listens for
+        assert main(["dashboard", "--storage", "postgresql://nobody@127.0.0.1:1/x"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1
+        assert "cannot connect" in err
 
 
 def test_cli_serves_until_ctrl_c(db):
