@@ -20,7 +20,7 @@ noisy validation scores is biased upwards, more so the more trials finish; there
 held-out test split here.
 
 Run: ``python bench/finetune_lora.py [--seeds 0 1 2] [--configs 10] [--threads 2]
-[--out bench/runs/finetune_lora.json]``; ``--report JSON`` prints the table of a saved run.
+[--out bench/runs/finetune_lora.json]``; ``--report JSON [JSON ...]`` prints the table of saved runs (runs of other seeds together).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def run_method(method: str, seed: int, n_configs: int, startup: int) -> dict:
     import airda
-    from airda.examples.finetune_lora import TrialCost, category_data, make_objective
+    from airda.examples.finetune_lora import SPACE, TrialCost, category_data, make_objective
     from airda.schedulers import ASHA
     from airda.strategies.tpe import TPE
 
@@ -50,11 +50,12 @@ def run_method(method: str, seed: int, n_configs: int, startup: int) -> dict:
         sched = ASHA(min_resource=spe // 2, max_resource=data.max_steps(epochs=3))
         study = airda.create_study(
             direction="maximize",
+            space=SPACE,
             strategy=TPE(n_startup_trials=startup, seed=seed),
             scheduler=sched,
         )
     else:
-        study = airda.create_study(direction="maximize", strategy="random", seed=seed)
+        study = airda.create_study(direction="maximize", space=SPACE, strategy="random", seed=seed)
     start = time.perf_counter()
     study.optimize(objective, n_trials=n_configs)
     seconds = time.perf_counter() - start
@@ -129,10 +130,12 @@ def main() -> None:
     p.add_argument("--startup", type=int, default=4, help="TPE's random startup trials")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default=str(ROOT / "bench" / "runs" / "finetune_lora.json"))
-    p.add_argument("--report", metavar="JSON", help="print the table of a saved run; run nothing")
+    p.add_argument(
+        "--report", metavar="JSON", nargs="+", help="print the table of saved runs; run nothing"
+    )
     a = p.parse_args()
     if a.report:
-        runs = json.loads(Path(a.report).read_text())["runs"]
+        runs = [r for f in a.report for r in json.loads(Path(f).read_text())["runs"]]
         print(table(runs))
         print()
         print(verdicts(runs))

@@ -63,6 +63,7 @@ def test_asha_tpe_search_reports_every_eval_and_stops_pruned_trials(tmp_path):
     top = data.max_steps(batch_size=8, epochs=3)  # 2 steps an epoch
     study = airda.create_study(
         direction="maximize",
+        space=ft.SPACE,
         strategy=TPE(n_startup_trials=2, seed=0),
         scheduler=ASHA(min_resource=1, max_resource=top, reduction_factor=3),
     )

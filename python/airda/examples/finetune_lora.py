@@ -24,12 +24,13 @@ Example (a tiny random Llama built from a config stands in for SmolLM2 here; it 
 pretrained):
 
     >>> import airda
-    >>> from airda.examples.finetune_lora import category_data, make_objective
+    >>> from airda.examples.finetune_lora import SPACE, category_data, make_objective
     >>> from airda.schedulers import ASHA
     >>> data = category_data().subset(16, 8)
     >>> objective = make_objective(data, model="tiny", eval_steps=1)
     >>> sched = ASHA(min_resource=1, max_resource=data.max_steps(batch_size=8, epochs=3))
-    >>> study = airda.create_study(direction="maximize", strategy="tpe", scheduler=sched, seed=0)
+    >>> study = airda.create_study(direction="maximize", space=SPACE, strategy="tpe",
+    ...                            scheduler=sched, seed=0)
     >>> study.optimize(objective, n_trials=2)
     >>> len(study.trials), sorted(study.trials[0].params)
     (2, ['learning_rate', 'lora_r', 'lr_scheduler_type', 'num_train_epochs'])
@@ -48,6 +49,7 @@ from typing import Any
 
 __all__ = [
     "SPACE",
+    "TRAINING_SPACE",
     "FinetuneData",
     "category_data",
     "load_base",
@@ -58,17 +60,21 @@ __all__ = [
 LORA_RANKS = (4, 8, 16)
 
 
-def _space() -> dict[str, Any]:
+def _spaces() -> tuple[dict[str, Any], dict[str, Any]]:
     from airda.space import Categorical, Float, Int
 
-    return {
+    training = {
         "learning_rate": Float(1e-5, 1e-2, log=True),
         "lr_scheduler_type": Categorical(("linear", "cosine", "constant")),
         "num_train_epochs": Int(1, 3),
     }
+    return training, {**training, "lora_r": Categorical(LORA_RANKS)}
 
 
-SPACE = _space()  # the TrainingArguments fields searched (the LoRA rank is asked separately)
+# TRAINING_SPACE: the TrainingArguments fields searched (suggest_training_args); SPACE: those
+# and the LoRA rank, the study's space. Give the study its space: a model-based strategy (TPE)
+# models only the parameters of a declared space.
+TRAINING_SPACE, SPACE = _spaces()
 
 
 @dataclass(frozen=True)
@@ -305,7 +311,7 @@ def make_objective(
             self.step, self.metrics = state.global_step, dict(metrics or {})
 
     def objective(trial: Any) -> float:
-        hp = suggest_training_args(trial, SPACE)
+        hp = suggest_training_args(trial, TRAINING_SPACE)
         rank = trial.suggest_categorical("lora_r", LORA_RANKS)
         torch.manual_seed(trial.number)  # the LoRA A matrices
         net = get_peft_model(
@@ -373,7 +379,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     spe = data.steps_per_epoch()
     sched = ASHA(min_resource=spe // 2, max_resource=data.max_steps(epochs=3), reduction_factor=3)
     study = airda.create_study(
-        direction="maximize", strategy=TPE(n_startup_trials=3, seed=a.seed), scheduler=sched
+        direction="maximize",
+        space=SPACE,
+        strategy=TPE(n_startup_trials=3, seed=a.seed),
+        scheduler=sched,
     )
     study.optimize(objective, n_trials=a.trials)
     spent = {c.number: c for c in costs}
