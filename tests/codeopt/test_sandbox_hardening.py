@@ -660,7 +660,8 @@ prev=; out=
 for a in "$@"; do [ "$prev" = "-o" ] && out="$a"; prev="$a"; done
 echo partial > "$out"
 echo $$ > "$FAKECC_MARK.tmp" && mv "$FAKECC_MARK.tmp" "$FAKECC_MARK"
-while kill -0 $PPID 2>/dev/null; do sleep 0.02; done
+# (and not past being re-parented: a parent's pid may be reused by another process)
+while kill -0 $PPID 2>/dev/null && [ "$(cut -d' ' -f4 /proc/$$/stat)" = "$PPID" ]; do sleep 0.02; done
 exit 1
 """
 
