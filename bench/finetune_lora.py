@@ -19,7 +19,7 @@ random) with :func:`airda.eval.compare` when there are at least 2 seeds. The bes
 noisy validation scores is biased upwards, more so the more trials finish; there is no
 held-out test split here.
 
-Run: ``python bench/finetune_lora.py [--seeds 0 1 2] [--configs 10] [--threads 2]
+Run: ``python bench/finetune_lora.py [--seeds 0 1 2] [--configs 10] [--threads 1]
 [--out bench/runs/finetune_lora.json]``; ``--report JSON [JSON ...]`` prints the table of saved runs (runs of other seeds together).
 """
 
@@ -128,7 +128,7 @@ def main() -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--configs", type=int, default=10)
     p.add_argument("--startup", type=int, default=4, help="TPE's random startup trials")
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default=str(ROOT / "bench" / "runs" / "finetune_lora.json"))
     p.add_argument(
         "--report", metavar="JSON", nargs="+", help="print the table of saved runs; run nothing"

@@ -16,7 +16,7 @@ The search space: learning rate (log), schedule (linear, cosine, constant), LoRA
 validation accuracy; a budget scheduler counts optimiser steps (its ``max_resource`` is
 :meth:`FinetuneData.max_steps`).
 
-Run it (about 3 minutes on a 2-core CPU)::
+Run it (about 40 s on a 2-core CPU)::
 
     python -m airda.examples.finetune_lora --trials 6
 
@@ -369,7 +369,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--trials", type=int, default=6)
     p.add_argument("--model", default="smollm2", choices=("smollm2", "tiny"))
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
