@@ -325,3 +325,28 @@ def test_ask_candidates_and_ask_index_are_checked():
     with pytest.raises(ValueError, match="needs a space"):
         airda.create_study().ask_candidates(1)
     assert study.trials == []
+
+
+def test_define_by_run_parameters_reach_the_strategy():
+    """Parameters first suggested by the objective join the strategy's space: from the next
+    ask on the strategy proposes them (a model-based one then models them), instead of every
+    suggestion being drawn at random."""
+    import logging
+
+    logging.getLogger("airda").setLevel(logging.WARNING)
+
+    def objective(t):
+        x = t.suggest_float("x", -5, 5)
+        y = t.suggest_float("y", -5, 5)
+        return (x - 1) ** 2 + (y + 2) ** 2
+
+    study = airda.create_study(strategy="tpe", seed=0)
+    study.optimize(objective, n_trials=1)
+    assert set(study.ask().params) == {"x", "y"}  # proposed by TPE, before the objective runs
+    tpe, rnd = [], []
+    for seed in range(4):
+        for name, out in (("tpe", tpe), ("random", rnd)):
+            s = airda.create_study(strategy=name, seed=seed)
+            s.optimize(objective, n_trials=50)
+            out.append(s.best_value)
+    assert sum(tpe) < sum(rnd) / 3, (tpe, rnd)

@@ -112,6 +112,19 @@ class Study:
         self._space_size = self._finite_size()
         self._finished_keys: set[str] = set()
 
+    def _rebind_strategy(self) -> None:
+        """Define-by-run: the objective suggested new parameters, so the strategy is bound to
+        the grown space and told the history again (in number order, as a resumed study is),
+        and proposes every known parameter from the next ask on. Without this a model-based
+        strategy would never see a parameter and every suggestion would be drawn at random."""
+        self.strategy.setup(self.space, self.directions, self._stream, self._n_streams)
+        known = sorted(self._trials.values(), key=lambda t: t.number)
+        for t in known:
+            self.strategy.note(t)
+        for t in known:
+            if t.number in self._told:
+                self.strategy.tell(t)
+
     def _sync(self) -> None:
         """Catch up with the storage: new trials are noted, newly finished ones told."""
         with self._lock:
@@ -269,6 +282,8 @@ class Study:
                 )
             else:
                 with self._lock:
+                    if self._dynamic and self.strategy.space is not self.space:
+                        self._rebind_strategy()
                     index = self.strategy.n_asked
                     params = self.strategy.ask(1)[0] if len(self.space) else {}
                 attrs = {"ask_index": index, "stream": self._stream}
@@ -384,14 +399,18 @@ class Study:
         return frozen
 
     # ---- define-by-run -------------------------------------------------------------------
+    def _check_suggested(self, name: str, param: Param) -> None:
+        """A parameter suggested again must be the one suggested before."""
+        known = self.space.params.get(name)
+        if known is not None and known.to_dict() != param.to_dict():
+            raise SpaceError(
+                f"parameter {name!r} was suggested as {param.to_dict()}, "
+                f"earlier as {known.to_dict()}"
+            )
+
     def _suggest_new(self, trial: Trial, name: str, param: Param) -> Any:
         if name in self.space:
-            known = self.space[name]
-            if known.to_dict() != param.to_dict():
-                raise SpaceError(
-                    f"parameter {name!r} was suggested as {param.to_dict()}, "
-                    f"earlier as {known.to_dict()}"
-                )
+            self._check_suggested(name, param)
         else:
             if not self._dynamic:
                 raise SpaceError(
