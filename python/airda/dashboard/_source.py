@@ -1,11 +1,13 @@
-"""Where the dashboard reads studies from: a storage opened read-only, and a per-study cache
-of trials kept current with the storage's incremental reads (only the trials written since the
-last sequence number).
+"""Where the dashboard reads studies from: a storage opened read-only
+(``get_storage(url, read_only=True)``), and a per-study cache of trials kept current with the
+storage's incremental reads (only the trials written since the last sequence number).
 
 An SQLite file is opened with ``mode=ro`` connections (SQLite's URI parameter): the process
 cannot write a byte to it, and in WAL mode a reader never blocks a writer. Its trials are
 decoded in chunks, so that a page can show how far a large study's first load has got, and the
-history's values can be read alone (three columns) before the whole study is decoded.
+history's values can be read alone (three columns) before the whole study is decoded. A
+PostgreSQL storage is opened with its sessions in read-only transaction mode: the server
+refuses any write or row lock from the dashboard.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from airda.storage import Storage, StorageError, StudyNotFoundError, get_storage
+from airda.storage import Storage, StudyNotFoundError, get_storage
 from airda.storage._schema import TRIAL_COLUMNS, row_to_trial
 from airda.trial import FrozenTrial, TrialState
 from airda.viz import MAX_TRIALS, StudyView
@@ -35,9 +37,10 @@ _NONE: dict[str, Any] = {}  # shared by the value-only trials, which nothing mut
 
 def open_read_only(url: str | os.PathLike[str]) -> ReadOnlySource:
     """A read-only view of the storage at `url` (a file path, ``sqlite:///path`` or
-    ``postgresql://...``). Raises :class:`FileNotFoundError` for a missing SQLite file (none
-    is created) and :class:`~airda.storage.StorageError` for a file or server that cannot be
-    read."""
+    ``postgresql://...``), opened with ``get_storage(url, read_only=True)``. Raises
+    :class:`FileNotFoundError` for a missing SQLite file (none is created) and
+    :class:`~airda.storage.StorageError` for a file or server that cannot be read or holds no
+    airda study."""
     text = os.fspath(url)
     if text in ("memory://", ":memory:"):
         raise ValueError("an in-memory storage lives in one process: give a file or a server URL")
@@ -49,7 +52,7 @@ def open_read_only(url: str | os.PathLike[str]) -> ReadOnlySource:
         if not path.is_file():
             raise FileNotFoundError(f"no storage file {path}")
         return _SQLiteSource(path)
-    return ReadOnlySource(get_storage(text))
+    return ReadOnlySource(get_storage(text, read_only=True))
 
 
 class ReadOnlySource:
@@ -87,16 +90,8 @@ class ReadOnlySource:
 
 class _SQLiteSource(ReadOnlySource):
     def __init__(self, path: Path):
-        from airda.storage.sqlite import SQLiteStorage
-
-        # The storage's own reads on read-only connections: its constructor is not called
-        # (it would create the schema of an empty file), the state a worker unpickles is set.
-        storage = SQLiteStorage.__new__(SQLiteStorage)
-        storage.__setstate__({"path": path, "timeout": 60.0, "retries": 20, "read_only": True})
-        version = storage._inspect()  # refuses a foreign or damaged file, reading only
-        if version is None:
-            raise StorageError(f"{path} holds no airda study (an empty database)")
-        super().__init__(storage)
+        # Refuses a foreign, damaged, empty or older-schema file, reading only.
+        super().__init__(get_storage(path, read_only=True))
         self.path = path
         self._local = threading.local()
 

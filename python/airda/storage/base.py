@@ -23,6 +23,7 @@ from airda.trial import FrozenTrial, TrialState
 __all__ = [
     "DuplicatedStudyError",
     "MaxTrialsReached",
+    "ReadOnlyStorageError",
     "Storage",
     "StorageError",
     "StudyNotFoundError",
@@ -35,6 +36,11 @@ __all__ = [
 
 class StorageError(RuntimeError):
     """The storage cannot be used (corrupt or foreign file, newer schema, ...)."""
+
+
+class ReadOnlyStorageError(StorageError, PermissionError):
+    """A write to a storage opened read-only (``read_only=True``, or a file this process may not
+    write). Nothing was written. It is a :class:`PermissionError` too."""
 
 
 class DuplicatedStudyError(StorageError):

@@ -24,6 +24,13 @@ How concurrent workers stay consistent, at READ COMMITTED:
   a write that cannot safely be repeated (a new trial, a finished one) raises
   :class:`StorageError`; the next call reconnects.
 
+``read_only=True`` opens the storage for reading only (a dashboard, a report): every session
+runs ``SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY``, so the server itself refuses any
+write and any row lock (``FOR UPDATE``), every write method raises
+:class:`~airda.storage.ReadOnlyStorageError` before sending anything, and a schema that holds
+no airda tables yet (or an older version of them) is refused instead of created or upgraded.
+Under MVCC a reader never blocks a writer.
+
 Each process holds one connection, shared by its threads under a lock; a forked child opens
 its own and never touches its parent's. Connecting gives up after ``connect_timeout`` seconds
 (10 unless the URL says otherwise) with a :class:`StorageError`, never a hang.
@@ -65,6 +72,7 @@ from airda.storage._schema import (
 from airda.storage.base import (
     DuplicatedStudyError,
     MaxTrialsReached,
+    ReadOnlyStorageError,
     Storage,
     StorageError,
     StudyNotFoundError,
@@ -156,6 +164,10 @@ class PostgresStorage(Storage):
         connect_timeout: seconds to wait for the server before a :class:`StorageError`
             (unless the URL sets ``connect_timeout``).
         retries: how many times a write is retried after a deadlock or serialization failure.
+        read_only: only read: sessions in read-only transaction mode, writes refused with
+            :class:`~airda.storage.ReadOnlyStorageError`, nothing created or upgraded (a
+            schema without airda's tables, or with an older version of them, is a
+            :class:`StorageError`).
 
     Raises:
         StorageError: psycopg is missing, the URL is malformed, the server cannot be reached
@@ -170,6 +182,7 @@ class PostgresStorage(Storage):
         schema: str | None = None,
         connect_timeout: float = 10.0,
         retries: int = 20,
+        read_only: bool = False,
     ):
         if psycopg is None:
             raise StorageError(
@@ -182,6 +195,7 @@ class PostgresStorage(Storage):
             raise StorageError(f"empty schema name in {_masked(url)!r}")
         self.connect_timeout = connect_timeout
         self.retries = retries
+        self.read_only = bool(read_only)
         self.url = _masked(url)
         try:
             params = pg_conninfo.conninfo_to_dict(conninfo)
@@ -193,7 +207,10 @@ class PostgresStorage(Storage):
         db = params.get("dbname") or os.environ.get("PGDATABASE") or params.get("user") or ""
         self._where = f"PostgreSQL database {db!r} on {host}:{port} (schema {self.schema!r})"
         self._reset()
-        self._init_schema()
+        if self.read_only:
+            self._check_schema()
+        else:
+            self._init_schema()
 
     def _reset(self) -> None:
         self._lock = threading.RLock()
@@ -206,6 +223,7 @@ class PostgresStorage(Storage):
             "schema": self.schema,
             "connect_timeout": self.connect_timeout,
             "retries": self.retries,
+            "read_only": self.read_only,
             "url": self.url,
             "params": self._params,
             "where": self._where,
@@ -216,13 +234,15 @@ class PostgresStorage(Storage):
         self.schema = state["schema"]
         self.connect_timeout = state["connect_timeout"]
         self.retries = state["retries"]
+        self.read_only = state.get("read_only", False)
         self.url = state["url"]
         self._params = state["params"]
         self._where = state["where"]
         self._reset()
 
     def __repr__(self) -> str:
-        return f"PostgresStorage({self.url!r}, schema={self.schema!r})"
+        ro = ", read_only=True" if self.read_only else ""
+        return f"PostgresStorage({self.url!r}, schema={self.schema!r}{ro})"
 
     # ---- connections -----------------------------------------------------------------------
     def _connect(self) -> Any:
@@ -242,6 +262,10 @@ class PostgresStorage(Storage):
                     "SET search_path TO {}; SET idle_in_transaction_session_timeout = '60s'"
                 ).format(pg_sql.Identifier(self.schema))
             )
+            if self.read_only:
+                # Every transaction of this session, autocommit statements included: the
+                # server refuses writes and row locks, whatever the client sends.
+                con.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
         except psycopg.Error as exc:
             con.close()
             raise StorageError(f"{self._where}: {_first_line(exc)}") from None
@@ -318,7 +342,18 @@ class PostgresStorage(Storage):
                 self._con.close()
 
     # ---- running statements ----------------------------------------------------------------
+    def _writable(self) -> None:
+        if self.read_only:
+            raise ReadOnlyStorageError(
+                f"{self._where} was opened read-only (read_only=True): its studies can be "
+                "read, not written"
+            )
+
     def _error(self, exc: BaseException) -> StorageError:
+        if isinstance(exc, pg_errors.ReadOnlySqlTransaction):
+            return ReadOnlyStorageError(
+                f"{self._where} was opened read-only (read_only=True): {_first_line(exc)}"
+            )
         if isinstance(exc, Damaged):
             return StorageError(f"{self._where}: {exc} (the row was changed outside airda)")
         return StorageError(f"{self._where}: {_first_line(exc)}")
@@ -419,8 +454,37 @@ class PostgresStorage(Storage):
 
         self._run(body, txn=True, idempotent=True)
 
+    def _check_schema(self) -> None:
+        """What :meth:`_init_schema` checks, without creating or upgrading anything."""
+        schema = self.schema
+
+        def body(con: Any) -> None:
+            tables = {
+                r[0]
+                for r in con.execute(
+                    "SELECT tablename FROM pg_tables WHERE schemaname=%s", (schema,)
+                )
+            }
+            if "meta" not in tables:
+                raise StorageError(
+                    f"{self._where} holds no airda study tables"
+                    + (f" (but {', '.join(sorted(tables)[:5])})" if tables else "")
+                    + "; it was opened read-only and left untouched"
+                )
+            meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
+            version = check_version(meta, self._where)
+            if version < SCHEMA_VERSION:
+                raise StorageError(
+                    f"{self._where} has schema version {version}: open it once for writing "
+                    f"to upgrade it to {SCHEMA_VERSION}; it was opened read-only and left "
+                    "untouched"
+                )
+
+        self._read(body)
+
     # ---- studies -------------------------------------------------------------------------
     def create_study(self, name, directions, space, strategy, user_attrs):
+        self._writable()
         args = (
             name,
             dumps(list(directions)),
@@ -486,6 +550,8 @@ class PostgresStorage(Storage):
         return out
 
     def delete_study(self, name):
+        self._writable()
+
         def body(con: Any) -> None:
             if con.execute("DELETE FROM studies WHERE name=%s", (name,)).rowcount == 0:
                 raise StudyNotFoundError(f"no study named {name!r} in {self.url}")
@@ -493,6 +559,7 @@ class PostgresStorage(Storage):
         self._run(body, txn=False, idempotent=False)
 
     def set_study_space(self, study_id, space):
+        self._writable()
         self._run(
             lambda con: con.execute(
                 "UPDATE studies SET space=%s WHERE study_id=%s", (dumps(space), study_id)
@@ -502,6 +569,7 @@ class PostgresStorage(Storage):
         )
 
     def set_study_user_attr(self, study_id, key, value):
+        self._writable()
         check_json(value)
 
         def body(con: Any) -> None:
@@ -530,6 +598,7 @@ class PostgresStorage(Storage):
         claim_waiting=False,
         max_trials=None,
     ):
+        self._writable()
         params_json = dumps(params or {})
         attrs_json = dumps(system_attrs or {})
         running = state is TrialState.RUNNING
@@ -606,6 +675,7 @@ class PostgresStorage(Storage):
         return self._run(insert, txn=False, idempotent=False)
 
     def import_trials(self, study_id, trials):
+        self._writable()
         check_importable(trials)
         rows = [import_row(t) for t in trials]
         returning = ", ".join(f"t.{c.strip()}" for c in TRIAL_COLUMNS.split(","))
@@ -657,6 +727,7 @@ class PostgresStorage(Storage):
         traceback=None,
         system_attrs=None,
     ):
+        self._writable()
         values_json = dumps(list(values)) if values is not None else None
         params_json = dumps(params) if params is not None else None
         attrs = dict(system_attrs) if system_attrs else {}
@@ -706,6 +777,8 @@ class PostgresStorage(Storage):
     def _update_json(
         self, trial_id: int, column: str, key: str, value: Any, encode: Callable[[Any], str]
     ) -> None:
+        self._writable()
+
         # Read, change and write the object in Python under the study's counter lock: SQL's
         # JSON types cannot hold +-inf (reported values) and reorder keys.
         def body(con: Any) -> None:
@@ -740,6 +813,7 @@ class PostgresStorage(Storage):
         self._update_json(trial_id, "system_attrs", key, value, dumps)
 
     def heartbeat(self, trial_ids):
+        self._writable()
         if not trial_ids:
             return
         ids = [int(t) for t in trial_ids]

@@ -18,7 +18,11 @@ the writes after that are lost. SQLite's own connections share their locks per f
 defer closing descriptors while locks are held, so many handles on one file are safe.
 
 A file that cannot be written (read-only file or folder) is opened read-only: every read works
-and every write raises :class:`StorageError` saying so.
+and every write raises :class:`~airda.storage.ReadOnlyStorageError` saying so. ``read_only=True``
+opens any file that way on purpose (a dashboard, a report, an analysis next to running
+workers): every connection is ``file:...?mode=ro`` (SQLite's read-only URI), so this process
+cannot write a byte to the file or take a write lock, a missing file is not created and an
+empty or older database is not initialised or upgraded.
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ from airda.storage._schema import row_to_trial as _row_to_trial
 from airda.storage.base import (
     DuplicatedStudyError,
     MaxTrialsReached,
+    ReadOnlyStorageError,
     Storage,
     StorageError,
     StudyNotFoundError,
@@ -71,7 +76,9 @@ _SCHEMA_STATEMENTS = schema_statements("sqlite")
 T = TypeVar("T")
 
 
-def _readonly_message(path: Path) -> str:
+def _readonly_message(path: Path, asked: bool = False) -> str:
+    if asked:
+        return f"{path} was opened read-only (read_only=True): its studies can be read, not written"
     return (
         f"{path} is read-only (no write permission on the file or its folder): "
         "its studies can be read but not written"
@@ -85,23 +92,65 @@ class SQLiteStorage(Storage):
         path: the database file; created (with its folder) if absent.
         timeout: seconds a writer waits for the lock before retrying.
         retries: how many times a transaction is retried on "locked"/"busy".
+        read_only: open the file read-only: every connection is ``mode=ro``, every write
+            raises :class:`~airda.storage.ReadOnlyStorageError`, and a missing, empty or
+            older-schema file is refused (:class:`StorageError`) instead of created,
+            initialised or upgraded.
 
     Attributes:
-        read_only: the file or its folder cannot be written; reads work, writes raise
-            :class:`StorageError`.
+        read_only: opened with ``read_only=True``, or the file or its folder cannot be
+            written; reads work, writes raise :class:`~airda.storage.ReadOnlyStorageError`.
+
+    Example:
+        >>> import os, tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), "s.db")
+        >>> writer = SQLiteStorage(path)
+        >>> sid = writer.create_study("demo", ["minimize"], None, None, {}).study_id
+        >>> reader = SQLiteStorage(path, read_only=True)
+        >>> [s.record.name for s in reader.list_studies()]
+        ['demo']
+        >>> try:
+        ...     reader.create_trial(sid, {"x": 1.0})
+        ... except PermissionError as exc:  # a ReadOnlyStorageError, a StorageError too
+        ...     print(type(exc).__name__, "read-only" in str(exc))
+        ReadOnlyStorageError True
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, timeout: float = 60.0, retries: int = 20):
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        timeout: float = 60.0,
+        retries: int = 20,
+        read_only: bool = False,
+    ):
         self.path = Path(path).expanduser().resolve()
         self.url = f"sqlite:///{self.path}"
         self.timeout = timeout
         self.retries = retries
         self._local = threading.local()
-        self.read_only = False
+        self.read_only = bool(read_only)
+        self._asked_read_only = bool(read_only)
         if self.path.is_dir():
             raise StorageError(
                 f"{self.path} is a folder; give a database file, e.g. {self.path / 'studies.db'}"
             )
+        if read_only:
+            if not self.path.is_file():
+                raise StorageError(f"no storage file {self.path} (opened read-only: none is made)")
+            version = self._inspect()
+            if version is None or version < SCHEMA_VERSION:
+                raise StorageError(
+                    f"{self.path} "
+                    + (
+                        "holds no airda study (an empty database)"
+                        if version is None
+                        else f"has schema version {version}: open it once for writing to "
+                        f"upgrade it to {SCHEMA_VERSION}"
+                    )
+                    + "; it was opened read-only and left untouched"
+                )
+            return
         if self.path.exists():
             self.read_only = not (
                 os.access(self.path, os.W_OK) and os.access(self.path.parent, os.W_OK)
@@ -130,6 +179,7 @@ class SQLiteStorage(Storage):
             "timeout": self.timeout,
             "retries": self.retries,
             "read_only": self.read_only,
+            "asked_read_only": self._asked_read_only,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -138,6 +188,7 @@ class SQLiteStorage(Storage):
         self.timeout = state["timeout"]
         self.retries = state["retries"]
         self.read_only = state.get("read_only", False)
+        self._asked_read_only = state.get("asked_read_only", False)
         self._local = threading.local()
 
     # ---- connections and transactions ----------------------------------------------------
@@ -185,7 +236,9 @@ class SQLiteStorage(Storage):
             return StorageError(f"{self.path}: {exc} (the file was changed outside airda)")
         msg = str(exc)
         if "readonly" in msg.lower() or "read-only" in msg.lower():
-            return StorageError(f"{_readonly_message(self.path)} (SQLite: {msg})")
+            return ReadOnlyStorageError(
+                f"{_readonly_message(self.path, self._asked_read_only)} (SQLite: {msg})"
+            )
         return StorageError(f"{self.path}: {msg}")
 
     def _retry(self, fn: Callable[[], T]) -> T:
@@ -217,7 +270,7 @@ class SQLiteStorage(Storage):
 
     def _write_txn(self, body: Callable[[sqlite3.Connection], T]) -> T:
         if self.read_only:
-            raise StorageError(_readonly_message(self.path))
+            raise ReadOnlyStorageError(_readonly_message(self.path, self._asked_read_only))
 
         def run() -> T:
             with self._write() as con:
