@@ -134,7 +134,7 @@ def test_study_summary(server, db):
 
 @pytest.mark.parametrize(
     ("study", "kind", "status"),
-    [("curves", k, 422 if k == "pareto" else 200) for k in PLOTS]
+    [("curves", k, 422 if k in ("pareto", "front") else 200) for k in PLOTS]
     + [
         ("pareto", "pareto", 200),
         ("curves", "importance?evaluator=fanova", 200),

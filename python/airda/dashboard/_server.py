@@ -30,7 +30,7 @@ from airda.viz import MAX_TRIALS
 __all__ = ["PLOTS", "DashboardServer", "is_loopback"]
 
 STATIC = Path(__file__).resolve().parent / "static"
-PLOTS = ("history", "parallel", "slice", "contour", "importance", "intermediate", "pareto")
+PLOTS = ("history", "parallel", "slice", "contour", "importance", "intermediate", "pareto", "front")
 _SLOW_PLOTS = {"importance": 10.0}  # seconds a drawn plot is kept while the study changes
 _POLL_MIN_AGE = 0.5  # a study is read again at most this often, however many pages poll
 _TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
@@ -95,6 +95,7 @@ class DashboardServer(ThreadingHTTPServer):
         self.max_trials = max_trials
         self._caches: dict[str, StudyCache] = {}
         self._plots: dict[tuple[Any, ...], tuple[int, float, bytes]] = {}
+        self._nas: dict[str, tuple[int, dict[str, Any] | None]] = {}
         self._lock = threading.Lock()
         if ":" in host:
             self.address_family = socket.AF_INET6
@@ -184,6 +185,8 @@ class DashboardServer(ThreadingHTTPServer):
         out["params"] = names
         out["has_intermediate"] = any(t.intermediate for t in trials)
         out["has_variants"] = any(_is_variant(t) for t in trials)
+        out["nas"] = self.nas(name)
+        out["has_eval"] = bool(_eval_attrs(cache.record.user_attrs))
         out["best"] = _best(trials, rec.directions)
         out["numeric_params"] = [
             p for p in names if all(_is_number(t.params[p]) for t in trials if p in t.params)
@@ -232,7 +235,7 @@ class DashboardServer(ThreadingHTTPServer):
         else:
             cache.refresh(_POLL_MIN_AGE)
             seq = cache.seq
-            key = (name, kind, tuple(params or ()), objective, evaluator)
+            key = (name, kind, tuple(params or ()), objective, evaluator, query.get("cost"))
             hit = self._plots.get(key)
             if hit is not None and (
                 hit[0] == seq or time.monotonic() - hit[1] < _SLOW_PLOTS.get(kind, 0.0)
@@ -241,8 +244,10 @@ class DashboardServer(ThreadingHTTPServer):
             with cache.lock:
                 view = cache.view(self.max_trials)
         kwargs: dict[str, Any] = {"backend": "plotly", "max_trials": None}
-        if kind in ("history", "parallel", "slice", "contour", "importance"):
+        if kind in ("history", "parallel", "slice", "contour", "importance", "front"):
             kwargs["objective"] = objective
+        if kind == "front" and query.get("cost"):
+            kwargs["cost"] = query["cost"]
         if kind in ("parallel", "slice", "contour", "importance") and params:
             kwargs["params"] = params
         if kind == "importance":
@@ -255,6 +260,7 @@ class DashboardServer(ThreadingHTTPServer):
             "importance": viz.plot_importance,
             "intermediate": viz.plot_intermediate_values,
             "pareto": viz.plot_pareto_front,
+            "front": viz.plot_cost_front,
         }[kind]
         fig = draw(view, **kwargs)
         import plotly.io as pio
@@ -265,12 +271,97 @@ class DashboardServer(ThreadingHTTPServer):
         # The figure's JSON as plotly writes it (numpy arrays included), spliced in unparsed.
         body = (head[:-1] + ', "figure": ' + pio.to_json(fig) + "}").encode()
         if not partial:
-            self._plots[(name, kind, tuple(params or ()), objective, evaluator)] = (
+            key = (name, kind, tuple(params or ()), objective, evaluator, query.get("cost"))
+            self._plots[key] = (
                 seq,
                 time.monotonic(),
                 body,
             )
         return body
+
+    # ---- architecture searches and evaluation reports ---------------------------------------
+    def nas(self, name: str) -> dict[str, Any] | None:
+        """What kind of architecture search the study is (``airda.viz.nas_kind``: "nb201" or
+        "choices") and the cost attributes its trials record; None for any other study.
+        Computed once per sequence number."""
+        from airda import viz
+
+        cache = self.ready_cache(name)
+        hit = self._nas.get(name)
+        if hit is not None and hit[0] == cache.seq:
+            return hit[1]
+        with cache.lock:
+            view, seq = cache.view(self.max_trials), cache.seq
+        kind = viz.nas_kind(view)
+        info = None if kind is None else {"kind": kind, "costs": viz.cost_attributes(view.trials)}
+        self._nas[name] = (seq, info)
+        return info
+
+    def architecture(self, name: str, query: dict[str, str]) -> dict[str, Any]:
+        """One trial's architecture: ``?trial=N``, else the best complete trial (of the first
+        objective). An NB201 cell comes as an SVG drawn here (``svg``) with its arch string;
+        any other architecture as its choices (``params``). ``costs``: the trial's cost
+        attributes."""
+        from airda import viz
+
+        info = self.nas(name)
+        if info is None:
+            raise ValueError(f"study {name!r} is not an architecture search (docs/dashboard.md)")
+        cache = self.ready_cache(name)
+        with cache.lock:
+            trials = dict(cache.trials)
+        directions = cache.record.directions
+        if query.get("trial", "") != "":
+            number = int(query["trial"])
+            if number not in trials:
+                raise ValueError(f"study {name!r} has no trial {number}")
+            trial = trials[number]
+        else:
+            done = [t for t in trials.values() if t.state is TrialState.COMPLETE and t.values]
+            if not done:
+                raise ValueError("no complete trial yet: give ?trial=N")
+            sign = 1.0 if directions[0] == "minimize" else -1.0
+            trial = min(done, key=lambda t: (sign * t.values[0], t.number))
+        out: dict[str, Any] = {
+            "number": trial.number,
+            "state": trial.state.value,
+            "values": [_clean(v) for v in trial.values] if trial.values is not None else None,
+            "kind": info["kind"],
+            "params": {k: _clean(v) for k, v in trial.params.items()},
+            "costs": {c: trial.user_attrs[c] for c in info["costs"] if c in trial.user_attrs},
+            "arch": None,
+            "svg": None,
+        }
+        arch = viz.nb201_arch(trial) if info["kind"] == "nb201" else None
+        if arch is not None:
+            out["arch"] = str(arch)
+            out["svg"] = viz.cell_svg(arch)
+        return out
+
+    def evaluation(self, name: str) -> dict[str, Any]:
+        """The study's evaluation report as airda.eval records it on the study: attached
+        comparisons (``Comparison.attach``), the held-out re-evaluation (``reevaluate``) and
+        the protocol (``finish_search``, reads of the test split). Read from the storage on
+        each call: they are attached after the trials ran, and move no sequence number."""
+        record = self.source.get_study(name)
+        attrs = _eval_attrs(record.user_attrs)
+        comparisons = attrs.get("comparisons")
+        rows = []
+        if isinstance(comparisons, dict):
+            rows = [{**c, "name": k} for k, c in comparisons.items() if isinstance(c, dict)]
+        reeval = attrs.get("reevaluation")
+        if isinstance(reeval, dict):
+            from airda.eval._reevaluate import optimism_definition
+
+            reeval = {**reeval, "optimism_definition": optimism_definition(reeval["direction"])}
+        finished = attrs.get("finished")
+        reads = attrs.get("reads")
+        return {
+            "comparisons": rows,
+            "reevaluation": reeval if isinstance(reeval, dict) else None,
+            "finished": finished if isinstance(finished, dict) else None,
+            "test_reads": reads if isinstance(reads, list) else [],
+        }
 
     def trials(self, name: str, query: dict[str, str]) -> tuple[list[FrozenTrial], int]:
         """The study's trials that pass the query's filters, sorted, and how many passed:
@@ -351,6 +442,21 @@ class DashboardServer(ThreadingHTTPServer):
 
 def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _eval_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
+    """The study attributes airda.eval writes, by role (only those present)."""
+    from airda.eval._compare import STUDY_ATTR as COMPARISONS
+    from airda.eval._protocol import FINISHED_ATTR, READS_ATTR
+    from airda.eval._reevaluate import STUDY_ATTR as REEVALUATION
+
+    keys = {
+        "comparisons": COMPARISONS,
+        "reevaluation": REEVALUATION,
+        "finished": FINISHED_ATTR,
+        "reads": READS_ATTR,
+    }
+    return {role: attrs[key] for role, key in keys.items() if key in attrs}
 
 
 def _is_variant(t: FrozenTrial) -> bool:
@@ -517,6 +623,10 @@ class _Handler(BaseHTTPRequestHandler):
             )
         elif rest == ["variants"]:
             self._json({"variants": srv.variants(name)})
+        elif rest == ["architecture"]:
+            self._json(srv.architecture(name, query))
+        elif rest == ["eval"]:
+            self._json(srv.evaluation(name))
         else:
             self._json({"error": f"no such API /api/studies/{name}/{'/'.join(rest)}"}, 404)
 

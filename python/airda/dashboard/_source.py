@@ -211,8 +211,9 @@ class StudyCache:
         with self.lock:
             if self.ready and time.monotonic() - self.last_read < min_age:
                 return 0
-            if self.record is None:
-                self.record = self.source.get_study(self.name)
+            # The record too: study attributes (an evaluation report) and a define-by-run
+            # space change without moving the trials' sequence number.
+            self.record = self.source.get_study(self.name)
 
             def progress(done: int, total: int) -> None:
                 self.loaded, self.to_load = done, total

@@ -1,5 +1,7 @@
 """Plots of studies: history, parallel coordinates, slices, contours, importance, learning
-curves, Pareto fronts and timelines, and a static HTML report of a whole study.
+curves, Pareto fronts and timelines, and a static HTML report of a whole study; for
+architecture searches, the cell graph of an NB201 architecture (:func:`cell_svg`) and the
+accuracy/cost front (:func:`plot_cost_front`).
 
 Each plot takes a :class:`~airda.study.Study`, a storage (URL, file path or Storage) with the
 study's ``name=``, or a list of :class:`~airda.trial.FrozenTrial`, and returns a matplotlib
@@ -26,6 +28,7 @@ Example:
 from __future__ import annotations
 
 from airda.viz._data import MAX_TRIALS, StudyView, load
+from airda.viz._nas import cell_svg, cost_attributes, nas_kind, nb201_arch, plot_cost_front
 from airda.viz._plots import (
     BACKENDS,
     plot_contour,
@@ -43,8 +46,13 @@ __all__ = [
     "BACKENDS",
     "MAX_TRIALS",
     "StudyView",
+    "cell_svg",
+    "cost_attributes",
     "load",
+    "nas_kind",
+    "nb201_arch",
     "plot_contour",
+    "plot_cost_front",
     "plot_history",
     "plot_importance",
     "plot_intermediate_values",

@@ -82,7 +82,10 @@ const TITLES = {
   importance: "Hyperparameter importance",
   intermediate: "Intermediate values and pruned runs",
   pareto: "Pareto front",
+  front: "Accuracy/cost front",
 };
+// What a click on a plot's point does, by plot kind (the point's customdata: a trial number).
+const ON_CLICK = {};
 
 async function drawPlot(name, kind, query = "") {
   const div = document.getElementById("plot-" + kind);
@@ -94,6 +97,13 @@ async function drawPlot(name, kind, query = "") {
     delete fig.layout.width;
     await Plotly.react(div, fig.data, fig.layout, { displaylogo: false, responsive: true });
     div.dataset.seq = body.seq;
+    if (ON_CLICK[kind] && !div.dataset.clicks) {
+      div.dataset.clicks = "1";
+      div.on("plotly_click", (e) => {
+        const n = e.points && e.points[0] ? e.points[0].customdata : undefined;
+        if (n !== undefined && n !== null) ON_CLICK[kind](n);
+      });
+    }
     const note = document.getElementById("note-" + kind);
     if (note) {
       note.textContent = body.partial
@@ -144,9 +154,11 @@ async function studyPage(name) {
 
 function buildStudy(name, summary) {
   const nObj = summary.directions.length;
+  const nas = summary.nas;
   const kinds = ["history", "parallel", "slice", "contour", "importance"];
   if (summary.has_intermediate) kinds.push("intermediate");
   if (nObj === 2 || nObj === 3) kinds.push("pareto");
+  if (nas && nas.costs.length) kinds.push("front");
   const numeric = summary.numeric_params;
   const selA = el("select", { id: "contour-x" }, ...summary.params.map((p) => el("option", { value: p }, p)));
   const selB = el("select", { id: "contour-y" }, ...summary.params.map((p) => el("option", { value: p }, p)));
@@ -160,15 +172,28 @@ function buildStudy(name, summary) {
     el("option", { value: "ped-anova" }, "PED-ANOVA"), el("option", { value: "fanova" }, "fANOVA (random forest)"));
   const importanceQuery = () => "?evaluator=" + evaluator.value;
   evaluator.addEventListener("change", () => drawPlot(name, "importance", importanceQuery()));
-  const extras = { contour: pickers, importance: el("div", { class: "filters" }, el("label", {}, "evaluator ", evaluator)) };
-  const queryOf = (k) => (k === "contour" ? contourQuery() : k === "importance" ? importanceQuery() : "");
+  const costSel = el("select", { id: "front-cost" }, ...(nas ? nas.costs : []).map((c) => el("option", { value: c }, c)));
+  costSel.addEventListener("change", () => drawPlot(name, "front", "?cost=" + encodeURIComponent(costSel.value)));
+  const extras = { contour: pickers, importance: el("div", { class: "filters" }, el("label", {}, "evaluator ", evaluator)),
+    front: el("div", { class: "filters" }, el("label", {}, "cost ", costSel), el("span", { class: "note" }, "click a point to see its architecture")) };
+  const queryOf = (k) => (k === "contour" ? contourQuery() : k === "importance" ? importanceQuery()
+    : k === "front" ? "?cost=" + encodeURIComponent(costSel.value) : "");
 
   const summaryBox = el("section", { id: "summary" });
-  const grid = el("div", { class: "grid" }, ...kinds.map((k) => plotSection(k, extras[k])));
-  const table = trialTable(name, summary, numeric);
+  // The front sits beside the architecture (a click on a point shows that trial's cell).
+  const gridKinds = nas ? kinds.filter((k) => k !== "front") : kinds;
+  const grid = el("div", { class: "grid" }, ...gridKinds.map((k) => plotSection(k, extras[k])));
+  // An architecture search: the cell of the best trial, or of a trial clicked in the front or
+  // the trial table.
+  const arch = nas ? archSection(name) : null;
+  if (arch) ON_CLICK.front = (n) => arch.load(n);
+  const table = trialTable(name, summary, numeric, arch ? (n) => arch.load(n) : null);
   // Code variants (a codeopt study) come first: their table is what such a study is about.
   const variants = summary.has_variants ? variantTable(name) : null;
+  const evaluation = summary.has_eval ? evalSection(name) : null;
+  const nasRow = arch ? [el("div", { class: "grid" }, arch.section, ...(kinds.includes("front") ? [plotSection("front", extras.front)] : []))] : [];
   main.replaceChildren(el("h1", {}, "Study ", el("span", { id: "study-name" }, name)), summaryBox,
+    ...(evaluation ? [evaluation.section] : []), ...nasRow,
     ...(variants ? [variants.section] : []), grid, table.section);
 
   const drawSummary = (s) => {
@@ -182,15 +207,18 @@ function buildStudy(name, summary) {
     for (const k of kinds) drawPlot(name, k, queryOf(k));
     table.load();
     if (variants) variants.load();
+    if (arch) arch.refresh();
   };
   drawSummary(summary);
   drawAll();
+  if (evaluation) evaluation.load();
   let seq = summary.seq;
   setLive(`live · ${fmt(summary.n_trials)} trials`);
   setInterval(async () => {
     const { status, body } = await getJSON(api(name, "/since?seq=" + seq));
     if (status !== 200) return;
     setLive(`live · ${fmt(body.n_trials)} trials`);
+    if (evaluation) evaluation.load();  // attached to the study: no sequence number moves
     if (body.seq === seq) return;
     seq = body.seq;
     summary = (await getJSON(api(name))).body;
@@ -199,7 +227,7 @@ function buildStudy(name, summary) {
   }, POLL_MS);
 }
 
-function trialTable(name, summary, numeric) {
+function trialTable(name, summary, numeric, onRow) {
   const states = ["complete", "pruned", "fail", "running", "waiting"];
   const boxes = states.map((s) => el("input", { type: "checkbox", value: s, checked: "" }));
   const ranges = summary.params.map((p) => {
@@ -243,7 +271,8 @@ function trialTable(name, summary, numeric) {
     if (status !== 200) { count.textContent = r.error || ""; body.replaceChildren(); return; }
     if (offset >= r.total && offset > 0) { offset = Math.max(0, r.total - PAGE); return load(); }
     count.textContent = r.total ? `trials ${fmt(offset + 1)}–${fmt(offset + r.trials.length)} of ${fmt(r.total)}` : "no trial passes the filters";
-    body.replaceChildren(...r.trials.map((t) => el("tr", { class: "trial-row" },
+    body.replaceChildren(...r.trials.map((t) => el("tr", { class: onRow ? "trial-row clickable" : "trial-row",
+      ...(onRow ? { onclick: () => onRow(t.number), title: "show this trial's architecture" } : {}) },
       el("td", { class: "num" }, t.number),
       el("td", { class: "state-" + t.state }, t.state),
       ...(t.values ? t.values : summary.directions.map(() => null)).map((v) => el("td", { class: "num" }, fmt(v))),
@@ -273,6 +302,112 @@ function variantTable(name) {
       el("td", { class: "num" }, v.speedup == null ? "" : fmt(v.speedup) + "×"),
       el("td", { class: "num" }, v.speedup_low == null ? "" : `${fmt(v.speedup_low)} – ${fmt(v.speedup_high)}`),
       el("td", { class: "error" }, v.failure || ""))));
+  }
+  return { section, load };
+}
+
+// ---- architecture searches -------------------------------------------------------------------
+
+function archSection(name) {
+  const input = el("input", { type: "number", id: "arch-trial", min: "0", placeholder: "best" });
+  const best = el("button", { id: "arch-best", onclick: () => { input.value = ""; load(); } }, "best trial");
+  const info = el("span", { id: "arch-info" });
+  const view = el("div", { id: "arch-view" });
+  input.addEventListener("change", () => load());
+  async function load(number) {
+    if (number !== undefined) input.value = number;
+    const q = input.value === "" ? "" : "?trial=" + encodeURIComponent(input.value);
+    const { status, body } = await getJSON(api(name, "/architecture" + q));
+    if (status !== 200) { info.textContent = body.error || ""; view.replaceChildren(); return; }
+    const which = input.value === "" ? "best trial " : "trial ";
+    const parts = [el("b", {}, which + body.number), " (" + body.state + ")"];
+    if (body.values) parts.push(" · value ", el("b", {}, body.values.map(fmt).join(", ")));
+    for (const [k, v] of Object.entries(body.costs)) parts.push(" · " + k + " " + fmt(v));
+    info.replaceChildren(...parts);
+    view.dataset.trial = body.number;
+    if (body.svg) {
+      view.innerHTML = body.svg;  // drawn by the server (airda.viz.cell_svg), labels escaped there
+    } else {
+      const rows = Object.entries(body.params).map(([k, v]) => el("tr", { class: "choice-row" }, el("td", {}, k), el("td", {}, fmt(v))));
+      view.replaceChildren(el("table", { id: "arch-choices" },
+        el("thead", {}, el("tr", {}, el("th", {}, "choice"), el("th", {}, "value"))), el("tbody", {}, ...rows)));
+    }
+  }
+  const section = el("section", { id: "section-architecture" }, el("h2", {}, "Architecture"),
+    el("div", { class: "filters" }, el("label", {}, "trial ", input), best, info), view);
+  // A new best replaces the best trial's cell; a chosen trial stays.
+  return { section, load, refresh: () => { if (input.value === "") load(); } };
+}
+
+// ---- evaluation reports (airda.eval, recorded on the study) ----------------------------------
+
+function intervalBar(low, high, effect, scale) {
+  // An SVG of the interval [low, high] around zero on a common scale, the effect as a dot.
+  if (low === null || high === null || !scale) return "";
+  const w = 160, x = (v) => (w / 2 + (v / scale) * (w / 2 - 6)).toFixed(1);
+  const color = low > 0 ? "#2e7d32" : high < 0 ? "#c62828" : "#757575";
+  return `<svg class="interval" width="${w}" height="14"><line x1="${w / 2}" x2="${w / 2}" y1="0" y2="14" stroke="#bdbdbd"/>` +
+    `<line x1="${x(low)}" x2="${x(high)}" y1="7" y2="7" stroke="${color}" stroke-width="3"/>` +
+    `<circle cx="${x(effect)}" cy="7" r="3.5" fill="${color}"/></svg>`;
+}
+
+function verdictCell(v) {
+  const cls = v === "better" ? "verdict-better" : v === "worse" ? "verdict-worse" : "verdict-none";
+  return el("td", { class: "verdict " + cls }, v || "");
+}
+
+function cellWithSvg(svg) {
+  const td = el("td");
+  td.innerHTML = svg;  // built above from numbers only
+  return td;
+}
+
+function evalSection(name) {
+  const comparisons = el("div", { id: "eval-comparisons" });
+  const reeval = el("div", { id: "eval-reevaluation" });
+  const protocol = el("p", { class: "note", id: "eval-protocol" });
+  const section = el("section", { id: "section-eval" }, el("h2", {}, "Evaluation"), protocol, comparisons, reeval);
+  async function load() {
+    const { status, body } = await getJSON(api(name, "/eval"));
+    if (status !== 200) { protocol.textContent = body.error || ""; return; }
+    const f = body.finished;
+    protocol.textContent = (f ? `Search declared finished at ${when(f.time)} with ${fmt(f.n_trials)} trials` : "Search not declared finished (airda.eval.finish_search)") +
+      ` · ${body.test_reads.length} read(s) of the test split.`;
+    const rows = body.comparisons;
+    if (rows.length) {
+      const scale = Math.max(...rows.flatMap((c) => [Math.abs(c.low || 0), Math.abs(c.high || 0), Math.abs(c.effect || 0)]));
+      const head = ["comparison", "verdict", "effect", "interval", "", "p", "p adjusted", "test", "n", "P(improvement)", "notes"];
+      comparisons.replaceChildren(el("h3", {}, "Comparisons"), el("div", { class: "table-wrap" }, el("table", { id: "comparisons" },
+        el("thead", {}, el("tr", {}, ...head.map((h) => el("th", {}, h)))),
+        el("tbody", {}, ...rows.map((c) => el("tr", { class: "comparison-row" },
+          el("td", {}, c.name), verdictCell(c.verdict),
+          el("td", { class: "num" }, fmt(c.effect)),
+          el("td", { class: "num" }, `${Math.round(c.confidence * 100)}% [${fmt(c.low)}, ${fmt(c.high)}]`),
+          cellWithSvg(intervalBar(c.low, c.high, c.effect, scale)),
+          el("td", { class: "num" }, fmt(c.p_value)),
+          el("td", { class: "num" }, fmt(c.p_adjusted) + (c.n_comparisons > 1 ? ` (${c.correction}, ${c.n_comparisons})` : "")),
+          el("td", {}, c.test), el("td", { class: "num" }, c.paired ? `${c.n_candidate} pairs` : `${c.n_candidate} vs ${c.n_baseline}`),
+          el("td", { class: "num" }, fmt(c.probability_of_improvement)),
+          el("td", { class: "note" }, (c.notes || []).join("; "))))))));
+    } else comparisons.replaceChildren();
+    const r = body.reevaluation;
+    if (r) {
+      const all = [...r.candidates, ...(r.baseline ? [r.baseline] : [])];
+      const head = ["candidate", "search value", "held-out mean", "interval", "optimism", "effect vs baseline", "p adjusted", "verdict", "failed runs"];
+      reeval.replaceChildren(el("h3", {}, `Held-out re-evaluation (split ${r.split}, ${r.seeds.length} seeds)`),
+        el("div", { class: "table-wrap" }, el("table", { id: "reevaluation" },
+          el("thead", {}, el("tr", {}, ...head.map((h) => el("th", {}, h)))),
+          el("tbody", {}, ...all.map((c) => {
+            const cmp = c.comparison || {};
+            return el("tr", { class: "reevaluation-row" }, el("td", {}, c.name), el("td", { class: "num" }, fmt(c.search_value)),
+              el("td", { class: "num" }, fmt(c.mean)), el("td", { class: "num" }, `[${fmt(c.low)}, ${fmt(c.high)}]`),
+              el("td", { class: "num" }, c.optimism === null ? "" : fmt(c.optimism)),
+              el("td", { class: "num" }, cmp.effect === undefined ? "" : `${fmt(cmp.effect)} [${fmt(cmp.low)}, ${fmt(cmp.high)}]`),
+              el("td", { class: "num" }, fmt(cmp.p_adjusted)), cmp.verdict ? verdictCell(cmp.verdict) : el("td"),
+              el("td", { class: "num" }, (c.failures || []).length));
+          })))),
+        ...(r.mean_optimism === null ? [] : [el("p", { class: "note" }, `Winner's curse: mean optimism ${fmt(r.mean_optimism)} (${r.optimism_definition}).`)]));
+    } else reeval.replaceChildren();
   }
   return { section, load };
 }
