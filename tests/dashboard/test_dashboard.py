@@ -286,6 +286,51 @@ def test_reads_never_write(server, db, tmp_path):
     assert not missing.exists()
 
 
+def test_a_postgres_storage_is_served_read_only(tmp_path):
+    """Against the tests' throwaway PostgreSQL server (skipped, with the reason, where none
+    starts): the dashboard's sessions are read-only on the server, it lists and follows a
+    study that a writer keeps adding to, and a schema without airda's tables is refused, not
+    created."""
+    pytest.importorskip("psycopg", reason="psycopg 3 is not installed (the postgres extra)")
+    from airda.storage import StorageError
+    from airda.testing import _postgres
+
+    try:
+        writer = _postgres.fresh_storage()
+    except _postgres.PostgresUnavailable as exc:
+        pytest.skip(f"no PostgreSQL server for the tests: {exc}")
+    try:
+        study = airda.create_study("pg", storage=writer, space=workload.SPACE, seed=0)
+        study.optimize(workload.quadratic, n_trials=5)
+        base = _postgres.shared_server_url()
+        url = base + ("&" if "?" in base else "?") + f"schema={writer.schema}"
+        srv = DashboardServer(url, port=0)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        try:
+            storage = srv.source.storage
+            assert storage.read_only
+            assert storage._connection().execute("SHOW transaction_read_only").fetchone() == ("on",)
+            status, body = _json(srv, "/api/studies")
+            assert status == 200
+            assert [(s["name"], s["n_trials"]) for s in body["studies"]] == [("pg", 5)]
+            first = _ready(srv, "pg")
+            study.optimize(workload.quadratic, n_trials=2)
+            time.sleep(0.6)  # the server reads a study at most every 0.5 s
+            code, body = _json(srv, f"/api/studies/pg/since?seq={first['seq']}")
+            assert code == 200
+            assert [t["number"] for t in body["trials"]] == [5, 6]
+            assert _json(srv, "/api/studies/pg/plot/history")[0] == 200
+        finally:
+            srv.shutdown()
+            srv.server_close()
+            srv.source.storage.close()
+        empty = url.replace(f"schema={writer.schema}", "schema=dash_never_made")
+        with pytest.raises(StorageError, match="holds no airda study tables"):
+            DashboardServer(empty, port=0)
+    finally:
+        _postgres.drop_schema(writer)
+
+
 def test_host_must_be_loopback(db):
     assert is_loopback("127.0.0.1")
     assert is_loopback("::1")

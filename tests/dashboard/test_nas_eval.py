@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -18,12 +17,12 @@ from airda.dashboard import DashboardServer
 from airda.space import Categorical, Int
 from airda.trial import TrialState
 from tests.dashboard.test_dashboard import _browse, _chromium, _finish, _json, _ready
+from tests.nas.shared_data import shared_data_root
 
 pytest.importorskip("plotly")
 
-TABLE = Path("/work/shared/data/nasbench201/nb201_12epoch.csv")
-if not TABLE.is_file():  # the checkout's sibling, as docs/nas.md reads it
-    TABLE = Path(__file__).resolve().parents[3] / "shared/data/nasbench201/nb201_12epoch.csv"
+# ../shared/data beside the checkout, or where AIRDA_SHARED_DATA points (tests/nas/shared_data.py)
+TABLE = shared_data_root() / "nasbench201" / "nb201_12epoch.csv"
 
 # ---- studies ---------------------------------------------------------------------------------
 
