@@ -35,12 +35,17 @@ _STATES = {s.value: s for s in TrialState}
 _NONE: dict[str, Any] = {}  # shared by the value-only trials, which nothing mutates
 
 
-def open_read_only(url: str | os.PathLike[str]) -> ReadOnlySource:
+def open_read_only(url: str | os.PathLike[str] | Storage) -> ReadOnlySource:
     """A read-only view of the storage at `url` (a file path, ``sqlite:///path`` or
-    ``postgresql://...``), opened with ``get_storage(url, read_only=True)``. Raises
+    ``postgresql://...``), opened with ``get_storage(url, read_only=True)``, or a storage
+    opened that way. Raises
     :class:`FileNotFoundError` for a missing SQLite file (none is created) and
     :class:`~airda.storage.StorageError` for a file or server that cannot be read or holds no
     airda study."""
+    if isinstance(url, Storage):  # a storage opened read-only already
+        storage = get_storage(url, read_only=True)  # ValueError for one opened for writing
+        path = getattr(storage, "path", None)
+        return _SQLiteSource(path) if isinstance(path, Path) else ReadOnlySource(storage)
     text = os.fspath(url)
     if text in ("memory://", ":memory:"):
         raise ValueError("an in-memory storage lives in one process: give a file or a server URL")
