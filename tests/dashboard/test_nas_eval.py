@@ -245,6 +245,9 @@ def test_evaluation_report(server, studies, tmp_path):
     assert reeval["candidates"][0]["comparison"]["verdict"] == "better"
     assert "optimistic" in reeval["optimism_definition"]
     assert body["finished"]["n_trials"] == 12
+    # The page's poll says whether a report is there (it builds the section when one appears).
+    assert _json(server, "/api/studies/evaluated/since?seq=0")[1]["has_eval"]
+    assert not _json(server, "/api/studies/choices/since?seq=0")[1]["has_eval"]
     assert len(body["test_reads"]) == 1
     # A comparison attached while the dashboard runs shows without a new trial.
     study = airda.load_study("evaluated", storage=studies["path"])
@@ -261,9 +264,9 @@ def test_evaluation_report(server, studies, tmp_path):
 def test_nas_and_eval_pages_in_headless_chromium(server, studies, tmp_path):
     from airda.nas import params_to_arch
 
-    for name in ("nb201", "evaluated"):
+    for name in ("nb201", "choices", "evaluated"):
         _ready(server, name)
-    shots = {k: tmp_path / f"{k}.png" for k in ("nb201", "evaluated")}
+    shots = {k: tmp_path / f"{k}.png" for k in ("nb201", "choices", "evaluated")}
     runs = {k: _browse(_chromium(), server.url + f"study/{k}", shots[k]) for k in shots}
     doms = {}
     for k, proc in runs.items():
@@ -287,6 +290,15 @@ def test_nas_and_eval_pages_in_headless_chromium(server, studies, tmp_path):
     assert f"best trial {best.number}" in nas
     front = nas.find('id="plot-front"')
     assert 'class="main-svg"' in nas[front : nas.find("</section>", front)]
+
+    choices = doms["choices"]
+    start = choices.find('id="arch-choices"')
+    table = choices[start : choices.find("</table>", start)]
+    assert table.count('class="choice-row"') == 3  # depth, width, op
+    assert "<svg" not in choices[choices.find('id="arch-view"') : start]
+    front = choices.find('id="plot-front"')
+    assert 'class="main-svg"' in choices[front : choices.find("</section>", front)]
+    assert 'id="front-cost"' in choices
 
     ev = doms["evaluated"]
     start = ev.find('id="comparisons"')

@@ -206,6 +206,7 @@ class DashboardServer(ThreadingHTTPServer):
         trials.sort(key=lambda t: t.number)
         with cache.lock:
             out = cache.summary()
+        out["has_eval"] = bool(_eval_attrs(cache.record.user_attrs))
         out["n_changed"] = len(trials)
         out["trials"] = [_trial_json(t) for t in trials[max(0, len(trials) - limit) :]]
         out["seq"] = now

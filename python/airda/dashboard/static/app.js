@@ -190,7 +190,7 @@ function buildStudy(name, summary) {
   const table = trialTable(name, summary, numeric, arch ? (n) => arch.load(n) : null);
   // Code variants (a codeopt study) come first: their table is what such a study is about.
   const variants = summary.has_variants ? variantTable(name) : null;
-  const evaluation = summary.has_eval ? evalSection(name) : null;
+  let evaluation = summary.has_eval ? evalSection(name) : null;
   const nasRow = arch ? [el("div", { class: "grid" }, arch.section, ...(kinds.includes("front") ? [plotSection("front", extras.front)] : []))] : [];
   main.replaceChildren(el("h1", {}, "Study ", el("span", { id: "study-name" }, name)), summaryBox,
     ...(evaluation ? [evaluation.section] : []), ...nasRow,
@@ -218,6 +218,10 @@ function buildStudy(name, summary) {
     const { status, body } = await getJSON(api(name, "/since?seq=" + seq));
     if (status !== 200) return;
     setLive(`live · ${fmt(body.n_trials)} trials`);
+    if (body.has_eval && !evaluation) {  // a report attached since the page was built
+      evaluation = evalSection(name);
+      summaryBox.after(evaluation.section);
+    }
     if (evaluation) evaluation.load();  // attached to the study: no sequence number moves
     if (body.seq === seq) return;
     seq = body.seq;
