@@ -858,3 +858,58 @@ def test_neighbour_widths_screened_logpdf_matches_the_reference(
         if n_cand > 2:
             assert out[1] == -np.inf
             assert out[2] == -np.inf
+
+
+def _full_greedy_hssp(values: np.ndarray, k: int) -> np.ndarray:
+    """The greedy hypervolume subset by a full scan of the gains at every step."""
+    from airda.strategies.tpe import _hypervolume, _reference_point
+
+    ref = _reference_point(values)
+    chosen: list[int] = []
+    left = list(range(len(values)))
+    current = 0.0
+    for _ in range(k):
+        gains = [_hypervolume(values[[*chosen, i]], ref) - current for i in left]
+        best = int(np.argmax(gains))
+        current += gains[best]
+        chosen.append(left.pop(best))
+    return np.sort(np.array(chosen, dtype=np.int64))
+
+
+@pytest.mark.parametrize("m", [2, 3])
+def test_lazy_greedy_hssp_matches_the_full_scan(m):
+    from airda.ops import non_dominated_rank
+    from airda.strategies.tpe import _greedy_hssp
+
+    rng = np.random.default_rng(m)
+    for case in range(60):
+        n = int(rng.integers(2, 40))
+        if case % 2:
+            x = rng.random(n)
+            pts = np.stack([x, 1 - np.sqrt(x), rng.random(n)][:m], axis=1)
+        else:
+            pts = rng.random((n, m))
+        if case % 3 == 0:
+            pts = np.round(pts, 1)  # ties among the gains
+        front = pts[np.asarray(non_dominated_rank(pts)) == 0]
+        k = int(rng.integers(1, len(front) + 1))
+        np.testing.assert_array_equal(_greedy_hssp(front, k), _full_greedy_hssp(front, k))
+
+
+def test_motpe_good_set_is_uncapped_and_tpe_keeps_its_cap():
+    assert MOTPE().max_below is None
+    assert TPE().max_below == 25
+    assert MOTPE(max_below=25).options()["max_below"] == 25
+    rebuilt = get_strategy(MOTPE(seed=1).config())
+    assert isinstance(rebuilt, MOTPE)
+    assert rebuilt.options() == MOTPE(seed=1).options()
+    with pytest.raises(ValueError, match="max_below"):
+        TPE(max_below=0)
+    # no cap with one objective: the good set is ceil(0.1 n)
+    space = {"x": Float(-3.0, 3.0)}
+    study = airda.create_study(space=space, strategy=TPE(seed=0, max_below=None))
+    study.optimize(lambda t: t["x"] ** 2, n_trials=300)
+    assert study.best_value < 0.01
+    strategy = study.strategy
+    rows = np.flatnonzero(strategy._tier[: strategy._n] == 0)
+    assert strategy._split(rows).sum() == 30
