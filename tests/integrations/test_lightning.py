@@ -188,9 +188,10 @@ def test_arguments_are_checked():
 
 
 def test_distributed_trainers_are_refused():
+    # Ranks that do not share the trial (forked ranks are tested in test_lightning_ddp.py).
     trial = _study([0.05]).ask()
     ddp = types.SimpleNamespace(world_size=2, strategy=types.SimpleNamespace())
-    with pytest.raises(ValueError, match="one process; this trainer runs 2"):
+    with pytest.raises(ValueError, match="this trainer runs 2 processes started outside"):
         PruningCallback(trial).on_fit_start(ddp, None)
 
 

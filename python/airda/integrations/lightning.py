@@ -6,6 +6,12 @@ with ``trial.report(epoch, value)`` and asks ``trial.should_prune()``; when the 
 scheduler says stop, it raises :class:`airda.TrialPruned`, which leaves ``trainer.fit`` (Lightning
 tears the run down first) and ends the trial as PRUNED with its intermediate values stored.
 
+Distributed training (DDP) is supported with ranks forked from the process that holds the
+trial (``strategy="ddp_fork"`` or ``"ddp_notebook"``) on a study stored in a file or a server:
+rank 0 alone reports and asks the scheduler, the decision is broadcast to every rank, and all
+stop together; after ``trainer.fit`` returns, :meth:`PruningCallback.check_pruned` raises
+:class:`airda.TrialPruned` in the objective's process.
+
 It subclasses ``lightning.pytorch.Callback`` (Lightning 2.x) and falls back to
 ``pytorch_lightning.Callback`` when only that package is installed. This module imports
 Lightning; ``import airda.integrations`` does not.
@@ -65,6 +71,9 @@ __all__ = ["PruningCallback", "pl"]
 log = logging.getLogger("airda.integrations.lightning")
 
 _STEPS = ("epoch", "global_step")
+# Where rank 0 records, on the trial, the step at which a distributed run was pruned: the
+# objective's process reads it back in check_pruned (the ranks' own objects die with them).
+PRUNED_ATTR = "airda.lightning.pruned_at"
 
 
 class PruningCallback(pl.Callback):
@@ -85,11 +94,21 @@ class PruningCallback(pl.Callback):
     trial fails with that reason instead of training unpruned. The sanity-check validation
     Lightning runs before training is not reported.
 
-    A pruned trial raises :class:`airda.TrialPruned` from inside ``trainer.fit``. Training in
-    one process only: a distributed trainer (DDP, ``world_size > 1``) raises ``ValueError`` when
-    fitting starts, as each rank would need the same trial and the same decision (raising in
-    one rank leaves the others waiting in a collective). A fit in which no validation ran warns
-    that nothing was reported.
+    A pruned trial raises :class:`airda.TrialPruned` from inside ``trainer.fit``. A fit in
+    which no validation ran warns that nothing was reported.
+
+    **Distributed training (DDP).** Every rank must share this trial, so the ranks must be
+    forked from the objective's process: ``pl.Trainer(strategy="ddp_fork", devices=N)`` (or
+    ``"ddp_notebook"``), and the study must live in an SQLite file or PostgreSQL (forked ranks
+    of an in-memory study would each write to a copy). Log the monitored metric with
+    ``self.log(..., sync_dist=True)``, so that every rank holds the mean over ranks. Rank 0
+    alone reports and asks ``trial.should_prune()``; the decision is broadcast, and every rank
+    stops at the end of that validation (none raises: an exception in one rank would leave the
+    others waiting in a collective). ``trainer.fit`` then returns in the objective's process;
+    call :meth:`check_pruned` after it, which raises :class:`airda.TrialPruned` when rank 0
+    pruned the trial. Other launchers (``strategy="ddp"`` starting the script anew for each
+    rank, ``torchrun``, ``ddp_spawn``) run a separate objective, hence a separate trial, in
+    each rank, and raise ``ValueError`` when fitting starts.
     """
 
     def __init__(self, trial: Trial, monitor: str = "val_loss", *, step: str = "epoch") -> None:
@@ -103,6 +122,8 @@ class PruningCallback(pl.Callback):
         self.step = step
         self.pruned_at: int | None = None  # the step at which the trial was pruned
         self._reported = False
+        self._rank = 0  # this process's global rank during a fit
+        self._world = 1
 
     @property
     def pruned(self) -> bool:
@@ -123,18 +144,43 @@ class PruningCallback(pl.Callback):
     def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
         world = int(getattr(trainer, "world_size", 1))
         if world > 1:
-            raise ValueError(
-                f"PruningCallback supports training in one process; this trainer runs "
-                f"{world} (strategy {type(trainer.strategy).__name__})"
-            )
+            self._check_distributed(trainer, world)
+        self._world = world
+        self._rank = int(getattr(trainer, "global_rank", 0)) if world > 1 else 0
         self.pruned_at = None
         self._reported = False
+
+    def _check_distributed(self, trainer: Any, world: int) -> None:
+        from airda.storage import InMemoryStorage
+
+        launcher = getattr(trainer.strategy, "launcher", None)
+        if not getattr(launcher, "is_interactive_compatible", False):
+            how = (
+                f"started by {type(launcher).__name__}"
+                if launcher is not None
+                else "started outside Lightning (torchrun, a cluster)"
+            )
+            raise ValueError(
+                f"PruningCallback: this trainer runs {world} processes {how} (strategy "
+                f"{type(trainer.strategy).__name__}), each with its own objective and trial; "
+                "fork the ranks from the objective's process with strategy='ddp_fork' (or "
+                "'ddp_notebook'), or train in one process"
+            )
+        if isinstance(self.trial.study.storage, InMemoryStorage):
+            raise ValueError(
+                "PruningCallback: DDP ranks forked from an in-memory study would each report to "
+                "a copy of it; store the study in an SQLite file or PostgreSQL "
+                "(create_study(storage='studies.db'))"
+            )
 
     def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
         # Lightning validates a few batches before training (the sanity check): not a result.
         if trainer.sanity_checking:
             return
         step = int(trainer.current_epoch if self.step == "epoch" else trainer.global_step)
+        if self._world > 1:
+            self._distributed_validation_end(trainer, step)
+            return
         self.trial.report(step, self._value(trainer))
         self._reported = True
         if not self.trial.should_prune():
@@ -144,7 +190,47 @@ class PruningCallback(pl.Callback):
         log.info("trial %d pruned at %s %d", self.trial.number, self.step, step)
         raise TrialPruned(f"trial {self.trial.number} pruned at {self.step} {step}")
 
+    def _distributed_validation_end(self, trainer: Any, step: int) -> None:
+        # Rank 0 reports and decides; a failure there (a metric not logged) is sent with the
+        # decision, so that every rank raises it together instead of waiting for rank 0.
+        decision: tuple[bool, str | None] = (False, None)
+        if self._rank == 0:
+            try:
+                self.trial.report(step, self._value(trainer))
+                prune = self.trial.should_prune()
+                if prune:
+                    self.trial.set_user_attr(PRUNED_ATTR, step)
+                decision = (prune, None)
+            except Exception as exc:
+                decision = (False, f"{type(exc).__name__}: {exc}")
+        prune, error = trainer.strategy.broadcast(decision, src=0)
+        if error is not None:
+            raise RuntimeError(f"PruningCallback on rank 0: {error}")
+        self._reported = True
+        if prune:
+            self.pruned_at = step
+            trainer.should_stop = True
+            if self._rank == 0:
+                log.info("trial %d pruned at %s %d", self.trial.number, self.step, step)
+
+    def check_pruned(self) -> None:
+        """Raise :class:`airda.TrialPruned` if a distributed fit pruned the trial; call it in
+        the objective after ``trainer.fit`` (the ranks that decided are gone by then). It reads
+        the decision rank 0 recorded on the stored trial, and gives the live trial the values
+        the ranks reported, so that the pruned trial keeps its last value. Does nothing after
+        a fit in one process (which raises from inside ``trainer.fit``) or an unpruned one."""
+        stored = self.trial.study.get_trial(self.trial.number)
+        at = stored.user_attrs.get(PRUNED_ATTR)
+        if at is None:
+            return
+        self.pruned_at = int(at)
+        self.trial.intermediate.update(stored.intermediate)
+        self.trial.user_attrs[PRUNED_ATTR] = at
+        raise TrialPruned(f"trial {self.trial.number} pruned at {self.step} {at}")
+
     def on_fit_end(self, trainer: Any, pl_module: Any) -> None:
+        if self._rank != 0:
+            return
         if not self._reported:
             warnings.warn(
                 f"PruningCallback: no validation ran during fit, so trial {self.trial.number} "
