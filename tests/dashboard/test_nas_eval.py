@@ -75,6 +75,30 @@ def _nb201_search(path: str) -> str:
     return "a synthetic NB201 study (no NAS-Bench-201 table at " + str(TABLE) + ")"
 
 
+class _ConvCount:
+    """A stand-in table where the NAS-Bench-201 one is absent: more convolutions score higher."""
+
+    def query(self, arch, metric):
+        return float(str(arch).count("conv"))
+
+
+def _benchmark_search(path: str) -> None:
+    """``airda nas search --storage``'s studies: airda.nas.benchmark_search keeps one per seed
+    (no cost and no arch attribute: detected by its space alone)."""
+    from airda.nas import TabularBenchmark, benchmark_search
+
+    bench = TabularBenchmark.from_csv(TABLE) if TABLE.is_file() else _ConvCount()
+    benchmark_search(
+        bench,
+        metric="cifar10-val",
+        strategy="random",
+        budget=10,
+        seeds=1,
+        storage=path,
+        study_prefix="search",
+    )
+
+
 def _model_space(path: str) -> None:
     """Not NB201: a few choices, and a latency attribute."""
     space = {
@@ -125,6 +149,7 @@ def _evaluated(path: str) -> dict[str, dict]:
 def studies(tmp_path_factory) -> dict:
     path = str(tmp_path_factory.mktemp("dash-nas") / "studies.db")
     made = _nb201_search(path)
+    _benchmark_search(path)
     _model_space(path)
     comparisons = _evaluated(path)
     return {"path": path, "nb201": made, "comparisons": comparisons}
@@ -191,6 +216,23 @@ def test_cell_graph_of_the_best_and_of_any_trial(server, studies):
     code, body = _json(server, "/api/studies/nb201/architecture?trial=999")
     assert code == 422
     assert "no trial 999" in body["error"]
+
+
+def test_a_benchmark_search_study_is_an_nb201_search_without_a_front(server, studies):
+    from airda.nas import params_to_arch
+
+    summary = _ready(server, "search-seed0")
+    assert summary["nas"] == {"kind": "nb201", "costs": []}
+    trials = airda.load_study("search-seed0", storage=studies["path"]).trials
+    best = max((t for t in trials if t.state is TrialState.COMPLETE), key=lambda t: t.value)
+    code, body = _json(server, "/api/studies/search-seed0/architecture")
+    assert code == 200
+    assert body["number"] == best.number
+    assert body["arch"] == str(params_to_arch(best.params))
+    assert body["svg"].count('class="cell-edge"') == 6
+    code, body = _json(server, "/api/studies/search-seed0/plot/front")
+    assert code == 422
+    assert "no cost attribute" in body["error"]
 
 
 def test_choices_of_a_model_space_trial(server, studies):
