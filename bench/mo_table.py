@@ -47,7 +47,8 @@ OPTUNA = ("optuna-tpe", "optuna-nsga2")
 PAIRS = (("airda-motpe", "optuna-tpe"), ("airda-nsga2", "optuna-nsga2"))
 DEFAULT_PROBLEMS = (
     *(f"zdt{i}" for i in (1, 2, 3, 4, 6)),
-    *(f"dtlz{i}_m2" for i in range(1, 8)),
+    # DTLZ5 with two objectives is DTLZ2 (its extra angles start at the third objective)
+    *(f"dtlz{i}_m2" for i in (1, 2, 3, 4, 6, 7)),
     *(f"dtlz{i}_m3" for i in range(1, 8)),
     *(f"wfg{i}_m2" for i in range(1, 10)),
 )
@@ -174,8 +175,9 @@ def _test(x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
 def _best_per_problem(index, samplers, problem, seeds, t) -> str | None:
     means = {}
     for s in samplers:
-        vals = [index[(s, problem, seed)]["hv_ratio"].get(str(t)) for seed in seeds]
-        if all(v is not None for v in vals):
+        rows = [index.get((s, problem, seed)) for seed in seeds]
+        vals = [r["hv_ratio"][str(t)] for r in rows if r and str(t) in r["hv_ratio"]]
+        if vals:
             means[s] = float(np.mean(vals))
     return max(means, key=lambda s: means[s]) if means else None
 
@@ -220,10 +222,12 @@ def markdown(result: dict[str, Any]) -> str:
     rows, samplers, trials = result["runs"], result["samplers"], result["trials"]
     lines = [f"Machine: {result['machine']}", ""]
     problems = [p for p in result["problems"] if any(r["problem"] == p for r in rows)]
-    n_seeds = len({r["seed"] for r in rows})
+    per_count = ", ".join(
+        f"{t} trials: {len({r['seed'] for r in rows if str(t) in r['hv_ratio']})}" for t in trials
+    )
     lines += [
-        f"Median hypervolume ratio (HV / HV of the true front) over {n_seeds} seeds; "
-        "wall seconds per run (median) in the last columns.",
+        f"Median hypervolume ratio (HV / HV of the true front) over the seeds ({per_count}); "
+        "wall seconds of the runs that stopped at that count (median) in the last columns.",
         "",
         "| problem | trials | " + " | ".join(samplers) + " | " + " | ".join(
             f"s {s}" for s in samplers
@@ -292,9 +296,10 @@ def _result(rows, samplers, problems, trials, machine, skipped=()) -> dict[str, 
     }
 
 
-def merge(paths: list[str], out: str | None) -> dict[str, Any]:
-    """Tables and tests of the runs in `paths` (later files win for the same sampler, problem
-    and seed; a count missing from a run is left out of that count's table)."""
+def merge(paths: list[str], out: str | None, problems: list[str] | None = None) -> dict[str, Any]:
+    """Tables and tests of the runs in `paths` on `problems` (None: all of them; later files
+    win for the same sampler, problem and seed; a count missing from a run is left out of that
+    count's table)."""
     index: dict[tuple[str, str, int], dict[str, Any]] = {}
     for path in paths:
         if not os.path.isfile(path):
@@ -305,7 +310,7 @@ def merge(paths: list[str], out: str | None) -> dict[str, Any]:
                 # keep the longer run's counts, take the shorter one's where it has more
                 r = old | {"hv_ratio": r["hv_ratio"] | old["hv_ratio"], "hv": r["hv"] | old["hv"]}
             index[_key(r)] = r
-    rows = list(index.values())
+    rows = [r for r in index.values() if problems is None or r["problem"] in problems]
     if not rows:
         raise SystemExit(f"no runs in {', '.join(paths)}")
     order = {s: i for i, s in enumerate(AIRDA + OPTUNA)}
@@ -324,7 +329,11 @@ def merge(paths: list[str], out: str | None) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--samplers", default=",".join(AIRDA + OPTUNA))
-    p.add_argument("--problems", default=",".join(DEFAULT_PROBLEMS))
+    p.add_argument(
+        "--problems",
+        default=",".join(DEFAULT_PROBLEMS),
+        help="comma-separated problem names (with --merge: the ones tabled, 'all' for every one)",
+    )
     p.add_argument("--trials", default=",".join(map(str, DEFAULT_TRIALS)))
     p.add_argument("--seeds", type=int, default=10)
     p.add_argument("--seed-start", type=int, default=0, help="first seed")
@@ -342,7 +351,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
     if args.merge:
-        return merge([f for f in args.merge.split(",") if f], args.json)
+        chosen = [q for q in args.problems.split(",") if q] if args.problems != "all" else None
+        return merge([f for f in args.merge.split(",") if f], args.json, chosen)
     if args.quick:
         args.problems, args.trials, args.seeds = "zdt1,dtlz2_m3", "20,40", 2
     log = (lambda *_: None) if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
