@@ -253,7 +253,7 @@ def test_export_csv_and_json(tmp_path):
     doc = json.loads(study.export(tmp_path / "t.json").read_text())
     assert doc["study"] == "exp"
     assert len(doc["trials"]) == 4
-    assert doc["strategy"]["name"] == "random"
+    assert doc["strategy"]["name"] == "auto"
     with pytest.raises(ValueError, match=r"\.csv or \.json"):
         study.export(tmp_path / "t.xlsx")
 

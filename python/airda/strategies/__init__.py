@@ -3,6 +3,7 @@
 ==================  ===================================================================
 name                strategy
 ==================  ===================================================================
+``auto``            :class:`AutoSearch` (the default: GP, then CMA-ES or TPE; see its docs)
 ``random``          :class:`RandomSearch` (uniform over the space)
 ``grid``            :class:`GridSearch` (every combination, then exhausted)
 ``halton``          :class:`HaltonSearch` (scrambled Halton quasi-random points)
@@ -49,6 +50,7 @@ from typing import TYPE_CHECKING, Any
 from airda.strategies.base import Strategy, StrategyExhausted
 
 if TYPE_CHECKING:
+    from airda.strategies.auto import AutoSearch
     from airda.strategies.bohb import BOHB
     from airda.strategies.cmaes import CmaEs
     from airda.strategies.evolution import RegularizedEvolution
@@ -65,6 +67,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BOHB",
+    "AutoSearch",
     "MOTPE",
     "NSGA2",
     "STRATEGIES",
@@ -90,6 +93,7 @@ __all__ = [
 
 # Public class -> the module that defines it, imported on first attribute access.
 _HOMES = {
+    "AutoSearch": "auto",
     "RandomSearch": "simple",
     "GridSearch": "simple",
     "HaltonSearch": "simple",
@@ -157,6 +161,7 @@ class _Registry(MutableMapping[str, "type[Strategy]"]):
 
 STRATEGIES: MutableMapping[str, type[Strategy]] = _Registry(
     {
+        "auto": "airda.strategies.auto:AutoSearch",
         "random": "airda.strategies.simple:RandomSearch",
         "grid": "airda.strategies.simple:GridSearch",
         "halton": "airda.strategies.simple:HaltonSearch",
@@ -221,7 +226,7 @@ def get_strategy(
             raise ValueError("options apply to a strategy given by name, not an instance")
         return strategy
     if strategy is None:
-        strategy = "random"
+        strategy = "auto"
     if isinstance(strategy, dict):
         config = strategy
         return get_strategy(

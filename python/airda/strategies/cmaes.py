@@ -349,6 +349,7 @@ class CmaEs(Strategy):
         self._budget_small = 0
         self._regime = "large"
         self._gen_start = 0  # first global index of the current generation
+        self._first_ask = 0  # asks before this one are not this strategy's (see warm_start)
         self._results: dict[int, tuple[np.ndarray | None, float]] = {}
         self.stop_reasons: list[str] = []
         self._run = _Run(np.full(n, 0.5), self.sigma0, self._lam0) if n else None
@@ -371,7 +372,35 @@ class CmaEs(Strategy):
         return self._run.lam if self._run is not None else self._lam0
 
     def _global_index(self, ask_index: int, stream: int) -> int:
-        return ask_index * self.n_streams + stream
+        return (ask_index - self._first_ask) * self.n_streams + stream
+
+    def unit(self, params: dict[str, Any]) -> np.ndarray:
+        """The numeric coordinates of a candidate in the unit cube (the search's coordinates)."""
+        assert self.space is not None
+        return self.space.encode(params)[self._numeric]
+
+    def warm_start(
+        self, mean: np.ndarray | None, sigma: float | None, *, first_ask: int = 0
+    ) -> None:
+        """Start the first run at ``mean`` (unit-cube coordinates of the numeric parameters,
+        as :meth:`unit` gives them) with step size ``sigma`` (None: the defaults), and count
+        generations from ask ``first_ask`` of each stream: a strategy that hands over to
+        CMA-ES after its own asks (``AutoSearch``) calls this after ``setup``. Restarts begin
+        as usual (a random mean, ``sigma0``)."""
+        if self.space is None:
+            raise RuntimeError("warm_start comes after setup")
+        if isinstance(first_ask, bool) or not isinstance(first_ask, int) or first_ask < 0:
+            raise ValueError(f"first_ask must be an int >= 0, got {first_ask!r}")
+        self._first_ask = first_ask
+        if self._run is None:
+            return
+        m = np.full(self._n, 0.5) if mean is None else np.asarray(mean, dtype=np.float64)
+        if m.shape != (self._n,) or not np.all(np.isfinite(m)):
+            raise ValueError(f"mean must be {self._n} finite unit-cube coordinates")
+        s = self.sigma0 if sigma is None else float(sigma)
+        if not (0 < s <= 1):
+            raise ValueError(f"sigma must be in (0, 1], got {sigma!r}")
+        self._run = _Run(np.where(np.isnan(m), 0.5, np.clip(m, 0.0, 1.0)), s, self._lam0)
 
     # ---- ask ---------------------------------------------------------------------------------
     def _ask_one(self, rng: np.random.Generator) -> dict[str, Any]:

@@ -70,6 +70,7 @@ _C2 = 0.5 * math.log(math.pi / 2)
 # in the middle branch loses digits as 1 / z^2 approaches the machine epsilon.
 _Z_ASYMPTOTIC = 1e3
 _PARALLEL = ("believer", "liar")
+_OUTPUTS = ("standard", "power", "copula")
 
 
 def log_h(z: np.ndarray) -> np.ndarray:
@@ -324,6 +325,7 @@ class GaussianProcessSearch(Strategy):
         refit_every: int = 10,
         refine_iters: int = 10,
         parallel: str = "believer",
+        output: str = "standard",
         seed: int | None = None,
     ):
         super().__init__(seed=seed)
@@ -338,6 +340,9 @@ class GaussianProcessSearch(Strategy):
                 raise ValueError(f"{label} must be an integer >= {low}, got {value!r}")
         if parallel not in _PARALLEL:
             raise ValueError(f"parallel must be one of {list(_PARALLEL)}, got {parallel!r}")
+        if output not in _OUTPUTS:
+            raise ValueError(f"output must be one of {list(_OUTPUTS)}, got {output!r}")
+        self.output = output
         self.n_initial, self.n_candidates, self.n_local = n_initial, n_candidates, n_local
         self.refit_every, self.refine_iters, self.parallel = refit_every, refine_iters, parallel
 
@@ -349,6 +354,7 @@ class GaussianProcessSearch(Strategy):
             "refit_every": self.refit_every,
             "refine_iters": self.refine_iters,
             "parallel": self.parallel,
+            "output": self.output,
         }
 
     # ---- state -----------------------------------------------------------------------------
@@ -409,7 +415,7 @@ class GaussianProcessSearch(Strategy):
         anchor = self._anchor(n0, x, y)
         if n == n0 or self.refine_iters == 0:
             return anchor
-        return fit_hyperparameters(self._kernel, x, _standardise(y), [anchor], self.refine_iters)
+        return fit_hyperparameters(self._kernel, x, self._warp(y), [anchor], self.refine_iters)
 
     def _anchor(self, n0: int, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """The full fit on the first n0 results, started from the previous full fit (so a
@@ -427,15 +433,19 @@ class GaussianProcessSearch(Strategy):
             if start is None:
                 start = _default_theta(x.shape[1])
             self._anchors[m] = fit_hyperparameters(
-                self._kernel, x[:m], _standardise(y[:m]), [start], 200
+                self._kernel, x[:m], self._warp(y[:m]), [start], 200
             )
         return self._anchors[n0]
+
+    def _warp(self, y: np.ndarray) -> np.ndarray:
+        """The GP's targets: the losses standardised, after a monotone warp (``output``)."""
+        return _warp(y, self.output)
 
     def _model(self) -> tuple[_GP, float]:
         x = np.stack(self._x)
         y = np.asarray(self._y)
         theta = self._theta(x, y)
-        ys = _standardise(y)
+        ys = self._warp(y)
         gp = _GP(self._kernel, x, ys, theta)
         best = float(ys.min())
         if self._pending:
@@ -608,6 +618,26 @@ def _snap(p: Any, u: np.ndarray) -> np.ndarray:
         return (np.log(v) - lo) / (hi - lo)
     n = p.cardinality()
     return (np.minimum(np.floor(u * n), n - 1) + 0.5) / n
+
+
+def _warp(y: np.ndarray, output: str) -> np.ndarray:
+    """Standardised losses after a monotone warp: ``"power"`` a Yeo-Johnson transform with the
+    maximum-likelihood exponent (as HEBO), ``"copula"`` normal scores of the ranks."""
+    ys = _standardise(y)
+    if output == "standard" or y.size < 4:
+        return ys
+    if output == "copula":
+        from scipy.special import ndtri
+        from scipy.stats import rankdata
+
+        return _standardise(ndtri((rankdata(y) - 0.5) / y.size))
+    from scipy.stats import yeojohnson
+
+    with np.errstate(all="ignore"):
+        warped, _ = yeojohnson(ys)
+    if not np.all(np.isfinite(warped)):
+        return ys
+    return _standardise(warped)
 
 
 def _standardise(y: np.ndarray) -> np.ndarray:

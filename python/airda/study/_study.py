@@ -683,8 +683,9 @@ def create_study(
         space: a :class:`~airda.space.Space` or its dict form; None for define-by-run
             (``trial.suggest_*`` in the objective).
         direction / directions: ``"minimize"`` (default) or ``"maximize"``, one per objective.
-        strategy: a name (``"random"``, ``"grid"``, ``"halton"``, ``"rea"``, ``"local"``) or an
-            instance; default random.
+        strategy: a name (``"auto"``, ``"tpe"``, ``"gp"``, ``"cmaes"``, ``"random"``, ...: see
+            :mod:`airda.strategies`) or an instance; default ``"auto"`` (GP BO, then CMA-ES or
+            TPE; TPE for conditional spaces, MOTPE for several objectives).
         seed: the strategy's seed, for reproducible studies.
         scheduler: decides early stops (see :mod:`airda.schedulers`).
         cache: reuse the result of a candidate evaluated before instead of running it again.

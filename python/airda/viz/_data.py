@@ -112,7 +112,9 @@ def _from_storage(storage: Any, name: str) -> StudyView:
             raise ValueError(f"no storage file {text!r}")
         if text.startswith("sqlite:///") and not Path(text[len("sqlite:///") :]).exists():
             raise ValueError(f"no storage file {text[len('sqlite:///') :]!r}")
-    store = get_storage(storage)
+    # A path or URL is opened read-only: a plot never writes, creates or upgrades a storage.
+    is_url = isinstance(storage, (str, os.PathLike))
+    store = get_storage(storage, read_only=True) if is_url else get_storage(storage)
     record = store.get_study(name)
     trials, _ = store.get_trials(record.study_id)
     trials = sorted(trials, key=lambda t: t.number)

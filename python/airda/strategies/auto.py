@@ -1,0 +1,175 @@
+"""The default strategy: picks and switches algorithms by the space, the objectives and the
+trials so far.
+
+``AutoSearch`` (name ``"auto"``; what a study uses when no strategy is named) is a
+function of the history like every strategy, so a study resumed from storage continues exactly
+(one worker; with several, each worker's phase follows the trials it has been told). Its rules,
+each measured on bench/hpo_table.py's suites (docs/results-hpo.md, "The default strategy"):
+
+* **Several objectives**: :class:`~airda.strategies.tpe.MOTPE`.
+* **Conditional parameters** (a parameter with ``when``): :class:`~airda.strategies.tpe.TPE`
+  with one joint estimator per group of parameters active together (``group=True``).
+* **Otherwise** the first ``gp_trials`` asks (300 by default) are Gaussian-process BO
+  (:class:`~airda.strategies.gp.GaussianProcessSearch` with ``output="power"``: the losses go
+  through a Yeo-Johnson transform before the GP sees them, as in HEBO, which keeps a few large
+  losses from flattening the model near the optimum). An exact GP costs O(n^3) per ask, so
+  after that:
+
+  - a space of numeric parameters only continues with CMA-ES
+    (:class:`~airda.strategies.cmaes.CmaEs`, IPOP restarts) started at the best trial so far,
+    its step size the spread of the best tenth of the trials (at least 0.02 of each range): the
+    GP found the basin, CMA-ES
+    converges in it at a cost per ask that does not grow with the history;
+  - a space with categorical parameters continues with multivariate TPE, which learns from
+    every trial told, the GP's included.
+
+The phase of an ask is decided by its ask index, so replaying a history rebuilds the same
+state. ``phase`` names the algorithm of the next ask.
+
+Example:
+    >>> import airda
+    >>> from airda.space import Float
+    >>> space = {"x": Float(-5.0, 10.0), "y": Float(0.0, 15.0)}
+    >>> study = airda.create_study(space=space, seed=0)  # strategy="auto"
+    >>> study.optimize(lambda t: (t["x"] - 2.0) ** 2 + (t["y"] - 3.0) ** 2, n_trials=30)
+    >>> study.best_value < 0.05
+    True
+    >>> study.strategy.phase
+    'gp'
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from airda.space import Categorical, Float, Int
+from airda.strategies.base import Strategy
+from airda.trial import FrozenTrial, TrialState
+
+__all__ = ["AutoSearch"]
+
+
+class AutoSearch(Strategy):
+    """The default strategy: GP BO, then CMA-ES or TPE; TPE for conditional spaces; MOTPE
+    for several objectives (see the module docstring).
+
+    Args:
+        gp_trials: asks made by the GP before the switch (at least ``2``).
+        seed: the sampling seed (each algorithm draws from it).
+    """
+
+    name = "auto"
+    supports_multi_objective = True
+
+    def __init__(self, *, gp_trials: int = 300, seed: int | None = None):
+        super().__init__(seed=seed)
+        if isinstance(gp_trials, bool) or not isinstance(gp_trials, int) or gp_trials < 2:
+            raise ValueError(f"gp_trials must be an integer >= 2, got {gp_trials!r}")
+        self.gp_trials = gp_trials
+
+    def options(self) -> dict[str, Any]:
+        return {"gp_trials": self.gp_trials}
+
+    # ---- state -----------------------------------------------------------------------------
+    def _reset(self) -> None:
+        from airda.strategies.gp import GaussianProcessSearch
+        from airda.strategies.tpe import MOTPE, TPE
+
+        assert self.space is not None
+        space = self.space
+        params = [space[n] for n in space.names]
+        self._conditional = any(p.when for p in params)
+        self._numeric_only = all(
+            isinstance(p, (Float, Int)) or p.cardinality() <= 1 for p in params
+        ) and not any(isinstance(p, Categorical) and p.cardinality() > 1 for p in params)
+        self._late: Strategy | None = None
+        self._history: list[FrozenTrial] = []
+        children: dict[str, Strategy] = {}
+        if len(self.directions) > 1:
+            children["motpe"] = MOTPE(seed=self.seed)
+            self._first = "motpe"
+        elif self._conditional:
+            children["tpe"] = TPE(seed=self.seed, group=True)
+            self._first = "tpe"
+        else:
+            children["gp"] = GaussianProcessSearch(output="power", seed=self.seed)
+            if not self._numeric_only:
+                children["tpe"] = TPE(seed=self.seed)
+            self._first = "gp"
+        for child in children.values():
+            child.setup(space, self.directions, self.stream, self.n_streams)
+        self._children = children
+
+    @property
+    def phase(self) -> str:
+        """The algorithm of the next ask: ``"gp"``, ``"cmaes"``, ``"tpe"`` or ``"motpe"``."""
+        return self._phase_of(self.n_asked)
+
+    def _phase_of(self, ask_index: int) -> str:
+        if self._first != "gp" or ask_index < self.gp_trials:
+            return self._first
+        return "cmaes" if self._numeric_only else "tpe"
+
+    def note(self, trial: FrozenTrial) -> None:
+        super().note(trial)
+        for name, child in self._children.items():
+            if name != "gp" or self._late is None:
+                child.note(trial)
+
+    def _tell(self, trial: FrozenTrial) -> None:
+        if self._first == "gp" and self._numeric_only:
+            ask_index = trial.system_attrs.get("ask_index")
+            if ask_index is not None and int(ask_index) >= self.gp_trials:
+                if "cmaes" not in self._children:
+                    self._start_cmaes()  # replaying a history past the switch
+                self._children["cmaes"].tell(trial)
+                return
+            self._history.append(trial)
+            if "cmaes" not in self._children:
+                self._children["gp"].tell(trial)
+            return
+        for name, child in self._children.items():
+            if name == "gp" and self._late is not None:
+                continue  # the GP's part is over: its O(n^3) model is no longer updated
+            child.tell(trial)
+
+    # ---- ask ---------------------------------------------------------------------------------
+    def _ask_one(self, rng: np.random.Generator) -> dict[str, Any]:
+        phase = self._phase_of(self.n_asked)
+        if phase == "cmaes" and "cmaes" not in self._children:
+            self._start_cmaes()
+        if phase != self._first:
+            self._late = self._children[phase]
+        return self._children[phase]._ask_one(rng)
+
+    def _start_cmaes(self) -> None:
+        """CMA-ES from the best trial asked before the switch, its step size the spread of the
+        best tenth of those trials (in the unit cube), its generations counted from the switch."""
+        from airda.strategies.cmaes import CmaEs
+
+        assert self.space is not None
+        done = [
+            t
+            for t in self._history
+            if t.state is TrialState.COMPLETE
+            and math.isfinite(self.loss(t))
+            and int(t.system_attrs.get("ask_index", 0)) < self.gp_trials
+        ]
+        cma = CmaEs(seed=self.seed)
+        cma.setup(self.space, self.directions, self.stream, self.n_streams)
+        if done:
+            done.sort(key=lambda t: (self.loss(t), t.number))
+            top = np.stack([cma.unit(t.params) for t in done[: max(len(done) // 10, 2)]])
+            mean = top[0]
+            sigma = float(np.sqrt(np.mean((top - mean) ** 2))) if len(top) > 1 else 0.1
+            # The GP's best trials crowd into a small ball (spreads of 1e-3 on Rosenbrock): a
+            # step that small crawls along a valley, so the step is at least 0.02.
+            cma.warm_start(mean, min(max(sigma, 0.02), 0.2), first_ask=self.gp_trials)
+        else:
+            cma.warm_start(None, None, first_ask=self.gp_trials)
+        self._children["cmaes"] = cma
+        self._late = cma
+        self._history = []

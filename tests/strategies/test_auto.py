@@ -1,0 +1,112 @@
+"""The default strategy: its phases by space and budget, resumption, and the default itself."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import airda
+from airda.space import Categorical, Float, Int
+from airda.strategies import AutoSearch, get_strategy
+
+
+def sphere(t) -> float:
+    return (t["x0"] - 0.3) ** 2 + (t["x1"] - 0.3) ** 2 + (t["x2"] - 1) ** 2
+
+
+NUMERIC = {"x0": Float(-1.0, 1.0), "x1": Float(-1.0, 1.0), "x2": Int(-3, 3)}
+
+
+def test_auto_is_the_default_strategy() -> None:
+    assert isinstance(get_strategy(None, seed=0), AutoSearch)
+    study = airda.create_study(space=NUMERIC, seed=0)
+    assert isinstance(study.strategy, AutoSearch)
+    assert get_strategy("AUTO", seed=1, gp_trials=20).gp_trials == 20
+
+
+@pytest.mark.parametrize("bad", [1, 0, -5, 2.5, True, "10"])
+def test_gp_trials_is_checked(bad) -> None:
+    with pytest.raises(ValueError, match="gp_trials"):
+        AutoSearch(gp_trials=bad)
+
+
+def test_numeric_space_gp_then_cmaes_from_the_best() -> None:
+    study = airda.create_study(space=NUMERIC, strategy=AutoSearch(gp_trials=14, seed=0))
+    assert study.strategy.phase == "gp"
+    study.optimize(sphere, n_trials=14)
+    assert study.strategy.phase == "cmaes"
+    best = study.best_trial.params
+    study.optimize(sphere, n_trials=1)
+    cma = study.strategy._children["cmaes"]
+    # CMA-ES starts at the best trial of the GP's part, in the unit cube
+    assert np.allclose(cma._run.mean, cma.unit(best)) or cma.generation > 0
+    study.optimize(sphere, n_trials=60)
+    assert cma.generation >= 5  # its generations count from the switch
+    assert study.best_value < 0.05
+
+
+def test_categorical_space_gp_then_tpe() -> None:
+    space = {**NUMERIC, "c": Categorical(["a", "b", "c"])}
+
+    def objective(t) -> float:
+        return sphere(t) + {"a": 1.0, "b": 0.0, "c": 2.0}[t["c"]]
+
+    study = airda.create_study(space=space, strategy=AutoSearch(gp_trials=12, seed=1))
+    study.optimize(objective, n_trials=12)
+    assert study.strategy.phase == "tpe"
+    study.optimize(objective, n_trials=20)
+    assert study.best_trial.params["c"] == "b"
+
+
+def test_conditional_space_uses_grouped_tpe_and_several_objectives_motpe() -> None:
+    space = {
+        "kind": Categorical(["p", "q"]),
+        "p": Float(0.0, 1.0, when={"kind": ["p"]}),
+        "q": Float(0.0, 1.0, when={"kind": ["q"]}),
+    }
+    study = airda.create_study(space=space, seed=2)
+    assert study.strategy.phase == "tpe"
+    assert study.strategy._children["tpe"].group
+    study.optimize(lambda t: t["p"] if t["kind"] == "p" else 0.5 + t["q"], n_trials=30)
+    assert study.best_value < 0.3
+    mo = airda.create_study(space=NUMERIC, directions=["minimize", "minimize"], seed=2)
+    assert mo.strategy.phase == "motpe"
+    mo.optimize(lambda t: (t["x0"] ** 2, (t["x0"] - 1) ** 2), n_trials=20)
+    assert len(mo.pareto_front()) >= 2
+
+
+@pytest.mark.parametrize("stop", [9, 23])  # in the GP's part, and in CMA-ES's (mid-generation)
+def test_resumes_exactly(tmp_path, stop) -> None:
+    kw = {"space": NUMERIC, "load_if_exists": True}
+    whole = airda.create_study(
+        "a", storage=tmp_path / "w.db", strategy=AutoSearch(gp_trials=12, seed=3), **kw
+    )
+    whole.optimize(sphere, n_trials=40)
+    part = airda.create_study(
+        "a", storage=tmp_path / "p.db", strategy=AutoSearch(gp_trials=12, seed=3), **kw
+    )
+    part.optimize(sphere, n_trials=stop)
+    del part
+    resumed = airda.load_study("a", storage=tmp_path / "p.db")
+    assert isinstance(resumed.strategy, AutoSearch)
+    resumed.optimize(sphere, n_trials=40 - stop)
+    assert [t.params for t in resumed.trials] == [t.params for t in whole.trials]
+
+
+def test_failures_and_nan_before_the_switch() -> None:
+    calls = {"n": 0}
+
+    def flaky(t) -> float:
+        calls["n"] += 1
+        if calls["n"] % 5 == 0:
+            raise RuntimeError("boom")
+        if calls["n"] % 7 == 0:
+            return math.nan
+        return sphere(t)
+
+    study = airda.create_study(space=NUMERIC, strategy=AutoSearch(gp_trials=10, seed=4))
+    study.optimize(flaky, n_trials=40, catch=(RuntimeError,))
+    assert study.strategy.phase == "cmaes"
+    assert math.isfinite(study.best_value)
