@@ -1385,6 +1385,12 @@ def _loop_transforms(types: dict) -> list[tuple[str, Callable[[_Site], tuple[str
     out += [("scalarize", lambda s: t_scalarize(s, types))]
     out += [("carry", lambda s: t_carry(s, types))]
     out += [("pragma", lambda s, p=p: t_pragma(s, p, types)) for p in _PRAGMAS]
+    from airda.codeopt.evolve import _rewrites_c_block
+
+    out += [
+        ("fission", lambda s, b=b: _rewrites_c_block.t_fission(s, types, b))
+        for b in _rewrites_c_block.BLOCKS
+    ]
     return out
 
 
