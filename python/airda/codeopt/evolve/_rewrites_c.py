@@ -16,7 +16,6 @@ The rewritten text is pycparser's regenerated C, which parses again: rewrites co
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import copy
 import re
@@ -111,7 +110,7 @@ _PURE = {
         "erf",
     )
     for s in ("", "f")
-} | {"abs", "labs", "llabs"}
+} | {"abs", "labs", "llabs", "airda_exp"}  # airda_exp: the rewrites' own (_rewrites_c_vec)
 
 # Function-like macros of the source that expand to pure expressions (no assignment, no call
 # other than to pure functions or their own parameters): a use of one is a pure call.
@@ -790,9 +789,20 @@ def t_accumulators(site: _Site, factor: int, types: dict) -> tuple[str, str]:
 def t_pragma(site: _Site, text: str, types: dict | None = None) -> tuple[str, str]:
     _innermost_ok(site)
     if text == "omp simd" and types is not None:
-        # Without the clause, lanes would share the accumulator (a wrong sum, or no SIMD).
-        with contextlib.suppress(_Skip):
-            text += f" reduction(+:{_reduction_scalar(site, types)[0]})"
+        from airda.codeopt.evolve._rewrites_c_vec import simd_safe
+
+        # omp simd promises independent iterations: each written array element its own,
+        # no shared scalar but a sum (without the clause lanes would share the accumulator)
+        if not simd_safe(site):
+            raise _Skip("iterations may touch the same element")
+        own = {d.name for d in _walk(site.loop.stmt) if isinstance(d, c_ast.Decl)}
+        try:
+            s = _reduction_scalar(site, types)[0]
+            text += f" reduction(+:{s})"
+        except _Skip:
+            s = None
+        if _assigned_scalars(site.loop.stmt) - own - {s}:
+            raise _Skip("a shared scalar other than a sum")
     _insert_pragma(site, text)
     return f"pragma({text})", f"#pragma {text} on the {site.info.var} loop"
 
@@ -1385,8 +1395,9 @@ def _loop_transforms(types: dict) -> list[tuple[str, Callable[[_Site], tuple[str
     out += [("scalarize", lambda s: t_scalarize(s, types))]
     out += [("carry", lambda s: t_carry(s, types))]
     out += [("pragma", lambda s, p=p: t_pragma(s, p, types)) for p in _PRAGMAS]
-    from airda.codeopt.evolve import _rewrites_c_block
+    from airda.codeopt.evolve import _rewrites_c_block, _rewrites_c_vec
 
+    out += [("vexp", lambda s: _rewrites_c_vec.t_vexp(s, types))]
     out += [
         ("fission", lambda s, b=b: _rewrites_c_block.t_fission(s, types, b))
         for b in _rewrites_c_block.BLOCKS
@@ -1420,6 +1431,8 @@ def candidates(
 
 
 def _candidates(base: _Unit, k: int, cpp: bool, parallel: bool) -> list[Candidate]:
+    from airda.codeopt.evolve import _rewrites_c_vec
+
     out: list[Candidate] = []
 
     def attempt(kind: str, fn: Callable[[_Unit, c_ast.FuncDef], tuple[str, str]]) -> None:
@@ -1427,6 +1440,7 @@ def _candidates(base: _Unit, k: int, cpp: bool, parallel: bool) -> list[Candidat
         func = unit.ast.ext[k]
         try:
             name, desc = fn(unit, func)
+            _rewrites_c_vec.sync(unit, func)
             text = unit.render()
         except _Skip:
             return
@@ -1438,6 +1452,7 @@ def _candidates(base: _Unit, k: int, cpp: bool, parallel: bool) -> list[Candidat
 
     attempt("restrict", t_restrict)
     attempt("inline", t_inline_minmax)
+    attempt("isa", _rewrites_c_vec.t_isa)
     n_sites = len(_sites(base, base.ast.ext[k]))
     types0 = _decl_types(base, base.ast.ext[k])
     for i in range(n_sites):
