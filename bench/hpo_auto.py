@@ -190,7 +190,11 @@ def _optuna_sampler(name: str, seed: int, conditional: bool) -> Any:
     import optuna
 
     if name == "optuna-tpe":
-        return optuna.samplers.TPESampler(multivariate=True, group=conditional, seed=seed)
+        import warnings
+
+        with warnings.catch_warnings():  # multivariate and group are "experimental" in Optuna
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.samplers.TPESampler(multivariate=True, group=conditional, seed=seed)
     if name == "optuna-gp":
         return optuna.samplers.GPSampler(seed=seed)
     if name == "optuna-auto":
@@ -336,10 +340,35 @@ def tables(rows: list[dict[str, Any]], pairs: list[tuple[str, str]]) -> str:
     return "\n".join(out)
 
 
+def ask_cost(problem: Problem, counts: list[int], seed: int = 0) -> str:
+    """auto's mean ask time (wall and CPU) over the last tenth of the asks before each count."""
+    n = max(counts)
+    study = airda.create_study(space=problem.space, seed=seed)
+    noise = np.random.default_rng(seed)
+    wall, cpu, phase = np.empty(n), np.empty(n), []
+    for i in range(n):
+        phase.append(study.strategy.phase)
+        c0, t0 = time.process_time(), time.perf_counter()
+        trial = study.ask()
+        wall[i], cpu[i] = time.perf_counter() - t0, time.process_time() - c0
+        study.tell(trial, problem.observe(trial.params, noise))
+    out = [
+        f"\nauto's ask on {problem.name} (mean over the last tenth of the asks before each count):\n",
+        "| asks | phase | wall ms | CPU ms |",
+        "|---|---|---|---|",
+    ]
+    for c in counts:
+        lo = c - max(c // 10, 1)
+        out.append(
+            f"| {c} | {phase[c - 1]} | {1e3 * wall[lo:c].mean():.3g} | {1e3 * cpu[lo:c].mean():.3g} |"
+        )
+    return "\n".join(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--suite", default="continuous,mixed,conditional,noisy,tabular")
-    ap.add_argument("--samplers", default="auto,optuna-tpe,optuna-gp")
+    ap.add_argument("--samplers", default=None, help="default auto,optuna-tpe,optuna-gp")
     ap.add_argument("--problems", default="", help="only these problem names (comma-separated)")
     ap.add_argument("--trials", default="50,200,1000")
     ap.add_argument("--seeds", type=int, default=10)
@@ -347,26 +376,34 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", default="", help="append each finished run here (JSON lines)")
     ap.add_argument("--merge", default="", help="build the tables from these runs files only")
     ap.add_argument("--quick", action="store_true", help="a run of seconds")
+    ap.add_argument(
+        "--timing",
+        default="",
+        help="only time auto's asks on the first problem at these counts (e.g. 100,300,1000,5000)",
+    )
     args = ap.parse_args(argv)
     if args.quick:
         args.suite, args.samplers, args.trials, args.seeds = "quick", "auto,random", "10,20", 2
-    samplers = args.samplers.split(",")
-    peers = [s for s in samplers if s != "auto"]
-    pairs = [("auto", p) for p in peers] if "auto" in samplers else []
     rows: list[dict[str, Any]] = []
     if args.merge:
         for path in args.merge.split(","):
             with open(path) as fh:
                 rows += [json.loads(line) for line in fh if line.strip()]
-        if not pairs:
-            peers = sorted({r["sampler"] for r in rows} - {"auto"})
-            pairs = [("auto", p) for p in peers]
-        print(tables(rows, pairs))
+        found = list(dict.fromkeys(r["sampler"] for r in rows))
+        keep = args.samplers.split(",") if args.samplers else found
+        rows = [r for r in rows if r["sampler"] in keep]
+        print(tables(rows, [("auto", p) for p in found if p != "auto" and p in keep]))
         return 0
+    samplers = (args.samplers or "auto,optuna-tpe,optuna-gp").split(",")
+    peers = [s for s in samplers if s != "auto"]
+    pairs = [("auto", p) for p in peers] if "auto" in samplers else []
     problems, skipped = suite(args.suite.split(","))
     if args.problems:
         keep = set(args.problems.split(","))
         problems = [p for p in problems if p.name in keep]
+    if args.timing:
+        print(ask_cost(problems[0], sorted(int(c) for c in args.timing.split(","))))
+        return 0
     for s in samplers:
         if s == "optuna-auto":
             try:
