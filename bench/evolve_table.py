@@ -6,7 +6,9 @@ times in the table are that race's medians).
 Run: ``python bench/evolve_table.py`` (``--kernels matmul,transpose`` for some,
 ``--budget 200`` candidates per kernel, ``--json FILE`` to keep the results, ``--seed S``,
 ``--threads 2`` to let candidates use two threads: the rewrites then also propose OpenMP
-``parallel for``; the reference stays the single-threaded naive kernel).
+``parallel for``; the reference stays the single-threaded naive kernel; ``--recheck 40`` to
+time each winner and its reference again through ctypes, 40 alternating calls, beside a
+``memcpy`` of the same bytes; ``--recheck-only FILE.json`` to do only that for stored winners).
 Each kernel is ``bench/evolve/<name>.c`` with its spec ``<name>.toml`` (arguments, quick
 arguments, tolerances, flags); every candidate goes through airda.codeopt.evolve's cascade
 (compile, quick test, full test against the reference's outputs, racing-profiler timing) in the
@@ -85,6 +87,94 @@ def run_kernel(name: str, budget: int, seed: int, islands: int, threads: int = 1
     }
 
 
+def recheck(name: str, best_code: str, pairs: int = 40) -> dict:
+    """The winner and the reference timed again outside the search, as a check of the race:
+    both compiled as the cascade compiles them, called alternately through ctypes in this
+    process (`pairs` pairs, after one warm-up call each) on the spec's full arguments. The
+    minimum of each (the least disturbed call on a shared machine), the median of the paired
+    ratios, and a ``memcpy`` of half the bytes of all array arguments (every byte read or
+    written once: the kernel's least traffic) as the bandwidth yardstick of the same run."""
+    import ctypes
+
+    import numpy as np
+
+    from airda.codeopt.cvariants import compile_variant
+    from airda.codeopt.evolve._evaluate import openmp_flags
+
+    spec = EvolveSpec.from_toml(HERE / f"{name}.toml")
+    ref_code = Path(spec.source).read_text() if isinstance(spec.source, Path) else spec.source
+    rng = np.random.default_rng(spec.arg_seed)
+
+    def load(code: str, entry: str, args, defines) -> tuple:
+        lib = compile_variant(
+            code,
+            entry,
+            args,
+            defines=defines,
+            flags=openmp_flags(code, spec.flags),
+            cpp=spec.language == "cpp",
+            compiler=spec.compiler,
+        )
+        vals = [a.make(rng) for a in args]
+        ptrs = (ctypes.c_void_p * len(vals))(*[v.ctypes.data for v in vals])
+        dll = ctypes.CDLL(str(lib))
+        return dll, ptrs, vals
+
+    ref = load(ref_code, spec.entry, spec.args, spec.defines)
+    best = load(best_code, spec.entry, spec.args, spec.defines)
+    total = sum(a.nbytes for a in spec.args if a.is_array)
+    half = max(total // 2, 1)
+    cp_args = [f"uint8[{half}]:zeros:out", f"uint8[{half}]:zeros"]
+    from airda.codeopt.cvariants import parse_arg
+
+    cp = load(
+        "#include <string.h>\nvoid airda_copy(unsigned char *out, const unsigned char *in)"
+        f" {{ memcpy(out, in, {half}UL); }}\n",
+        "airda_copy",
+        [parse_arg(a) for a in cp_args],
+        {},
+    )
+    times: dict[str, list[float]] = {"ref": [], "best": [], "copy": []}
+    for k in range(pairs + 1):
+        for key, (dll, ptrs, _vals) in (("ref", ref), ("best", best), ("copy", cp)):
+            t = time.perf_counter()
+            dll.airda_call(ptrs)
+            if k:
+                times[key].append(time.perf_counter() - t)
+    ratios = sorted(r / b for r, b in zip(times["ref"], times["best"], strict=True))
+    ref_min, best_min, copy_min = (min(times[k]) for k in ("ref", "best", "copy"))
+    return {
+        "ref_min_ms": ref_min * 1e3,
+        "best_min_ms": best_min * 1e3,
+        "speedup_min": ref_min / best_min,
+        "speedup_median_pairs": ratios[len(ratios) // 2],
+        "bytes": total,
+        "copy_min_ms": copy_min * 1e3,
+        "ref_gbs": total / ref_min / 1e9,
+        "best_gbs": total / best_min / 1e9,
+        "copy_gbs": total / copy_min / 1e9,
+    }
+
+
+def recheck_table(rows: list[dict]) -> str:
+    out = [
+        "| kernel | reference (min) | best (min) | speed-up of the minima | median paired ratio "
+        "| bytes moved | reference GB/s | best GB/s | memcpy GB/s |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in rows:
+        c = r.get("recheck")
+        if not c:
+            continue
+        out.append(
+            f"| {r['kernel']} | {c['ref_min_ms']:.2f} ms | {c['best_min_ms']:.2f} ms "
+            f"| {c['speedup_min']:.2f}x | {c['speedup_median_pairs']:.2f}x "
+            f"| {c['bytes'] / 2**20:.0f} MiB | {c['ref_gbs']:.1f} | {c['best_gbs']:.1f} "
+            f"| {c['copy_gbs']:.1f} |"
+        )
+    return "\n".join(out)
+
+
 def table(rows: list[dict]) -> str:
     out = [
         "| kernel | reference | best | speed-up (95% CI) | candidates (passed) | winning chain |",
@@ -119,7 +209,28 @@ def main(argv: list[str] | None = None) -> int:
         "--threads", type=int, default=1, help="threads a candidate may use (1: one core)"
     )
     ap.add_argument("--json", help="write the rows (with each winner's code) to this file")
+    ap.add_argument(
+        "--recheck",
+        type=int,
+        default=0,
+        metavar="PAIRS",
+        help="time each winner and its reference again through ctypes, PAIRS alternating "
+        "calls, with a memcpy of the same bytes (0: no recheck)",
+    )
+    ap.add_argument(
+        "--recheck-only",
+        metavar="JSON",
+        help="no search: recheck the winners stored in this --json file",
+    )
     args = ap.parse_args(argv)
+    if args.recheck_only:
+        doc = json.loads(Path(args.recheck_only).read_text())
+        print(f"# load average at start: {os.getloadavg()}")
+        for r in doc["rows"]:
+            r["recheck"] = recheck(r["kernel"], r["best_code"], args.recheck or 40)
+        print(recheck_table(doc["rows"]))
+        print(f"\n# load average at end: {os.getloadavg()}")
+        return 0
     names = [k.strip() for k in args.kernels.split(",") if k.strip()]
     unknown = [k for k in names if not (HERE / f"{k}.toml").is_file()]
     if unknown:
@@ -142,8 +253,14 @@ def main(argv: list[str] | None = None) -> int:
             f"{' > '.join(row['chain']) or '(the reference)'}",
             flush=True,
         )
+    if args.recheck:
+        for r in rows:
+            r["recheck"] = recheck(r["kernel"], r["best_code"], args.recheck)
     print()
     print(table(rows))
+    if args.recheck:
+        print()
+        print(recheck_table(rows))
     load = os.getloadavg()
     print(f"\n# load average at end: {load}")
     if args.json:
