@@ -6,7 +6,9 @@ with a remainder loop, partial sums of a reduction, loop interchange (with a sca
 first stored in place when that is what blocks it), tiling of 2-deep nests, ``restrict`` on the
 pointer parameters, hoisting of loop-invariant expressions, a reciprocal for an invariant
 divisor, scalar replacement of an array element updated across a loop, carrying a loop's
-previous element in a register, and ``#pragma GCC ivdep`` / ``omp simd`` / ``GCC unroll``. For
+previous element in a register, ``#pragma GCC ivdep`` / ``omp simd`` / ``GCC unroll``, loop
+fission through a block buffer (``_rewrites_c_block``), ``exp`` as an inline vectorisable
+function and a clone of the entry for AVX+FMA behind a CPU check (``_rewrites_c_vec``). For
 Python they work on :mod:`ast`: NumPy vectorisation of element-wise loops, of sum and dot
 reductions and of a matrix-multiply nest, and hoisting of invariant expressions.
 
