@@ -8,7 +8,11 @@ proposes the maximiser of log expected improvement (logEI):
   different choice adds ``1 / l^2`` to the squared distance), so the kernel is one Matérn-5/2
   with one length scale per parameter (ARD). Integers are optimised as reals and rounded to
   the centre of their bin; categorical parameters by local search over their choices.
-* **Outputs** are standardised (zero mean, unit variance).
+* **Outputs** are standardised (zero mean, unit variance); with ``output="power"`` (what the
+  default strategy ``"auto"`` uses) they then go through a Yeo-Johnson transform whose exponent
+  maximises the likelihood of a normal fit (as HEBO, Cowen-Rivers et al. 2022) and are
+  standardised again: a few very large losses no longer flatten the model near the best
+  trials (lower regret at 200 trials in 18 of 21 function x seed pairs, docs/hpo.md).
 * **Hyperparameters** (length scales, signal variance, noise variance of at least 1e-6)
   maximise the marginal likelihood times priors like Optuna's GPSampler (gamma priors on the
   signal and noise variances, ``-(0.1 / rho + 0.1 rho)`` on each inverse squared length
@@ -49,6 +53,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -60,7 +65,7 @@ from airda.strategies._gp_surrogate import Posterior
 from airda.strategies.base import Strategy
 from airda.trial import FrozenTrial, TrialState
 
-__all__ = ["GaussianProcessSearch", "log_h"]
+__all__ = ["GaussianProcessSearch", "log_h", "yeo_johnson", "yeo_johnson_lambda"]
 
 _SQRT5 = math.sqrt(5.0)
 _MIN_NOISE = 1e-6
@@ -70,7 +75,7 @@ _C2 = 0.5 * math.log(math.pi / 2)
 # in the middle branch loses digits as 1 / z^2 approaches the machine epsilon.
 _Z_ASYMPTOTIC = 1e3
 _PARALLEL = ("believer", "liar")
-_OUTPUTS = ("standard", "power", "copula")
+_OUTPUTS = ("standard", "power")
 
 
 def log_h(z: np.ndarray) -> np.ndarray:
@@ -307,6 +312,8 @@ class GaussianProcessSearch(Strategy):
             refines the last full fit with at most ``refine_iters`` L-BFGS-B iterations).
         refine_iters: see ``refit_every``.
         parallel: ``"believer"`` or ``"liar"``: how pending candidates enter the GP.
+        output: ``"standard"`` (the losses standardised) or ``"power"`` (then Yeo-Johnson
+            transformed by the maximum-likelihood exponent, and standardised again).
         seed: the sampling seed.
 
     Single objective. See the module docstring for the model.
@@ -463,7 +470,8 @@ class GaussianProcessSearch(Strategy):
         if len(self._y) < self.n_initial or not self._cols:
             choice = self.space.sample(rng)
         else:
-            choice = self._propose(rng)
+            with _one_blas_thread():
+                choice = self._propose(rng)
         self._pending[candidate_key(choice)] = self.encode(choice)
         return choice
 
@@ -621,23 +629,84 @@ def _snap(p: Any, u: np.ndarray) -> np.ndarray:
 
 
 def _warp(y: np.ndarray, output: str) -> np.ndarray:
-    """Standardised losses after a monotone warp: ``"power"`` a Yeo-Johnson transform with the
-    maximum-likelihood exponent (as HEBO), ``"copula"`` normal scores of the ranks."""
+    """Standardised losses, with ``output="power"`` after a Yeo-Johnson transform with the
+    maximum-likelihood exponent (as HEBO) and standardised again."""
     ys = _standardise(y)
     if output == "standard" or y.size < 4:
         return ys
-    if output == "copula":
-        from scipy.special import ndtri
-        from scipy.stats import rankdata
-
-        return _standardise(ndtri((rankdata(y) - 0.5) / y.size))
-    from scipy.stats import yeojohnson
-
     with np.errstate(all="ignore"):
-        warped, _ = yeojohnson(ys)
+        warped = yeo_johnson(ys, yeo_johnson_lambda(ys))
     if not np.all(np.isfinite(warped)):
         return ys
     return _standardise(warped)
+
+
+def yeo_johnson(y: np.ndarray, lam: float) -> np.ndarray:
+    """The Yeo-Johnson transform of `y` with exponent `lam` (Yeo and Johnson, 2000).
+
+    Example:
+        >>> import numpy as np
+        >>> bool(np.allclose(yeo_johnson(np.array([-1.0, 0.0, 3.0]), 1.0), [-1.0, 0.0, 3.0]))
+        True
+    """
+    out = np.empty_like(y)
+    pos = y >= 0
+    yp, yn = y[pos], y[~pos]
+    if abs(lam) < 1e-12:
+        out[pos] = np.log1p(yp)
+    else:
+        out[pos] = np.expm1(lam * np.log1p(yp)) / lam
+    if abs(lam - 2.0) < 1e-12:
+        out[~pos] = -np.log1p(-yn)
+    else:
+        out[~pos] = -np.expm1((2.0 - lam) * np.log1p(-yn)) / (2.0 - lam)
+    return out
+
+
+def yeo_johnson_lambda(y: np.ndarray, bounds: tuple[float, float] = (-8.0, 8.0)) -> float:
+    """The exponent in `bounds` that maximises the Yeo-Johnson profile log-likelihood of `y`
+    (``-n/2 log var + (lam - 1) sum sign(y) log1p(|y|)``, as ``scipy.stats.yeojohnson``), by
+    bounded Brent. A few hundred microseconds (scipy's own routine takes milliseconds per call
+    through its generic array checks).
+
+    Example:
+        >>> import numpy as np
+        >>> y = np.exp(np.random.default_rng(0).standard_normal(200))  # skewed to the right
+        >>> yeo_johnson_lambda(y) < 0.5
+        True
+    """
+    from scipy.optimize import fminbound
+
+    n = y.size
+    jacobian = float((np.sign(y) * np.log1p(np.abs(y))).sum())
+
+    def negative(lam: float) -> float:
+        v = float(yeo_johnson(y, lam).var())
+        if not (v > 0.0 and math.isfinite(v)):
+            return math.inf
+        return 0.5 * n * math.log(v) - (lam - 1.0) * jacobian
+
+    with np.errstate(all="ignore"):
+        return float(fminbound(negative, bounds[0], bounds[1], xtol=1e-8))
+
+
+_BLAS: Any = None
+
+
+def _one_blas_thread() -> Any:
+    """A context that runs NumPy's and SciPy's BLAS on one thread. The GP's matrices are small
+    (at most a few hundred rows): on a busy machine a second BLAS thread waiting for a core
+    made one likelihood evaluation of 40 points take 26 ms instead of 0.5 ms."""
+    global _BLAS
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover - a dependency; without it, BLAS's own default
+        return contextlib.nullcontext()
+    if _BLAS is None:
+        import scipy.linalg  # noqa: F401 - load SciPy's BLAS before the controller looks
+
+        _BLAS = ThreadpoolController()
+    return _BLAS.limit(limits=1, user_api="blas")
 
 
 def _standardise(y: np.ndarray) -> np.ndarray:
