@@ -148,3 +148,32 @@ def test_vexp_on_a_float_loop_matches():
     args = ["float32[77]:zeros:out", "float32[77]", "int32=77"]
     outs = _run_many([(src, "g", args), (found["vexp(i)"].source, "g", args)])
     np.testing.assert_allclose(outs[1][0], outs[0][0], rtol=1e-6, atol=0)
+
+
+def test_isa_is_not_offered_without_a_loop_or_on_variadic_functions():
+    flat = "void f(double *y, const double *x) { y[0] = x[0] * 2.0; }"
+    assert "isa(avx,fma)" not in _all(flat, "c", "f")
+    variadic = "void f(double *y, int n, ...) { for (int i = 0; i < n; i++) y[i] = 1.0; }"
+    assert "isa(avx,fma)" not in _all(variadic, "c", "f")
+
+
+@pytest.mark.skipif(not X86, reason="the AVX+FMA clone is offered on x86-64 only")
+def test_isa_clone_of_a_cpp_kernel_compiles_and_returns_its_value():
+    src = """extern "C" double dot(const double *a, const double *b, int n) {
+    double s = 0.0;
+    for (int i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+"""
+    found = rewrites(src, "cpp", "dot", random.Random(0), limit=1000)
+    isa = next(r for r in found if r.name == "isa(avx,fma)").source
+    assert "return dot_avx_fma(a, b, n);" in isa
+    assert 'extern "C" double dot(' in isa
+    args = [parse_arg(a) for a in ("float64[101]", "float64[101]", "int32=101")]
+    for code in (src, isa):
+        lib = ctypes.CDLL(str(compile_variant(code, "dot", args, cpp=True)))
+        lib.dot.restype = ctypes.c_double
+        a = np.linspace(0.0, 1.0, 101)
+        P = ctypes.POINTER(ctypes.c_double)
+        got = lib.dot(a.ctypes.data_as(P), a.ctypes.data_as(P), ctypes.c_int(101))
+        assert got == pytest.approx(float(a @ a), rel=1e-13)
