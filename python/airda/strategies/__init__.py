@@ -67,11 +67,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BOHB",
-    "AutoSearch",
     "MOTPE",
     "NSGA2",
     "STRATEGIES",
     "TPE",
+    "AutoSearch",
     "CmaEs",
     "GaussianProcessSearch",
     "GridSearch",
