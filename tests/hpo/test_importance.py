@@ -106,7 +106,9 @@ def test_categorical_int_and_log_params(evaluator):
 
 @pytest.mark.parametrize("evaluator", EVALUATORS)
 def test_on_a_study(evaluator):
-    study = airda.create_study(space={"a": Float(0, 1), "b": Float(0, 1)}, seed=0)
+    study = airda.create_study(
+        space={"a": Float(0, 1), "b": Float(0, 1)}, strategy="random", seed=0
+    )
     study.optimize(lambda t: 10 * t["a"] + 0.1 * t["b"], n_trials=40)
     assert list(importance(study, evaluator=evaluator)) == ["a", "b"]
 
