@@ -66,6 +66,19 @@ def test_correct_and_faster_then_final_race(ev):
     assert lo <= final["speedup"] <= hi
 
 
+def test_final_race_has_an_interval_however_short_its_time():
+    """A final race whose time budget one round spends (a loaded machine) still takes enough
+    pairs for the median's interval: a number, never NaN (the study stores it as JSON)."""
+    with Evaluator(psum_spec(final_time_s=1e-9)) as ev2:
+        assert ev2.reference().ok
+        final = ev2.final_speedup(FAST)
+    assert final["samples"] >= 20
+    lo, hi = final["ci"]
+    assert lo is not None
+    assert hi is not None
+    assert lo <= final["speedup"] <= hi
+
+
 def test_a_failing_reference_is_an_error():
     spec = EvolveSpec("psum", "c", CRASH, "psum", psum_spec().args)
     with Evaluator(spec) as ev2, pytest.raises(ValueError, match="fails at stage 'full': crash"):

@@ -356,7 +356,9 @@ class Evaluator:
         spent = 0.0
         inner: dict[str, int] = {}
         rounds = 0
-        while spent < spec.final_time_s and rounds < 200:
+        # at least MIN_FINAL_ROUNDS rounds whatever the time (a loaded machine may spend the
+        # whole budget in one), so that the median's interval exists
+        while rounds < MIN_FINAL_ROUNDS or (spent < spec.final_time_s and rounds < 200):
             rounds += 1
             if self.python:
                 for key, prog, dest in ((ref_key, ref, a), (win_key, win, b)):
@@ -378,23 +380,21 @@ class Evaluator:
         ratios = np.sort(ra[:n] / rb[:n])
         ratios = ratios[np.isfinite(ratios)]
         k = median_ci_rank(ratios.size, 0.95)
-        lo, hi = (
-            (float(ratios[k - 1]), float(ratios[ratios.size - k]))
-            if k >= 1
-            else (
-                math.nan,
-                math.nan,
-            )
-        )
+        # no interval (too few finite ratios) is None, not NaN: the result is stored as JSON
+        lo, hi = (float(ratios[k - 1]), float(ratios[ratios.size - k])) if k >= 1 else (None, None)
         return {
             # the median of the paired ratios: the point its interval is about
-            "speedup": float(np.median(ratios)) if ratios.size else math.nan,
+            "speedup": float(np.median(ratios)) if ratios.size else None,
             "ci": [lo, hi],
             "reference_s": float(np.median(ra)),
             "best_s": float(np.median(rb)),
             "samples": int(n),
             "measured_s": spent,
         }
+
+
+#: Side-by-side rounds of the final race however short ``final_time_s`` is (5 pairs a round).
+MIN_FINAL_ROUNDS = 4
 
 
 # ---- the prompt's profile hint ------------------------------------------------------------

@@ -522,8 +522,14 @@ def _final_race(
         stored = {"numbers": numbers, "results": results}
         study.set_user_attr("final_race", stored)
     results = stored["results"]
-    winner = max(top, key=lambda p: (results[str(p.number)]["speedup"], -p.number))
+
+    def measured(p: Program) -> float:
+        s = results[str(p.number)]["speedup"]
+        return -math.inf if s is None or not math.isfinite(s) else float(s)
+
+    winner = max(top, key=lambda p: (measured(p), -p.number))
     final = {"trial": winner.number, **results[str(winner.number)]}
-    if final["ci"][1] < 1.0:
+    # no measured speed-up, or one clearly below 1: the reference stays the best
+    if final["ci"][1] is None or final["speedup"] is None or final["ci"][1] < 1.0:
         return ref, {}
     return winner, final
