@@ -21,7 +21,7 @@ def add_parser(sub: Any) -> None:
     """Add ``airda evolve`` to the command line's subparsers."""
     p = sub.add_parser(
         "evolve",
-        help="evolve a reference implementation (C, C++, Python) into a faster correct one",
+        help="evolve a reference implementation (C, C++, Python, Triton) into a faster correct one",
         description="Evolve the reference program a spec.toml describes: proposers (a "
         "language model asked for SEARCH/REPLACE edits, and/or deterministic rewrites: "
         "tiling, unrolling, interchange, restrict, ...) write candidates; each is compiled, "
@@ -30,7 +30,7 @@ def add_parser(sub: Any) -> None:
         "--storage continues it. The report gives the winner's lineage (diffs from the "
         "reference) and its speed-up with a 95% interval. Exit codes: 0 done, 1 no correct "
         "candidate found (or a failure), 2 a bad spec or usage.",
-        epilog="spec.toml keys: name, language (c, cpp, python), source (a file, relative to "
+        epilog="spec.toml keys: name, language (c, cpp, python, triton), source (a file, relative to "
         "the TOML), entry, args (C: ['float64[N]:zeros:out', 'float64[N]', 'int32=N']), "
         "quick_args, defines, metric (time or score), atol, rtol, flags, timeout, max_time_s, "
         "harness (a Python file) with inputs, quick_inputs, verify, score (names of its "

@@ -262,7 +262,8 @@ def _py_functions(code: str) -> dict[str, tuple[int, int]] | None:
 
 
 def _functions(code: str, language: str) -> dict[str, tuple[int, int]] | None:
-    return _py_functions(code) if language == "python" else _c_functions(code)
+    # a Triton program is a Python module
+    return _py_functions(code) if language in ("python", "triton") else _c_functions(code)
 
 
 def _code_blocks(reply: str, language: str) -> list[str]:

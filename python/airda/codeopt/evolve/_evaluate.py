@@ -31,7 +31,9 @@ import dataclasses
 import hashlib
 import logging
 import math
+import os
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -118,20 +120,49 @@ def openmp_flags(code: str, flags: str) -> str:
     return flags
 
 
+def _triton_inputs(spec: EvolveSpec, quick: bool, device: str) -> tuple[Any, ...] | None:
+    """The arguments of a Triton spec's launcher, as they travel to the worker (arrays become
+    torch tensors on `device` there): from `args` (seeded, as the C sandbox makes them) or
+    from the `inputs` functions."""
+    from airda.codeopt.evolve._triton import device_tensor
+
+    if spec.inputs is not None:
+        fn = spec.quick_inputs if quick else spec.inputs
+        return None if fn is None else tuple(device_tensor(v, device) for v in fn())
+    args = spec.quick_args if quick else spec.args
+    if args is None:
+        return None
+    rng = np.random.default_rng(spec.arg_seed)
+    out: list[Any] = []
+    for a in args:
+        value = a.make(rng)
+        out.append(device_tensor(value, device) if a.is_array else value.item())
+    return tuple(out)
+
+
 class Evaluator:
     """The cascade for one spec: its sandboxes (a full one, a quick one when the spec has quick
     arguments or inputs), the reference's outputs, and the final race. A context manager: the
-    sandboxes' workers end with it."""
+    sandboxes' workers end with it.
+
+    A Triton spec runs its candidates in Python workers (like a Python spec) whose environment
+    has ``TRITON_INTERPRET=1`` when no GPU is usable (`interpreted`); on a GPU they are timed
+    with :func:`~airda.codeopt.triton_autotune.do_bench_gpu`."""
 
     def __init__(self, spec: EvolveSpec):
         self.spec = spec
-        self.python = spec.language == "python"
+        self.triton = spec.language == "triton"
+        self.python = spec.language == "python" or self.triton
+        self.device, self.device_name = "cpu", ""
+        self.interpreted = False
         self.expected: list[Any] | None = None
         self.quick_expected: list[Any] | None = None
         self.ref_profile: dict[str, Any] | None = None
         self._libs: dict[str, Any] = {}
         self._line_profiles: dict[str, str | None] = {}
-        if self.python:
+        if self.triton:
+            self._start_triton()
+        elif self.python:
             inputs = tuple(spec.inputs())  # type: ignore[misc]
             quick = tuple(spec.quick_inputs()) if spec.quick_inputs is not None else None
             limits = spec.limits if spec.limits is not None else Limits(memory=None)
@@ -166,6 +197,42 @@ class Evaluator:
         if self.qbox is not None:
             self.qbox.start()
 
+    def _start_triton(self) -> None:
+        import importlib.util
+
+        from airda.codeopt.cvariants import cache_dir
+        from airda.codeopt.evolve._triton import triton_device
+
+        spec = self.spec
+        missing = [m for m in ("torch", "triton") if importlib.util.find_spec(m) is None]
+        if missing:
+            raise ValueError(
+                f"a Triton spec needs {' and '.join(missing)} installed (pip install torch triton)"
+            )
+        self.device, self.device_name = triton_device()
+        self.interpreted = self.device == "cpu"
+        # set in the worker's environment, so before triton is imported there
+        env = {"TRITON_INTERPRET": "1"} if self.interpreted else {}
+        if not self.interpreted:  # compiled kernels kept across workers
+            env["TRITON_CACHE_DIR"] = os.environ.get(
+                "TRITON_CACHE_DIR", str(cache_dir() / "triton")
+            )
+        limits = spec.limits if spec.limits is not None else Limits(memory=None)
+        full = _triton_inputs(spec, False, self.device)
+        quick = _triton_inputs(spec, True, self.device)
+        self.box = Sandbox(py_args=full, timeout=spec.timeout, limits=limits, env=env)
+        self.qbox = (
+            None
+            if quick is None
+            else Sandbox(py_args=quick, timeout=spec.timeout, limits=limits, env=env)
+        )
+
+    def _program(self, code: str) -> Any:
+        from airda.codeopt.evolve._triton import TritonProgram
+
+        outputs = [i for i, a in enumerate(self.spec.args) if a.out]
+        return TritonProgram(code, self.spec.entry, outputs, self.device)
+
     def __enter__(self) -> Evaluator:
         return self
 
@@ -192,6 +259,8 @@ class Evaluator:
                 for n in tree.body
             ):
                 raise CompileError(f"no top-level function {spec.entry!r}")
+            if self.triton:
+                return self._import_triton(code, tree)
             return SourceFunction(code, spec.entry)
         try:
             return compile_variant(
@@ -209,7 +278,33 @@ class Evaluator:
             name = f"candidate.{'cpp' if spec.cpp else 'c'}"
             raise CompileError(first_compile_error(name_compiled_copy(str(exc), name))) from None
 
+    def _import_triton(self, code: str, tree: ast.Module) -> Any:
+        """The compile stage of a Triton program: it defines a kernel, and its module imports
+        in the worker (Triton compiles a kernel at its first launch: see :meth:`_run`)."""
+        from airda.codeopt.evolve._triton import TritonImport, jit_kernels
+
+        if not jit_kernels(tree):
+            raise CompileError("no @triton.jit kernel in the program")
+        prog = self._program(code)
+        box = self.qbox if self.qbox is not None else self.box
+        try:
+            box.run_callable("imp-" + _digest(code), TritonImport(prog))
+        except VariantFailed as exc:
+            if exc.kind != "error":  # it crashed or hung importing: not a compile error
+                raise
+            raise CompileError(f"importing the module: {exc.reason}") from None
+        return prog
+
     def _run(self, box: Sandbox, key: str, prog: Any) -> list[Any]:
+        if self.triton:
+            from airda.codeopt.evolve._triton import KERNEL_ERROR
+
+            try:
+                return _as_outputs(box.run_callable(key, prog))
+            except VariantFailed as exc:
+                if exc.reason.startswith(KERNEL_ERROR):  # Triton compiles at the first launch
+                    raise CompileError(f"triton: {exc.reason[len(KERNEL_ERROR) :]}") from None
+                raise
         if self.python:
             return _as_outputs(box.run_callable(key, prog))
         return box.run(key, prog)
@@ -224,7 +319,14 @@ class Evaluator:
 
     def _time(self, key: str, prog: Any) -> dict[str, Any]:
         spec = self.spec
+        if self.triton and not self.interpreted:
+            samples = self._gpu_samples(key, prog, rep_ms=1e3 * spec.max_time_s)
+            attrs = summarize(samples, rel_ci=spec.rel_ci).to_attrs()
+            attrs["device"] = self.device_name
+            return attrs
         if self.python:
+            if self.triton:  # the launches alone, not the guard-band checks
+                key, prog = "time-" + key, prog.timed()
             return self.box.time_callable(
                 key, prog, {"max_time_s": spec.max_time_s, "rel_ci": spec.rel_ci}
             )["attrs"]
@@ -242,6 +344,29 @@ class Evaluator:
             "clock": 0,
         }
         return _profile(self.box.profile(key, prog, opts), spec.rel_ci).to_attrs()
+
+    def _gpu_samples(
+        self,
+        key: str,
+        prog: Any,
+        *,
+        rep_ms: float,
+        warmup_ms: float = 25.0,
+        max_samples: int = 1000,
+    ) -> list[float]:
+        """Per-call seconds of a Triton program on the GPU, by
+        :func:`~airda.codeopt.triton_autotune.do_bench_gpu` in the worker."""
+        from airda.codeopt.evolve._triton import TritonBench
+
+        bench = TritonBench(prog, rep_ms=rep_ms, warmup_ms=warmup_ms, max_samples=max_samples)
+        # one request is one call for the heartbeat: room for the warm-up, the repetitions
+        # and a first compile
+        timeout = self.spec.timeout + 2e-3 * (rep_ms + warmup_ms) + 60.0
+        raw = self.box.run_callable(f"bench-{key}-{rep_ms:g}-{max_samples}", bench, timeout=timeout)
+        samples = [float(x) for x in raw] if isinstance(raw, list | tuple) else []
+        if not samples or not all(math.isfinite(x) and x >= 0 for x in samples):
+            raise VariantFailed(f"the GPU timing gave no usable samples: {raw!r:.200}", "error")
+        return samples
 
     def _score(self, outputs: list[Any]) -> float:
         assert self.spec.score is not None
@@ -281,16 +406,33 @@ class Evaluator:
                 return Outcome(True, "done", None, value, {"score": value})
             stage = "timing"
             attrs = self._time(key, prog)
+            if self.interpreted:  # never to be read as a GPU time
+                attrs["interpreted"] = True
             median = float(attrs["median_s"])
             if not (math.isfinite(median) and median > 0):
                 return Outcome(False, stage, f"non-finite time {median}")
             return Outcome(True, "done", None, median, attrs)
         except CompileError as exc:
+            if self.interpreted and stage != "compile":
+                self._recycle()  # the interpreter ran part of the kernel
             return Outcome(False, "compile", f"compile error: {exc}")
         except VariantFailed as exc:
+            if self.triton:
+                self._recycle()
             return Outcome(False, stage, exc.reason)
         except Exception as exc:  # a user verify/score, or anything else about this program
             return Outcome(False, stage, f"{type(exc).__name__}: {exc}")
+
+    def _recycle(self) -> None:
+        """Fresh workers after a Triton program failed while running: a kernel that wrote out
+        of bounds may have damaged the worker's heap (interpreter) or its CUDA context (an
+        illegal address ends it), and the next program must not pay for it."""
+        self.box.close()
+        if self.qbox is not None:
+            self.qbox.close()
+        self.box.start()
+        if self.qbox is not None:
+            self.qbox.start()
 
     def line_profile(self, code: str, seconds: float = 0.3) -> str | None:
         """A measured profile line of a compiled program (the share of samples of its hottest
@@ -303,6 +445,9 @@ class Evaluator:
 
         spec = self.spec
         line = None
+        if self.triton:  # a CPU sample of a launcher says nothing of where a kernel's time goes
+            self._line_profiles[digest] = None
+            return None
         try:
             if self.python:
                 prog = SourceFunction(code, spec.entry)
@@ -351,6 +496,9 @@ class Evaluator:
         win_key = "cand-" + _digest(code)
         ref = self._libs.get(ref_key) or self._compile(spec.source)  # type: ignore[arg-type]
         win = self._libs.get(win_key) or self._compile(code)
+        if self.triton:  # the launches alone, not the guard-band checks
+            ref_key, win_key = "time-" + ref_key, "time-" + win_key
+            ref, win = ref.timed(), win.timed()
         a: list[float] = []
         b: list[float] = []
         spent = 0.0
@@ -358,9 +506,18 @@ class Evaluator:
         rounds = 0
         # at least MIN_FINAL_ROUNDS rounds whatever the time (a loaded machine may spend the
         # whole budget in one), so that the median's interval exists
+        gpu = self.triton and not self.interpreted
         while rounds < MIN_FINAL_ROUNDS or (spent < spec.final_time_s and rounds < 200):
             rounds += 1
-            if self.python:
+            if gpu:
+                # a GPU sample is microseconds: the round's wall time is what the budget counts
+                for key, prog, dest in ((ref_key, ref, a), (win_key, win, b)):
+                    t0 = time.perf_counter()
+                    dest.extend(
+                        self._gpu_samples(key, prog, rep_ms=5.0, warmup_ms=2.0, max_samples=5)
+                    )
+                    spent += time.perf_counter() - t0
+            elif self.python:
                 for key, prog, dest in ((ref_key, ref, a), (win_key, win, b)):
                     raw = self.box.sample_callable(key, prog, 5, inner.get(key, 0))
                     inner[key] = int(raw["inner"])
@@ -382,7 +539,7 @@ class Evaluator:
         k = median_ci_rank(ratios.size, 0.95)
         # no interval (too few finite ratios) is None, not NaN: the result is stored as JSON
         lo, hi = (float(ratios[k - 1]), float(ratios[ratios.size - k])) if k >= 1 else (None, None)
-        return {
+        out = {
             # the median of the paired ratios: the point its interval is about
             "speedup": float(np.median(ratios)) if ratios.size else None,
             "ci": [lo, hi],
@@ -391,6 +548,10 @@ class Evaluator:
             "samples": int(n),
             "measured_s": spent,
         }
+        if self.triton:
+            # interpreted: CPU times of Triton's interpreter, never to be read as a GPU speed-up
+            out.update(interpreted=self.interpreted, device=self.device_name)
+        return out
 
 
 #: Side-by-side rounds of the final race however short ``final_time_s`` is (5 pairs a round).
@@ -493,7 +654,8 @@ def _py_loops(code: str, entry: str) -> list[tuple[int, int, int]]:
 def profile_hint(code: str, language: str, entry: str, seconds: float | None = None) -> str:
     """A line for the prompt on where the time likely goes: the program's measured time per
     call (when given) and its deepest top-level loop nest of `entry`, by static nesting depth
-    (a guess from the structure, not a measured line profile).
+    (a guess from the structure, not a measured line profile); for Triton, the kernel
+    launches with their block sizes and launch options.
 
     Example:
         >>> src = '''void mm(double* c, const double* a, const double* b, int n) {
@@ -505,12 +667,22 @@ def profile_hint(code: str, language: str, entry: str, seconds: float | None = N
         >>> profile_hint(src, "c", "mm", 2e-3)
         'time per call 2 ms; the deepest loop nest (depth 3, lines 3-5) most likely dominates'
     """
-    loops = _py_loops(code, entry) if language == "python" else _c_loops(code, entry)
     parts = []
     if seconds is not None and math.isfinite(seconds):
         from airda.codeopt.search import format_seconds
 
         parts.append(f"time per call {format_seconds(seconds)}")
+    if language == "triton":
+        from airda.codeopt.evolve._rewrites_triton import launches
+
+        found = launches(code)
+        parts.append(
+            "launches " + "; ".join(x.describe() for x in found)
+            if found
+            else "no kernel launch found"
+        )
+        return "; ".join(parts)
+    loops = _py_loops(code, entry) if language == "python" else _c_loops(code, entry)
     if loops:
         first, last, d = max(loops, key=lambda t: (t[2], t[1] - t[0]))
         parts.append(

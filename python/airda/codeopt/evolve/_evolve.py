@@ -65,6 +65,8 @@ class EvolveResult:
         counts: ``proposed``, ``unparsable``, ``duplicates``, ``evaluated``, ``compiled``,
             ``passed``, ``failed`` (by stage), ``proposer_errors``, ``retried``.
         study_name: where every candidate is stored.
+        interpreted: a Triton spec run under Triton's interpreter on the CPU (no GPU): its
+            times and speed-up are the interpreter's, and say nothing about a GPU.
     """
 
     best: Program
@@ -79,6 +81,7 @@ class EvolveResult:
     study_name: str
     stopped: str = ""
     final: dict[str, Any] = field(default_factory=dict)
+    interpreted: bool = False
 
     def summary(self) -> str:
         """A few lines: what was found, the counts."""
@@ -104,6 +107,11 @@ class EvolveResult:
             )
         if self.stopped:
             lines.append(f"stopped early: {self.stopped}")
+        if self.interpreted:
+            lines.append(
+                "interpreted: the Triton kernels ran under Triton's interpreter on the CPU (no "
+                "GPU); these times and speed-ups are not GPU times"
+            )
         return "\n".join(lines)
 
     def report(self) -> str:
@@ -129,6 +137,7 @@ class EvolveResult:
             "diff": self.diff,
             "counts": self.counts,
             "stopped": self.stopped,
+            "interpreted": self.interpreted,
             "best_code": self.best.code,
         }
 
@@ -496,6 +505,7 @@ def _result(
         study_name=study.name,
         stopped=stopped,
         final=final,
+        interpreted=ev.interpreted,
     )
 
 

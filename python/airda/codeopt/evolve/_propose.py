@@ -91,7 +91,9 @@ class Proposer(Protocol):
     ) -> list[Proposal]: ...
 
 
-_LANG_NAMES = {"c": "C", "cpp": "C++", "python": "Python"}
+_LANG_NAMES = {"c": "C", "cpp": "C++", "python": "Python", "triton": "Triton"}
+# the code fence of each language's programs (a Triton program is a Python module)
+_FENCES = {"triton": "python"}
 
 _SYSTEM = (
     "You are an expert performance engineer. You improve programs by small, correct edits. "
@@ -148,6 +150,7 @@ class LMProposer:
     def prompt(self, parent: Program, context: Context) -> list[dict[str, str]]:
         """The chat messages asking for edits of `parent`."""
         lang = _LANG_NAMES.get(context.language, context.language)
+        fence = _FENCES.get(context.language, context.language)
         goal = (
             "Make it faster"
             if context.metric == "time"
@@ -156,8 +159,15 @@ class LMProposer:
         parts = [
             f"{goal}. Here is the current {lang} program (function `{context.entry}`), "
             f"{_value_text(parent, context)}:",
-            f"```{context.language}\n{parent.code.rstrip()}\n```",
+            f"```{fence}\n{parent.code.rstrip()}\n```",
         ]
+        if context.language == "triton":
+            parts.append(
+                f"It is a Python module of Triton GPU kernels (@triton.jit) and their launcher "
+                f"`{context.entry}`, which takes torch tensors and launches the kernels. Keep "
+                f"`{context.entry}`'s signature and outputs; the kernels, the grid, the block "
+                "sizes (powers of two), num_warps and num_stages may change."
+            )
         if context.profile:
             parts.append(f"Profile: {context.profile}.")
         if context.threads > 1:
@@ -171,7 +181,7 @@ class LMProposer:
             parts.append("Best programs so far:\n" + "\n".join(lines))
             best = others[0]
             if best.value is not None and (parent.value is None or best.number != parent.number):
-                parts.append(f"The best one:\n```{context.language}\n{best.code.rstrip()}\n```")
+                parts.append(f"The best one:\n```{fence}\n{best.code.rstrip()}\n```")
         if context.failures:
             lines = [f"- {p.description or p.kind}: {(p.error or '')[:200]}"
                      for p in context.failures]  # fmt: skip
@@ -209,8 +219,8 @@ class LMProposer:
 
 class RewriteProposer:
     """The deterministic rewrites library (tiling, unrolling, loop interchange, ``restrict``,
-    hoisting, NumPy vectorisation of simple Python loops): no model. Rewrites of programs
-    evaluated before are skipped.
+    hoisting, NumPy vectorisation of simple Python loops; Triton block sizes, ``num_warps``
+    and ``num_stages``): no model. Rewrites of programs evaluated before are skipped.
 
     Args:
         limit: rewrites asked of the library per parent (the first `n` new ones are proposed).

@@ -10,7 +10,9 @@ previous element in a register, ``#pragma GCC ivdep`` / ``omp simd`` / ``GCC unr
 fission through a block buffer (``_rewrites_c_block``), ``exp`` as an inline vectorisable
 function and a clone of the entry for AVX+FMA behind a CPU check (``_rewrites_c_vec``). For
 Python they work on :mod:`ast`: NumPy vectorisation of element-wise loops, of sum and dot
-reductions and of a matrix-multiply nest, and hoisting of invariant expressions.
+reductions and of a matrix-multiply nest, and hoisting of invariant expressions. For Triton
+(``_rewrites_triton``): a kernel's block-size constant halved or doubled, and the launch
+options ``num_warps`` and ``num_stages``.
 
 Each transform applies only where a conservative check finds it legal; the search's cascade
 (compile, tests, timing) judges every candidate anyway. A rewrite's source parses again, so
@@ -73,7 +75,7 @@ def rewrites(
 
     Args:
         source: the program's text.
-        language: ``"c"``, ``"cpp"`` (the C subset) or ``"python"``.
+        language: ``"c"``, ``"cpp"`` (the C subset), ``"python"`` or ``"triton"``.
         entry: the function to rewrite (its name and signature are kept).
         rng: draws which candidates are returned when more than `limit` apply, spread over
             the kinds of transform; the same seed gives the same list.
@@ -97,6 +99,13 @@ def rewrites(
             cands = [
                 (c.kind, Rewrite(c.name, c.source, f"{c.name}: {c.description}"))
                 for c in _rewrites_c.candidates(source, entry, cpp=lang != "c", parallel=parallel)
+            ]
+        elif lang == "triton":
+            from airda.codeopt.evolve import _rewrites_triton
+
+            cands = [
+                (c.kind, Rewrite(c.name, c.source, f"{c.name}: {c.description}"))
+                for c in _rewrites_triton.candidates(source, entry)
             ]
         elif lang in ("python", "py"):
             from airda.codeopt.evolve import _rewrites_py

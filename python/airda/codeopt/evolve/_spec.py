@@ -35,7 +35,7 @@ from airda.codeopt.sandbox import Limits
 
 __all__ = ["EvolveSpec"]
 
-_LANGUAGES = ("c", "cpp", "python")
+_LANGUAGES = ("c", "cpp", "python", "triton")
 _METRICS = ("time", "score")
 
 
@@ -68,18 +68,27 @@ class EvolveSpec:
 
     Attributes:
         name: a short name (the study's name starts with it).
-        language: ``"c"``, ``"cpp"`` or ``"python"``.
+        language: ``"c"``, ``"cpp"``, ``"python"`` or ``"triton"`` (a Python module of
+            ``@triton.jit`` kernels and the launcher `entry`: torch tensors in, kernels
+            launched; on a CUDA device when torch sees one, else under Triton's interpreter on
+            the CPU, where times are interpreter times: see :attr:`interpreted`).
         source: the reference program's text (a path is read): the first parent of every
             candidate, the producer of the correct outputs and the baseline of the speed-up.
         entry: the function that is called (C: with `args`; Python: with the inputs).
         args: C/C++: the entry's arguments, :class:`~airda.codeopt.Arg` or their text
             (``"float64[N]:zeros:out"``, ``"int32=N"``, see :func:`~airda.codeopt.parse_arg`);
-            at least one is an output, compared with the reference's.
-        quick_args: C/C++: smaller arguments of the same types for the quick test that runs
-            before the full one (odd sizes catch off-by-one edits early); None: no quick test.
+            at least one is an output, compared with the reference's. Triton: the same
+            grammar (or `inputs`); arrays reach the launcher as torch tensors on the device,
+            scalars as Python numbers; the outputs are what the launcher returns, or the
+            ``:out`` tensors when it returns None.
+        quick_args: C/C++/Triton: smaller arguments of the same types for the quick test that
+            runs before the full one (odd sizes catch off-by-one edits early); None: no quick
+            test.
         defines: names for the argument expressions, also passed as ``-D`` to the compiler.
-        inputs / quick_inputs: Python: functions of no argument returning the tuple of the
-            entry's arguments (full and quick); they run once, in this process.
+        inputs / quick_inputs: Python (or Triton, instead of `args`): functions of no argument
+            returning the tuple of the entry's arguments (full and quick); they run once, in
+            this process. Triton: NumPy arrays and torch tensors among them reach the launcher
+            as torch tensors on the device.
         metric: ``"time"`` (seconds per call, lower is better; the result is the speed-up
             over the reference with its interval) or ``"score"`` (``score(outputs)``, higher
             is better).
@@ -170,24 +179,28 @@ class EvolveSpec:
         t = self.threads
         if isinstance(t, bool) or not isinstance(t, int) or t < 1:
             raise ValueError(f"threads must be an int >= 1, got {t!r}")
-        if t > 1 and self.language == "python":
-            raise ValueError("threads is for C/C++ specs (OpenMP); a Python spec runs as it is")
+        if t > 1 and self.language in ("python", "triton"):
+            raise ValueError(
+                f"threads is for C/C++ specs (OpenMP); a {self.language} spec runs as it is"
+            )
         for name in ("atol", "rtol"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int | float) or not v >= 0:
                 raise ValueError(f"{name} must be a number >= 0, got {v!r}")
         if self.language == "python":
             self._check_python()
+        elif self.language == "triton":
+            self._check_triton()
         else:
             self._check_compiled()
 
-    def _check_compiled(self) -> None:
+    def _check_compiled(self, outputs_required: bool = True) -> None:
         if self.inputs is not None or self.quick_inputs is not None:
             raise ValueError("inputs / quick_inputs are for Python specs; C/C++ take args")
         args = _as_args(self.args, self.defines, "args") or ()
         if not args:
             raise ValueError("args is empty: describe the entry function's arguments")
-        if not any(a.out for a in args):
+        if outputs_required and not any(a.out for a in args):
             raise ValueError("no argument is marked as an output (':out')")
         object.__setattr__(self, "args", args)
         quick = _as_args(self.quick_args, self.defines, "quick_args")
@@ -220,6 +233,47 @@ class EvolveSpec:
             raise ValueError(f"the Python source has no top-level function {self.entry!r}")
         object.__setattr__(self, "args", ())
 
+    def _check_triton(self) -> None:
+        import ast
+
+        from airda.codeopt.evolve._triton import jit_kernels
+
+        try:
+            tree = ast.parse(self.source)
+        except SyntaxError as exc:
+            raise ValueError(f"the Triton source does not parse: {exc}") from None
+        if not any(isinstance(n, ast.FunctionDef) and n.name == self.entry for n in tree.body):
+            raise ValueError(
+                f"the Triton source has no top-level function {self.entry!r} (the launcher)"
+            )
+        if not jit_kernels(tree):
+            raise ValueError("the Triton source defines no @triton.jit kernel")
+        if self.args and self.inputs is not None:
+            raise ValueError("a Triton spec takes args or inputs=, not both")
+        if self.inputs is None:
+            if self.quick_inputs is not None:
+                raise ValueError("quick_inputs goes with inputs=; with args, give quick_args")
+            self._check_compiled(outputs_required=False)
+            return
+        if not callable(self.inputs):
+            raise ValueError("inputs must be a function returning the arguments")
+        if self.quick_inputs is not None and not callable(self.quick_inputs):
+            raise ValueError("quick_inputs must be a function returning the arguments")
+        if self.quick_args is not None:
+            raise ValueError("quick_args goes with args; with inputs=, give quick_inputs")
+        object.__setattr__(self, "args", ())
+
+    @property
+    def interpreted(self) -> bool:
+        """Whether the candidates run under Triton's interpreter on the CPU (a Triton spec on a
+        machine where torch sees no CUDA device, or with ``TRITON_INTERPRET=1`` set): their
+        times are interpreter times, meaningless as GPU times. False for other languages."""
+        if self.language != "triton":
+            return False
+        from airda.codeopt.evolve._triton import triton_device
+
+        return triton_device()[0] == "cpu"
+
     @property
     def direction(self) -> str:
         """``"minimize"`` (seconds) or ``"maximize"`` (a score)."""
@@ -231,7 +285,8 @@ class EvolveSpec:
 
     def key(self) -> str:
         """A digest of what decides a result: the reference, the arguments, the gate, the
-        metric, the compiler and the CPU. A study of another key answers another question."""
+        metric, the compiler and the CPU (Triton: the GPU, or the interpreter). A study of
+        another key answers another question."""
         from airda.codeopt.cvariants import _default_compiler, compiler_version
         from airda.codeopt.tuner import cpu_model
 
@@ -250,7 +305,12 @@ class EvolveSpec:
         }
         if self.threads != 1:  # keys of one-thread specs stay what they were
             doc["threads"] = self.threads
-        if self.language != "python":
+        if self.language == "triton":
+            from airda.codeopt.evolve._triton import triton_device
+
+            doc.pop("flags")
+            doc["device"] = list(triton_device())
+        elif self.language != "python":
             cc = self.compiler or _default_compiler(self.cpp)
             doc["compiler"] = [cc, compiler_version(cc)]
         return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:12]
@@ -263,7 +323,8 @@ class EvolveSpec:
         ``quick_args``, ``defines``, ``metric``, ``atol``, ``rtol``, ``flags``, ``compiler``,
         ``timeout``, ``max_time_s``, ``final_time_s``, ``rel_ci``, ``arg_seed``, ``threads``, and
         ``harness`` (a Python file) with the names in it of ``inputs``, ``quick_inputs``,
-        ``verify`` and ``score``. Unknown keys are errors.
+        ``verify`` and ``score``. Unknown keys are errors. A ``.py`` source is Python unless
+        ``language = "triton"`` says it is a Triton module (kernels and their launcher).
         """
         import tomllib
 
