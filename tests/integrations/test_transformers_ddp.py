@@ -96,6 +96,7 @@ def worker(folder: Path) -> None:
                 per_device_eval_batch_size=16,
                 use_cpu=True,
                 ddp_backend="gloo",
+                ddp_find_unused_parameters=False,
                 disable_tqdm=True,
                 seed=0,
             )
@@ -258,6 +259,24 @@ def test_set_ups_that_cannot_work_are_refused(monkeypatch):
     assert not torch.distributed.is_initialized()
     with pytest.raises(RuntimeError, match=r"not initialised.*WORLD_SIZE=2.*optimize_distributed"):
         DistributedTrial(trial)
+
+
+def test_rank_zero_errors_reach_the_other_ranks_as_raised():
+    from airda.integrations.transformers import _portable
+    from airda.space import SpaceError
+
+    # An exception that pickles is raised as itself on the other ranks; one that does not
+    # (a class local to a function) as RuntimeError with its type and text.
+    err = SpaceError("parameter 'momentum' is not in the study's space")
+    same = _portable(err)
+    assert same is err
+
+    class Local(Exception):
+        pass
+
+    text = _portable(Local("storage is gone"))
+    assert type(text) is RuntimeError
+    assert str(text) == "Local: storage is gone"
 
 
 if __name__ == "__main__":

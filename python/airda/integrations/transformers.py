@@ -455,12 +455,15 @@ class TrialCallback(TrainerCallback):
             raise TrialPruned(f"trial {self.trial.number} pruned at step {self.pruned_at}")
 
 
-def suggest_training_args(trial: Trial, space: Mapping[str, Param]) -> dict[str, Any]:
+def suggest_training_args(
+    trial: Trial | DistributedTrial, space: Mapping[str, Param]
+) -> dict[str, Any]:
     """Suggest ``TrainingArguments`` fields on `trial`, as the ``hp_space`` of Hugging Face's
     ``Trainer.hyperparameter_search``: ``TrainingArguments(out, **suggest_training_args(...))``.
 
     Args:
-        trial: the live trial.
+        trial: the live trial (a :class:`DistributedTrial` under DDP: every rank gets rank
+            0's values).
         space: field name -> :class:`~airda.space.Float`, :class:`~airda.space.Int`,
             :class:`~airda.space.Categorical` or :class:`~airda.space.Fixed`. Each name must be
             a field of ``TrainingArguments`` (``ValueError`` names the closest fields
