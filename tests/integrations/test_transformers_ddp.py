@@ -1,9 +1,9 @@
 """airda.integrations.transformers under DDP: two CPU ranks (gloo) launched by torchrun, as HF
 users launch them, each running this file's :func:`worker` (the whole script, as every rank
 does). Rank 0 runs an SQLite study with ``optimize_distributed``; the other rank follows it.
-Checked from the launching test: the trials' states, one report per evaluation (from rank 0
-only), both ranks at the same global step in every trial (the pruned one included), an error
-on rank 0 raised on both ranks, and a clean exit. The in-process tests check the single-process
+Checked from the launching test: the trials' states, rank 0's suggestions on both ranks, one
+report per evaluation (from rank 0 only), both ranks at the same global step in every trial
+(the pruned one included), an error on rank 0 raised on both ranks, and a clean exit. The in-process tests check the single-process
 path and the errors for set-ups that cannot work."""
 
 from __future__ import annotations
@@ -32,13 +32,12 @@ if not torch.distributed.is_gloo_available():  # pragma: no cover
 
 import airda  # noqa: E402
 from airda.schedulers import MedianStopping  # noqa: E402
-from airda.space import Float  # noqa: E402
 from airda.trial import TrialState  # noqa: E402
 
 STEPS = 6
 EVAL_EVERY = 2
 LRS = (0.02, 0.01, 1e-7)  # two that learn set the median; the third barely moves: pruned
-N_TRIALS = len(LRS) + 1  # the last one suggests a parameter outside the space: fails
+N_TRIALS = len(LRS) + 1  # the last one suggests the seed with other bounds: fails on rank 0
 STUDY = "ddp"
 
 
@@ -70,8 +69,11 @@ def worker(folder: Path) -> None:
     def objective(trial):
         run = {"number": trial.number, "rank": trial.rank, "world": trial.world_size}
         try:
-            if trial.number == len(LRS):
-                trial.suggest_float("momentum", 0.0, 1.0)  # not in the space: rank 0 raises
+            # Define-by-run: rank 0's study suggests, every rank gets its values. The seed is
+            # drawn on rank 0 (and only recorded); the last trial asks it with other bounds,
+            # which rank 0's study refuses, so both ranks raise.
+            run["lr"] = trial.suggest_float("lr", 1e-7, 0.5, log=True)
+            run["seed"] = trial.suggest_int("seed", 0, 10**6 if trial.number < len(LRS) else 9)
             torch.manual_seed(0)
             config = transformers.BertConfig(
                 vocab_size=30,
@@ -85,7 +87,7 @@ def worker(folder: Path) -> None:
             args = transformers.TrainingArguments(
                 output_dir=str(folder / f"trial-{trial.number}"),
                 report_to="none",
-                learning_rate=trial["lr"],
+                learning_rate=run["lr"],
                 lr_scheduler_type="constant",
                 max_steps=STEPS,
                 eval_strategy="steps",
@@ -107,7 +109,6 @@ def worker(folder: Path) -> None:
                 eval_dataset=data,
                 callbacks=[TrialCallback(trial)],
             )
-            run["lr"] = trial["lr"]
             try:
                 trainer.train()
             finally:
@@ -126,7 +127,6 @@ def worker(folder: Path) -> None:
         study = airda.create_study(
             STUDY,
             storage=str(folder / "s.db"),
-            space={"lr": Float(1e-7, 0.5, log=True)},
             strategy="random",
             seed=0,
             scheduler=MedianStopping(n_startup_trials=2),
@@ -178,7 +178,7 @@ def test_two_ranks_under_torchrun(tmp_path):
         TrialState.FAIL,
     ], [t.error for t in trials]
     assert "SpaceError" in trials[3].error
-    assert "momentum" in trials[3].error
+    assert "'seed' was suggested as" in trials[3].error
     evals = list(range(EVAL_EVERY, STEPS + 1, EVAL_EVERY))
     for t in trials[:2]:
         assert sorted(t.intermediate) == evals
@@ -203,6 +203,9 @@ def test_two_ranks_under_torchrun(tmp_path):
         assert {(run["rank"], run["world"]) for run in runs} == {(r, 2)}
         assert [run.get("raised") for run in runs] == [None, None, "TrialPruned", "SpaceError"]
         assert [run.get("lr") for run in runs[: len(LRS)]] == list(LRS)
+        assert [run.get("seed") for run in runs[: len(LRS)]] == [
+            t.params["seed"] for t in trials[: len(LRS)]
+        ]
         assert [run.get("global_step") for run in runs] == [STEPS, STEPS, EVAL_EVERY, None]
     for t, run0, run1 in zip(trials[:2], *(runs[:2] for runs in by_rank), strict=True):
         # The objective's final evaluation (gathered over the ranks) is the trial's value.
@@ -277,6 +280,34 @@ def test_rank_zero_errors_reach_the_other_ranks_as_raised():
     text = _portable(Local("storage is gone"))
     assert type(text) is RuntimeError
     assert str(text) == "Local: storage is gone"
+
+
+def test_messages_go_over_gloo_whatever_the_training_backend(monkeypatch):
+    from airda.integrations import transformers as integ
+
+    # Which group the trial's messages use, decided from the default group's backend (a
+    # stand-in for torch.distributed: NCCL cannot run on this machine's CPUs).
+    made = []
+
+    def fake_dist(backend):
+        world = object()
+        return types.SimpleNamespace(
+            group=types.SimpleNamespace(WORLD=world),
+            get_backend=lambda: backend,
+            new_group=lambda backend: made.append(backend) or f"group-{len(made)}",
+        )
+
+    monkeypatch.setattr(integ, "_control", None)
+    gloo = fake_dist("gloo")
+    assert integ._control_group(gloo) is None  # the default group itself
+    mixed = fake_dist("cpu:gloo,cuda:nccl")
+    assert integ._control_group(mixed) is None
+    assert made == []
+    nccl = fake_dist("nccl")
+    assert integ._control_group(nccl) == "group-1"
+    assert integ._control_group(nccl) == "group-1"  # made once per default group
+    assert made == ["gloo"]
+    assert integ._control_group(fake_dist("nccl")) == "group-2"  # a new default group
 
 
 if __name__ == "__main__":

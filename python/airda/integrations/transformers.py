@@ -353,7 +353,7 @@ class TrialCallback(TrainerCallback):
     """Report the Trainer's evaluations to `trial`; stop the run when the trial is pruned.
 
     Args:
-        trial: the live trial the objective received.
+        trial: the live trial the objective received (a :class:`DistributedTrial` under DDP).
         metric: the evaluation metric to report, as in ``TrainingArguments.metric_for_best_model``:
             ``"eval_loss"`` (the default), or ``"accuracy"`` for ``eval_accuracy`` when
             ``compute_metrics`` returns one (the ``eval_`` prefix is added when missing).
