@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import doctest
 import importlib
+import os
 import random
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import numpy as np
@@ -218,6 +221,44 @@ def test_prompt_profile_and_replies_treat_it_as_triton():
     edit = apply_reply(reply, ADD, "triton", "add")
     assert "BLOCK = 32" in edit.code
     assert "@triton.jit" in edit.code  # the kernel kept: the launcher alone was replaced
+
+
+COMPILE_FOR_SM90 = """
+import importlib.util
+import sys
+
+import triton
+from triton.backends.compiler import GPUTarget
+from triton.compiler import ASTSource
+
+from airda.codeopt.evolve._triton import _kernel_message
+
+spec = importlib.util.spec_from_file_location("bad", sys.argv[1])
+bad = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(bad)
+src = ASTSource(fn=bad.add_kernel, signature={"x_ptr": "*fp32", "y_ptr": "*fp32",
+                "out_ptr": "*fp32", "n": "i32", "BLOCK": "constexpr"}, constexprs={"BLOCK": 16})
+try:
+    triton.compile(src, target=GPUTarget("cuda", 90, 32))
+except Exception as exc:
+    print("MESSAGE " + _kernel_message(exc))
+"""
+
+
+def test_a_gpu_compile_error_reads_as_one_line_with_the_kernel_line(tmp_path):
+    """Triton's CompilationError (what a launch on a GPU raises) as the cascade reports it,
+    compiled for sm_90 without a GPU (TRITON_INTERPRET=0 in a subprocess)."""
+    path = tmp_path / "bad.py"
+    path.write_text(ADD.replace("tl.arange(0, BLOCK)", "tl.arange(0, 37)"))
+    env = {**os.environ, "TRITON_INTERPRET": "0", "TRITON_DEFAULT_FP_FUSION": "1"}
+    proc = subprocess.run([sys.executable, "-c", COMPILE_FOR_SM90, str(path)],
+                          capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    [line] = [x for x in proc.stdout.splitlines() if x.startswith("MESSAGE ")]
+    assert line == (
+        "MESSAGE ValueError: arange's range must be a power of 2 "
+        "(kernel line `offs = tl.program_id(0) * BLOCK + tl.arange(0, 37)`)"
+    )
 
 
 @pytest.mark.parametrize(
