@@ -133,7 +133,9 @@ def guard_violations(args: Sequence[Any]) -> list[str]:
         after = int((full[end:] != CANARY).sum())
         if before or after:
             where = " and ".join(
-                f"{n} bytes {side} it" for n, side in ((before, "before"), (after, "after")) if n
+                f"{n} bytes changed {side} it"
+                for n, side in ((before, "before"), (after, "after"))
+                if n
             )
             shape = "x".join(str(d) for d in t.shape) or "scalar"
             out.append(f"argument {i} ({shape} {str(t.dtype).removeprefix('torch.')}): {where}")
