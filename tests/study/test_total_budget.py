@@ -89,10 +89,13 @@ def _driver(storage: Storage, stream: int, max_trials: int) -> None:
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_independent_drivers_share_one_total(tmp_path, backend):
     """Separate processes, each its own driver (as on separate machines): the total is exact
-    and the numbers consecutive, and distinct streams propose distinct candidates."""
+    and the numbers consecutive, and distinct streams propose distinct candidates. Random
+    search: the default's GP is deterministic given the history, so two drivers asking at the
+    same moment (neither sees the other's running trial yet) may both pick the same boundary
+    point; what differs by stream is its random part."""
     store = STORAGE_FACTORIES[backend](tmp_path)
     try:
-        airda.create_study("shared", storage=store, space=SPACE, seed=0)
+        airda.create_study("shared", storage=store, space=SPACE, seed=0, strategy="random")
         ctx = mp.get_context("spawn")
         procs = [ctx.Process(target=_driver, args=(store, 1 + i, 40)) for i in range(3)]
         for p in procs:

@@ -7,6 +7,9 @@ name                                        what it does
                                             metric to the trial, stops pruned runs
 :class:`~.transformers.TrialCallback`       a Hugging Face ``TrainerCallback``: reports
                                             evaluations to the trial, stops pruned runs
+:func:`~.transformers.optimize_distributed` a study under DDP (``torchrun``): rank 0 runs the
+                                            study, every rank the objective with a
+                                            :class:`~.transformers.DistributedTrial`
 :class:`~.tensorboard.TensorBoardCallback`  a study callback: one TensorBoard run per trial, in
                                             the HParams dashboard's format
 :class:`~.mlflow.MLflowCallback`            a study callback: one MLflow run per trial (params,
@@ -21,8 +24,9 @@ with ``lm``). The guide is ``docs/integrations.md``.
 
 Example:
     >>> import airda.integrations as integrations
-    >>> sorted(integrations.__all__)
-    ['MLflowCallback', 'PruningCallback', 'TensorBoardCallback', 'TrialCallback']
+    >>> sorted(integrations.__all__)  # doctest: +NORMALIZE_WHITESPACE
+    ['DistributedTrial', 'MLflowCallback', 'PruningCallback', 'TensorBoardCallback',
+     'TrialCallback', 'optimize_distributed']
     >>> integrations.TensorBoardCallback.__module__
     'airda.integrations.tensorboard'
 """
@@ -36,13 +40,26 @@ if TYPE_CHECKING:
     from airda.integrations.lightning import PruningCallback
     from airda.integrations.mlflow import MLflowCallback
     from airda.integrations.tensorboard import TensorBoardCallback
-    from airda.integrations.transformers import TrialCallback
+    from airda.integrations.transformers import (
+        DistributedTrial,
+        TrialCallback,
+        optimize_distributed,
+    )
 
-__all__ = ["MLflowCallback", "PruningCallback", "TensorBoardCallback", "TrialCallback"]
+__all__ = [
+    "DistributedTrial",
+    "MLflowCallback",
+    "PruningCallback",
+    "TensorBoardCallback",
+    "TrialCallback",
+    "optimize_distributed",
+]
 
 _LAZY = {
     "PruningCallback": "airda.integrations.lightning",
     "TrialCallback": "airda.integrations.transformers",
+    "DistributedTrial": "airda.integrations.transformers",
+    "optimize_distributed": "airda.integrations.transformers",
     "TensorBoardCallback": "airda.integrations.tensorboard",
     "MLflowCallback": "airda.integrations.mlflow",
 }
