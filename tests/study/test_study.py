@@ -10,7 +10,7 @@ import pytest
 
 import airda
 from airda.schedulers import MedianStopping
-from airda.space import Categorical, Float, Int
+from airda.space import Categorical, Float, Int, SpaceError
 from airda.storage import DuplicatedStudyError, StudyNotFoundError
 from airda.strategies import StrategyExhausted
 from airda.trial import TrialState
@@ -351,3 +351,23 @@ def test_define_by_run_parameters_reach_the_strategy():
             s.optimize(objective, n_trials=50)
             out.append(s.best_value)
     assert sum(tpe) < sum(rnd) / 3, (tpe, rnd)
+
+
+def test_enqueued_parameter_of_a_define_by_run_study_joins_its_space():
+    """A define-by-run study: a parameter whose first values came from enqueued trials joins the
+    space when suggested, so a later suggestion with other bounds is refused; an enqueued value
+    outside the bounds it is suggested with fails its trial with the reason."""
+    study = airda.create_study(strategy="random", seed=0)
+    study.enqueue({"x": 0.25})
+    study.optimize(lambda t: t.suggest_float("x", 0.0, 1.0), n_trials=1)
+    assert study.space.names == ["x"]
+    assert study.trials[0].params == {"x": 0.25}
+    with pytest.raises(SpaceError, match="earlier as"):
+        study.ask().suggest_float("x", 0.0, 2.0)
+    other = airda.create_study(strategy="random", seed=0)
+    other.enqueue({"y": 7.0})
+    other.optimize(lambda t: t.suggest_float("y", 0.0, 1.0), n_trials=1, catch=(SpaceError,))
+    (t,) = other.trials
+    assert t.state is TrialState.FAIL
+    assert "outside [0.0, 1.0]" in t.error
+    assert "y" not in other.space

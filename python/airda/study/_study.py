@@ -408,6 +408,25 @@ class Study:
                 f"earlier as {known.to_dict()}"
             )
 
+    def _given_suggested(self, name: str, param: Param, value: Any) -> Any:
+        """A define-by-run suggestion of a value the trial already holds (the strategy's, or an
+        enqueued one): the parameter must be the one suggested before, and a parameter seen
+        first here joins the study's space, its value checked against it."""
+        if name in self.space:
+            self._check_suggested(name, param)
+            return value
+        checked = param.check(name, value)
+        self._add_param(name, param)
+        return checked
+
+    def _add_param(self, name: str, param: Param) -> None:
+        with self._lock:
+            if name in self.space:  # another thread added it meanwhile
+                self._check_suggested(name, param)
+                return
+            self.space = Space(dict(self.space.params) | {name: param})
+            self._storage.set_study_space(self.study_id, self.space.to_dict())
+
     def _suggest_new(self, trial: Trial, name: str, param: Param) -> Any:
         if name in self.space:
             self._check_suggested(name, param)
@@ -416,9 +435,7 @@ class Study:
                 raise SpaceError(
                     f"parameter {name!r} is not in the study's space {self.space.names}"
                 )
-            with self._lock:
-                self.space = Space(dict(self.space.params) | {name: param})
-                self._storage.set_study_space(self.study_id, self.space.to_dict())
+            self._add_param(name, param)
         rng = np.random.default_rng([self.strategy.seed, trial.number, len(trial.params)])
         return param.from_unit(float(rng.random()))
 

@@ -44,8 +44,8 @@ class Trial:
     def _suggest(self, name: str, param: Any) -> Any:
         self.accessed.add(name)
         if name in self.params:
-            if self.study._dynamic:  # proposed by the strategy: the same parameter, or an error
-                self.study._check_suggested(name, param)
+            if self.study._dynamic:  # proposed or enqueued: the same parameter, or an error
+                self.params[name] = self.study._given_suggested(name, param, self.params[name])
             return self.params[name]
         value = self.study._suggest_new(self, name, param)
         self.params[name] = value
