@@ -170,19 +170,21 @@ class _SQLiteSource(ReadOnlySource):
             "WHERE study_id=? ORDER BY number",
             (study_id,),
         )
+        # every row's values decoded by one json.loads (one call per row was 2/3 of the time)
+        decoded = json.loads("[" + ",".join(r[2] or "null" for r in rows) + "]")
         return [
             FrozenTrial(
                 number,
                 _STATES[state],
                 _NONE,
-                tuple(json.loads(values)) if values else None,
+                tuple(values) if values else None,
                 intermediate=_NONE,
                 user_attrs=_NONE,
                 system_attrs=_NONE,
                 datetime_start=start,
                 datetime_complete=end,
             )
-            for number, state, values, start, end in rows
+            for (number, state, _, start, end), values in zip(rows, decoded, strict=True)
         ]
 
 
@@ -205,6 +207,7 @@ class StudyCache:
     lock: threading.Lock = field(default_factory=threading.Lock)
     _view: tuple[int, int, StudyView] | None = None  # (seq, max_trials, view)
     _light: tuple[float, StudyView] | None = None
+    light_ready: threading.Event = field(default_factory=threading.Event)  # first light read done
 
     @property
     def ready(self) -> bool:
