@@ -44,7 +44,13 @@ class Trial:
     def _suggest(self, name: str, param: Any) -> Any:
         self.accessed.add(name)
         if name in self.params:
-            if self.study._dynamic:  # proposed or enqueued: the same parameter, or an error
+            if not self.study._dynamic:
+                return self.params[name]
+            if self._frozen.system_attrs.get("fixed"):
+                # ask(fixed=...): the caller manages these values (e.g. one choice per trial,
+                # as airda.codeopt.evolve keys its programs); checked only against a known one
+                self.study._check_suggested(name, param)
+            else:  # proposed or enqueued: the same parameter, or an error
                 self.params[name] = self.study._given_suggested(name, param, self.params[name])
             return self.params[name]
         value = self.study._suggest_new(self, name, param)

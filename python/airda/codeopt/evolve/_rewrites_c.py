@@ -24,15 +24,9 @@ from dataclasses import dataclass
 
 from pycparser import c_ast, c_generator, c_parser
 
+from airda.codeopt.evolve._candidate import Candidate
+
 __all__ = ["Candidate", "candidates"]
-
-
-@dataclass(frozen=True)
-class Candidate:
-    kind: str
-    name: str
-    source: str
-    description: str
 
 
 class _Skip(Exception):

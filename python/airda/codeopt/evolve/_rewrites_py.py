@@ -17,15 +17,9 @@ import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from airda.codeopt.evolve._candidate import Candidate
+
 __all__ = ["Candidate", "candidates"]
-
-
-@dataclass(frozen=True)
-class Candidate:
-    kind: str
-    name: str
-    source: str
-    description: str
 
 
 class _Skip(Exception):

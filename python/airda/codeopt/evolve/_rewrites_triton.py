@@ -42,6 +42,7 @@ import ast
 import re
 from dataclasses import dataclass
 
+from airda.codeopt.evolve._candidate import Candidate
 from airda.codeopt.evolve._triton import jit_kernels
 
 __all__ = ["MAX_BLOCK", "MIN_BLOCK", "Candidate", "Launch", "candidates", "launches"]
@@ -53,14 +54,6 @@ _WARPS = (1, 2, 4, 8)
 _STAGES = (1, 5)
 _BLOCK_NAME = re.compile(r"BLOCK|TILE", re.I)
 _OPTIONS = ("num_warps", "num_stages")
-
-
-@dataclass(frozen=True)
-class Candidate:
-    kind: str
-    name: str
-    source: str
-    description: str
 
 
 @dataclass(frozen=True)
