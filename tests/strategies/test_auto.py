@@ -77,6 +77,67 @@ def test_conditional_space_uses_grouped_tpe_and_several_objectives_motpe() -> No
     assert len(mo.pareto_front()) >= 2
 
 
+COND = {
+    "kind": Categorical(["p", "q"]),
+    "p0": Float(-2.0, 2.0, when={"kind": ["p"]}),
+    "p1": Float(-2.0, 2.0, when={"kind": ["p"]}),
+    "act": Categorical(["relu", "tanh"], when={"kind": ["p"]}),
+    "q": Int(0, 9, when={"kind": ["q"]}),
+}
+
+
+def cond(t) -> float:
+    if t["kind"] == "q":
+        return 1.0 + abs(t["q"] - 4)
+    return (t["p0"] - 0.7) ** 2 + (t["p1"] + 0.2) ** 2 + (t["act"] == "relu")
+
+
+def test_conditional_space_late_cmaes_in_the_best_branch() -> None:
+    """After gp_trials asks, two of three asks are CMA-ES over the best branch's numeric
+    parameters (the others held at the best trial's values), the third TPE's."""
+    study = airda.create_study(space=COND, strategy=AutoSearch(gp_trials=20, seed=5))
+    study.optimize(cond, n_trials=20)
+    strategy = study.strategy
+    assert [strategy._phase_of(i) for i in range(19, 26)] == [
+        "tpe", "cmaes", "cmaes", "tpe", "cmaes", "cmaes", "tpe"
+    ]  # fmt: skip
+    best = study.best_trial.params
+    study.optimize(cond, n_trials=60)
+    late = study.trials[20:]
+    held = {k: v for k, v in best.items() if k in ("kind", "act")}
+    assert strategy._branch == held
+    cma_trials = [t for t in late if strategy._phase_of(t.number) == "cmaes"]
+    assert all({k: t.params[k] for k in held} == held for t in cma_trials)
+    assert all(set(t.params) == set(best) for t in cma_trials)  # the branch's parameters only
+    assert strategy._children["cmaes"].generation >= 3
+    assert study.best_value < min(t.value for t in study.trials[:20])
+
+
+def test_conditional_space_without_numeric_parameters_stays_tpe() -> None:
+    space = {"a": Categorical(["x", "y"]), "b": Categorical(["u", "v"], when={"a": ["x"]})}
+    study = airda.create_study(space=space, strategy=AutoSearch(gp_trials=5, seed=0))
+    study.optimize(lambda t: float(t["a"] == "y"), n_trials=15)
+    assert "cmaes" not in study.strategy._children
+    assert study.strategy.phase == "tpe"
+
+
+@pytest.mark.parametrize("stop", [7, 30])  # before the switch, and mid-generation after it
+def test_conditional_resumes_exactly(tmp_path, stop) -> None:
+    kw = {"space": COND, "load_if_exists": True}
+    whole = airda.create_study(
+        "c", storage=tmp_path / "w.db", strategy=AutoSearch(gp_trials=15, seed=6), **kw
+    )
+    whole.optimize(cond, n_trials=45)
+    part = airda.create_study(
+        "c", storage=tmp_path / "p.db", strategy=AutoSearch(gp_trials=15, seed=6), **kw
+    )
+    part.optimize(cond, n_trials=stop)
+    del part
+    resumed = airda.load_study("c", storage=tmp_path / "p.db")
+    resumed.optimize(cond, n_trials=45 - stop)
+    assert [t.params for t in resumed.trials] == [t.params for t in whole.trials]
+
+
 @pytest.mark.parametrize("stop", [9, 23])  # in the GP's part, and in CMA-ES's (mid-generation)
 def test_resumes_exactly(tmp_path, stop) -> None:
     kw = {"space": NUMERIC, "load_if_exists": True}
