@@ -77,6 +77,55 @@ def test_conditional_space_uses_grouped_tpe_and_several_objectives_motpe() -> No
     assert len(mo.pareto_front()) >= 2
 
 
+def test_categorical_late_phase_local_moves_and_no_repeats() -> None:
+    """After the switch a space with categoricals alternates TPE, TPE, a local move (one
+    parameter of the best trial changed); in a small finite space no candidate is asked
+    twice while unseen ones remain."""
+    space = {f"c{i}": Categorical(["a", "b", "c"]) for i in range(4)}
+    target = {"c0": "b", "c1": "c", "c2": "a", "c3": "b"}
+
+    def objective(t) -> float:
+        return float(sum(t[k] != v for k, v in target.items()))
+
+    study = airda.create_study(space=space, strategy=AutoSearch(gp_trials=10, seed=7))
+    strategy = study.strategy
+    assert [strategy._phase_of(i) for i in range(9, 16)] == [
+        "gp", "tpe", "tpe", "local", "tpe", "tpe", "local"
+    ]  # fmt: skip
+    study.optimize(objective, n_trials=10)
+    assert study.strategy.phase == "tpe"
+    study.optimize(objective, n_trials=2)
+    best = dict(study.best_trial.params)
+    study.optimize(objective, n_trials=1)  # the local move
+    moved = study.trials[-1].params
+    assert sum(moved[k] != best[k] for k in best) == 1
+    study.optimize(objective, n_trials=81 - 13)  # 3^4 = 81 candidates in all
+    keys = [tuple(sorted(t.params.items())) for t in study.trials]
+    assert len(set(keys)) == 81
+    assert study.best_value == 0.0
+
+
+def test_categorical_resumes_exactly(tmp_path) -> None:
+    space = {**NUMERIC, "c": Categorical(["a", "b", "c"])}
+
+    def objective(t) -> float:
+        return sphere(t) + {"a": 1.0, "b": 0.0, "c": 2.0}[t["c"]]
+
+    kw = {"space": space, "load_if_exists": True}
+    whole = airda.create_study(
+        "k", storage=tmp_path / "w.db", strategy=AutoSearch(gp_trials=8, seed=8), **kw
+    )
+    whole.optimize(objective, n_trials=30)
+    part = airda.create_study(
+        "k", storage=tmp_path / "p.db", strategy=AutoSearch(gp_trials=8, seed=8), **kw
+    )
+    part.optimize(objective, n_trials=16)
+    del part
+    resumed = airda.load_study("k", storage=tmp_path / "p.db")
+    resumed.optimize(objective, n_trials=14)
+    assert [t.params for t in resumed.trials] == [t.params for t in whole.trials]
+
+
 COND = {
     "kind": Categorical(["p", "q"]),
     "p0": Float(-2.0, 2.0, when={"kind": ["p"]}),
