@@ -19,6 +19,25 @@ def sphere(t) -> float:
 NUMERIC = {"x0": Float(-1.0, 1.0), "x1": Float(-1.0, 1.0), "x2": Int(-3, 3)}
 
 
+def assert_resumes_exactly(tmp_path, space, objective, gp_trials, seed, total, stop) -> None:
+    """A study stopped after `stop` trials and loaded from storage asks what one run of `total`
+    trials asked."""
+    kw = {"space": space, "load_if_exists": True}
+    whole = airda.create_study(
+        "s", storage=tmp_path / "w.db", strategy=AutoSearch(gp_trials=gp_trials, seed=seed), **kw
+    )
+    whole.optimize(objective, n_trials=total)
+    part = airda.create_study(
+        "s", storage=tmp_path / "p.db", strategy=AutoSearch(gp_trials=gp_trials, seed=seed), **kw
+    )
+    part.optimize(objective, n_trials=stop)
+    del part
+    resumed = airda.load_study("s", storage=tmp_path / "p.db")
+    assert isinstance(resumed.strategy, AutoSearch)
+    resumed.optimize(objective, n_trials=total - stop)
+    assert [t.params for t in resumed.trials] == [t.params for t in whole.trials]
+
+
 def test_auto_is_the_default_strategy() -> None:
     assert isinstance(get_strategy(None, seed=0), AutoSearch)
     study = airda.create_study(space=NUMERIC, seed=0)
@@ -111,19 +130,7 @@ def test_categorical_resumes_exactly(tmp_path) -> None:
     def objective(t) -> float:
         return sphere(t) + {"a": 1.0, "b": 0.0, "c": 2.0}[t["c"]]
 
-    kw = {"space": space, "load_if_exists": True}
-    whole = airda.create_study(
-        "k", storage=tmp_path / "w.db", strategy=AutoSearch(gp_trials=8, seed=8), **kw
-    )
-    whole.optimize(objective, n_trials=30)
-    part = airda.create_study(
-        "k", storage=tmp_path / "p.db", strategy=AutoSearch(gp_trials=8, seed=8), **kw
-    )
-    part.optimize(objective, n_trials=16)
-    del part
-    resumed = airda.load_study("k", storage=tmp_path / "p.db")
-    resumed.optimize(objective, n_trials=14)
-    assert [t.params for t in resumed.trials] == [t.params for t in whole.trials]
+    assert_resumes_exactly(tmp_path, space, objective, gp_trials=8, seed=8, total=30, stop=16)
 
 
 COND = {
@@ -172,37 +179,12 @@ def test_conditional_space_without_numeric_parameters_stays_tpe() -> None:
 
 @pytest.mark.parametrize("stop", [7, 30])  # before the switch, and mid-generation after it
 def test_conditional_resumes_exactly(tmp_path, stop) -> None:
-    kw = {"space": COND, "load_if_exists": True}
-    whole = airda.create_study(
-        "c", storage=tmp_path / "w.db", strategy=AutoSearch(gp_trials=15, seed=6), **kw
-    )
-    whole.optimize(cond, n_trials=45)
-    part = airda.create_study(
-        "c", storage=tmp_path / "p.db", strategy=AutoSearch(gp_trials=15, seed=6), **kw
-    )
-    part.optimize(cond, n_trials=stop)
-    del part
-    resumed = airda.load_study("c", storage=tmp_path / "p.db")
-    resumed.optimize(cond, n_trials=45 - stop)
-    assert [t.params for t in resumed.trials] == [t.params for t in whole.trials]
+    assert_resumes_exactly(tmp_path, COND, cond, gp_trials=15, seed=6, total=45, stop=stop)
 
 
 @pytest.mark.parametrize("stop", [9, 23])  # in the GP's part, and in CMA-ES's (mid-generation)
 def test_resumes_exactly(tmp_path, stop) -> None:
-    kw = {"space": NUMERIC, "load_if_exists": True}
-    whole = airda.create_study(
-        "a", storage=tmp_path / "w.db", strategy=AutoSearch(gp_trials=12, seed=3), **kw
-    )
-    whole.optimize(sphere, n_trials=40)
-    part = airda.create_study(
-        "a", storage=tmp_path / "p.db", strategy=AutoSearch(gp_trials=12, seed=3), **kw
-    )
-    part.optimize(sphere, n_trials=stop)
-    del part
-    resumed = airda.load_study("a", storage=tmp_path / "p.db")
-    assert isinstance(resumed.strategy, AutoSearch)
-    resumed.optimize(sphere, n_trials=40 - stop)
-    assert [t.params for t in resumed.trials] == [t.params for t in whole.trials]
+    assert_resumes_exactly(tmp_path, NUMERIC, sphere, gp_trials=12, seed=3, total=40, stop=stop)
 
 
 def test_failures_and_nan_before_the_switch() -> None:
