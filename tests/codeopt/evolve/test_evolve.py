@@ -257,6 +257,22 @@ def test_tiny_model_replies_are_recorded_as_unparsable(tmp_path):
     assert all(t.error.startswith("unparsable reply") and "reply" in t.user_attrs for t in failed)
 
 
+def test_smollm2_as_proposer_runs_to_its_budget(smollm2, tmp_path):
+    """The local SmolLM2 file proposes (two short replies): the search runs to its budget,
+    every reply is a trial with its outcome (a stage and a reason when it fails), nothing
+    crashes, and the reference stays best unless a reply passed."""
+    res = evolve(psum_spec(), budget=2, proposers=LMProposer(smollm2, max_tokens=24),
+                 storage=tmp_path / "s.db", study_name="s", show_progress=False)  # fmt: skip
+    assert res.counts["proposed"] == 2
+    trials = [t for t in load_study("s", storage=tmp_path / "s.db").trials if t.number > 0]
+    assert len(trials) == 2
+    for t in trials:
+        assert "reply" in t.user_attrs
+        assert t.state.value == "complete" or (t.error and t.user_attrs.get("stage"))
+    if all(t.state.value != "complete" for t in trials):
+        assert res.best.parent is None
+
+
 class Failing:
     name = "failing"
 
