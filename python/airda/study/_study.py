@@ -223,7 +223,9 @@ class Study:
         """Start a trial: an enqueued candidate if one waits, else the strategy's next one.
 
         Args:
-            fixed: start a trial of these parameters instead.
+            fixed: start a trial of these parameters instead. In a define-by-run study
+                (no space given) the caller manages these values: a suggestion of one of
+                them returns it and does not add the parameter to the study's space.
             ask_index: with `fixed`, the index :meth:`ask_candidates` gave it: the trial is
                 recorded as that ask of the strategy (not as a fixed candidate), so a resumed
                 study's strategy continues after it.
@@ -390,7 +392,11 @@ class Study:
         return None if params == live._frozen.params else dict(params)
 
     def enqueue(self, params: Mapping[str, Any]) -> FrozenTrial:
-        """Queue a known candidate: the next ask takes it before asking the strategy."""
+        """Queue a known candidate: the next ask takes it before asking the strategy.
+
+        In a define-by-run study (no space given) a queued parameter joins the study's space
+        when the objective first suggests it; a queued value outside the bounds it is
+        suggested with fails that trial with the reason (``SpaceError``)."""
         checked = self.space.validate(params) if len(self.space) else dict(params)
         frozen = self._storage.create_trial(
             self.study_id, checked, state=TrialState.WAITING, system_attrs={"enqueued": True}
