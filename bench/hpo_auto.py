@@ -377,6 +377,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--merge", default="", help="build the tables from these runs files only")
     ap.add_argument("--quick", action="store_true", help="a run of seconds")
     ap.add_argument(
+        "--gp-max",
+        type=int,
+        default=GP_MAX,
+        help=f"the largest trial count Optuna's GP runs to (default {GP_MAX}: its ask grows with the history)",
+    )
+    ap.add_argument(
         "--timing",
         default="",
         help="only time auto's asks on the first problem at these counts (e.g. 100,300,1000,5000)",
@@ -425,7 +431,7 @@ def main(argv: list[str] | None = None) -> int:
     for seed in range(args.seed_start, args.seed_start + args.seeds):
         for problem in problems:
             for s in samplers:
-                cs = [c for c in counts if not (s == "optuna-gp" and c > GP_MAX)]
+                cs = [c for c in counts if not (s == "optuna-gp" and c > args.gp_max)]
                 if not cs:
                     continue
                 r = run(s, problem, seed, max(cs))

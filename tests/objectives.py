@@ -26,3 +26,10 @@ def slow_quadratic(trial):
 
     time.sleep(0.05)
     return (trial["x"] - 1.0) ** 2
+
+
+def stop_at_trial_5(trial):
+    """Stops its study's optimize call from inside the objective, at trial 5."""
+    if trial.number == 5:
+        trial.study.stop()
+    return (trial["x"] - 1.0) ** 2

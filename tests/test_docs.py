@@ -113,6 +113,7 @@ MODULES = [
     "airda.prompt._optimize",
     "airda.integrations",
     "airda.integrations.tensorboard",
+    "airda.study._study",
 ]
 
 

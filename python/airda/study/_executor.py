@@ -56,13 +56,17 @@ class _Budget:
         timeout: float | None,
         counter: Any = None,
         max_trials: int | None = None,
+        stop: Any = None,
     ):
         self.n_trials = n_trials
+        self.stop = stop  # an Event: set by Study.stop(), no trial is taken after it
         self.max_trials = max_trials
         self.deadline = None if timeout is None else time.monotonic() + timeout
         self._counter = counter if counter is not None else _LocalCounter()
 
     def take(self) -> bool:
+        if self.stop is not None and self.stop.is_set():
+            return False
         if self.deadline is not None and time.monotonic() >= self.deadline:
             return False
         with self._counter.get_lock():
@@ -200,7 +204,7 @@ class SerialExecutor(Executor):
     ):
         study.fail_stale_trials()
         progress = _Progress(study, _progress_total(study, n_trials, max_trials), show_progress)
-        budget = _Budget(n_trials, timeout, max_trials=max_trials)
+        budget = _Budget(n_trials, timeout, max_trials=max_trials, stop=study._stop)
         try:
             with _Heartbeat(study):
                 _loop(study, objective, budget, catch, callbacks, progress)
@@ -228,7 +232,7 @@ class ThreadExecutor(Executor):
         max_trials=None,
     ):
         study.fail_stale_trials()
-        budget = _Budget(n_trials, timeout, max_trials=max_trials)
+        budget = _Budget(n_trials, timeout, max_trials=max_trials, stop=study._stop)
         progress = _Progress(study, _progress_total(study, n_trials, max_trials), show_progress)
         errors: list[BaseException] = []
 
@@ -299,6 +303,7 @@ def _worker_main(
     scheduler: Any,
     cache: bool,
     max_trials: int | None = None,
+    stop: Any = None,
 ) -> None:
     from airda.strategies import get_strategy
     from airda.study._study import Study
@@ -315,7 +320,9 @@ def _worker_main(
             stream=stream,
             n_streams=n_streams,
         )
-        budget = _Budget(n_trials, deadline_in, counter, max_trials)
+        if stop is not None:
+            study._stop = stop  # study.stop() in the objective stops every worker
+        budget = _Budget(n_trials, deadline_in, counter, max_trials, stop)
         with _Heartbeat(study):
             _loop(study, objective, budget, catch, (), None)
     except WorkerTerminated:
@@ -374,6 +381,7 @@ class ProcessExecutor(Executor):
         study.fail_stale_trials()
         ctx = mp.get_context(self.start_method)
         counter = ctx.Value("q", 0, lock=True)
+        stop = ctx.Event()
         config = study.strategy.config()
         # Streams of their own within this driver's: drivers sharing the study from other
         # processes or machines (each with a distinct stream) never propose the same ones.
@@ -399,6 +407,7 @@ class ProcessExecutor(Executor):
                     study.scheduler,
                     study.cache,
                     max_trials,
+                    stop,
                 ),
                 name=f"airda-worker-{i}",
             )
@@ -420,6 +429,8 @@ class ProcessExecutor(Executor):
                             for cb in callbacks:
                                 cb(study, t)
                             progress.update(t)
+                if study._stop.is_set():
+                    stop.set()  # a callback called study.stop(): the workers ask no more
         except (KeyboardInterrupt, WorkerTerminated):
             # Ctrl-C, or this driver was told to stop (SIGTERM): the workers record their
             # running trials as failed before they exit.

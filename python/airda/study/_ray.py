@@ -318,7 +318,7 @@ class _Driver:
 
     # ---- budget --------------------------------------------------------------------------
     def _budget_left(self) -> bool:
-        if self.stop_asking:
+        if self.stop_asking or self.study._stop.is_set():
             return False
         if self.deadline is not None and time.monotonic() >= self.deadline:
             return False

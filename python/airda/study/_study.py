@@ -7,6 +7,7 @@ driver (a user's own loop, worker processes, the CLI) uses the same three steps.
 from __future__ import annotations
 
 import csv
+import inspect
 import json
 import logging
 import math
@@ -59,6 +60,54 @@ def _directions(direction: str | None, directions: Sequence[str] | None) -> tupl
     return dirs
 
 
+# Optuna's keyword names that airda spells otherwise: what a user porting a script types.
+_OPTUNA_HINTS = {
+    "sampler": "strategy (a name such as 'tpe', 'gp', 'cmaes' or a Strategy instance)",
+    "pruner": "scheduler (see airda.schedulers)",
+    "gc_after_trial": "nothing: pass callbacks=[lambda study, trial: gc.collect()]",
+}
+
+
+_OPTUNA_STUDY_NAMES = {
+    "enqueue_trial": "enqueue(params)",
+    "trials_dataframe": "to_dataframe()",
+    "best_trials": "pareto_front()",
+    "study_name": "name",
+    "sampler": "strategy",
+    "pruner": "scheduler",
+    "add_trial": "tell(ask(fixed=params), value)",
+}
+
+
+def _optuna_aliases(
+    given: dict[str, Any],
+    extra: dict[str, Any],
+    where: str,
+    renames: Mapping[str, str],
+    allowed: Sequence[str],
+) -> dict[str, Any]:
+    """`given` (airda's keyword values) with Optuna's spellings in `extra` (``renames``: its
+    name -> airda's) folded in; any other unknown keyword is a TypeError that says what airda
+    calls it."""
+    out = dict(given)
+    for key, value in extra.items():
+        if key in renames:
+            ours = renames[key]
+            if out.get(ours) is not None and out[ours] != value:
+                raise TypeError(f"{where}() got {ours}={out[ours]!r} and {key}={value!r}: give one")
+            out[ours] = value
+            continue
+        if key in _OPTUNA_HINTS:
+            hint = f"; airda calls it {_OPTUNA_HINTS[key]}"
+        else:
+            import difflib
+
+            close = difflib.get_close_matches(key, allowed, n=1)
+            hint = f"; did you mean {close[0]}=?" if close else ""
+        raise TypeError(f"{where}() got an unexpected keyword argument {key!r}{hint}")
+    return out
+
+
 def _as_space(space: Space | Mapping[str, Any] | None) -> Space:
     if space is None:
         return Space({})
@@ -94,6 +143,7 @@ class Study:
         self.cache = cache
         self.worker = current_worker()
         self._lock = threading.RLock()
+        self._stop: Any = threading.Event()  # set by stop(); cleared by optimize()
         self._stream = stream
         self._n_streams = n_streams
         self._reset_cache()
@@ -476,6 +526,7 @@ class Study:
         catch: tuple[type[BaseException], ...] = (Exception,),
         callbacks: Sequence[Callable[[Study, FrozenTrial], None]] = (),
         show_progress: bool | None = None,
+        **optuna_names: Any,
     ) -> None:
         """Run trials until `n_trials` more have run, the study holds `max_trials`, `timeout`
         seconds have passed, or the strategy is exhausted.
@@ -491,7 +542,24 @@ class Study:
         the study goes on; others propagate after the trial is recorded as failed. Ctrl-C
         records the running trial as failed and raises KeyboardInterrupt; every finished
         trial is already stored.
+
+        Optuna's spellings ``show_progress_bar=`` and ``n_jobs=`` are accepted for
+        `show_progress` and `n_workers` (``n_jobs`` runs threads, as Optuna's does).
         """
+        if optuna_names:
+            given = {"show_progress": show_progress, "n_workers": n_workers}
+            given["n_workers"] = None if n_workers == 1 else n_workers
+            folded = _optuna_aliases(
+                given,
+                optuna_names,
+                "optimize",
+                {"show_progress_bar": "show_progress", "n_jobs": "n_workers"},
+                _OPTIMIZE_ARGS,
+            )
+            show_progress = folded["show_progress"]
+            n_workers = 1 if folded["n_workers"] is None else folded["n_workers"]
+            if "n_jobs" in optuna_names and executor is None:
+                executor = "thread"  # Optuna's n_jobs are threads
         if n_trials is not None and (isinstance(n_trials, bool) or n_trials < 0):
             raise ValueError(f"n_trials must be a non-negative int, got {n_trials!r}")
         if max_trials is not None:
@@ -503,6 +571,7 @@ class Study:
         from airda.study._executor import get_executor
 
         runner = get_executor(executor, n_workers)
+        self._stop.clear()
         if show_progress is None:
             show_progress = sys.stderr.isatty()
         # Passed only when set: an executor written before max_trials existed still runs.
@@ -517,6 +586,31 @@ class Study:
             show_progress=show_progress,
             **extra,
         )
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for a missing attribute: Optuna's names get airda's in the message.
+        ours = _OPTUNA_STUDY_NAMES.get(name)
+        hint = f"; airda calls it {ours}" if ours else ""
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}{hint}")
+
+    def stop(self) -> None:
+        """End the running :meth:`optimize` call once the trials running now finish: no trial
+        is asked after this. Call it from a callback or the objective (``trial.study.stop()``),
+        e.g. when a target value is reached; with worker processes it stops every worker of
+        this call.
+
+        Example:
+            >>> import airda
+            >>> from airda.space import Float
+            >>> study = airda.create_study(space={"x": Float(0.0, 1.0)}, seed=0)
+            >>> def enough(study, trial):
+            ...     if len(study.trials) == 5:
+            ...         study.stop()
+            >>> study.optimize(lambda t: t["x"], n_trials=100, callbacks=[enough])
+            >>> len(study.trials)
+            5
+        """
+        self._stop.set()
 
     def _finite_size(self) -> int | None:
         if (
@@ -697,11 +791,13 @@ def create_study(
     user_attrs: Mapping[str, Any] | None = None,
     cache: bool = True,
     stream: int = 0,
+    **optuna_names: Any,
 ) -> Study:
     """Create a study (or load it, with `load_if_exists`).
 
     Args:
-        name: unique within the storage; a random one when omitted.
+        name: unique within the storage; a random one when omitted (``study_name=``, Optuna's
+            spelling, is accepted too).
         storage: None (in memory), a file path or ``sqlite:///path`` URL, or a Storage.
         space: a :class:`~airda.space.Space` or its dict form; None for define-by-run
             (``trial.suggest_*`` in the objective).
@@ -716,6 +812,9 @@ def create_study(
             separate processes (``airda worker`` on several machines) each take a distinct
             one, so that they never propose the same candidates; 0 for a single driver.
     """
+    name = _optuna_aliases(
+        {"name": name}, optuna_names, "create_study", {"study_name": "name"}, _CREATE_ARGS
+    )["name"]
     _check_count("stream", stream)
     store = get_storage(storage)
     dirs = _directions(direction, directions)
@@ -790,7 +889,7 @@ def _check_same_settings(
 
 
 def load_study(
-    name: str,
+    name: str | None = None,
     *,
     storage: Storage | str | os.PathLike[str],
     strategy: Strategy | str | None = None,
@@ -798,10 +897,16 @@ def load_study(
     scheduler: Any = None,
     cache: bool = True,
     stream: int = 0,
+    **optuna_names: Any,
 ) -> Study:
     """Load a study by name; the strategy is rebuilt from the stored config (or the one given)
     and replays the history, so the search continues where it stopped. `stream`: as for
-    :func:`create_study`."""
+    :func:`create_study`; ``study_name=`` is accepted for `name`."""
+    name = _optuna_aliases(
+        {"name": name}, optuna_names, "load_study", {"study_name": "name"}, _LOAD_ARGS
+    )["name"]
+    if name is None:
+        raise TypeError("load_study() needs the study's name")
     _check_count("stream", stream)
     store = get_storage(storage)
     record = store.get_study(name)
@@ -816,6 +921,11 @@ def load_study(
         study.fail_stale_trials()
     study._sync()
     return study
+
+
+_OPTIMIZE_ARGS = tuple(inspect.signature(Study.optimize).parameters)[1:-1]
+_CREATE_ARGS = tuple(inspect.signature(create_study).parameters)[:-1]
+_LOAD_ARGS = tuple(inspect.signature(load_study).parameters)[:-1]
 
 
 def copy_study(

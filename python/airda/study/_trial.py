@@ -79,9 +79,17 @@ class Trial:
     # ---- reporting and pruning -----------------------------------------------------------
 
     def report(self, step: int, value: float) -> None:
-        """Record an intermediate value (e.g. validation loss after epoch `step`)."""
+        """Record an intermediate value (e.g. validation loss after epoch `step`).
+
+        The step comes first (Optuna's ``report(value, step)`` is the other way round: name
+        them, ``report(step=epoch, value=loss)``, when porting)."""
         if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
-            raise ValueError(f"step must be a non-negative int, got {step!r}")
+            order = (
+                " (airda's order is report(step, value); Optuna's is report(value, step))"
+                if isinstance(value, numbers.Integral) and not isinstance(value, bool)
+                else ""
+            )
+            raise ValueError(f"step must be a non-negative int, got {step!r}{order}")
         if isinstance(value, (bool, str, bytes)) or not isinstance(value, numbers.Real):
             if not (hasattr(value, "item") and getattr(value, "shape", None) in ((), (1,))):
                 raise TypeError(
