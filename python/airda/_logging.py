@@ -252,10 +252,10 @@ def _best_after(study: Any, frozen: Any) -> _Best:
         if best is None or frozen.number != best.last + 1:
             best = _Best()
             for t in study.trials:
-                if t.state.value == "complete" and t.values:
+                if t.state.value == "complete" and t.values and t.feasible:
                     best.fold(t.number, float(t.values[0]), minimize)
             _bests[study] = best
-        if frozen.values:
+        if frozen.values and frozen.feasible:
             best.fold(frozen.number, float(frozen.values[0]), minimize)
         best.last = frozen.number
         return best
@@ -265,7 +265,8 @@ def log_trial_finished(study: Any, frozen: Any) -> None:
     """Log a finished trial the way Optuna does, at INFO on the ``airda`` logger.
 
     ``trial 12 finished with value: 0.123 and parameters: {...}. Best is trial 7 with value:
-    0.1.``; several objectives give ``values: [...]`` and no best; a pruned trial gives its step;
+    0.1.``; an infeasible trial (constraints) says so and the best is the best feasible one;
+    several objectives give ``values: [...]`` and no best; a pruned trial gives its step;
     a trial that reused an earlier trial's result says so. Failed trials are left to the
     study's own warning (which carries the error). Costs nothing when INFO is off.
     """
@@ -292,11 +293,23 @@ def log_trial_finished(study: Any, frozen: Any) -> None:
         )
         return
     best = _best_after(study, frozen)
+    infeasible = "" if frozen.feasible else f" (infeasible: violation {frozen.violation:.6g})"
+    if best.number is None:
+        _log.info(
+            "trial %d %s value: %r%s and parameters: %r. No trial is feasible yet.",
+            number,
+            how,
+            frozen.values[0],
+            infeasible,
+            params,
+        )
+        return
     _log.info(
-        "trial %d %s value: %r and parameters: %r. Best is trial %d with value: %r.",
+        "trial %d %s value: %r%s and parameters: %r. Best is trial %d with value: %r.",
         number,
         how,
         frozen.values[0],
+        infeasible,
         params,
         best.number,
         best.value,
@@ -514,7 +527,12 @@ class TrialProgress:
                 postfix["reused"] = self._count("reused")
             elif state in ("pruned", "fail"):
                 postfix[state if state == "pruned" else "failed"] = self._count(state)
-            if state == "complete" and frozen.values and len(self.directions) == 1:
+            if (
+                state == "complete"
+                and frozen.values
+                and len(self.directions) == 1
+                and frozen.feasible
+            ):
                 value = float(frozen.values[0])
                 better = min if self.directions[0] == "minimize" else max
                 best = value if self._best is None else better(self._best, value)

@@ -18,6 +18,10 @@ from airda._deprecation import moved_names
 
 __all__ = ["FrozenTrial", "TrialPruned", "TrialState"]
 
+# The system attribute that holds a trial's constraint values (Optuna's name for them).
+CONSTRAINTS_KEY = "constraints"
+CONSTRAINT_NAMES_KEY = "constraint_names"  # their names, where given by name
+
 
 class TrialState(str, enum.Enum):
     WAITING = "waiting"  # enqueued, not started
@@ -72,6 +76,30 @@ class FrozenTrial:
     def last_step(self) -> int | None:
         return max(self.intermediate) if self.intermediate else None
 
+    @property
+    def constraints(self) -> tuple[float, ...] | None:
+        """The trial's constraint values (each ``<= 0`` when satisfied), None if it has none
+        (see :meth:`airda.study.Trial.set_constraints`)."""
+        c = self.system_attrs.get(CONSTRAINTS_KEY)
+        return None if c is None else tuple(float(v) for v in c)
+
+    @property
+    def violation(self) -> float:
+        """The sum of the constraint values above 0: 0.0 for a feasible trial (or one without
+        constraints), inf for a trial whose constraint values are not finite numbers."""
+        c = self.system_attrs.get(CONSTRAINTS_KEY)
+        if not c:
+            return 0.0
+        try:
+            return float(sum(max(float(v), 0.0) for v in c))
+        except (TypeError, ValueError):
+            return math.inf
+
+    @property
+    def feasible(self) -> bool:
+        """Whether every constraint is satisfied (True for a trial without constraints)."""
+        return self.violation == 0.0
+
 
 def _describe(v: Any) -> str:
     text = repr(v)
@@ -118,6 +146,33 @@ def check_values(raw: Any, n_objectives: int) -> tuple[float, ...]:
     if len(vals) != n_objectives:
         raise ValueError(f"the objective returned {len(vals)} values; the study has {n_objectives}")
     return tuple(_finite(v) for v in vals)
+
+
+def check_constraints(raw: Any) -> tuple[float, ...]:
+    """Constraint values -> a non-empty tuple of finite floats; ValueError saying what is wrong
+    (a NaN constraint is a bug in the code that computed it, not an infeasible trial; a large
+    finite value stands for "very infeasible")."""
+    if isinstance(raw, (numbers.Real, bool, str, bytes)):
+        raw = (raw,)
+    elif hasattr(raw, "tolist") and hasattr(raw, "shape") and len(raw.shape) <= 1:
+        listed = raw.tolist()
+        raw = listed if isinstance(listed, list) else (listed,)
+    if not isinstance(raw, (list, tuple)) or not raw:
+        raise ValueError(
+            f"constraints must be a number or a non-empty sequence of numbers, got {_describe(raw)}"
+        )
+    out = []
+    for v in raw:
+        if isinstance(v, (bool, str, bytes)) or not isinstance(v, numbers.Real):
+            raise ValueError(f"a constraint value must be a number, got {_describe(v)}")
+        try:
+            f = float(v)
+        except OverflowError:
+            f = math.inf
+        if not math.isfinite(f):
+            raise ValueError(f"a constraint value must be a finite number, got {f}")
+        out.append(f)
+    return tuple(out)
 
 
 def frozen_from_mapping(d: Mapping[str, Any]) -> FrozenTrial:

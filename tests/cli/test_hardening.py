@@ -4,6 +4,7 @@ directories for files, no terminal, closed pipes, CLI words in errors, verbosity
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import logging
@@ -20,6 +21,7 @@ import airda
 import airda._logging as alog
 from airda.cli import main
 from airda.space import Categorical, Float
+from airda.trial import FrozenTrial
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -474,7 +476,7 @@ def test_verbosity_flags_before_or_after_the_command(tmp_path, monkeypatch, args
 
 
 def _trial(number, value, params, state="complete", **attrs):
-    return types.SimpleNamespace(
+    return FrozenTrial(
         number=number,
         values=None if value is None else (value,),
         params=params,
@@ -525,8 +527,7 @@ def test_log_trial_finished_keeps_the_best_without_rescanning(monkeypatch, capsy
 
 def test_log_trial_finished_multi_objective(capsys):
     study = airda.create_study(space={"x": Float(0, 1)}, directions=["minimize", "maximize"])
-    trial = _trial(0, 1.0, {"x": 0.5})
-    trial.values = (1.0, 2.0)
+    trial = dataclasses.replace(_trial(0, 1.0, {"x": 0.5}), values=(1.0, 2.0))
     alog.log_trial_finished(study, trial)
     assert "trial 0 finished with values: [1.0, 2.0] and parameters: {'x': 0.5}." in (
         capsys.readouterr().err

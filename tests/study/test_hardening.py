@@ -241,3 +241,23 @@ def test_an_objective_from_an_interactive_session_is_refused_for_worker_processe
     assert "REFUSED" in out.stdout
     assert "interactive session" in out.stdout
     assert out.stdout.strip().endswith("0")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_an_exited_but_unreaped_worker_counts_as_dead():
+    # An orphaned worker that exited stays a zombie until its new parent reaps it; its
+    # running trials are those of a dead worker.
+    import socket
+
+    from airda.storage.base import worker_is_dead
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    deadline = time.monotonic() + 30
+    while _alive(child.pid) and time.monotonic() < deadline:
+        time.sleep(0.01)  # polling another process: it exits, unreaped
+    assert os.path.exists(f"/proc/{child.pid}"), "the zombie was reaped before the check"
+    worker = f"{socket.gethostname()}:{child.pid}"
+    assert worker_is_dead(worker, None, 60.0, time.time())
+    child.wait()
+    assert worker_is_dead(worker, None, 60.0, time.time())
+    assert not worker_is_dead(f"{socket.gethostname()}:{os.getpid()}", None, 60.0, time.time())

@@ -328,9 +328,13 @@ class DashboardServer(ThreadingHTTPServer):
                 raise ValueError(f"study {name!r} has no trial {number}")
             trial = trials[number]
         else:
-            done = [t for t in trials.values() if t.state is TrialState.COMPLETE and t.values]
+            done = [
+                t
+                for t in trials.values()
+                if t.state is TrialState.COMPLETE and t.values and t.feasible
+            ]
             if not done:
-                raise ValueError("no complete trial yet: give ?trial=N")
+                raise ValueError("no complete feasible trial yet: give ?trial=N")
             sign = 1.0 if directions[0] == "minimize" else -1.0
             trial = min(done, key=lambda t: (sign * t.values[0], t.number))
         out: dict[str, Any] = {
@@ -484,11 +488,11 @@ def _passes(value: Any, text: str) -> bool:
 
 
 def _best(trials: list[FrozenTrial], directions: tuple[str, ...]) -> dict[str, Any] | None:
-    done = [t for t in trials if t.state is TrialState.COMPLETE and t.values]
+    done = [t for t in trials if t.state is TrialState.COMPLETE and t.values and t.feasible]
     if not done or len(directions) != 1:
         return None
     sign = 1.0 if directions[0] == "minimize" else -1.0
-    best = min(done, key=lambda t: sign * t.values[0])
+    best = min(done, key=lambda t: (sign * t.values[0], t.number))
     return _trial_json(best)
 
 

@@ -107,7 +107,19 @@ def worker_is_dead(worker: str, heartbeat: float | None, grace: float, now: floa
             return True
         except PermissionError:
             pass  # exists, owned by someone else
+        else:
+            if _zombie(int(pid)):
+                return True  # exited, not yet reaped (an orphan waits for its new parent)
     return heartbeat is not None and now - heartbeat > grace
+
+
+def _zombie(pid: int) -> bool:
+    """Whether process `pid` has exited and awaits reaping (Linux: /proc; elsewhere False)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rpartition(")")[2].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
 
 
 class Storage(abc.ABC):
@@ -260,7 +272,9 @@ def check_importable(trials: Sequence[FrozenTrial]) -> None:
 
 
 def best_of(trials: Sequence[FrozenTrial], directions: Sequence[str]) -> tuple[float, ...] | None:
-    done = [t for t in trials if t.state is TrialState.COMPLETE and t.values is not None]
+    done = [
+        t for t in trials if t.state is TrialState.COMPLETE and t.values is not None and t.feasible
+    ]
     if not done or len(directions) != 1:
         return None
     sign = 1.0 if directions[0] == "minimize" else -1.0

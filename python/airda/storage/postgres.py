@@ -538,6 +538,9 @@ class PostgresStorage(Storage):
                 order = "ASC" if rec.directions[0] == "minimize" else "DESC"
                 r = self._fetch(
                     "SELECT trial_values FROM trials WHERE study_id=%s AND state='complete' "
+                    # feasible: no constraint value above 0 (or none at all)
+                    "AND NOT EXISTS (SELECT 1 FROM json_array_elements_text("
+                    "system_attrs::json->'constraints') c WHERE c::float8 > 0) "
                     f"ORDER BY (trial_values::json->>0)::float8 {order} LIMIT 1",
                     (rec.study_id,),
                 )

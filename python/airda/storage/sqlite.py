@@ -394,6 +394,9 @@ class SQLiteStorage(Storage):
                 order = "ASC" if rec.directions[0] == "minimize" else "DESC"
                 r = self._read(
                     "SELECT trial_values FROM trials WHERE study_id=? AND state='complete' "
+                    # feasible: no constraint value above 0 (or none at all)
+                    "AND NOT EXISTS (SELECT 1 FROM json_each(system_attrs, '$.constraints') "
+                    "WHERE value > 0) "
                     f"ORDER BY json_extract(trial_values, '$[0]') {order} LIMIT 1",
                     (rec.study_id,),
                 )

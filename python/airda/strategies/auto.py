@@ -33,6 +33,10 @@ each measured on bench/hpo_table.py's suites (docs/results-hpo.md, "The default 
     NAS-Bench-201 after 1,000 trials); such a proposal is replaced by a local move too, or
     failing that a random unevaluated candidate.
 
+With constraints (``trial.set_constraints``) every phase honours them: the GP multiplies
+expected improvement by the probability of feasibility, TPE and CMA-ES rank feasible trials
+first, and "the best trial" is the best feasible one (else the least violating).
+
 The phase of an ask is decided by its ask index, so replaying a history rebuilds the same
 state. ``phase`` names the algorithm of the next ask.
 
@@ -73,6 +77,7 @@ class AutoSearch(Strategy):
     """
 
     name = "auto"
+    supports_constraints = True
     supports_multi_objective = True
     tracks_seen = True  # the late TPE's repeated proposals are replaced by unseen ones
 
@@ -101,7 +106,8 @@ class AutoSearch(Strategy):
         self._history: list[FrozenTrial] = []
         self._branch: dict[str, Any] = {}  # the late CMA-ES's held parameters (conditional)
         self._branch_failed = False  # no numeric parameter active in the best trial
-        self._best: tuple[float, int, dict[str, Any]] | None = None  # (loss, number, params)
+        # (rank key: violation and loss, number, params) of the best trial told
+        self._best: tuple[tuple[float, float], int, dict[str, Any]] | None = None
         children: dict[str, Strategy] = {}
         if len(self.directions) > 1:
             children["motpe"] = MOTPE(seed=self.seed)
@@ -149,9 +155,9 @@ class AutoSearch(Strategy):
                 child.note(trial)
 
     def _tell(self, trial: FrozenTrial) -> None:
-        loss = self.loss(trial)
-        if math.isfinite(loss) and (self._best is None or (loss, trial.number) < self._best[:2]):
-            self._best = (loss, trial.number, dict(trial.params))
+        key = self.rank_key(trial)
+        if math.isfinite(key[1]) and (self._best is None or (key, trial.number) < self._best[:2]):
+            self._best = (key, trial.number, dict(trial.params))
         if self._first == "tpe":
             self._tell_conditional(trial)
             return
@@ -270,7 +276,7 @@ class AutoSearch(Strategy):
         if not done:
             self._branch_failed = True
             return False
-        done.sort(key=lambda t: (self.loss(t), t.number))
+        done.sort(key=lambda t: (self.rank_key(t), t.number))
         best = done[0]
         numeric = {
             name: dataclasses.replace(self.space[name], when={})
@@ -317,7 +323,7 @@ class AutoSearch(Strategy):
         cma = CmaEs(seed=self.seed)
         cma.setup(self.space, self.directions, self.stream, self.n_streams)
         if done:
-            done.sort(key=lambda t: (self.loss(t), t.number))
+            done.sort(key=lambda t: (self.rank_key(t), t.number))
             top = np.stack([cma.unit(t.params) for t in done[: max(len(done) // 10, 2)]])
             mean = top[0]
             sigma = float(np.sqrt(np.mean((top - mean) ** 2))) if len(top) > 1 else 0.1

@@ -64,6 +64,10 @@ class Strategy(abc.ABC):
     # Whether `seen` (keys of every candidate in the history) is kept: strategies that must not
     # propose a candidate twice (grid, local search) set it.
     tracks_seen: ClassVar[bool] = False
+    # Whether the strategy honours trials' constraint values (``trial.set_constraints``):
+    # adaptive ones rank feasible trials first (by value), the rest by total violation;
+    # non-adaptive ones (random, grid, quasi-random) have nothing to rank.
+    supports_constraints: ClassVar[bool] = False
 
     def __init__(self, *, seed: int | None = None):
         if seed is None:
@@ -151,10 +155,22 @@ class Strategy(abc.ABC):
         v = trial.values[0]
         return v if self.directions[0] == "minimize" else -v
 
+    def rank_key(self, trial: FrozenTrial) -> tuple[float, float]:
+        """The order of trials for a single objective with constraints: feasible trials
+        (violation 0) by loss, then infeasible ones by total violation (``(violation,
+        loss)``), then trials without a value; without constraints, the loss alone decides."""
+        loss = self.loss(trial)
+        return (trial.violation, loss) if math.isfinite(loss) else (math.inf, math.inf)
+
     def dominates(self, a: FrozenTrial, b: FrozenTrial) -> bool:
-        """a is at least as good in every objective and better in one."""
+        """a is at least as good in every objective and better in one; with constraints
+        (Deb's constrained domination), a feasible trial dominates an infeasible one and of
+        two infeasible ones the smaller total violation dominates."""
         if a.values is None or b.values is None:
             return a.values is not None
+        va, vb = a.violation, b.violation
+        if va or vb:
+            return va < vb
         sa = [v if d == "minimize" else -v for v, d in zip(a.values, self.directions, strict=True)]
         sb = [v if d == "minimize" else -v for v, d in zip(b.values, self.directions, strict=True)]
         return all(x <= y for x, y in zip(sa, sb, strict=True)) and sa != sb

@@ -267,6 +267,7 @@ class CmaEs(Strategy):
     """
 
     name = "cmaes"
+    supports_constraints = True
     supports_multi_objective = False
 
     def __init__(
@@ -350,7 +351,7 @@ class CmaEs(Strategy):
         self._regime = "large"
         self._gen_start = 0  # first global index of the current generation
         self._first_ask = 0  # asks before this one are not this strategy's (see warm_start)
-        self._results: dict[int, tuple[np.ndarray | None, float]] = {}
+        self._results: dict[int, tuple[np.ndarray | None, float, float]] = {}  # x, loss, viol
         self.stop_reasons: list[str] = []
         self._run = _Run(np.full(n, 0.5), self.sigma0, self._lam0) if n else None
 
@@ -444,7 +445,7 @@ class CmaEs(Strategy):
             x = self.space.encode(trial.params)[self._numeric]
             if self.discrete == "margin" and self._discrete.any():
                 x = self._continuous_draw(trial, int(attrs["ask_index"]), stream, x)
-        self._results[index] = (x, loss)
+        self._results[index] = (x, loss, trial.violation)
         self._maybe_update()
 
     def _continuous_draw(
@@ -484,15 +485,16 @@ class CmaEs(Strategy):
             self._gen_start = end
             self._update(members)
 
-    def _update(self, members: list[tuple[int, tuple[np.ndarray | None, float]]]) -> None:
+    def _update(self, members: list[tuple[int, tuple[np.ndarray | None, float, float]]]) -> None:
         run = self._run
         assert run is not None
-        ok = [(loss, i, x) for i, (x, loss) in members if x is not None]
+        # Ranked feasible first by loss, then by total constraint violation (0 without them).
+        ok = [(viol, loss, i, x) for i, (x, loss, viol) in members if x is not None]
         if not ok:
             return
-        ok.sort(key=lambda r: (r[0], r[1]))
-        xs = np.stack([np.where(np.isnan(x), run.mean, x) for _, _, x in ok])
-        losses = np.array([r[0] for r in ok])
+        ok.sort(key=lambda r: (r[0], r[1], r[2]))
+        xs = np.stack([np.where(np.isnan(x), run.mean, x) for *_, x in ok])
+        losses = np.array([r[1] for r in ok])
         spread = self.discrete == "spread"
         run.update(xs, losses, self._min_sd(run) if spread else np.zeros(run.n))
         if not spread:

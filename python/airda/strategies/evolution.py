@@ -34,6 +34,7 @@ class RegularizedEvolution(Strategy):
     """
 
     name = "rea"
+    supports_constraints = True
 
     def __init__(
         self,
@@ -76,7 +77,7 @@ class RegularizedEvolution(Strategy):
         picks = rng.choice(len(members), size=min(self.sample_size, len(members)), replace=False)
         sample = [members[i] for i in picks]
         if len(self.directions) == 1:
-            parent = min(sample, key=self.loss)
+            parent = min(sample, key=self.rank_key)
         else:
             front = [a for a in sample if not any(self.dominates(b, a) for b in sample)]
             parent = front[int(rng.integers(len(front)))]

@@ -30,6 +30,10 @@ proposes the maximiser of log expected improvement (logEI):
   storage, by others) are added to the GP as if they had returned the posterior mean
   (``parallel="believer"``, the kriging believer) or the best value so far
   (``parallel="liar"``, a constant liar), so a batch spreads out.
+* **Constraints** (``trial.set_constraints``): each constraint gets a GP of its own and the
+  acquisition is logEI (over the best feasible value) plus the log probability that every
+  constraint holds (Gardner et al., ICML 2014), or that probability alone until a trial is
+  feasible.
 * **Conditional parameters**: an inactive numeric parameter is encoded as 0.5 and an inactive
   categorical one as a choice of its own, so the GP sees which branch a trial took; inactive
   parameters are never proposed (the space drops them when decoding).
@@ -192,9 +196,36 @@ class _GP:
         sd = np.sqrt(var)
         return np.log(sd) + log_h((best - mean) / sd)
 
-    def log_ei_grad(self, xs: np.ndarray, best: float) -> tuple[np.ndarray, np.ndarray]:
-        """logEI at `xs` (m, d) and its gradient with respect to the continuous columns
-        (zero in categorical ones)."""
+    def log_pof(self, xs: np.ndarray, threshold: float) -> np.ndarray:
+        """log P(f(x) <= threshold): the log probability that a constraint modelled by this GP
+        is satisfied at `xs`."""
+        from scipy.special import log_ndtr
+
+        mean, var = self.predict(xs)
+        return log_ndtr((threshold - mean) / np.sqrt(var))
+
+    def log_pof_grad(self, xs: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`log_pof` and its gradient (continuous columns)."""
+        from scipy.special import log_ndtr
+
+        mean, var, dmean, dvar = self._moments_grad(xs)
+        sd = np.sqrt(var)
+        z = (threshold - mean) / sd
+        lp = log_ndtr(z)
+        # d log Phi(z) / dz = phi(z) / Phi(z)
+        g = np.exp(-0.5 * z * z - _C1 - lp)
+        grad = np.zeros_like(xs)
+        cont = np.flatnonzero(self.kernel.cont)
+        if cont.size:
+            dsd = dvar / (2.0 * sd[:, None])
+            grad[:, cont] = g[:, None] * (-dmean / sd[:, None] - z[:, None] * dsd / sd[:, None])
+        return lp, grad
+
+    def _moments_grad(
+        self, xs: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Posterior mean and variance at `xs` (m, d) and their gradients (m, c) with respect
+        to the continuous columns."""
         cont = np.flatnonzero(self.kernel.cont)
         diff = xs[:, None, cont] - self.x[None, :, cont]  # (m, n, c)
         r2 = (diff * diff) @ self.rho[cont]
@@ -203,22 +234,54 @@ class _GP:
         ks, dks = _matern(r2, self.scale)
         mean, var, v = self.posterior.predict(ks, self.scale)
         kv = v.T @ self.posterior.chol_inv  # ks K^-1
+        # d k(x, X_i) / d x_j = dk/dr2 * 2 rho_j (x_j - X_ij)
+        dmean = 2.0 * np.einsum("mnc,mn->mc", diff, dks * self.alpha) * self.rho[cont]
+        dvar = -4.0 * np.einsum("mnc,mn->mc", diff, dks * kv) * self.rho[cont]
+        return mean, var, dmean, dvar
+
+    def log_ei_grad(self, xs: np.ndarray, best: float) -> tuple[np.ndarray, np.ndarray]:
+        """logEI at `xs` (m, d) and its gradient with respect to the continuous columns
+        (zero in categorical ones)."""
+        mean, var, dmean, dvar = self._moments_grad(xs)
         sd = np.sqrt(var)
         z = (best - mean) / sd
         lh = log_h(z)
         value = np.log(sd) + lh
         g = _dlog_h(z, lh)
         grad = np.zeros_like(xs)
+        cont = np.flatnonzero(self.kernel.cont)
         if cont.size:
-            # d k(x, X_i) / d x_j = dk/dr2 * 2 rho_j (x_j - X_ij)
-            w_mean = dks * self.alpha  # (m, n)
-            w_var = dks * kv
-            dmean = 2.0 * np.einsum("mnc,mn->mc", diff, w_mean) * self.rho[cont]
-            dvar = -4.0 * np.einsum("mnc,mn->mc", diff, w_var) * self.rho[cont]
             dsd = dvar / (2.0 * sd[:, None])
             grad[:, cont] = dsd / sd[:, None] + g[:, None] * (
                 -dmean / sd[:, None] - z[:, None] * dsd / sd[:, None]
             )
+        return value, grad
+
+
+class _ConstrainedAcquisition:
+    """logEI times the probability that every constraint holds (Gardner et al., ICML 2014;
+    as Optuna's GPSampler with ``constraints_func``), in logs: ``log EI(x) + sum_i log
+    P(c_i(x) <= 0)``, each constraint modelled by a GP of its own. Before any trial is
+    feasible (``best`` None) the probability of feasibility alone. The same methods as
+    :class:`_GP`'s acquisition, so the proposal code serves both."""
+
+    def __init__(self, gp: _GP, constraints: list[tuple[_GP, float]]):
+        self.gp, self.constraints = gp, constraints
+
+    def log_ei(self, xs: np.ndarray, best: float | None) -> np.ndarray:
+        out = self.gp.log_ei(xs, best) if best is not None else np.zeros(len(xs))
+        for c, threshold in self.constraints:
+            out = out + c.log_pof(xs, threshold)
+        return out
+
+    def log_ei_grad(self, xs: np.ndarray, best: float | None) -> tuple[np.ndarray, np.ndarray]:
+        if best is not None:
+            value, grad = self.gp.log_ei_grad(xs, best)
+        else:
+            value, grad = np.zeros(len(xs)), np.zeros_like(xs)
+        for c, threshold in self.constraints:
+            v, g = c.log_pof_grad(xs, threshold)
+            value, grad = value + v, grad + g
         return value, grad
 
 
@@ -320,6 +383,7 @@ class GaussianProcessSearch(Strategy):
     """
 
     name = "gp"
+    supports_constraints = True
     supports_multi_objective = False
     tracks_seen = True
 
@@ -378,7 +442,9 @@ class GaussianProcessSearch(Strategy):
         self._kernel = _Kernel(~self._cat, self._cat)
         self._x: list[np.ndarray] = []
         self._y: list[float] = []
+        self._c: list[tuple[float, ...] | None] = []  # constraint values per result, if any
         self._anchors: dict[int, np.ndarray] = {}
+        self._c_anchors: dict[int, dict[int, np.ndarray]] = {}  # per constraint
         self._pending: dict[str, np.ndarray] = {}
 
     def encode(self, params: Mapping[str, Any]) -> np.ndarray:
@@ -412,57 +478,89 @@ class GaussianProcessSearch(Strategy):
         if trial.state is TrialState.COMPLETE and math.isfinite(loss):
             self._x.append(self.encode(trial.params))
             self._y.append(loss)
+            self._c.append(trial.constraints)
 
     # ---- the model -------------------------------------------------------------------------
-    def _theta(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    def _theta(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        anchors: dict[int, np.ndarray] | None = None,
+        warp: Any = None,
+    ) -> np.ndarray:
         """Hyperparameters for the first len(y) results: the full fit on the first n0, then a
-        short refinement on all of them (both functions of the history alone)."""
+        short refinement on all of them (both functions of the history alone). `anchors`
+        and `warp`: the full fits kept and the output transform (the objective's by default;
+        each constraint has its own)."""
+        warp = self._warp if warp is None else warp
         n = y.size
         n0 = max(n - n % self.refit_every, 2)
-        anchor = self._anchor(n0, x, y)
+        anchor = self._anchor(n0, x, y, self._anchors if anchors is None else anchors, warp)
         if n == n0 or self.refine_iters == 0:
             return anchor
-        return fit_hyperparameters(self._kernel, x, self._warp(y), [anchor], self.refine_iters)
+        return fit_hyperparameters(self._kernel, x, warp(y), [anchor], self.refine_iters)
 
-    def _anchor(self, n0: int, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    def _anchor(
+        self, n0: int, x: np.ndarray, y: np.ndarray, anchors: dict[int, np.ndarray], warp: Any
+    ) -> np.ndarray:
         """The full fit on the first n0 results, started from the previous full fit (so a
         resumed study recomputes the chain once)."""
         chain = []
         m = n0
-        while m not in self._anchors:
+        while m not in anchors:
             chain.append(m)
             if m <= 2:
                 break
             m = max(m - self.refit_every, 2)
         for m in reversed(chain):
             prev = max(m - self.refit_every, 2)
-            start = self._anchors.get(prev) if m > 2 else None
+            start = anchors.get(prev) if m > 2 else None
             if start is None:
                 start = _default_theta(x.shape[1])
-            self._anchors[m] = fit_hyperparameters(
-                self._kernel, x[:m], self._warp(y[:m]), [start], 200
-            )
-        return self._anchors[n0]
+            anchors[m] = fit_hyperparameters(self._kernel, x[:m], warp(y[:m]), [start], 200)
+        return anchors[n0]
 
     def _warp(self, y: np.ndarray) -> np.ndarray:
         """The GP's targets: the losses standardised, after a monotone warp (``output``)."""
         return _warp(y, self.output)
 
-    def _model(self) -> tuple[_GP, float]:
+    def _model(self) -> tuple[Any, Any]:
         x = np.stack(self._x)
         y = np.asarray(self._y)
         theta = self._theta(x, y)
         ys = self._warp(y)
         gp = _GP(self._kernel, x, ys, theta)
-        best = float(ys.min())
+        constrained = any(c is not None for c in self._c)
+        best: float | None = float(ys.min())
+        if constrained:
+            feasible = np.array([c is None or max(c) <= 0.0 for c in self._c])
+            best = float(ys[feasible].min()) if feasible.any() else None
         if self._pending:
             xp = np.stack(list(self._pending.values()))
             if self.parallel == "believer":
                 yp, _ = gp.predict(xp)
-            else:
-                yp = np.full(len(xp), best)
+            else:  # the best feasible value (the worst while none is feasible)
+                yp = np.full(len(xp), best if best is not None else float(ys.max()))
             gp = _GP(self._kernel, np.concatenate([x, xp]), np.concatenate([ys, yp]), theta)
+        if constrained:
+            return _ConstrainedAcquisition(gp, self._constraint_models(x)), best
         return gp, best
+
+    def _constraint_models(self, x: np.ndarray) -> list[tuple[_GP, float]]:
+        """A GP per constraint over the results that gave constraint values (standardised),
+        with the standardised image of 0, the feasibility threshold."""
+        rows = [i for i, c in enumerate(self._c) if c is not None]
+        values = np.array([self._c[i] for i in rows], dtype=np.float64)
+        xc = x[rows]
+        out = []
+        for j in range(values.shape[1]):
+            v = values[:, j]
+            sd = float(v.std())
+            sd = sd if sd > 0 else 1.0
+            vs = (v - v.mean()) / sd
+            theta = self._theta(xc, v, self._c_anchors.setdefault(j, {}), _standardise)
+            out.append((_GP(self._kernel, xc, vs, theta), float(-v.mean() / sd)))
+        return out
 
     # ---- ask ---------------------------------------------------------------------------------
     def _ask_one(self, rng: np.random.Generator) -> dict[str, Any]:
@@ -488,7 +586,12 @@ class GaussianProcessSearch(Strategy):
         sobol = engine.random_base2(max(math.ceil(math.log2(n_sobol)), 0))[:n_sobol]
         # Perturbations of the best trials: exploitation the global pool is too coarse for.
         x = np.stack(self._x)
-        order = np.argsort(np.asarray(self._y), kind="stable")[:5]
+        y = np.asarray(self._y)
+        if any(c is not None for c in self._c):  # feasible first, then the least violating
+            viol = np.array([0.0 if c is None else sum(max(v, 0.0) for v in c) for c in self._c])
+            order = np.lexsort((y, viol))[:5]
+        else:
+            order = np.argsort(y, kind="stable")[:5]
         n_local = self.n_candidates - n_sobol
         base = x[order[rng.integers(0, order.size, size=n_local)]]
         local = base + rng.normal(0.0, 0.05, size=base.shape)
@@ -592,7 +695,7 @@ class GaussianProcessSearch(Strategy):
                 return choice
         return self.space.sample(rng) if self.space is not None else {}
 
-    def _categorical_sweep(self, gp: _GP, best: float, xs: np.ndarray) -> np.ndarray:
+    def _categorical_sweep(self, gp: Any, best: float | None, xs: np.ndarray) -> np.ndarray:
         """Greedy coordinate moves over the choices of each categorical column."""
         xs = xs.copy()
         with np.errstate(over="ignore", under="ignore"):

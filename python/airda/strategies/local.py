@@ -55,6 +55,7 @@ class LocalSearch(Strategy):
     """
 
     name = "local"
+    supports_constraints = True
     tracks_seen = True
     supports_multi_objective = False
 
@@ -149,7 +150,7 @@ class LocalSearch(Strategy):
 
     def _tell(self, trial: FrozenTrial) -> None:
         if self._center is not None and candidate_key(trial.params) in self._neighbour_keys:
-            if self.loss(trial) < self.loss(self._center):
+            if self.rank_key(trial) < self.rank_key(self._center):
                 self._set_center(trial)
         elif trial.system_attrs.get("ask_index") is not None or self._center is None:
             # A restart (or the first point): a new climb starts here, if it has a value.

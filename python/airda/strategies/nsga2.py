@@ -9,6 +9,8 @@ probability (uniform crossover on the unit-cube encoding; a coordinate one paren
 from the other, or is drawn at random where neither has it, so conditional spaces stay valid),
 and mutates each parameter of the child with probability ``mutation_prob`` (default
 1 / number of parameters). With one objective it is a plain elitist genetic algorithm.
+With constraints (``trial.set_constraints``) the fronts follow Deb's constrained domination:
+feasible trials first, then the others by total violation.
 
 Example:
     >>> import airda
@@ -47,6 +49,7 @@ class NSGA2(Strategy):
     """
 
     name = "nsga2"
+    supports_constraints = True
     supports_multi_objective = True
 
     def __init__(
@@ -85,6 +88,7 @@ class NSGA2(Strategy):
     def _reset(self) -> None:
         self._members: list[FrozenTrial] = []
         self._signed = np.empty((0, len(self.directions)))
+        self._viol = np.empty(0)  # total constraint violation (0: feasible)
         self._rank = np.empty(0, dtype=np.int64)
         self._crowd = np.empty(0)
 
@@ -100,27 +104,39 @@ class NSGA2(Strategy):
             return
         members = [*self._members, trial]
         values = np.vstack((self._signed, signed))
-        keep = self._select(values, [t.number for t in members])
+        viol = np.append(self._viol, trial.violation)
+        keep = self._select(values, viol, [t.number for t in members])
         self._members = [members[i] for i in keep]
         self._signed = values[keep]
-        self._rank, self._crowd = self._fronts(self._signed)
+        self._viol = viol[keep]
+        self._rank, self._crowd = self._fronts(self._signed, self._viol)
 
     @staticmethod
-    def _fronts(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _fronts(values: np.ndarray, viol: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Front of each member and its crowding distance within the front. With constraints
+        (Deb's constrained domination) the feasible members' fronts come first, then one
+        front per distinct total violation, smallest first."""
         from airda.ops import non_dominated_rank
 
-        ranks = np.asarray(non_dominated_rank(values), dtype=np.int64)
+        feasible = viol == 0.0
+        ranks = np.zeros(len(values), dtype=np.int64)
+        if feasible.any():
+            ranks[feasible] = np.asarray(non_dominated_rank(values[feasible]), dtype=np.int64)
+        if not feasible.all():
+            top = int(ranks[feasible].max()) + 1 if feasible.any() else 0
+            _, dense = np.unique(viol[~feasible], return_inverse=True)
+            ranks[~feasible] = top + dense
         crowd = np.zeros(len(values))
         for r in np.unique(ranks):
             idx = np.flatnonzero(ranks == r)
             crowd[idx] = crowding_distance(values[idx])
         return ranks, crowd
 
-    def _select(self, values: np.ndarray, numbers: list[int]) -> np.ndarray:
+    def _select(self, values: np.ndarray, viol: np.ndarray, numbers: list[int]) -> np.ndarray:
         """Indices of the population_size best: by front, then crowding, then older first."""
         if len(values) <= self.population_size:
             return np.arange(len(values))
-        ranks, crowd = self._fronts(values)
+        ranks, crowd = self._fronts(values, viol)
         order = np.lexsort((np.asarray(numbers), -crowd, ranks))
         return np.sort(order[: self.population_size])
 

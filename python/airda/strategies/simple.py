@@ -25,6 +25,7 @@ class RandomSearch(Strategy):
     """
 
     name = "random"
+    supports_constraints = True
 
     def _ask_one(self, rng: np.random.Generator) -> dict[str, Any]:
         assert self.space is not None
@@ -36,6 +37,7 @@ class GridSearch(Strategy):
     points; in order, or shuffled when `shuffle`. Raises StrategyExhausted when done."""
 
     name = "grid"
+    supports_constraints = True
     tracks_seen = True
 
     def __init__(self, *, resolution: int = 5, shuffle: bool = False, seed: int | None = None):
@@ -150,6 +152,7 @@ class HaltonSearch(Strategy):
     ones, so a short search misses less. Point k depends only on (seed, k)."""
 
     name = "halton"
+    supports_constraints = True
 
     def _reset(self) -> None:
         assert self.space is not None

@@ -221,6 +221,7 @@ class TPE(Strategy):
     """
 
     name = "tpe"
+    supports_constraints = True
     supports_multi_objective = True
 
     def __init__(
@@ -335,6 +336,8 @@ class TPE(Strategy):
         self._full = np.zeros(cap, dtype=bool)  # every modelled parameter active in the row
         self._tier = np.full(cap, _EXCLUDED, dtype=np.int8)
         self._loss = np.full((cap, m), np.inf)
+        self._viol = np.zeros(cap)  # total constraint violation of complete rows (0: feasible)
+        self._constrained = False  # some complete row violates a constraint
         self._prune_key = np.zeros((cap, 2))
         self._number = np.zeros(cap, dtype=np.int64)
         self._n = 0
@@ -395,6 +398,7 @@ class TPE(Strategy):
         self._full = grown(self._full, False)
         self._tier = grown(self._tier, _EXCLUDED)
         self._loss = grown(self._loss, np.inf)
+        self._viol = grown(self._viol, 0.0)
         self._prune_key = grown(self._prune_key, 0.0)
         self._number = grown(self._number, 0)
         for key, (level, cache) in list(self._norm_cache.items()):
@@ -426,6 +430,7 @@ class TPE(Strategy):
         self._full[r] = self._active[r, self._modelled].all()
         self._tier[r] = tier
         self._loss[r] = np.inf
+        self._viol[r] = 0.0
         self._number[r] = number
         if number >= 0:
             if r > 0 and number < self._number[r - 1]:
@@ -499,6 +504,13 @@ class TPE(Strategy):
             self._loss[r] = signed
             self._tier[r] = _COMPLETE
             self._n_finished += 1
+            viol = trial.violation
+            self._viol[r] = viol
+            if viol > 0.0:
+                # Infeasible: after every feasible row in the split, by violation. The kept
+                # best rows are feasible ones only.
+                self._constrained = True
+                return
             best = self._best
             if best is not None and len(signed) == 1:
                 key = (float(signed[0]), int(trial.number), r)
@@ -619,6 +631,18 @@ class TPE(Strategy):
         if self._loss.shape[1] == 1 and best is not None and k <= len(best):
             # The k best by (loss, trial number): the set the partition below selects.
             return np.array([r for _, _, r in best[:k]], dtype=np.int64)
+        if self._constrained:
+            # Feasible rows first (by loss or front), then the least violating others (as
+            # Optuna's TPE with constraints_func; Watanabe and Hutter, 2023, c-TPE).
+            viol = self._viol[done]
+            feasible, infeasible = done[viol == 0.0], done[viol > 0.0]
+            if len(feasible) >= k:
+                return self._best_unconstrained(feasible, k)
+            order = np.lexsort((self._number[infeasible], self._viol[infeasible]))
+            return np.concatenate((feasible, infeasible[order[: k - len(feasible)]]))
+        return self._best_unconstrained(done, k)
+
+    def _best_unconstrained(self, done: np.ndarray, k: int) -> np.ndarray:
         losses = self._loss[done]
         if losses.shape[1] == 1:
             v = losses[:, 0]
@@ -646,12 +670,13 @@ class TPE(Strategy):
         if self._loss.shape[1] == 1 or len(below) == 0:
             return None
         weights = np.zeros(self._n)
-        complete = below[self._tier[below] == _COMPLETE]
+        good = (self._tier[below] == _COMPLETE) & (self._viol[below] == 0.0)
+        complete = below[good]
         if len(complete):
             c = _contributions(self._loss[complete])
             top = c.max()
             weights[complete] = np.clip(c / top, 1e-12, 1.0) if top > 0 else 1.0
-        rest = below[self._tier[below] != _COMPLETE]
+        rest = below[~good]
         weights[rest] = 1e-12
         return weights
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from airda._logging import TrialProgress as _Progress
 from airda._logging import log_trial_finished
-from airda.storage.base import MaxTrialsReached
+from airda.storage.base import MaxTrialsReached, current_worker
 from airda.strategies import StrategyExhausted
 
 if TYPE_CHECKING:
@@ -308,6 +308,7 @@ def _worker_main(
     from airda.strategies import get_strategy
     from airda.study._study import Study
 
+    record = None
     try:
         _die_with_parent(parent)
         record = storage.get_study(name)
@@ -326,6 +327,12 @@ def _worker_main(
         with _Heartbeat(study):
             _loop(study, objective, budget, catch, (), None)
     except WorkerTerminated:
+        # Told to stop between two trials (while asking, say): a trial it created and never
+        # started is failed here, not left running until its heartbeat goes stale.
+        if record is not None:
+            me = current_worker()
+            with contextlib.suppress(Exception):
+                storage.fail_stale_trials(record.study_id, is_dead=lambda w, *_: w == me)
         sys.exit(128 + signal.SIGTERM)
     except KeyboardInterrupt:  # Ctrl-C reaches the whole process group: the parent reports it
         sys.exit(128 + signal.SIGINT)

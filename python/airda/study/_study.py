@@ -29,9 +29,12 @@ from airda.storage.base import DuplicatedStudyError, MaxTrialsReached, current_w
 from airda.strategies import Strategy, StrategyExhausted, get_strategy
 from airda.study._trial import Trial
 from airda.trial import (
+    CONSTRAINT_NAMES_KEY,
+    CONSTRAINTS_KEY,
     FrozenTrial,
     TrialPruned,
     TrialState,
+    check_constraints,
     check_values,
     frozen_to_mapping,
 )
@@ -234,13 +237,20 @@ class Study:
 
     @property
     def best_trial(self) -> FrozenTrial:
-        """The best complete trial (single objective); ValueError if none completed."""
+        """The best complete trial (single objective) among those that satisfy their
+        constraints (see :meth:`Trial.set_constraints`); ValueError if there is none."""
         if len(self.directions) != 1:
             raise ValueError("the study has several objectives: use pareto_front()")
         done = self.get_trials([TrialState.COMPLETE])
         if not done:
             raise ValueError(f"study {self.name!r} has no complete trial yet")
-        return min(done, key=lambda t: (self._signed(t)[0], t.number))
+        feasible = [t for t in done if t.feasible]
+        if not feasible:
+            raise ValueError(
+                f"study {self.name!r} has no feasible trial yet: each of its {len(done)} "
+                "complete trial(s) violates a constraint"
+            )
+        return min(feasible, key=lambda t: (self._signed(t)[0], t.number))
 
     @property
     def best_value(self) -> float:
@@ -253,8 +263,9 @@ class Study:
         return dict(self.best_trial.params)
 
     def pareto_front(self) -> list[FrozenTrial]:
-        """The complete trials no other complete trial dominates, by number."""
-        done = self.get_trials([TrialState.COMPLETE])
+        """The complete trials no other complete trial dominates, by number; with
+        constraints, the feasible trials no other feasible one dominates."""
+        done = [t for t in self.get_trials([TrialState.COMPLETE]) if t.feasible]
         if not done:
             return []
         from airda.ops.non_dominated_rank import non_dominated_rank
@@ -394,12 +405,28 @@ class Study:
         state: TrialState | None = None,
         error: str | None = None,
         traceback: str | None = None,
+        constraints: Any = None,
     ) -> FrozenTrial:
         """Finish a trial with its values (complete), or as pruned / failed.
 
         Values that are not finite numbers fail the trial instead, with the reason recorded.
+        `constraints`: the trial's constraint values, each ``<= 0`` when satisfied (or set in
+        the objective with :meth:`Trial.set_constraints`); stored with a complete result.
         """
         live = trial if isinstance(trial, Trial) else None
+        names = None
+        if constraints is not None:
+            constraints = check_constraints(constraints)
+            self._check_constraints(constraints)
+        elif live is not None and live.constraints is not None:
+            constraints = live.constraints
+            if live._named:
+                names = sorted(live._named)
+                try:
+                    self._check_constraints(constraints, names)
+                except ValueError as exc:  # the objective's constraints: its trial fails
+                    if state in (None, TrialState.COMPLETE):
+                        state, error, constraints = TrialState.FAIL, f"ValueError: {exc}", None
         trial_id = live.trial_id if live is not None else self._trial_by_number(trial).trial_id
         params = self._final_params(live) if live is not None else None
         checked = None
@@ -415,8 +442,19 @@ class Study:
             checked = (last,) if len(self.directions) == 1 else None
         elif state not in (TrialState.PRUNED, TrialState.FAIL):
             raise ValueError(f"a trial ends complete, pruned or failed, not {state.value}")
+        extra = None
+        if constraints is not None and state is TrialState.COMPLETE:
+            extra = {CONSTRAINTS_KEY: list(constraints)}
+            if names is not None:
+                extra[CONSTRAINT_NAMES_KEY] = names
         frozen = self._storage.finish_trial(
-            trial_id, state, values=checked, params=params, error=error, traceback=traceback
+            trial_id,
+            state,
+            values=checked,
+            params=params,
+            error=error,
+            traceback=traceback,
+            system_attrs=extra,
         )
         with self._lock:
             self._trials[frozen.number] = frozen
@@ -587,6 +625,34 @@ class Study:
             **extra,
         )
 
+    def _check_constraints(
+        self, values: tuple[float, ...], names: Sequence[str] | None = None
+    ) -> None:
+        """Constraint values a trial may give: the strategy must use them and their count
+        (and names, where named) must match the study's earlier trials."""
+        if not getattr(self.strategy, "supports_constraints", False):
+            raise TypeError(
+                f"strategy {self.strategy.name!r} does not take constraints into account: use "
+                "'auto' (the default), 'tpe', 'gp', 'cmaes', 'nsga2', 'rea', 'local' or a "
+                "non-adaptive one ('random', 'halton', 'grid')"
+            )
+        with self._lock:
+            for t in self._trials.values():
+                c = t.system_attrs.get(CONSTRAINTS_KEY)
+                if c is not None and len(c) != len(values):
+                    raise ValueError(
+                        f"{len(values)} constraint value(s) given; trial {t.number} of this "
+                        f"study gave {len(c)}"
+                    )
+                if c is not None:
+                    theirs = t.system_attrs.get(CONSTRAINT_NAMES_KEY)
+                    if names is not None and theirs is not None and list(theirs) != list(names):
+                        raise ValueError(
+                            f"constraints named {list(names)}; trial {t.number} of this study "
+                            f"named {list(theirs)}"
+                        )
+                    return
+
     def __getattr__(self, name: str) -> Any:
         # Only reached for a missing attribute: Optuna's names get airda's in the message.
         ours = _OPTUNA_STUDY_NAMES.get(name)
@@ -664,7 +730,12 @@ class Study:
             trial.trial_id,
             TrialState.COMPLETE,
             values=cached.values,
-            system_attrs={"cached_from": cached.number},
+            system_attrs={"cached_from": cached.number}
+            | (
+                {CONSTRAINTS_KEY: cached.system_attrs[CONSTRAINTS_KEY]}
+                if CONSTRAINTS_KEY in cached.system_attrs
+                else {}
+            ),
         )
         with self._lock:
             self._trials[frozen.number] = frozen

@@ -31,6 +31,8 @@ class Trial:
         self.user_attrs: dict[str, Any] = dict(frozen.user_attrs)
         self.intermediate: dict[int, float] = dict(frozen.intermediate)
         self.accessed: set[str] = set()
+        self.constraints: tuple[float, ...] | None = None  # set_constraints; stored at tell
+        self._named: dict[str, float] = {}  # set_constraint(key, value)
 
     @property
     def trial_id(self) -> int:
@@ -109,6 +111,43 @@ class Trial:
     def should_prune(self) -> bool:
         """Whether the study's scheduler would stop this trial at its last reported step."""
         return self.study._should_prune(self)
+
+    def set_constraints(self, values: Any) -> None:
+        """The trial's constraint values, each ``<= 0`` when satisfied (Optuna's convention):
+        e.g. ``trial.set_constraints([latency_ms - 5.0, params_m - 2.0])``. Stored with the
+        result when the trial ends; the best trial and the Pareto front are then the best
+        feasible ones, and the strategies that learn (auto, TPE, GP, CMA-ES, NSGA-II, REA,
+        local search) prefer feasible candidates: among feasible trials by value, the others
+        by their total violation. Every trial of a study gives the same number of values.
+
+        Raises:
+            ValueError: a value that is not a finite number, or another count than the
+                study's earlier trials gave.
+            TypeError: the study's strategy does not take constraints into account.
+        """
+        from airda.trial import check_constraints
+
+        checked = check_constraints(values)
+        if self._named:
+            raise ValueError("this trial's constraints were given by name (set_constraint)")
+        self.study._check_constraints(checked)
+        self.constraints = checked
+
+    def set_constraint(self, key: str, value: float) -> None:
+        """One named constraint value, ``<= 0`` when satisfied (Optuna 5's
+        ``trial.set_constraint(key, value)``): the trial's constraints are its named values
+        in the order of their names, and every trial of the study names the same ones."""
+        from airda.trial import check_constraints
+
+        if not isinstance(key, str) or not key:
+            raise ValueError(f"a constraint's name is a non-empty str, got {key!r}")
+        if self.constraints is not None and not self._named:
+            raise ValueError("this trial's constraints were given as a list (set_constraints)")
+        (checked,) = check_constraints([value])
+        if not getattr(self.study.strategy, "supports_constraints", False):
+            self.study._check_constraints((checked,))  # raises the strategy's TypeError
+        self._named[key] = checked
+        self.constraints = tuple(v for _, v in sorted(self._named.items()))
 
     def set_user_attr(self, key: str, value: Any) -> None:
         self.study._storage.set_trial_user_attr(self.trial_id, key, value)

@@ -272,7 +272,10 @@ def plot_history(
     _need(done, 1, "plot_history")
     numbers = np.array([t.number for t in done])
     loss = view.signed(vals, objective)
-    best = view.signed(np.minimum.accumulate(loss), objective)
+    # The best so far among trials that satisfy their constraints (none: no line yet).
+    feasible = np.array([t.feasible for t in done], dtype=bool)
+    best_loss = np.minimum.accumulate(np.where(feasible, loss, np.inf))
+    best = view.signed(np.where(np.isfinite(best_loss), best_loss, np.nan), objective)
     data = _History(
         f"History of {view.name}{view.note}",
         numbers,

@@ -165,7 +165,7 @@ def _summary(view: StudyView) -> str:
         rows.append(
             ("space", ", ".join(f"{n}: {_param_text(view.space[n])}" for n in view.space.names))
         )
-    done = view.complete()
+    done = [t for t in view.complete() if t.feasible]  # the best is a feasible one
     if done and len(view.directions) == 1:
         sign = 1.0 if view.directions[0] == "minimize" else -1.0
         best = min(done, key=lambda t: (sign * t.values[0], t.number))  # type: ignore[index]
