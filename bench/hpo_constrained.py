@@ -19,6 +19,9 @@ when the script starts:
 * ``hartmann6-l1``: Hartmann-6 with sum(x) <= 1.5 (SLSQP).
 * ``rosenbrock-ball-10``: Rosenbrock-10 on [-2, 2]^10 with |x|^2 <= 5 (SLSQP).
 * ``ackley-halfspace-5``: Ackley-5 on [-5, 5]^5 with sum(x) >= 2.5 (SLSQP).
+* ``nb201-c10-small``: NAS-Bench-201's 12-epoch CIFAR-10 validation accuracy under a size
+  budget (at most two 3x3 convolutions' worth of weights per cell); the optimum by enumeration
+  (skipped without the table in ../shared/data).
 
 Run: ``python bench/hpo_constrained.py --runs bench/runs/hpo_constrained.jsonl`` (appends a
 line per finished run; ``--samplers``, ``--problems``, ``--seeds`` select a part, so that
@@ -45,9 +48,10 @@ import numpy as np
 
 import airda
 from airda.hpo.functions import get_function
-from airda.space import Float
+from airda.space import Categorical, Float
 
 NO_FEASIBLE = 1e6  # the regret of a run without a feasible trial (worse than any found)
+OPTUNA_NAMED = None  # None: trial.set_constraint where Optuna has it (5+); False: constraints_func
 
 
 def _hpo_auto() -> Any:
@@ -64,19 +68,42 @@ def _hpo_auto() -> Any:
 
 @dataclass
 class Problem:
+    """Minimise ``f(params)`` subject to ``c(params) <= 0`` over ``space``. Box problems also
+    keep their vector form (``bounds``, ``fx``, ``cx``) for the SLSQP reference optimum."""
+
     name: str
     group: str
-    bounds: list[tuple[float, float]]
-    f: Callable[[np.ndarray], float]
-    c: Callable[[np.ndarray], list[float]]
+    space: dict[str, Any]
+    f: Callable[[Mapping[str, Any]], float]
+    c: Callable[[Mapping[str, Any]], list[float]]
     optimum: float | None  # None: computed by the SLSQP multistart
+    bounds: list[tuple[float, float]] | None = None
+    fx: Callable[[np.ndarray], float] | None = None
+    cx: Callable[[np.ndarray], list[float]] | None = None
 
-    @property
-    def space(self) -> dict[str, Any]:
-        return {f"x{i}": Float(lo, hi) for i, (lo, hi) in enumerate(self.bounds)}
 
-    def x(self, params: Mapping[str, Any]) -> np.ndarray:
-        return np.array([float(params[f"x{i}"]) for i in range(len(self.bounds))])
+def _box(
+    name: str,
+    group: str,
+    bounds: list[tuple[float, float]],
+    fx: Callable[[np.ndarray], float],
+    cx: Callable[[np.ndarray], list[float]],
+    optimum: float | None,
+) -> Problem:
+    def vec(p: Mapping[str, Any]) -> np.ndarray:
+        return np.array([float(p[f"x{i}"]) for i in range(len(bounds))])
+
+    return Problem(
+        name,
+        group,
+        {f"x{i}": Float(lo, hi) for i, (lo, hi) in enumerate(bounds)},
+        lambda p: fx(vec(p)),
+        lambda p: cx(vec(p)),
+        optimum,
+        bounds,
+        fx,
+        cx,
+    )
 
 
 def _rosenbrock(x: np.ndarray) -> float:
@@ -139,7 +166,7 @@ def problems() -> list[Problem]:
     hartmann = get_function("hartmann6", None)
     ackley = get_function("ackley", 5)
     return [
-        Problem(
+        _box(
             "rosenbrock-disk-2",
             "2-D",
             [(-1.5, 1.5)] * 2,
@@ -147,7 +174,7 @@ def problems() -> list[Problem]:
             lambda x: [float(x @ x) - 2.0],
             0.0,
         ),
-        Problem(
+        _box(
             "rosenbrock-cubic-2",
             "2-D",
             [(-1.5, 1.5), (-0.5, 2.5)],
@@ -155,7 +182,7 @@ def problems() -> list[Problem]:
             lambda x: [(x[0] - 1) ** 3 - x[1] + 1, x[0] + x[1] - 2],
             0.0,
         ),
-        Problem(
+        _box(
             "mishra-bird-2",
             "2-D",
             [(-10.0, 0.0), (-6.5, 0.0)],
@@ -163,7 +190,7 @@ def problems() -> list[Problem]:
             lambda x: [(x[0] + 5) ** 2 + (x[1] + 5) ** 2 - 25.0],
             -106.7645367,
         ),
-        Problem(
+        _box(
             "gomez-levy-2",
             "2-D",
             [(-1.0, 0.75), (-1.0, 1.0)],
@@ -171,7 +198,7 @@ def problems() -> list[Problem]:
             lambda x: [-math.sin(4 * math.pi * x[0]) + 2 * math.sin(2 * math.pi * x[1]) ** 2 - 1.5],
             -1.031628453,
         ),
-        Problem(
+        _box(
             "simionescu-2",
             "2-D",
             [(-1.25, 1.25)] * 2,
@@ -179,7 +206,7 @@ def problems() -> list[Problem]:
             lambda x: [float(x @ x) - (1 + 0.2 * math.cos(8 * math.atan2(x[0], x[1]))) ** 2],
             -0.072,
         ),
-        Problem(
+        _box(
             "spring-3",
             "design",
             [(0.05, 2.0), (0.25, 1.3), (2.0, 15.0)],
@@ -187,7 +214,7 @@ def problems() -> list[Problem]:
             _spring_c,
             None,
         ),
-        Problem(
+        _box(
             "vessel-4",
             "design",
             [(0.0625, 6.1875), (0.0625, 6.1875), (10.0, 200.0), (10.0, 240.0)],
@@ -195,7 +222,7 @@ def problems() -> list[Problem]:
             _vessel_c,
             None,
         ),
-        Problem(
+        _box(
             "hartmann6-l1",
             "higher-D",
             [(0.0, 1.0)] * 6,
@@ -203,7 +230,7 @@ def problems() -> list[Problem]:
             lambda x: [float(x.sum()) - 1.5],
             None,
         ),
-        Problem(
+        _box(
             "rosenbrock-ball-10",
             "higher-D",
             [(-2.0, 2.0)] * 10,
@@ -211,7 +238,7 @@ def problems() -> list[Problem]:
             lambda x: [float(x @ x) - 5.0],
             None,
         ),
-        Problem(
+        _box(
             "ackley-halfspace-5",
             "higher-D",
             [(-5.0, 5.0)] * 5,
@@ -222,10 +249,58 @@ def problems() -> list[Problem]:
     ]
 
 
+NB201 = (
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "nasbench201" / "nb201_12epoch.csv"
+)
+CONV_BUDGET = 20.0  # 9 per 3x3 convolution + 1 per 1x1 in the cell: at most two 3x3 convs
+
+
+def nb201_problem() -> Problem | None:
+    """NAS-Bench-201 (12-epoch CIFAR-10 validation accuracy, maximised) under a size budget:
+    the cell's convolution weights (9 per 3x3, 1 per 1x1, in units of C^2: the parameters a
+    cell adds, up to constants) at most ``CONV_BUDGET``. The optimum by enumeration of the
+    15,625 cells. None without the table in ../shared/data."""
+    if not NB201.exists():
+        return None
+    from airda.nas import TabularBenchmark
+    from airda.nas.nb201 import OPS, Arch, nb201_space, params_to_arch
+
+    bench = TabularBenchmark.from_csv(NB201)
+    column = "cifar10-val"
+    weight = {"nor_conv_3x3": 9.0, "nor_conv_1x1": 1.0}
+
+    def cost(arch: Any) -> float:
+        return sum(weight.get(arch.op(*e), 0.0) for e in _EDGES)
+
+    best = -math.inf
+    for index in range(len(OPS) ** 6):
+        arch = Arch.from_index(index)
+        if cost(arch) <= CONV_BUDGET:
+            acc = bench.lookup(arch, column)
+            if math.isfinite(acc):
+                best = max(best, acc)
+    space = nb201_space()
+    return Problem(
+        "nb201-c10-small",
+        "NAS",
+        {name: space[name] for name in space.names},
+        lambda p: 100.0 - bench.lookup(params_to_arch(p), column),
+        lambda p: [cost(params_to_arch(p)) - CONV_BUDGET],
+        100.0 - best,
+    )
+
+
+_EDGES = [(0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3)]
+
+
 def reference_optimum(p: Problem, starts: int = 400) -> float:
     """The best feasible value of an SLSQP multistart (uniform starts in the box)."""
     from scipy.optimize import minimize
 
+    assert p.bounds is not None
+    assert p.fx is not None
+    assert p.cx is not None
+    fx, cx = p.fx, p.cx
     rng = np.random.default_rng(0)
     lo = np.array([b[0] for b in p.bounds])
     hi = np.array([b[1] for b in p.bounds])
@@ -234,16 +309,16 @@ def reference_optimum(p: Problem, starts: int = 400) -> float:
         x0 = lo + rng.random(len(lo)) * (hi - lo)
         with np.errstate(all="ignore"):
             res = minimize(
-                p.f,
+                fx,
                 x0,
                 method="SLSQP",
                 bounds=list(p.bounds),
-                constraints=[{"type": "ineq", "fun": lambda x: -np.asarray(p.c(x))}],
+                constraints=[{"type": "ineq", "fun": lambda x: -np.asarray(cx(x))}],
                 options={"maxiter": 500, "ftol": 1e-12},
             )
         x = np.clip(res.x, lo, hi)
-        if max(p.c(x)) <= 0.0 and math.isfinite(p.f(x)):
-            best = min(best, p.f(x))
+        if max(cx(x)) <= 0.0 and math.isfinite(fx(x)):
+            best = min(best, fx(x))
     return best
 
 
@@ -256,9 +331,14 @@ def run(sampler: str, p: Problem, seed: int, n: int, optimum: float) -> dict[str
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.ERROR)
+        # Optuna 5 takes constraints from trial.set_constraint(key, value); constraints_func
+        # (the sampler's argument before it) is deprecated there.
+        named = hasattr(optuna.trial.Trial, "set_constraint") if OPTUNA_NAMED is None else False
 
-        def cons(t: Any) -> list[float]:
+        def read(t: Any) -> list[float]:
             return t.user_attrs["c"]
+
+        cons = None if named else read
 
         if sampler == "optuna-tpe":
             import warnings
@@ -276,14 +356,19 @@ def run(sampler: str, p: Problem, seed: int, n: int, optimum: float) -> dict[str
             raise SystemExit(f"unknown sampler {sampler!r}")
         study = optuna.create_study(sampler=s)
         dists = {
-            f"x{i}": optuna.distributions.FloatDistribution(lo, hi)
-            for i, (lo, hi) in enumerate(p.bounds)
+            name: optuna.distributions.CategoricalDistribution(list(q.choices))
+            if isinstance(q, Categorical)
+            else optuna.distributions.FloatDistribution(q.low, q.high)
+            for name, q in p.space.items()
         }
         for i in range(n):
             trial = study.ask(dists)
-            x = p.x(trial.params)
-            value, c = p.f(x), p.c(x)
-            trial.set_user_attr("c", c)
+            value, c = p.f(trial.params), p.c(trial.params)
+            if named:
+                for k, v in enumerate(c):
+                    trial.set_constraint(f"c{k}", v)
+            else:
+                trial.set_user_attr("c", c)
             study.tell(trial, value)
             if max(c) <= 0.0:
                 best = min(best, value)
@@ -292,8 +377,7 @@ def run(sampler: str, p: Problem, seed: int, n: int, optimum: float) -> dict[str
         study = airda.create_study(space=p.space, strategy=sampler, seed=seed)
         for i in range(n):
             trial = study.ask()
-            x = p.x(trial.params)
-            value, c = p.f(x), p.c(x)
+            value, c = p.f(trial.params), p.c(trial.params)
             study.tell(trial, value, constraints=c)
             if max(c) <= 0.0:
                 best = min(best, value)
@@ -326,8 +410,14 @@ def main(argv: list[str] | None = None) -> int:
         args.samplers, args.trials, args.seeds = "auto,tpe", "10,20", 1
         args.problems = args.problems or "rosenbrock-disk-2,spring-3"
     todo = problems()
-    if args.problems:
-        keep = set(args.problems.split(","))
+    keep = set(args.problems.split(",")) if args.problems else None
+    if keep is None or "nb201-c10-small" in keep:
+        nas = nb201_problem()
+        if nas is None:
+            print(f"# NAS: no NAS-Bench-201 table at {NB201} (skipped)", file=sys.stderr)
+        else:
+            todo.append(nas)
+    if keep is not None:
         todo = [p for p in todo if p.name in keep]
     optima = {}
     for p in todo:
