@@ -515,6 +515,8 @@ def _trial_json(t: FrozenTrial) -> dict[str, Any]:
         "worker": t.worker,
         "error": t.error.splitlines()[0] if t.error else None,
         "user_attrs": {k: v for k, v in t.user_attrs.items() if len(json.dumps(v)) < 200},
+        "constraints": list(t.constraints) if t.constraints is not None else None,
+        "feasible": t.feasible,
     }
 
 

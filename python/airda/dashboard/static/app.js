@@ -278,7 +278,9 @@ function trialTable(name, summary, numeric, onRow) {
     body.replaceChildren(...r.trials.map((t) => el("tr", { class: onRow ? "trial-row clickable" : "trial-row",
       ...(onRow ? { onclick: () => onRow(t.number), title: "show this trial's architecture" } : {}) },
       el("td", { class: "num" }, t.number),
-      el("td", { class: "state-" + t.state }, t.state),
+      t.feasible === false
+        ? el("td", { class: "state-infeasible", title: "constraints " + JSON.stringify(t.constraints) }, t.state + " (infeasible)")
+        : el("td", { class: "state-" + t.state }, t.state),
       ...(t.values ? t.values : summary.directions.map(() => null)).map((v) => el("td", { class: "num" }, fmt(v))),
       ...summary.params.map((p) => el("td", { class: "num" }, fmt(t.params[p]))),
       el("td", { class: "num" }, t.duration === null ? "" : t.duration.toFixed(2)),
