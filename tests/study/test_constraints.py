@@ -341,3 +341,18 @@ def test_multi_objective_search_keeps_to_the_feasible_region(strategy):
     assert all(t.feasible for t in front)
     late = study.trials[150:]
     assert sum(t.feasible for t in late) / len(late) >= 0.15
+
+
+def test_studies_show_lists_feasible_trials(tmp_path, capsys):
+    from airda.cli import main
+
+    db = tmp_path / "c.db"
+    study = airda.create_study("c", storage=db, space=SPACE, strategy="random", seed=0)
+    for value, c in [(0.1, 1.0), (0.5, -1.0), (0.3, 0.0)]:
+        study.tell(study.ask(), value, constraints=[c])
+    capsys.readouterr()
+    assert main(["studies", "show", "c", "--storage", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert "3 complete, 1 of them infeasible (violating a constraint)" in out
+    assert "best: trial 2, value 0.3" in out
+    assert "top 2:" in out

@@ -92,12 +92,15 @@ def print_best(study: Any) -> int:
     parts = [f"{n} {k}" for k, n in counts.items() if n]
     if reused:
         parts.append(f"{reused} of them reusing an earlier trial's result")
+    infeasible = sum(t.state is TrialState.COMPLETE and not t.feasible for t in trials)
+    if infeasible:
+        parts.append(f"{infeasible} of them infeasible (violating a constraint)")
     print(f"{len(trials)} trials: " + ", ".join(parts))
     if len(study.directions) == 1:
         try:
             best = study.best_trial
         except ValueError:
-            print("no complete trial")
+            print("no feasible complete trial" if infeasible else "no complete trial")
             return 1
         print(f"best: trial {best.number}, value {best.value:.6g}")
         for k, v in best.params.items():
@@ -122,7 +125,12 @@ def run_show(name: str, storage: str | None, top: int) -> int:
     if len(study.directions) == 1 and top > 0:
         # Complete, evaluated trials only: a pruned trial's value is an intermediate one, and
         # a reused result would list the same candidate twice.
-        done = [t for t in trials if t.state is TrialState.COMPLETE and not is_reused(t)]
+        # Feasible ones only, where the study has constraints.
+        done = [
+            t
+            for t in trials
+            if t.state is TrialState.COMPLETE and not is_reused(t) and t.feasible
+        ]
         sign = 1 if study.directions[0] == "minimize" else -1
         done.sort(key=lambda t: (sign * t.values[0], t.number))
         print(f"\ntop {min(top, len(done))}:")
