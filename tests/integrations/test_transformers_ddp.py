@@ -312,3 +312,18 @@ def test_messages_go_over_gloo_whatever_the_training_backend(monkeypatch):
 
 if __name__ == "__main__":
     worker(Path(sys.argv[1]))
+
+
+def test_constraints_pass_through_to_the_study_trial(monkeypatch):
+    from airda.integrations.transformers import DistributedTrial
+
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    study = airda.create_study(seed=0)
+    trial = study.ask()
+    proxy = DistributedTrial(trial)
+    proxy.suggest_float("lr", 1e-4, 1e-1, log=True)
+    proxy.set_constraint("latency", 0.5)
+    assert study.tell(trial, 1.0).constraints == (0.5,)
+    other = study.ask()
+    DistributedTrial(other).set_constraints([-1.0])
+    assert study.tell(other, 2.0).feasible

@@ -127,9 +127,7 @@ def run_show(name: str, storage: str | None, top: int) -> int:
         # a reused result would list the same candidate twice.
         # Feasible ones only, where the study has constraints.
         done = [
-            t
-            for t in trials
-            if t.state is TrialState.COMPLETE and not is_reused(t) and t.feasible
+            t for t in trials if t.state is TrialState.COMPLETE and not is_reused(t) and t.feasible
         ]
         sign = 1 if study.directions[0] == "minimize" else -1
         done.sort(key=lambda t: (sign * t.values[0], t.number))

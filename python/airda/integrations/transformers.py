@@ -262,6 +262,14 @@ class DistributedTrial:
         """Store a user attribute on the trial (written by rank 0)."""
         self._on_rank0(lambda t: t.set_user_attr(key, value))
 
+    def set_constraints(self, values: Any) -> None:
+        """As :meth:`airda.study.Trial.set_constraints` (rank 0's values are stored)."""
+        self._on_rank0(lambda t: t.set_constraints(values))
+
+    def set_constraint(self, key: str, value: float) -> None:
+        """As :meth:`airda.study.Trial.set_constraint` (rank 0's value is stored)."""
+        self._on_rank0(lambda t: t.set_constraint(key, value))
+
     def __repr__(self) -> str:
         return (
             f"DistributedTrial(number={self.number}, rank={self.rank}/{self.world_size}, "
