@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "hpo_auto.py"
+from tests import bench_scripts
 
 
 def load():
-    spec = importlib.util.spec_from_file_location("hpo_auto", SCRIPT)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["hpo_auto"] = module  # its dataclass looks its module up there
-    spec.loader.exec_module(module)
-    return module
+    return bench_scripts.load("hpo_auto")
 
 
 def test_quick_run_and_merge(tmp_path, capsys) -> None:

@@ -3,26 +3,17 @@ and its problems are what they claim (the published optima are feasible and reac
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "hpo_constrained.py"
+from tests import bench_scripts
 
 
 def load():
-    spec = importlib.util.spec_from_file_location("hpo_constrained", SCRIPT)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["hpo_constrained"] = module
-    spec.loader.exec_module(module)
-    return module
+    return bench_scripts.load("hpo_constrained")
 
 
 def test_quick_run_and_merge(tmp_path, capsys) -> None:
