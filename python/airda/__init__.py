@@ -85,7 +85,21 @@ def __getattr__(name: str) -> Any:
         return importlib.import_module(f"airda.{name}")
     if name in _LAZY_NAMES:
         return getattr(importlib.import_module(_LAZY_NAMES[name]), name)
-    raise AttributeError(f"module 'airda' has no attribute {name!r}")
+    hint = _OPTUNA_MODULES.get(name)
+    raise AttributeError(
+        f"module 'airda' has no attribute {name!r}" + (f"; airda's is {hint}" if hint else "")
+    )
+
+
+# Optuna's modules, for a script ported with `import airda as optuna`.
+_OPTUNA_MODULES = {
+    "samplers": "airda.strategies (create_study(strategy='tpe'), 'gp', 'cmaes', 'nsga2', ...)",
+    "pruners": "airda.schedulers (create_study(scheduler=airda.schedulers.MedianStopping()))",
+    "visualization": "airda.viz",
+    "importance": "airda.hpo.importance",
+    "distributions": "airda.space (Float, Int, Categorical)",
+    "storages": "airda.storage",
+}
 
 
 def __dir__() -> list[str]:

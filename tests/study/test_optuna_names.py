@@ -70,3 +70,20 @@ def test_report_in_optunas_order_says_so():
     trial = study.ask()
     with pytest.raises(ValueError, match="Optuna's is report\\(value, step\\)"):
         trial.report(0.5, 3)
+
+
+def test_get_trials_takes_optunas_deepcopy_keyword():
+    study = airda.create_study(space={"x": Float(0.0, 1.0)}, seed=0, strategy="random")
+    study.optimize(lambda t: t["x"], n_trials=2)
+    assert len(study.get_trials(deepcopy=False, states=[airda.TrialState.COMPLETE])) == 2
+    with pytest.raises(TypeError, match="first argument is the states"):
+        study.get_trials(False)
+
+
+def test_optunas_modules_name_airdas():
+    with pytest.raises(AttributeError, match=r"airda's is airda.strategies"):
+        _ = airda.samplers
+    with pytest.raises(AttributeError, match=r"airda's is airda.schedulers"):
+        _ = airda.pruners
+    with pytest.raises(AttributeError, match=r"no attribute 'nothing'$"):
+        _ = airda.nothing

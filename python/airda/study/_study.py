@@ -217,7 +217,13 @@ class Study:
         self._sync()
         return [self._trials[n] for n in sorted(self._trials)]
 
-    def get_trials(self, states: Iterable[TrialState] | None = None) -> list[FrozenTrial]:
+    def get_trials(
+        self, states: Iterable[TrialState] | None = None, *, deepcopy: bool = True
+    ) -> list[FrozenTrial]:
+        """The trials in these states (all when None), by number. `deepcopy` is accepted for
+        Optuna's signature and changes nothing: a FrozenTrial is immutable."""
+        if isinstance(states, bool):  # Optuna's first positional argument is deepcopy
+            raise TypeError("get_trials(states=...): airda's first argument is the states")
         wanted = set(states) if states is not None else None
         return [t for t in self.trials if wanted is None or t.state in wanted]
 
