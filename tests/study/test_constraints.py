@@ -271,8 +271,11 @@ def test_the_log_line_and_the_history_plot_show_feasible_bests(capsys):
         return value
 
     study = airda.create_study(space=SPACE, strategy="random", seed=0)
+    from airda import _logging as alog
+
     capsys.readouterr()
-    study.optimize(objective, n_trials=4)
+    with alog.verbosity(alog.INFO):  # whatever an earlier test left
+        study.optimize(objective, n_trials=4)
     lines = [line for line in capsys.readouterr().err.splitlines() if "finished" in line]
     assert "infeasible: violation 1" in lines[0]
     assert "No trial is feasible yet" in lines[0]
