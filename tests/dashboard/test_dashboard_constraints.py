@@ -40,13 +40,18 @@ def _json(srv, path):
         return json.loads(r.read())
 
 
+def _ready(srv) -> dict:
+    deadline = time.monotonic() + 30
+    while not (summary := _json(srv, "/api/studies/c"))["loading"]["ready"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)  # waiting for the server's loader thread
+    return summary
+
+
 def test_the_best_is_the_best_feasible_trial(server):
     (listed,) = _json(server, "/api/studies")["studies"]
     assert listed["best"] == [2.0]
-    deadline = time.monotonic() + 30
-    while not (summary := _json(server, "/api/studies/c"))["loading"]["ready"]:
-        assert time.monotonic() < deadline
-        time.sleep(0.02)  # waiting for the server's loader thread
+    summary = _ready(server)
     assert summary["best"]["number"] == 3
     assert summary["best"]["values"] == [2.0]
     trials = _json(server, "/api/studies/c/trials?sort=value&limit=10")["trials"]
@@ -59,3 +64,14 @@ def test_the_light_read_carries_the_constraints(server):
     cache.light_ready.wait(30)
     view = cache.light_view()
     assert [t.feasible for t in view.trials] == [c <= 0 for _, c in RESULTS]
+
+
+def test_the_csv_export_has_the_constraints(server):
+    import csv
+    import io
+
+    _ready(server)
+    with urllib.request.urlopen(server.url + "api/studies/c/trials.csv", timeout=30) as r:
+        rows = list(csv.DictReader(io.StringIO(r.read().decode())))
+    assert [float(row["constraint_0"]) for row in rows] == [c for _, c in RESULTS]
+    assert [row["feasible"] for row in rows] == [str(c <= 0) for _, c in RESULTS]

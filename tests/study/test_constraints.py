@@ -359,3 +359,13 @@ def test_studies_show_lists_feasible_trials(tmp_path, capsys):
     assert "3 complete, 1 of them infeasible (violating a constraint)" in out
     assert "best: trial 2, value 0.3" in out
     assert "top 2:" in out
+
+
+def test_the_export_has_the_constraints(tmp_path):
+    pytest.importorskip("pandas")
+    study = airda.create_study(space=SPACE, strategy="random", seed=0)
+    study.tell(study.ask(), 1.0, constraints=[0.5, -1.0])
+    study.tell(study.ask(), 2.0, constraints=[0.0, -1.0])
+    df = study.to_dataframe()
+    assert df["constraints_0"].tolist() == [0.5, 0.0]
+    assert df["feasible"].tolist() == [False, True]

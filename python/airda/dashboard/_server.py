@@ -521,18 +521,29 @@ def _trial_json(t: FrozenTrial) -> dict[str, Any]:
 
 
 def trials_csv(trials: list[FrozenTrial], params: list[str], n_values: int) -> str:
-    """The trials as CSV: number, state, values, parameters, times, error."""
+    """The trials as CSV: number, state, values, constraint values and feasibility (in a
+    constrained study), parameters, times, error."""
     out = io.StringIO()
     w = csv.writer(out)
     vals = ["value"] if n_values == 1 else [f"value_{i}" for i in range(n_values)]
-    w.writerow(["number", "state", *vals, *params, "datetime_start", "datetime_complete", "error"])
+    n_c = max((len(t.constraints or ()) for t in trials), default=0)
+    cons = [*(f"constraint_{i}" for i in range(n_c)), "feasible"] if n_c else []
+    w.writerow(
+        ["number", "state", *vals, *cons, *params, "datetime_start", "datetime_complete", "error"]
+    )
     for t in trials:
         v = list(t.values) if t.values is not None else [""] * n_values
+        c: list[Any] = []
+        if n_c:
+            given = list(t.constraints or ())
+            c = [*given, *[""] * (n_c - len(given))]
+            c.append(t.feasible if t.state is TrialState.COMPLETE else "")
         w.writerow(
             [
                 t.number,
                 t.state.value,
                 *v,
+                *c,
                 *(t.params.get(p, "") for p in params),
                 t.datetime_start if t.datetime_start is not None else "",
                 t.datetime_complete if t.datetime_complete is not None else "",

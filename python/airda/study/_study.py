@@ -798,13 +798,20 @@ class Study:
     # ---- export --------------------------------------------------------------------------
     def _rows(self) -> list[dict[str, Any]]:
         rows = []
-        for t in self.trials:
+        trials = self.trials
+        n_constraints = max((len(t.constraints or ()) for t in trials), default=0)
+        for t in trials:
             row: dict[str, Any] = {"number": t.number, "state": t.state.value}
             if len(self.directions) == 1:
                 row["value"] = t.values[0] if t.values else None
             else:
                 for i in range(len(self.directions)):
                     row[f"values_{i}"] = t.values[i] if t.values else None
+            if n_constraints:  # a constrained study: each value (<= 0 satisfied), feasibility
+                c = t.constraints
+                for i in range(n_constraints):
+                    row[f"constraints_{i}"] = c[i] if c is not None and i < len(c) else None
+                row["feasible"] = t.feasible if t.state is TrialState.COMPLETE else None
             for k, v in t.params.items():
                 row[f"params_{k}"] = v
             for k, v in t.user_attrs.items():
